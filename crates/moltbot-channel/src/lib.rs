@@ -1,0 +1,24 @@
+//! The channel contract moltbot-zoom implements, modelled on Moltbot's
+//! `ChannelPlugin` (identity, capabilities, lifecycle, outbound, status) and
+//! reduced to what a sidecar owns. The message types mirror the fields of
+//! Moltbot's inbound context (`MessageSid`, `From`, `ChatType`, `Body`, …).
+
+mod channel;
+mod error;
+mod inbound;
+mod outbound;
+mod secret;
+mod status;
+
+pub use self::{
+    channel::{Capabilities, Channel, ChannelMeta, StartContext},
+    error::ChannelError,
+    inbound::{
+        ChatType, Conversation, Delivery, DeliveryMode, InboundMessage, InboundReceiver,
+        InboundSender, Party, inbound_channel,
+    },
+    outbound::{DeliveryResult, MediaSource, OutboundMedia, OutboundMessage},
+    secret::Secret,
+    status::{AccountStatus, ConnectionState, Counters, ProbeCheck, ProbeReport},
+};
+pub use tokio_util::sync::CancellationToken;

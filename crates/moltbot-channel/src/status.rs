@@ -1,0 +1,103 @@
+use serde::{Deserialize, Serialize};
+
+/// State of the platform connection, observable by status endpoints.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum ConnectionState {
+    /// Not started.
+    #[default]
+    Idle,
+    /// Opening a connection.
+    Connecting,
+    /// Connected and receiving.
+    Connected,
+    /// Waiting before reconnect attempt `attempt`.
+    Reconnecting {
+        /// 1-based attempt number.
+        attempt: u32,
+    },
+    /// Stopped on request.
+    Stopped,
+    /// Stopped by an error retrying cannot fix.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Monotonic counters of an account.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Platform events received.
+    pub events_received: u64,
+    /// Inbound messages produced.
+    pub messages_emitted: u64,
+    /// Events dropped as duplicates.
+    pub duplicates_dropped: u64,
+    /// Events dropped by filters (include/exclude, self-echo).
+    pub filtered: u64,
+    /// Frames or events that could not be decoded.
+    pub malformed: u64,
+    /// Connections opened.
+    pub connects: u64,
+    /// Outbound messages sent.
+    pub sent: u64,
+    /// Outbound sends that failed.
+    pub send_failures: u64,
+}
+
+/// A snapshot of an account (Moltbot's `ChannelAccountSnapshot`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AccountStatus {
+    /// Account id.
+    pub account_id: String,
+    /// Connection state.
+    pub connection: ConnectionState,
+    /// When the last event arrived (ms since the epoch).
+    pub last_event_at_ms: Option<i64>,
+    /// Delay of the last event: arrival minus its `event_ts`, in ms.
+    pub last_event_lag_ms: Option<i64>,
+    /// When the current connection was established.
+    pub connected_since_ms: Option<i64>,
+    /// Last error text (never contains secrets).
+    pub last_error: Option<String>,
+    /// Counters.
+    pub counters: Counters,
+}
+
+impl AccountStatus {
+    /// True when connected.
+    pub fn connected(&self) -> bool {
+        self.connection == ConnectionState::Connected
+    }
+}
+
+/// One check of a probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeCheck {
+    /// What was checked.
+    pub name: String,
+    /// Whether it passed.
+    pub ok: bool,
+    /// Details or the error.
+    pub detail: String,
+}
+
+/// Result of [`crate::Channel::probe`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProbeReport {
+    /// All checks passed.
+    pub ok: bool,
+    /// The checks, in order.
+    pub checks: Vec<ProbeCheck>,
+}
+
+impl ProbeReport {
+    /// Builds a report; `ok` is true when every check passed.
+    pub fn new(checks: Vec<ProbeCheck>) -> Self {
+        Self {
+            ok: checks.iter().all(|c| c.ok),
+            checks,
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! Zoom's wire formats as plain data: WebSocket frames, the webhook-format event
+//! envelope and its typed payloads, OAuth and Team Chat / Chatbot REST bodies, and
+//! webhook signatures. Nothing here performs I/O.
+//!
+//! Every inbound type tolerates unknown fields and unknown enum values: Zoom adds
+//! fields often, and an event type we do not model is kept as raw JSON.
+
+mod error;
+mod event;
+mod frame;
+mod ids;
+mod payload;
+mod rest;
+mod signature;
+
+pub use self::{
+    error::WireError,
+    event::{Event, TypedEvent},
+    frame::{Frame, heartbeat_request, is_token_error_text},
+    ids::{MeetingId, NumOrString},
+    payload::{
+        BotNotification, ChatMessageEvent, ChatMessageObject, MeetingEvent, MeetingObject,
+        MeetingUpdatedEvent, Participant, ParticipantEvent, ParticipantObject, RecordingEvent,
+        RecordingFile, RecordingObject, TeamChatEvent, TeamChatFile, TeamChatObject, UserEvent,
+        UserObject, UserUpdatedEvent,
+    },
+    rest::{
+        ApiError, ChatbotContent, ChatbotMessage, ChatbotMessageResponse, OAuthError,
+        SendChatMessage, SendChatMessageResponse, TokenResponse,
+    },
+    signature::{
+        UrlValidationResponse, sign_webhook, url_validation_response, verify_webhook_signature,
+    },
+};
