@@ -29,8 +29,11 @@ pub struct Event {
 }
 
 /// An event decoded into the payload type its name calls for.
+///
+/// Built once per event and consumed at once, so the variants are not boxed.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[allow(clippy::large_enum_variant)]
 pub enum TypedEvent {
     /// `meeting.created`
     MeetingCreated(MeetingEvent),
