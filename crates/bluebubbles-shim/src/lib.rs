@@ -1,1 +1,30 @@
-//! Placeholder.
+//! A BlueBubbles-compatible sidecar around a Moltbot [`Channel`]: an axum
+//! REST shim speaking BlueBubbles' protocol (so Moltbot's BlueBubbles client
+//! and our own extension can send), a conversation store, and a durable
+//! SQLite outbox that delivers inbound messages as BlueBubbles `new-message`
+//! webhooks with retries, per-conversation order and dead letters.
+//!
+//! [`Channel`]: moltbot_channel::Channel
+
+mod auth;
+mod bb;
+mod config;
+mod envelope;
+mod error;
+mod guid;
+mod limit;
+mod outbox;
+mod routes;
+mod shim;
+mod status;
+mod store;
+
+use self::shim::{BLUEBUBBLES_VERSION, now_ms};
+
+pub use self::{
+    config::{Backoff, RateLimit, ShimConfig},
+    error::ShimError,
+    outbox::redact_url,
+    shim::Shim,
+    store::{DeadLetter, OutboxStats, Store, Webhook},
+};

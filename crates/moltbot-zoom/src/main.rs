@@ -1,1 +1,110 @@
-fn main() {}
+//! `moltbot-zoom`: the Zoom channel sidecar for Moltbot.
+//!
+//! Subcommands: `run` (the sidecar), `demo` (the whole pipeline on an embedded
+//! fake Zoom), `render` (Zoom events → chat messages as JSON lines),
+//! `install` / `uninstall` (the Moltbot extension).
+
+mod config;
+mod demo;
+mod extension;
+mod logging;
+mod render;
+mod sidecar;
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+
+/// Zoom channel sidecar for Moltbot.
+#[derive(Debug, Parser)]
+#[command(name = "moltbot-zoom", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the sidecar: Zoom client, BlueBubbles-compatible REST shim, outbox.
+    Run {
+        /// TOML config file (default: $MOLTBOT_ZOOM_CONFIG).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Play a scripted meeting through the real pipeline against an embedded fake Zoom.
+    Demo,
+    /// Render Zoom events (JSON lines, bare events or WS frames) as chat messages.
+    Render {
+        /// Input file; standard input when absent.
+        file: Option<PathBuf>,
+        /// Conversation routing: meeting or feed.
+        #[arg(long, default_value = "meeting")]
+        routing: String,
+        /// Subscription id used in message ids.
+        #[arg(long, default_value = "render")]
+        subscription_id: String,
+    },
+    /// Install the Moltbot extension (channel `zoom`) into Moltbot's extensions folder.
+    Install {
+        /// Extensions folder (default: <Moltbot state dir>/extensions).
+        #[arg(long)]
+        extensions_dir: Option<PathBuf>,
+        /// Copy this binary into the extension, or link to it where it is.
+        #[arg(long, value_enum, default_value = "copy")]
+        binary_mode: extension::BinaryMode,
+    },
+    /// Remove the Moltbot extension.
+    Uninstall {
+        /// Extensions folder (default: <Moltbot state dir>/extensions).
+        #[arg(long)]
+        extensions_dir: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Run { config } => sidecar::run(config).await,
+            Command::Demo => demo::run().await,
+            Command::Render {
+                file,
+                routing,
+                subscription_id,
+            } => render::run(file, &routing, &subscription_id),
+            Command::Install {
+                extensions_dir,
+                binary_mode,
+            } => {
+                let report = extension::install(&extension::InstallOptions {
+                    extensions_dir,
+                    binary_mode,
+                    sidecar_binary: std::env::current_exe()?,
+                })?;
+                println!("{report}");
+                Ok(())
+            }
+            Command::Uninstall { extensions_dir } => {
+                println!("{}", extension::uninstall(extensions_dir.as_deref())?);
+                Ok(())
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,23 @@
-//! Placeholder.
+//! Zoom as a Moltbot channel: renders Zoom events into chat messages
+//! (conversation ids, deterministic message ids, filters, delivery modes),
+//! drops duplicates and our own echoes, and posts replies to Team Chat or as a
+//! chatbot with splitting and per-channel rate limits.
+
+mod channel;
+mod config;
+mod conversation;
+mod dedup;
+mod error;
+mod filter;
+mod outbound;
+mod ratelimit;
+mod render;
+mod split;
+
+pub use self::{
+    channel::ZoomChannel,
+    config::{Routing, SendAs, ZoomChannelConfig, default_delivery_mode},
+    conversation::FEED_ID,
+    render::{Rendered, Renderer, SYSTEM_SENDER_ID, SkipReason},
+    split::split_text,
+};

@@ -1,1 +1,26 @@
-//! Placeholder.
+//! Zoom client for moltbot-zoom: a cached, single-flight OAuth [`TokenProvider`], the
+//! WebSocket event [`Session`] (heartbeat, liveness, backoff, make-before-break
+//! recycling, overlap dedup) and the Team Chat / Chatbot REST client [`ZoomApi`].
+//!
+//! Every base URL is configurable through [`Endpoints`], so tests run against a
+//! local fake. Tokens and the client secret are held in [`moltbot_channel::Secret`]
+//! and never logged; the WebSocket URL (which carries the token) is never logged.
+
+mod backoff;
+mod dedup;
+mod endpoints;
+mod error;
+mod oauth;
+mod rest;
+mod session;
+mod webhook;
+
+pub use self::{
+    backoff::Backoff,
+    endpoints::Endpoints,
+    error::{RetryKind, ZoomError},
+    oauth::{AccessToken, Credentials, Grant, TokenProvider},
+    rest::ZoomApi,
+    session::{ReceivedEvent, Session, SessionConfig, SessionStatus},
+    webhook::{WebhookConfig, WebhookDelivery, serve_webhooks, webhook_router},
+};

@@ -1,0 +1,165 @@
+use std::time::Duration;
+
+use moltbot_channel::Secret;
+
+/// Settings of the shim: auth, limits, timeouts and webhook delivery.
+///
+/// Build it with [`ShimConfig::new`] and adjust the public fields.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ShimConfig {
+    /// The server password clients send as `?password=` (or `guid`, `token`,
+    /// `Authorization: Bearer`).
+    pub password: Secret,
+    /// Sent as `Authorization: Bearer …` with every webhook delivery; `None`
+    /// means the server password.
+    pub webhook_secret: Option<Secret>,
+    /// Webhook URLs from configuration (in addition to those registered with
+    /// `POST /api/v1/webhook`).
+    pub webhooks: Vec<String>,
+    /// Largest accepted request body in bytes (default 10 MiB).
+    pub body_limit: usize,
+    /// Per-client request rate limit; `None` disables it.
+    pub rate_limit: Option<RateLimit>,
+    /// Upper bound of a whole `message/text` or `chat/new` call; keep it under
+    /// Moltbot's 10 s client timeout (default 9 s).
+    pub send_timeout: Duration,
+    /// Upper bound of a `message/attachment` call (default 55 s; Moltbot waits 60 s).
+    pub attachment_timeout: Duration,
+    /// Upper bound of any other request (default 30 s).
+    pub request_timeout: Duration,
+    /// Delivery attempts per message and webhook before it becomes a dead
+    /// letter (default 10).
+    pub max_attempts: u32,
+    /// Retry delays between delivery attempts.
+    pub backoff: Backoff,
+    /// Timeout of one webhook POST (default 10 s).
+    pub delivery_timeout: Duration,
+    /// Webhook POSTs in flight at once (default 16).
+    pub delivery_concurrency: usize,
+    /// How often the delivery worker re-reads the outbox even without a wake-up,
+    /// so changes made by another process (the `outbox` CLI) are picked up
+    /// (default 5 s).
+    pub poll_interval: Duration,
+    /// `server/info` `os_version`; keep the major below 26 so Moltbot keeps
+    /// its edit action (default `15.1.1`).
+    pub os_version: String,
+    /// `server/info` `computer_id` (default `moltbot-zoom`).
+    pub computer_id: String,
+}
+
+impl ShimConfig {
+    /// Defaults around the given password.
+    pub fn new(password: impl Into<Secret>) -> Self {
+        Self {
+            password: password.into(),
+            webhook_secret: None,
+            webhooks: Vec::new(),
+            body_limit: 10 * 1024 * 1024,
+            rate_limit: Some(RateLimit::default()),
+            send_timeout: Duration::from_secs(9),
+            attachment_timeout: Duration::from_secs(55),
+            request_timeout: Duration::from_secs(30),
+            max_attempts: 10,
+            backoff: Backoff::default(),
+            delivery_timeout: Duration::from_secs(10),
+            delivery_concurrency: 16,
+            poll_interval: Duration::from_secs(5),
+            os_version: "15.1.1".into(),
+            computer_id: "moltbot-zoom".into(),
+        }
+    }
+
+    /// The secret sent with webhook deliveries.
+    pub(crate) fn webhook_secret(&self) -> &Secret {
+        self.webhook_secret.as_ref().unwrap_or(&self.password)
+    }
+}
+
+/// A token bucket per client IP address.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    /// Tokens added per second.
+    pub per_second: f64,
+    /// Bucket size: requests allowed in a burst.
+    pub burst: u32,
+}
+
+impl Default for RateLimit {
+    /// 20 requests per second, bursts of 40.
+    fn default() -> Self {
+        Self {
+            per_second: 20.0,
+            burst: 40,
+        }
+    }
+}
+
+/// Exponential backoff with jitter for webhook redelivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// Delay after the first failure (default 1 s).
+    pub base: Duration,
+    /// Largest delay (default 5 min).
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            base: Duration::from_secs(1),
+            max: Duration::from_secs(300),
+        }
+    }
+}
+
+impl Backoff {
+    /// Delay before retrying after `failures` failed attempts (1-based).
+    ///
+    /// The ceiling doubles per failure from `base` up to `max`; `jitter` in
+    /// `[0, 1)` picks a point in the upper half of it ("equal jitter"), so
+    /// retries spread out but never come sooner than half the ceiling.
+    pub fn delay(&self, failures: u32, jitter: f64) -> Duration {
+        let exp = failures.saturating_sub(1).min(31);
+        let ceiling = self
+            .base
+            .checked_mul(1u32 << exp)
+            .unwrap_or(self.max)
+            .min(self.max);
+        let jitter = jitter.clamp(0.0, 1.0);
+        ceiling / 2 + ceiling.mul_f64(jitter / 2.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_caps_and_jitters_within_the_upper_half() {
+        let b = Backoff {
+            base: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+        };
+        assert_eq!(b.delay(1, 0.0), Duration::from_millis(50));
+        assert_eq!(b.delay(1, 1.0), Duration::from_millis(100));
+        assert_eq!(b.delay(2, 0.0), Duration::from_millis(100));
+        assert_eq!(b.delay(3, 0.5), Duration::from_millis(300));
+        assert_eq!(b.delay(4, 1.0), Duration::from_millis(800));
+        assert_eq!(b.delay(5, 1.0), Duration::from_secs(1));
+        assert_eq!(b.delay(u32::MAX, 1.0), Duration::from_secs(1));
+        assert_eq!(b.delay(0, 0.0), Duration::from_millis(50));
+        for n in 1..40 {
+            assert!(b.delay(n, 0.99) >= b.delay(n, 0.0));
+            assert!(b.delay(n, 0.99) <= b.max);
+        }
+    }
+
+    #[test]
+    fn debug_hides_the_password() {
+        let mut c = ShimConfig::new("hunter2");
+        c.webhook_secret = Some("s3cret".into());
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("hunter2") && !dbg.contains("s3cret"));
+    }
+}

@@ -1,0 +1,203 @@
+//! The shim: shared state, the router, and the three long-running tasks.
+
+use std::collections::HashSet;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use moltbot_channel::{CancellationToken, Channel, InboundReceiver};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+use crate::envelope::ApiError;
+use crate::limit::RateLimiter;
+use crate::status::HttpMetrics;
+use crate::{ShimConfig, ShimError, Store, outbox, routes};
+
+/// The BlueBubbles server version `server/info` reports.
+pub(crate) const BLUEBUBBLES_VERSION: &str = "1.9.9";
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The BlueBubbles-compatible sidecar: REST shim, conversation store and
+/// webhook outbox around one [`Channel`]. Cheap to clone.
+#[derive(Clone)]
+pub struct Shim(pub(crate) Arc<Inner>);
+
+pub(crate) struct Inner {
+    pub(crate) config: ShimConfig,
+    pub(crate) channel: Arc<dyn Channel>,
+    pub(crate) store: Store,
+    pub(crate) limiter: Option<RateLimiter>,
+    pub(crate) http: HttpMetrics,
+    pub(crate) client: reqwest::Client,
+    /// Wakes the delivery worker (new outbox entry, new webhook).
+    pub(crate) wake: Notify,
+    pub(crate) started: Instant,
+    pub(crate) local_addr: OnceLock<SocketAddr>,
+    temp_guids: Arc<Mutex<HashSet<String>>>,
+}
+
+impl std::fmt::Debug for Shim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shim")
+            .field("config", &self.0.config)
+            .field("channel", &self.0.channel.id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shim {
+    /// Builds the shim and records the configured webhooks in the store.
+    ///
+    /// # Errors
+    /// [`ShimError::Config`] for an invalid setting (a webhook URL that is not
+    /// http(s), zero attempts, a non-positive rate); [`ShimError::Database`]
+    /// when the store fails.
+    pub fn new(
+        config: ShimConfig,
+        channel: Arc<dyn Channel>,
+        store: Store,
+    ) -> Result<Self, ShimError> {
+        if config.max_attempts == 0 {
+            return Err(ShimError::Config("max_attempts must be at least 1".into()));
+        }
+        if let Some(rl) = config.rate_limit {
+            if !rl.per_second.is_finite() || rl.per_second <= 0.0 || rl.burst == 0 {
+                return Err(ShimError::Config(
+                    "rate_limit needs per_second > 0 and burst >= 1".into(),
+                ));
+            }
+        }
+        for url in &config.webhooks {
+            let ok = url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+            if !ok {
+                return Err(ShimError::Config(format!(
+                    "webhook {} is not an http(s) URL",
+                    outbox::redact_url(url)
+                )));
+            }
+        }
+        store.sync_config_webhooks(&config.webhooks, now_ms())?;
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| ShimError::Config(format!("HTTP client: {e}")))?;
+        Ok(Self(Arc::new(Inner {
+            limiter: config.rate_limit.map(RateLimiter::new),
+            config,
+            channel,
+            store,
+            http: HttpMetrics::default(),
+            client,
+            wake: Notify::new(),
+            started: Instant::now(),
+            local_addr: OnceLock::new(),
+            temp_guids: Arc::default(),
+        })))
+    }
+
+    /// The store (for the outbox admin functions).
+    pub fn store(&self) -> &Store {
+        &self.0.store
+    }
+
+    /// The REST router, with auth, limits and logging. Serve it with
+    /// `into_make_service_with_connect_info::<SocketAddr>()` so the rate
+    /// limit can tell clients apart.
+    pub fn router(&self) -> Router {
+        routes::router(self.clone())
+    }
+
+    /// Serves the REST API on `listener` until `cancel` fires, then finishes
+    /// in-flight requests.
+    ///
+    /// # Errors
+    /// I/O errors of the listener.
+    pub async fn serve(&self, listener: TcpListener, cancel: CancellationToken) -> io::Result<()> {
+        let addr = listener.local_addr()?;
+        let _ = self.0.local_addr.set(addr);
+        tracing::info!(%addr, "BlueBubbles shim listening");
+        axum::serve(
+            listener,
+            self.router()
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(cancel.cancelled_owned())
+        .await
+    }
+
+    /// Stores inbound messages from `rx` durably, acknowledging each after
+    /// its transaction commits, until `rx` closes or `cancel` fires.
+    pub async fn run_inbound(&self, rx: InboundReceiver, cancel: CancellationToken) {
+        outbox::run_inbound(self, rx, cancel).await;
+    }
+
+    /// Delivers the outbox to the webhooks until `cancel` fires.
+    pub async fn run_delivery(&self, cancel: CancellationToken) {
+        outbox::run_delivery(self, cancel).await;
+    }
+
+    /// Runs the server, the inbound worker and the delivery worker until
+    /// `cancel` fires (or the server fails, which stops the others).
+    ///
+    /// # Errors
+    /// I/O errors of the listener.
+    pub async fn run(
+        &self,
+        listener: TcpListener,
+        rx: InboundReceiver,
+        cancel: CancellationToken,
+    ) -> io::Result<()> {
+        let inner = cancel.child_token();
+        let serve = async {
+            let result = self.serve(listener, inner.clone()).await;
+            inner.cancel();
+            result
+        };
+        let (result, (), ()) = tokio::join!(
+            serve,
+            self.run_inbound(rx, inner.clone()),
+            self.run_delivery(inner.clone())
+        );
+        result
+    }
+
+    /// Claims a tempGuid for a send in flight; a second claim gets
+    /// BlueBubbles' "already queued" error.
+    pub(crate) fn claim_temp_guid(&self, temp_guid: &str) -> Result<TempGuidClaim, ApiError> {
+        let mut set = self.0.temp_guids.lock().unwrap_or_else(|e| e.into_inner());
+        if !set.insert(temp_guid.to_owned()) {
+            return Err(ApiError::bad_request(format!(
+                "Message is already queued to be sent! (Temp GUID: {temp_guid})"
+            )));
+        }
+        Ok(TempGuidClaim {
+            set: Arc::clone(&self.0.temp_guids),
+            guid: temp_guid.to_owned(),
+        })
+    }
+}
+
+/// Releases its tempGuid when dropped.
+#[derive(Debug)]
+pub(crate) struct TempGuidClaim {
+    set: Arc<Mutex<HashSet<String>>>,
+    guid: String,
+}
+
+impl Drop for TempGuidClaim {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.guid);
+    }
+}

@@ -1,0 +1,358 @@
+//! Durable outbox: ack after commit, ordered delivery with retries, dead
+//! letters, restart, webhook payload shape.
+
+mod common;
+
+use bluebubbles_shim::Store;
+use common::*;
+use moltbot_channel::{CancellationToken, ChatType, DeliveryMode, Party};
+use serde_json::json;
+
+fn run_delivery(shim: &bluebubbles_shim::Shim) -> CancellationToken {
+    let cancel = CancellationToken::new();
+    let s = shim.clone();
+    let c = cancel.clone();
+    tokio::spawn(async move { s.run_delivery(c).await });
+    cancel
+}
+
+#[tokio::test]
+async fn inbound_is_acknowledged_only_after_commit() {
+    let dir = TempDir::new();
+    let (shim, _) = shim_with(config(), Store::open(dir.db()).unwrap());
+    let (tx, cancel, task) = start_inbound(&shim);
+    tx.send_acked(inbound(
+        "m1",
+        "zoom;+;meeting:1",
+        ChatType::Group,
+        "started",
+        1,
+    ))
+    .await
+    .unwrap();
+    // A second connection only sees committed data.
+    let other = Store::open(dir.db()).unwrap();
+    assert_eq!(other.outbox_stats().unwrap().depth, 1);
+    // A redelivered event (same id) is acknowledged but stored once.
+    tx.send_acked(inbound(
+        "m1",
+        "zoom;+;meeting:1",
+        ChatType::Group,
+        "started",
+        1,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(other.outbox_stats().unwrap().depth, 1);
+    cancel.cancel();
+    task.await.unwrap();
+    // With the worker gone, producers get an error instead of a silent loss.
+    assert!(
+        tx.send_acked(inbound("m2", "zoom;+;meeting:1", ChatType::Group, "x", 2))
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn delivery_retries_a_flaky_receiver_in_order_per_conversation() {
+    let mut rx = receiver(3).await;
+    let mut config = config();
+    config.webhooks = vec![rx.url.clone()];
+    config.webhook_secret = Some("hook-secret".into());
+    let (shim, _) = shim_with(config, Store::open_in_memory().unwrap());
+    let (tx, _cancel_in, _) = start_inbound(&shim);
+    let cancel = run_delivery(&shim);
+    let mut expected_a = Vec::new();
+    let mut expected_b = Vec::new();
+    for i in 0..5 {
+        let a = format!("a{i}");
+        let b = format!("b{i}");
+        tx.send_acked(inbound(&a, "zoom;+;meeting:A", ChatType::Group, "x", i))
+            .await
+            .unwrap();
+        tx.send_acked(inbound(&b, "zoom;+;channel:B", ChatType::Channel, "y", i))
+            .await
+            .unwrap();
+        expected_a.push(a);
+        expected_b.push(b);
+    }
+    let (ok, failed) = rx.accepted(10).await;
+    assert_eq!(failed.len(), 3);
+    let order = |chat: &str| -> Vec<String> {
+        ok.iter()
+            .filter(|h| h.body["data"]["chats"][0]["guid"] == chat)
+            .map(|h| h.body["data"]["guid"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(order("zoom;+;meeting:A"), expected_a);
+    assert_eq!(order("zoom;+;channel:B"), expected_b);
+    assert!(
+        ok.iter()
+            .chain(&failed)
+            .all(|h| h.authorization.as_deref() == Some("Bearer hook-secret"))
+    );
+    eventually("outbox to drain", || {
+        shim.store().outbox_stats().unwrap().depth == 0
+    })
+    .await;
+    let stats = shim.store().outbox_stats().unwrap();
+    assert_eq!(
+        (stats.delivered, stats.failed, stats.dead_letters),
+        (10, 3, 0)
+    );
+    assert_eq!(
+        stats.last_error.as_deref(),
+        Some("webhook answered HTTP 500")
+    );
+    assert!(stats.last_delivered_at_ms.is_some());
+    cancel.cancel();
+}
+
+#[tokio::test]
+async fn a_failing_conversation_dead_letters_without_blocking_others_and_can_be_requeued() {
+    let mut rx = receiver(0).await;
+    rx.reject.lock().unwrap().push("zoom;+;meeting:A".into());
+    let mut config = config();
+    config.webhooks = vec![rx.url.clone()];
+    config.max_attempts = 3;
+    let (shim, _) = shim_with(config, Store::open_in_memory().unwrap());
+    let (tx, _c, _) = start_inbound(&shim);
+    let cancel = run_delivery(&shim);
+    tx.send_acked(inbound("a1", "zoom;+;meeting:A", ChatType::Group, "x", 1))
+        .await
+        .unwrap();
+    tx.send_acked(inbound("a2", "zoom;+;meeting:A", ChatType::Group, "x", 2))
+        .await
+        .unwrap();
+    tx.send_acked(inbound("b1", "zoom;+;meeting:B", ChatType::Group, "y", 3))
+        .await
+        .unwrap();
+    tx.send_acked(inbound("b2", "zoom;+;meeting:B", ChatType::Group, "y", 4))
+        .await
+        .unwrap();
+    // B proceeds while A's head keeps failing.
+    let (ok, _) = rx.accepted(2).await;
+    let got: Vec<_> = ok
+        .iter()
+        .map(|h| h.body["data"]["guid"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, ["b1", "b2"]);
+    eventually("both A messages dead", || {
+        shim.store().outbox_stats().unwrap().dead_letters == 2
+    })
+    .await;
+    let dead = shim.store().dead_letters().unwrap();
+    assert_eq!(
+        dead.iter()
+            .map(|d| d.message_guid.as_str())
+            .collect::<Vec<_>>(),
+        ["a1", "a2"]
+    );
+    assert_eq!(dead[0].attempts, 3);
+    assert_eq!(dead[0].chat_guid, "zoom;+;meeting:A");
+    assert!(!dead[0].webhook_url.contains("password"));
+    assert_eq!(dead[0].payload["data"]["guid"], "a1");
+    assert_eq!(
+        shim.store()
+            .dead_letter(dead[1].id)
+            .unwrap()
+            .unwrap()
+            .message_guid,
+        "a2"
+    );
+    assert!(shim.store().dead_letter(9999).unwrap().is_none());
+
+    // Drop one, requeue the other once the receiver recovers.
+    assert!(shim.store().drop_dead_letter(dead[1].id).unwrap());
+    assert!(!shim.store().drop_dead_letter(dead[1].id).unwrap());
+    rx.reject.lock().unwrap().clear();
+    while rx.hits.try_recv().is_ok() {}
+    assert!(shim.store().requeue(dead[0].id).unwrap());
+    assert!(!shim.store().requeue(dead[0].id).unwrap());
+    let (ok, _) = rx.accepted(1).await;
+    assert_eq!(ok[0].body["data"]["guid"], "a1");
+    eventually("outbox to drain", || {
+        shim.store().outbox_stats().unwrap().depth == 0
+    })
+    .await;
+    assert_eq!(shim.store().outbox_stats().unwrap().dead_letters, 0);
+    cancel.cancel();
+}
+
+#[tokio::test]
+async fn pending_messages_survive_a_restart_with_the_same_guid() {
+    let dir = TempDir::new();
+    let mut rx = receiver(0).await;
+    let mut config = config();
+    config.webhooks = vec![rx.url.clone()];
+    {
+        // First run: accepted, never delivered (no delivery worker), then gone.
+        let (shim, _) = shim_with(config.clone(), Store::open(dir.db()).unwrap());
+        let (tx, cancel, task) = start_inbound(&shim);
+        tx.send_acked(inbound(
+            "keep-1",
+            "zoom;+;meeting:9",
+            ChatType::Group,
+            "one",
+            1,
+        ))
+        .await
+        .unwrap();
+        tx.send_acked(inbound(
+            "keep-2",
+            "zoom;+;meeting:9",
+            ChatType::Group,
+            "two",
+            2,
+        ))
+        .await
+        .unwrap();
+        cancel.cancel();
+        task.await.unwrap();
+    }
+    let (shim, _) = shim_with(config, Store::open(dir.db()).unwrap());
+    assert_eq!(shim.store().outbox_stats().unwrap().pending, 2);
+    let cancel = run_delivery(&shim);
+    let (ok, _) = rx.accepted(2).await;
+    let got: Vec<_> = ok
+        .iter()
+        .map(|h| h.body["data"]["guid"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, ["keep-1", "keep-2"]);
+    eventually("outbox to drain", || {
+        shim.store().outbox_stats().unwrap().depth == 0
+    })
+    .await;
+    cancel.cancel();
+}
+
+#[tokio::test]
+async fn webhooks_registered_over_the_api_receive_earlier_and_later_messages() {
+    let mut rx = receiver(0).await;
+    let (shim, _) = shim();
+    let (tx, _c, _) = start_inbound(&shim);
+    let cancel = run_delivery(&shim);
+    // Accepted before any webhook exists: kept, not lost.
+    tx.send_acked(inbound("early", "zoom;+;feed", ChatType::Group, "x", 1))
+        .await
+        .unwrap();
+    assert_eq!(shim.store().outbox_stats().unwrap().depth, 1);
+    let r = post(
+        &shim.router(),
+        &authed("/api/v1/webhook"),
+        json!({"url": rx.url, "events": ["new-message"]}),
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.text);
+    tx.send_acked(inbound("late", "zoom;+;feed", ChatType::Group, "y", 2))
+        .await
+        .unwrap();
+    let (ok, _) = rx.accepted(2).await;
+    let got: Vec<_> = ok
+        .iter()
+        .map(|h| h.body["data"]["guid"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, ["early", "late"]);
+    // Default webhook secret is the shim password.
+    assert_eq!(
+        ok[0].authorization.as_deref(),
+        Some(format!("Bearer {PASSWORD}").as_str())
+    );
+    cancel.cancel();
+}
+
+#[tokio::test]
+async fn webhook_json_has_the_documented_fields() {
+    let mut rx = receiver(0).await;
+    let mut config = config();
+    config.webhooks = vec![rx.url.clone()];
+    let (shim, _) = shim_with(config, Store::open_in_memory().unwrap());
+    let (tx, _c, _) = start_inbound(&shim);
+    let cancel = run_delivery(&shim);
+    let mut dm = inbound(
+        "dm-1",
+        "zoom;-;ann@example.com",
+        ChatType::Direct,
+        "hi",
+        1_720_000_000_000,
+    );
+    dm.reply_to_id = Some("root-7".into());
+    dm.mode = DeliveryMode::Context;
+    tx.send_acked(dm).await.unwrap();
+    let mut big = inbound(
+        "grp-1",
+        "zoom;+;meeting:77",
+        ChatType::Group,
+        "started",
+        1_720_000_000_001,
+    );
+    big.participants = (0..200)
+        .map(|i| Party {
+            id: format!("person{i}@example.com"),
+            name: Some(format!("Person {i}")),
+        })
+        .collect();
+    tx.send_acked(big).await.unwrap();
+    let (ok, _) = rx.accepted(2).await;
+
+    let body = &ok[0].body;
+    assert_eq!(body["type"], "new-message");
+    let d = &body["data"];
+    assert_eq!(d["guid"], "dm-1");
+    assert_eq!(d["text"], "hi");
+    assert_eq!(d["isFromMe"], false);
+    assert_eq!(d["dateCreated"], 1_720_000_000_000i64);
+    assert_eq!(d["attachments"], json!([]));
+    assert_eq!(d["threadOriginatorGuid"], "root-7");
+    assert_eq!(d["handle"]["address"], "ann@example.com");
+    assert_eq!(d["handle"]["service"], "zoom");
+    assert_eq!(d["handle"]["displayName"], "Ann");
+    assert!(d["handle"]["originalROWID"].as_i64().unwrap() > 0);
+    assert_eq!(d["handleId"], d["handle"]["originalROWID"]);
+    for key in [
+        "originalROWID",
+        "attributedBody",
+        "subject",
+        "error",
+        "dateRead",
+        "isDelivered",
+        "itemType",
+        "associatedMessageGuid",
+        "associatedMessageType",
+        "balloonBundleId",
+        "expressiveSendStyleId",
+        "hasPayloadData",
+        "dateEdited",
+        "dateRetracted",
+        "partCount",
+    ] {
+        assert!(d.get(key).is_some(), "missing {key}");
+    }
+    assert!(
+        d.get("replyToGuid").is_none(),
+        "replyToGuid stays out of webhooks"
+    );
+    let chat = &d["chats"][0];
+    assert_eq!(chat["guid"], "zoom;-;ann@example.com");
+    assert_eq!(chat["style"], 45);
+    assert_eq!(chat["chatIdentifier"], "ann@example.com");
+    assert_eq!(chat["isArchived"], false);
+    assert_eq!(chat["displayName"], "label of zoom;-;ann@example.com");
+    assert_eq!(
+        chat["participants"][0],
+        json!({"originalROWID": d["handle"]["originalROWID"], "address": "ann@example.com", "service": "zoom", "displayName": "Ann"})
+    );
+    assert_eq!(
+        d["zoom"],
+        json!({"eventType": "chat_message.sent", "mode": "context", "conversationKind": "direct",
+               "conversationLabel": "label of zoom;-;ann@example.com"})
+    );
+
+    // Large participant lists are dropped to keep the payload small.
+    let g = &ok[1].body["data"];
+    assert_eq!(g["chats"][0]["style"], 43);
+    assert!(g["chats"][0].get("participants").is_none());
+    assert!(ok[1].body.to_string().len() <= 4000);
+    cancel.cancel();
+}

@@ -1,0 +1,990 @@
+//! The Moltbot extension package: manifests generated from `plugin.toml`, and the
+//! `install` / `uninstall` commands that put the package (manifests, `index.js` and
+//! the sidecar binary) into `<stateDir>/extensions/zoom/`.
+//!
+//! State dir resolution, first match wins:
+//! 1. `MOLTBOT_STATE_DIR`, `CLAWDBOT_STATE_DIR`, `OPENCLAW_STATE_DIR` (non-empty, `~` expanded);
+//! 2. the first existing of `~/.clawdbot`, `~/.moltbot`, `~/.openclaw` (Moltbot itself
+//!    prefers `~/.clawdbot` when both it and `~/.moltbot` exist);
+//! 3. `~/.moltbot`.
+//!
+//! `--extensions-dir DIR` bypasses all of it and installs into `DIR/zoom/`.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use moltbot_channel::Secret;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+/// The plugin's identity and `channels.zoom` schema (repository root `plugin.toml`).
+const PLUGIN_TOML: &str = include_str!("../../../plugin.toml");
+/// The extension entry point, installed next to the manifests.
+const INDEX_JS: &str = include_str!("../../../extension/index.js");
+
+/// Manifest file names: Clawdbot (legacy), Moltbot and OpenClaw read one each.
+const MANIFEST_NAMES: [&str; 3] = [
+    "clawdbot.plugin.json",
+    "moltbot.plugin.json",
+    "openclaw.plugin.json",
+];
+/// `package.json` keys read by Clawdbot, Moltbot and OpenClaw.
+const PACKAGE_KEYS: [&str; 3] = ["clawdbot", "moltbot", "openclaw"];
+/// Where the sidecar binary is copied, relative to the package dir.
+const BIN_PATH: &str = "bin/moltbot-zoom";
+/// Written instead of the binary in link mode: `{"path": "<binary>"}`.
+const SIDECAR_JSON: &str = "sidecar.json";
+
+/// `plugin.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PluginToml {
+    id: String,
+    name: String,
+    description: String,
+    version: String,
+    channel: ChannelMeta,
+    config: Vec<ConfigKey>,
+}
+
+/// Channel catalog metadata (`package.json` `<key>.channel`, the channel's `meta`).
+#[derive(Debug, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ChannelMeta {
+    label: String,
+    selection_label: String,
+    detail_label: String,
+    blurb: String,
+    docs_path: String,
+    docs_label: String,
+    order: u32,
+}
+
+/// One `channels.zoom` key.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ConfigKey {
+    key: String,
+    #[serde(rename = "type")]
+    kind: KeyType,
+    items: Option<String>,
+    #[serde(rename = "enum")]
+    allowed: Option<Vec<String>>,
+    value_enum: Option<Vec<String>>,
+    default: Option<toml::Value>,
+    minimum: Option<i64>,
+    #[allow(dead_code)] // documentation for the sidecar's env contract
+    env: Option<String>,
+    description: String,
+    label: String,
+    help: Option<String>,
+    placeholder: Option<String>,
+    #[serde(default)]
+    sensitive: bool,
+    #[serde(default)]
+    advanced: bool,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum KeyType {
+    String,
+    Boolean,
+    Integer,
+    Array,
+    Object,
+}
+
+impl KeyType {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::String => "string",
+            Self::Boolean => "boolean",
+            Self::Integer => "integer",
+            Self::Array => "array",
+            Self::Object => "object",
+        }
+    }
+}
+
+fn plugin() -> PluginToml {
+    // plugin.toml is compiled in and checked by the tests below.
+    toml::from_str(PLUGIN_TOML).expect("plugin.toml is valid")
+}
+
+impl ConfigKey {
+    fn schema(&self) -> Value {
+        let mut s = Map::new();
+        s.insert("type".into(), json!(self.kind.as_str()));
+        s.insert("description".into(), json!(self.description));
+        if let Some(allowed) = &self.allowed {
+            s.insert("enum".into(), json!(allowed));
+        }
+        match self.kind {
+            KeyType::Array => {
+                let items = self.items.as_deref().unwrap_or("string");
+                s.insert("items".into(), json!({ "type": items }));
+            }
+            KeyType::Object => {
+                let mut values = json!({ "type": "string" });
+                if let Some(allowed) = &self.value_enum {
+                    values["enum"] = json!(allowed);
+                }
+                s.insert("additionalProperties".into(), values);
+            }
+            _ => {}
+        }
+        if let Some(min) = self.minimum {
+            s.insert("minimum".into(), json!(min));
+        }
+        if let Some(default) = &self.default {
+            // toml::Value serialises to the same JSON shape.
+            let default = serde_json::to_value(default).expect("toml value is JSON");
+            s.insert("default".into(), default);
+        }
+        Value::Object(s)
+    }
+
+    fn ui_hint(&self) -> Value {
+        let mut h = Map::new();
+        h.insert("label".into(), json!(self.label));
+        h.insert(
+            "help".into(),
+            json!(self.help.as_deref().unwrap_or(&self.description)),
+        );
+        if let Some(p) = &self.placeholder {
+            h.insert("placeholder".into(), json!(p));
+        }
+        if self.sensitive {
+            h.insert("sensitive".into(), json!(true));
+        }
+        if self.advanced {
+            h.insert("advanced".into(), json!(true));
+        }
+        Value::Object(h)
+    }
+}
+
+/// The JSON Schema of `channels.zoom`: every key, plus `accounts` (a map of account
+/// objects with the same keys).
+pub(crate) fn channel_schema() -> Value {
+    let plugin = plugin();
+    let properties: Map<String, Value> = plugin
+        .config
+        .iter()
+        .map(|k| (k.key.clone(), k.schema()))
+        .collect();
+    let account = json!({
+        "type": "object",
+        "additionalProperties": true,
+        "properties": properties.clone(),
+    });
+    let mut all = properties;
+    all.insert(
+        "accounts".into(),
+        json!({
+            "type": "object",
+            "description": "Named accounts; each overrides the top-level keys for that account.",
+            "additionalProperties": account,
+        }),
+    );
+    json!({ "type": "object", "additionalProperties": true, "properties": all })
+}
+
+/// UI hints for `channels.zoom`, keyed by path relative to `channels.zoom`.
+fn ui_hints(plugin: &PluginToml) -> Value {
+    let mut hints = Map::new();
+    for key in &plugin.config {
+        hints.insert(key.key.clone(), key.ui_hint());
+        if key.sensitive {
+            hints.insert(format!("accounts.*.{}", key.key), key.ui_hint());
+        }
+    }
+    hints.insert(
+        "accounts".into(),
+        json!({ "label": "Accounts", "help": "Named Zoom accounts.", "advanced": true }),
+    );
+    Value::Object(hints)
+}
+
+/// The plugin manifest, identical for `clawdbot.plugin.json`, `moltbot.plugin.json`
+/// and `openclaw.plugin.json`.
+pub(crate) fn plugin_manifest() -> Value {
+    let plugin = plugin();
+    let hints = ui_hints(&plugin);
+    json!({
+        "id": plugin.id,
+        "name": plugin.name,
+        "description": plugin.description,
+        "version": plugin.version,
+        "channels": [plugin.id],
+        "configSchema": { "type": "object", "additionalProperties": false, "properties": {} },
+        "uiHints": hints,
+        "channelConfigs": {
+            (plugin.id.clone()): { "schema": channel_schema(), "uiHints": hints },
+        },
+    })
+}
+
+/// `package.json`: the same `extensions` and `channel` under the `clawdbot`, `moltbot`
+/// and `openclaw` keys.
+pub(crate) fn package_json() -> Value {
+    let plugin = plugin();
+    let mut channel = serde_json::to_value(&plugin.channel).expect("meta is JSON");
+    channel["id"] = json!(plugin.id);
+    let entry = json!({ "extensions": ["./index.js"], "channel": channel });
+    let mut pkg = json!({
+        "name": plugin.id,
+        "version": plugin.version,
+        "description": plugin.description,
+        "private": true,
+        "type": "module",
+    });
+    for key in PACKAGE_KEYS {
+        pkg[key] = entry.clone();
+    }
+    pkg
+}
+
+fn pretty(value: &Value) -> Vec<u8> {
+    let mut out = serde_json::to_vec_pretty(value).expect("JSON serialises");
+    out.push(b'\n');
+    out
+}
+
+/// The package's generated text files: (path relative to the package dir, content).
+pub(crate) fn package_files() -> Vec<(&'static str, Vec<u8>)> {
+    let manifest = pretty(&plugin_manifest());
+    let mut files: Vec<(&'static str, Vec<u8>)> = MANIFEST_NAMES
+        .iter()
+        .map(|name| (*name, manifest.clone()))
+        .collect();
+    files.push(("package.json", pretty(&package_json())));
+    files.push(("index.js", INDEX_JS.as_bytes().to_vec()));
+    files
+}
+
+/// How the sidecar binary gets into the package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub(crate) enum BinaryMode {
+    /// Copy the binary to `bin/moltbot-zoom` (mode 0755).
+    #[default]
+    Copy,
+    /// Write `sidecar.json` pointing at the binary where it is.
+    Link,
+}
+
+/// What `install` does.
+#[derive(Debug, Clone)]
+pub(crate) struct InstallOptions {
+    /// The extensions dir (`<stateDir>/extensions`); resolved from the environment when `None`.
+    pub(crate) extensions_dir: Option<PathBuf>,
+    /// Copy or link the sidecar binary.
+    pub(crate) binary_mode: BinaryMode,
+    /// The sidecar binary (normally `std::env::current_exe()`).
+    pub(crate) sidecar_binary: PathBuf,
+}
+
+/// What happened to one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FileStatus {
+    /// Did not exist.
+    Created,
+    /// Existed with other content; replaced atomically.
+    Updated,
+    /// Existed with the same content.
+    Unchanged,
+    /// A file of the other binary mode, removed.
+    Removed,
+}
+
+impl fmt::Display for FileStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Created => "created",
+            Self::Updated => "updated",
+            Self::Unchanged => "unchanged",
+            Self::Removed => "removed",
+        })
+    }
+}
+
+/// The result of `install`; its `Display` is the text to print (files, the config to
+/// add, the restart step).
+#[derive(Debug)]
+pub(crate) struct InstallReport {
+    /// The package dir, `<extensions dir>/zoom`.
+    pub(crate) dir: PathBuf,
+    /// Each file (relative path) and what happened to it.
+    pub(crate) files: Vec<(String, FileStatus)>,
+    /// How the sidecar binary was installed.
+    pub(crate) binary_mode: BinaryMode,
+    /// The sidecar binary the package uses.
+    pub(crate) sidecar_binary: PathBuf,
+    /// A freshly generated `channels.zoom.password` suggestion.
+    pub(crate) password_suggestion: Secret,
+}
+
+impl InstallReport {
+    /// "installed" (fresh), "updated" (something changed) or "unchanged".
+    pub(crate) fn outcome(&self) -> &'static str {
+        let mut statuses = self.files.iter().map(|(_, s)| *s);
+        if statuses.clone().all(|s| s == FileStatus::Created) {
+            "installed"
+        } else if statuses.all(|s| s == FileStatus::Unchanged) {
+            "unchanged"
+        } else {
+            "updated"
+        }
+    }
+}
+
+impl fmt::Display for InstallReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "Zoom extension {}: {}",
+            self.outcome(),
+            self.dir.display()
+        )?;
+        for (path, status) in &self.files {
+            writeln!(f, "  {status:<9} {path}")?;
+        }
+        match self.binary_mode {
+            BinaryMode::Copy => writeln!(
+                f,
+                "Sidecar: copied {} to {BIN_PATH}",
+                self.sidecar_binary.display()
+            )?,
+            BinaryMode::Link => writeln!(
+                f,
+                "Sidecar: {SIDECAR_JSON} points at {} (keep it there)",
+                self.sidecar_binary.display()
+            )?,
+        }
+        writeln!(f)?;
+        writeln!(
+            f,
+            "Add this to your gateway config (moltbot.json, clawdbot.json or openclaw.json in the state dir), JSON5:"
+        )?;
+        writeln!(f, "{}", config_snippet(self.password_suggestion.expose()))?;
+        writeln!(
+            f,
+            "Then restart the gateway: moltbot gateway restart (or clawdbot / openclaw gateway restart)."
+        )
+    }
+}
+
+/// The JSON5 config to add after installing, with `password` filled in.
+fn config_snippet(password: &str) -> String {
+    format!(
+        r#"{{
+  channels: {{
+    zoom: {{
+      clientId: "<Server-to-Server OAuth client id>",
+      clientSecret: "<client secret>",
+      zoomAccountId: "<Zoom account id>",
+      subscriptionId: "<WebSocket event subscription id>",
+      sender: "<you@example.com>",          // the Team Chat user replies are posted as
+      defaultTarget: "<you@example.com>",   // where replies to meeting events go
+      password: "{password}",  // shared secret of the sidecar (generated for you)
+      allowFrom: ["<you@example.com>"],     // Team Chat senders the agent answers
+    }},
+  }},
+  plugins: {{ entries: {{ zoom: {{ enabled: true }} }} }},
+}}"#
+    )
+}
+
+fn generate_password() -> String {
+    use rand::distr::{Alphanumeric, SampleString};
+    Alphanumeric.sample_string(&mut rand::rng(), 32)
+}
+
+/// The Moltbot state dir from the environment (see the module docs for the order).
+/// `var` reads an environment variable; `None` when neither a `*_STATE_DIR` variable
+/// nor `HOME` is set.
+pub(crate) fn resolve_state_dir(var: impl Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
+    let home = var("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
+    for name in [
+        "MOLTBOT_STATE_DIR",
+        "CLAWDBOT_STATE_DIR",
+        "OPENCLAW_STATE_DIR",
+    ] {
+        if let Some(value) = var(name).filter(|v| !v.is_empty()) {
+            return Some(expand_home(PathBuf::from(value), home.as_deref()));
+        }
+    }
+    let home = home?;
+    let existing = [".clawdbot", ".moltbot", ".openclaw"]
+        .iter()
+        .map(|d| home.join(d))
+        .find(|d| d.is_dir());
+    Some(existing.unwrap_or_else(|| home.join(".moltbot")))
+}
+
+fn expand_home(path: PathBuf, home: Option<&Path>) -> PathBuf {
+    match (path.strip_prefix("~"), home) {
+        (Ok(rest), Some(home)) => home.join(rest),
+        _ => path,
+    }
+}
+
+fn package_dir(extensions_dir: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let extensions = match extensions_dir {
+        Some(dir) => dir.to_path_buf(),
+        None => resolve_state_dir(|name| std::env::var_os(name))
+            .context("cannot find the Moltbot state dir: set HOME or MOLTBOT_STATE_DIR, or pass --extensions-dir")?
+            .join("extensions"),
+    };
+    Ok(extensions.join(plugin().id))
+}
+
+/// Installs (or updates) the extension package into `<extensions dir>/zoom/`.
+/// Idempotent: files are replaced atomically (temp file + rename) only when their
+/// content differs.
+pub(crate) fn install(opts: &InstallOptions) -> anyhow::Result<InstallReport> {
+    let dir = package_dir(opts.extensions_dir.as_deref())?;
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let sidecar_binary = fs::canonicalize(&opts.sidecar_binary).with_context(|| {
+        format!(
+            "cannot find the sidecar binary {}",
+            opts.sidecar_binary.display()
+        )
+    })?;
+
+    let mut files = Vec::new();
+    for (path, content) in package_files() {
+        let status = write_file(&dir.join(path), &content, 0o644)?;
+        files.push((path.to_string(), status));
+    }
+    let (wanted, stale, status) = match opts.binary_mode {
+        BinaryMode::Copy => {
+            let binary = fs::read(&sidecar_binary)
+                .with_context(|| format!("cannot read {}", sidecar_binary.display()))?;
+            fs::create_dir_all(dir.join("bin"))?;
+            let status = write_file(&dir.join(BIN_PATH), &binary, 0o755)?;
+            (BIN_PATH, SIDECAR_JSON, status)
+        }
+        BinaryMode::Link => {
+            let link = pretty(&json!({ "path": sidecar_binary }));
+            let status = write_file(&dir.join(SIDECAR_JSON), &link, 0o644)?;
+            (SIDECAR_JSON, BIN_PATH, status)
+        }
+    };
+    files.push((wanted.to_string(), status));
+    match fs::remove_file(dir.join(stale)) {
+        Ok(()) => files.push((stale.to_string(), FileStatus::Removed)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot remove {stale}")),
+    }
+    if opts.binary_mode == BinaryMode::Link {
+        // Only succeeds when empty; a leftover bin/ is harmless.
+        let _ = fs::remove_dir(dir.join("bin"));
+    }
+    Ok(InstallReport {
+        dir,
+        files,
+        binary_mode: opts.binary_mode,
+        sidecar_binary,
+        password_suggestion: Secret::new(generate_password()),
+    })
+}
+
+/// Writes `content` to `path` unless it already holds it: a temp file in the same
+/// dir, then a rename, so a reader never sees half a file.
+fn write_file(path: &Path, content: &[u8], mode: u32) -> anyhow::Result<FileStatus> {
+    let status = match fs::read(path) {
+        Ok(existing) if existing == content && mode_is(path, mode) => {
+            return Ok(FileStatus::Unchanged);
+        }
+        Ok(_) => FileStatus::Updated,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => FileStatus::Created,
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let name = path.file_name().context("file path has a name")?;
+    let mut tmp_name = OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".tmp-{}", std::process::id()));
+    let tmp = path.with_file_name(tmp_name);
+    let result = fs::write(&tmp, content)
+        .and_then(|()| set_mode(&tmp, mode))
+        .and_then(|()| fs::rename(&tmp, path));
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("cannot write {}", path.display()));
+    }
+    Ok(status)
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_path: &Path, _mode: u32) -> io::Result<()> {
+    Ok(())
+}
+
+#[cfg(unix)]
+fn mode_is(path: &Path, mode: u32) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o777 == mode)
+}
+
+#[cfg(not(unix))]
+fn mode_is(_path: &Path, _mode: u32) -> bool {
+    true
+}
+
+/// The result of `uninstall`; its `Display` is the text to print.
+#[derive(Debug)]
+pub(crate) struct UninstallReport {
+    /// The package dir.
+    pub(crate) dir: PathBuf,
+    /// False when there was nothing to remove.
+    pub(crate) removed: bool,
+}
+
+impl fmt::Display for UninstallReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.removed {
+            writeln!(f, "Removed {}", self.dir.display())?;
+        } else {
+            writeln!(
+                f,
+                "Nothing to remove: {} does not exist",
+                self.dir.display()
+            )?;
+        }
+        writeln!(
+            f,
+            "Also remove channels.zoom and plugins.entries.zoom from the gateway config (an unknown channel makes it invalid), then restart the gateway: moltbot gateway restart."
+        )
+    }
+}
+
+/// Removes `<extensions dir>/zoom/`; no error when it does not exist. Refuses a dir
+/// whose `package.json` names another package.
+pub(crate) fn uninstall(extensions_dir: Option<&Path>) -> anyhow::Result<UninstallReport> {
+    let dir = package_dir(extensions_dir)?;
+    if !dir.exists() {
+        return Ok(UninstallReport {
+            dir,
+            removed: false,
+        });
+    }
+    if let Ok(text) = fs::read_to_string(dir.join("package.json")) {
+        let name = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| v["name"].as_str().map(str::to_owned));
+        if name.as_deref() != Some(plugin().id.as_str()) {
+            bail!(
+                "{} holds another package ({}); not removing it",
+                dir.display(),
+                name.as_deref().unwrap_or("unreadable package.json")
+            );
+        }
+    }
+    fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+    Ok(UninstallReport { dir, removed: true })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    /// Every key of the configuration contract (.lead/config-keys.md).
+    const CONTRACT_KEYS: [&str; 33] = [
+        "enabled",
+        "name",
+        "zoomAccountId",
+        "clientId",
+        "clientSecret",
+        "subscriptionId",
+        "grant",
+        "oauthUrl",
+        "apiUrl",
+        "wsUrl",
+        "transport",
+        "webhookSecretToken",
+        "webhookListen",
+        "sendAs",
+        "sender",
+        "robotJid",
+        "defaultTarget",
+        "routing",
+        "include",
+        "exclude",
+        "deliveryModes",
+        "dmPolicy",
+        "allowFrom",
+        "password",
+        "listen",
+        "sidecarUrl",
+        "sidecarPath",
+        "webhookUrl",
+        "webhookUrls",
+        "inboundPath",
+        "database",
+        "maxAttempts",
+        "logLevel",
+    ];
+    const SECRET_KEYS: [&str; 3] = ["clientSecret", "password", "webhookSecretToken"];
+
+    fn extension_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../extension")
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "moltbot-zoom-ext-{name}-{}-{}",
+            std::process::id(),
+            generate_password()
+        ));
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn fake_binary(dir: &Path, content: &str) -> PathBuf {
+        let path = dir.join("moltbot-zoom-src");
+        fs::write(&path, content).unwrap();
+        path
+    }
+
+    #[test]
+    fn plugin_toml_identity_matches_the_workspace() {
+        let p = plugin();
+        assert_eq!(p.id, "zoom");
+        assert_eq!(p.version, env!("CARGO_PKG_VERSION"));
+        assert_eq!(p.channel.label, "Zoom");
+        assert_eq!(p.channel.docs_path, "/channels/zoom");
+    }
+
+    #[test]
+    fn schema_has_every_contract_key_and_nothing_else() {
+        let schema = channel_schema();
+        let props = schema["properties"].as_object().unwrap();
+        for key in CONTRACT_KEYS {
+            assert!(props.contains_key(key), "missing {key}");
+        }
+        assert_eq!(props.len(), CONTRACT_KEYS.len() + 1, "unexpected keys");
+        let account = &props["accounts"]["additionalProperties"]["properties"];
+        for key in CONTRACT_KEYS {
+            assert!(account.get(key).is_some(), "accounts.* lacks {key}");
+        }
+        assert_eq!(props["dmPolicy"]["default"], "allowlist");
+        assert_eq!(props["transport"]["enum"], json!(["websocket", "webhook"]));
+        assert_eq!(props["maxAttempts"]["default"], 12);
+        assert_eq!(props["allowFrom"]["items"]["type"], "string");
+        assert_eq!(
+            props["deliveryModes"]["additionalProperties"]["enum"],
+            json!(["message", "context", "drop"])
+        );
+    }
+
+    #[test]
+    fn secrets_are_marked_sensitive_and_nothing_else_is() {
+        let manifest = plugin_manifest();
+        for hints in [
+            &manifest["uiHints"],
+            &manifest["channelConfigs"]["zoom"]["uiHints"],
+        ] {
+            for key in CONTRACT_KEYS {
+                let sensitive = hints[key]["sensitive"] == json!(true);
+                assert_eq!(sensitive, SECRET_KEYS.contains(&key), "{key}");
+                assert!(hints[key]["label"].is_string(), "{key} has no label");
+            }
+            for key in SECRET_KEYS {
+                assert_eq!(hints[format!("accounts.*.{key}")]["sensitive"], true);
+            }
+            for key in ["oauthUrl", "apiUrl", "wsUrl", "sidecarUrl", "webhookUrl"] {
+                assert_eq!(hints[key]["advanced"], true, "{key}");
+            }
+        }
+    }
+
+    #[test]
+    fn manifest_has_the_loader_required_fields() {
+        let m = plugin_manifest();
+        assert_eq!(m["id"], "zoom");
+        assert_eq!(m["channels"], json!(["zoom"]));
+        assert_eq!(m["version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(
+            m["configSchema"],
+            json!({ "type": "object", "additionalProperties": false, "properties": {} })
+        );
+        assert_eq!(m["channelConfigs"]["zoom"]["schema"], channel_schema());
+    }
+
+    #[test]
+    fn package_json_serves_all_three_hosts() {
+        let pkg = package_json();
+        assert_eq!(pkg["name"], "zoom");
+        assert_eq!(pkg["type"], "module");
+        assert_eq!(pkg["private"], true);
+        for key in PACKAGE_KEYS {
+            assert_eq!(pkg[key]["extensions"], json!(["./index.js"]), "{key}");
+            assert_eq!(pkg[key]["channel"]["id"], "zoom");
+            assert_eq!(
+                pkg[key]["channel"]["selectionLabel"],
+                "Zoom (meetings + Team Chat)"
+            );
+            assert_eq!(pkg[key]["channel"]["order"], 75);
+        }
+    }
+
+    /// The copies under extension/ (loadable in place with `plugins.load.paths`) are the
+    /// generated ones. `MOLTBOT_ZOOM_BLESS=1` rewrites them.
+    #[test]
+    fn committed_manifests_match_plugin_toml() {
+        let bless = std::env::var_os("MOLTBOT_ZOOM_BLESS").is_some();
+        for (name, content) in package_files() {
+            if name == "index.js" {
+                continue;
+            }
+            let path = extension_dir().join(name);
+            if bless {
+                fs::write(&path, &content).unwrap();
+            }
+            let committed: Value = serde_json::from_slice(&fs::read(&path).unwrap())
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let generated: Value = serde_json::from_slice(&content).unwrap();
+            assert_eq!(
+                committed, generated,
+                "extension/{name} is stale: run MOLTBOT_ZOOM_BLESS=1 cargo test -p moltbot-zoom"
+            );
+        }
+    }
+
+    #[test]
+    fn index_js_fallback_meta_agrees_with_plugin_toml() {
+        let p = plugin();
+        let inbound = p.config.iter().find(|k| k.key == "inboundPath").unwrap();
+        let inbound = inbound.default.as_ref().unwrap().as_str().unwrap();
+        let expected = [
+            format!("id: {:?},", p.id),
+            format!("label: {:?},", p.channel.label),
+            format!("selectionLabel: {:?},", p.channel.selection_label),
+            format!("detailLabel: {:?},", p.channel.detail_label),
+            format!("blurb: {:?},", p.channel.blurb),
+            format!("docsPath: {:?},", p.channel.docs_path),
+            format!("docsLabel: {:?},", p.channel.docs_label),
+            format!("order: {},", p.channel.order),
+            format!("const PLUGIN_NAME = {:?};", p.name),
+            format!("const PLUGIN_DESCRIPTION = {:?};", p.description),
+            format!("const DEFAULT_INBOUND_PATH = {inbound:?};"),
+        ];
+        for line in expected {
+            assert!(INDEX_JS.contains(&line), "index.js lacks `{line}`");
+        }
+    }
+
+    #[test]
+    fn fresh_install_writes_every_file() {
+        let tmp = temp_dir("fresh");
+        let bin = fake_binary(&tmp, "#!/bin/sh\necho sidecar\n");
+        let ext = tmp.join("extensions");
+        let report = install(&InstallOptions {
+            extensions_dir: Some(ext.clone()),
+            binary_mode: BinaryMode::Copy,
+            sidecar_binary: bin,
+        })
+        .unwrap();
+        let dir = ext.join("zoom");
+        assert_eq!(report.dir, dir);
+        assert_eq!(report.outcome(), "installed");
+        for name in MANIFEST_NAMES {
+            let m: Value = serde_json::from_slice(&fs::read(dir.join(name)).unwrap()).unwrap();
+            assert_eq!(m, plugin_manifest(), "{name}");
+        }
+        let pkg: Value =
+            serde_json::from_slice(&fs::read(dir.join("package.json")).unwrap()).unwrap();
+        assert_eq!(pkg, package_json());
+        assert_eq!(fs::read_to_string(dir.join("index.js")).unwrap(), INDEX_JS);
+        assert_eq!(
+            fs::read_to_string(dir.join(BIN_PATH)).unwrap(),
+            "#!/bin/sh\necho sidecar\n"
+        );
+        assert!(mode_is(&dir.join(BIN_PATH), 0o755));
+        assert!(!dir.join(SIDECAR_JSON).exists());
+        let text = report.to_string();
+        assert!(text.contains("plugins: { entries: { zoom: { enabled: true } } }"));
+        assert!(text.contains(report.password_suggestion.expose()));
+        assert!(text.contains("gateway restart"));
+        assert!(!format!("{report:?}").contains(report.password_suggestion.expose()));
+        fs::remove_dir_all(&tmp).unwrap();
+    }
+
+    #[test]
+    fn second_install_is_idempotent_and_updates_changed_files() {
+        let tmp = temp_dir("again");
+        let bin = fake_binary(&tmp, "v1");
+        let opts = InstallOptions {
+            extensions_dir: Some(tmp.join("ext")),
+            binary_mode: BinaryMode::Copy,
+            sidecar_binary: bin.clone(),
+        };
+        install(&opts).unwrap();
+        let again = install(&opts).unwrap();
+        assert_eq!(again.outcome(), "unchanged");
+        assert!(again.files.iter().all(|(_, s)| *s == FileStatus::Unchanged));
+
+        fs::write(&bin, "v2").unwrap();
+        fs::write(tmp.join("ext/zoom/package.json"), "{}").unwrap();
+        let third = install(&opts).unwrap();
+        assert_eq!(third.outcome(), "updated");
+        let status: HashMap<_, _> = third.files.iter().cloned().collect();
+        assert_eq!(status["package.json"], FileStatus::Updated);
+        assert_eq!(status[BIN_PATH], FileStatus::Updated);
+        assert_eq!(status["index.js"], FileStatus::Unchanged);
+        assert_eq!(
+            fs::read_to_string(tmp.join("ext/zoom").join(BIN_PATH)).unwrap(),
+            "v2"
+        );
+        let leftovers: Vec<_> = fs::read_dir(tmp.join("ext/zoom"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".tmp-"))
+            .collect();
+        assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
+        fs::remove_dir_all(&tmp).unwrap();
+    }
+
+    #[test]
+    fn link_mode_writes_sidecar_json_and_removes_the_copy() {
+        let tmp = temp_dir("link");
+        let bin = fake_binary(&tmp, "bin");
+        let mut opts = InstallOptions {
+            extensions_dir: Some(tmp.join("ext")),
+            binary_mode: BinaryMode::Copy,
+            sidecar_binary: bin.clone(),
+        };
+        install(&opts).unwrap();
+        opts.binary_mode = BinaryMode::Link;
+        let report = install(&opts).unwrap();
+        let dir = tmp.join("ext/zoom");
+        let link: Value =
+            serde_json::from_slice(&fs::read(dir.join(SIDECAR_JSON)).unwrap()).unwrap();
+        assert_eq!(link["path"], json!(fs::canonicalize(&bin).unwrap()));
+        assert!(!dir.join(BIN_PATH).exists());
+        assert!(
+            report
+                .files
+                .contains(&(BIN_PATH.to_string(), FileStatus::Removed))
+        );
+        assert!(report.to_string().contains(SIDECAR_JSON));
+        fs::remove_dir_all(&tmp).unwrap();
+    }
+
+    #[test]
+    fn install_fails_clearly_without_the_binary() {
+        let tmp = temp_dir("nobin");
+        let err = install(&InstallOptions {
+            extensions_dir: Some(tmp.join("ext")),
+            binary_mode: BinaryMode::Copy,
+            sidecar_binary: tmp.join("missing"),
+        })
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("cannot find the sidecar binary"));
+        fs::remove_dir_all(&tmp).unwrap();
+    }
+
+    #[test]
+    fn uninstall_removes_and_tolerates_absence() {
+        let tmp = temp_dir("uninstall");
+        let ext = tmp.join("ext");
+        install(&InstallOptions {
+            extensions_dir: Some(ext.clone()),
+            binary_mode: BinaryMode::Copy,
+            sidecar_binary: fake_binary(&tmp, "x"),
+        })
+        .unwrap();
+        let report = uninstall(Some(&ext)).unwrap();
+        assert!(report.removed);
+        assert!(!ext.join("zoom").exists());
+        assert!(report.to_string().contains("Removed"));
+        let again = uninstall(Some(&ext)).unwrap();
+        assert!(!again.removed);
+        assert!(again.to_string().contains("Nothing to remove"));
+        fs::remove_dir_all(&tmp).unwrap();
+    }
+
+    #[test]
+    fn uninstall_refuses_a_foreign_package() {
+        let tmp = temp_dir("foreign");
+        let dir = tmp.join("ext/zoom");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("package.json"), r#"{"name":"other"}"#).unwrap();
+        let err = uninstall(Some(&tmp.join("ext"))).unwrap_err();
+        assert!(err.to_string().contains("another package"));
+        assert!(dir.exists());
+        fs::remove_dir_all(&tmp).unwrap();
+    }
+
+    fn env_of(pairs: &[(&str, &Path)]) -> impl Fn(&str) -> Option<OsString> + use<> {
+        let map: HashMap<String, OsString> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.as_os_str().to_owned()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn state_dir_env_precedence() {
+        let tmp = temp_dir("state");
+        let home = tmp.join("home");
+        fs::create_dir_all(&home).unwrap();
+        let (m, c, o) = (tmp.join("m"), tmp.join("c"), tmp.join("o"));
+        let all = [
+            ("HOME", home.as_path()),
+            ("MOLTBOT_STATE_DIR", m.as_path()),
+            ("CLAWDBOT_STATE_DIR", c.as_path()),
+            ("OPENCLAW_STATE_DIR", o.as_path()),
+        ];
+        assert_eq!(resolve_state_dir(env_of(&all)), Some(m.clone()));
+        assert_eq!(
+            resolve_state_dir(env_of(&[all[0], all[2], all[3]])),
+            Some(c.clone())
+        );
+        assert_eq!(
+            resolve_state_dir(env_of(&[all[0], all[3]])),
+            Some(o.clone())
+        );
+        let empty = PathBuf::new();
+        assert_eq!(
+            resolve_state_dir(env_of(&[all[0], ("MOLTBOT_STATE_DIR", &empty)])),
+            Some(home.join(".moltbot")),
+            "an empty variable counts as unset"
+        );
+        let tilde = PathBuf::from("~/state");
+        assert_eq!(
+            resolve_state_dir(env_of(&[all[0], ("MOLTBOT_STATE_DIR", &tilde)])),
+            Some(home.join("state"))
+        );
+        assert_eq!(resolve_state_dir(env_of(&[])), None);
+        fs::remove_dir_all(&tmp).unwrap();
+    }
+
+    #[test]
+    fn state_dir_prefers_existing_dirs() {
+        let tmp = temp_dir("home");
+        let env = env_of(&[("HOME", tmp.as_path())]);
+        assert_eq!(resolve_state_dir(&env), Some(tmp.join(".moltbot")));
+        fs::create_dir_all(tmp.join(".openclaw")).unwrap();
+        assert_eq!(resolve_state_dir(&env), Some(tmp.join(".openclaw")));
+        fs::create_dir_all(tmp.join(".moltbot")).unwrap();
+        assert_eq!(resolve_state_dir(&env), Some(tmp.join(".moltbot")));
+        fs::create_dir_all(tmp.join(".clawdbot")).unwrap();
+        assert_eq!(resolve_state_dir(&env), Some(tmp.join(".clawdbot")));
+        fs::remove_dir_all(&tmp).unwrap();
+    }
+}

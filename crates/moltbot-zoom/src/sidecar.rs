@@ -1,0 +1,233 @@
+//! Wiring of the sidecar: Zoom channel → outbox → webhooks, and the REST shim
+//! in front of the channel's send path. Used by `run` and by the demo.
+
+use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use bluebubbles_shim::{Shim, ShimConfig, Store};
+use moltbot_channel::{CancellationToken, Channel, DeliveryMode, StartContext, inbound_channel};
+use tokio::task::JoinHandle;
+use zoom::{Credentials, Grant, SessionConfig, TokenProvider, ZoomApi};
+use zoom_channel::{Routing, SendAs, ZoomChannel, ZoomChannelConfig};
+
+use crate::config::{Config, GrantKind, RoutingKind, SendAsKind, Transport};
+
+/// Capacity of the queue between the channel and the outbox writer.
+const INBOUND_QUEUE: usize = 256;
+
+/// A running sidecar.
+pub(crate) struct Sidecar {
+    /// Where the REST shim listens.
+    pub(crate) addr: SocketAddr,
+    /// The Zoom channel (for status and direct sends).
+    pub(crate) channel: Arc<ZoomChannel>,
+    cancel: CancellationToken,
+    channel_task: JoinHandle<Result<(), moltbot_channel::ChannelError>>,
+    shim_task: JoinHandle<std::io::Result<()>>,
+}
+
+/// The channel settings derived from the sidecar configuration.
+pub(crate) fn channel_config(config: &Config) -> ZoomChannelConfig {
+    let send_as = match config.send_as {
+        SendAsKind::User => SendAs::User {
+            sender: config.sender.clone().unwrap_or_default(),
+        },
+        SendAsKind::Chatbot => SendAs::Chatbot {
+            robot_jid: config.robot_jid.clone().unwrap_or_default(),
+            account_id: config.zoom_account_id.clone().unwrap_or_default(),
+        },
+    };
+    // Most specific pattern first: exact names, then longer wildcards.
+    let mut delivery_modes: Vec<(String, DeliveryMode)> = config
+        .delivery_modes
+        .iter()
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    delivery_modes.sort_by_key(|(p, _)| (p.contains('*'), std::cmp::Reverse(p.len())));
+    ZoomChannelConfig {
+        account_id: config.account_id.clone(),
+        subscription_id: config.subscription_id.clone().unwrap_or_default(),
+        routing: match config.routing {
+            RoutingKind::Meeting => Routing::Meeting,
+            RoutingKind::Feed => Routing::Feed,
+        },
+        include: config.include.clone(),
+        exclude: config.exclude.clone(),
+        delivery_modes,
+        send_as,
+        default_target: config.default_target.clone(),
+        self_ids: config.self_ids.clone(),
+        ..ZoomChannelConfig::default()
+    }
+}
+
+/// The OAuth provider and REST client for `config`.
+pub(crate) fn zoom_clients(config: &Config) -> (TokenProvider, ZoomApi) {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap_or_default();
+    let tokens = TokenProvider::new(
+        http.clone(),
+        &config.oauth_url,
+        Credentials {
+            client_id: config.client_id.clone().unwrap_or_default(),
+            client_secret: config.client_secret.clone().unwrap_or_default(),
+            account_id: config.zoom_account_id.clone(),
+            grant: match config.grant {
+                GrantKind::Account => Grant::AccountCredentials,
+                GrantKind::Client => Grant::ClientCredentials,
+            },
+        },
+    );
+    let api = ZoomApi::new(http, &config.api_url, tokens.clone());
+    (tokens, api)
+}
+
+/// Opens (creating its folder) the SQLite store.
+pub(crate) fn open_store(path: &Path) -> anyhow::Result<Store> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the database folder {}", dir.display()))?;
+    }
+    Store::open(path).with_context(|| format!("cannot open the database {}", path.display()))
+}
+
+impl Sidecar {
+    /// Starts the channel, the outbox and the REST shim.
+    ///
+    /// # Errors
+    /// The listen address is taken, the database cannot be opened, or the
+    /// configuration is rejected.
+    pub(crate) async fn start(config: &Config) -> anyhow::Result<Self> {
+        if config.transport == Transport::Webhook {
+            anyhow::bail!("`transport = \"webhook\"` is not available in this build");
+        }
+        let (tokens, api) = zoom_clients(config);
+        let session = SessionConfig::new(
+            config.ws_url.clone(),
+            config.subscription_id.clone().unwrap_or_default(),
+        );
+        let channel = Arc::new(ZoomChannel::new(
+            channel_config(config),
+            session,
+            tokens,
+            api,
+        ));
+        let store = open_store(&config.database_path())?;
+        let mut shim_config = ShimConfig::new(config.password.clone().unwrap_or_default());
+        shim_config.webhooks = config.webhook_targets();
+        shim_config.max_attempts = config.max_attempts;
+        let shim = Shim::new(shim_config, channel.clone(), store).context("invalid shim settings")?;
+        let listener = tokio::net::TcpListener::bind(&config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (`listen`)", config.listen))?;
+        let addr = listener.local_addr()?;
+
+        let cancel = CancellationToken::new();
+        let (inbound, rx) = inbound_channel(INBOUND_QUEUE);
+        let channel_task = {
+            let channel = channel.clone();
+            let ctx = StartContext {
+                account_id: config.account_id.clone(),
+                inbound,
+                cancel: cancel.clone(),
+            };
+            tokio::spawn(async move {
+                let result = channel.start(ctx).await;
+                if let Err(e) = &result {
+                    // The shim keeps serving so status and doctor can show why.
+                    tracing::error!(error = %e, "Zoom channel stopped");
+                }
+                result
+            })
+        };
+        let shim_task = {
+            let cancel = cancel.clone();
+            tokio::spawn(async move { shim.run(listener, rx, cancel).await })
+        };
+        tracing::info!(%addr, account = %config.account_id, "moltbot-zoom sidecar running");
+        Ok(Self {
+            addr,
+            channel,
+            cancel,
+            channel_task,
+            shim_task,
+        })
+    }
+
+    /// The shim's base URL.
+    pub(crate) fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Waits until the shim stops on its own (a listener failure).
+    pub(crate) async fn wait_for_failure(&mut self) -> anyhow::Result<()> {
+        match (&mut self.shim_task).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e).context("the REST shim failed"),
+            Err(e) => Err(e).context("the REST shim task panicked"),
+        }
+    }
+
+    /// Stops everything and waits (bounded) for the tasks to finish.
+    pub(crate) async fn stop(self) -> anyhow::Result<()> {
+        self.cancel.cancel();
+        let deadline = Duration::from_secs(10);
+        let _ = tokio::time::timeout(deadline, self.channel_task).await;
+        match tokio::time::timeout(deadline, self.shim_task).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(e))) => Err(e).context("the REST shim failed"),
+            Ok(Err(e)) => Err(e).context("the REST shim task panicked"),
+            Err(_) => anyhow::bail!("the sidecar did not stop within {deadline:?}"),
+        }
+    }
+}
+
+/// `moltbot-zoom run`: loads the configuration, runs until SIGINT / SIGTERM.
+pub(crate) async fn run(config_path: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    let sources = crate::config::Sources::from_process(config_path)?;
+    let config = match Config::load(&sources) {
+        Ok(c) => c,
+        Err(problems) => {
+            crate::logging::init("info");
+            let list = problems
+                .iter()
+                .map(|p| format!("  - {p}"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            anyhow::bail!("invalid configuration:\n{list}\nSee docs/configuration.md.");
+        }
+    };
+    crate::logging::init(config.log_level.as_deref().unwrap_or("info"));
+    let mut sidecar = Sidecar::start(&config).await?;
+    println!("moltbot-zoom listening on {}", sidecar.base_url());
+    tokio::select! {
+        result = sidecar.wait_for_failure() => return result,
+        () = shutdown_signal() => tracing::info!("shutting down"),
+    }
+    sidecar.stop().await
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,364 @@
+//! `ZoomChannel`: the Zoom session in, Team Chat / Chatbot out.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use moltbot_channel::{
+    AccountStatus, CancellationToken, Capabilities, Channel, ChannelError, ChannelMeta, ChatType,
+    ConnectionState, Counters, DeliveryResult, InboundMessage, MediaSource, OutboundMedia,
+    OutboundMessage, ProbeCheck, ProbeReport, StartContext,
+};
+use tokio::sync::{mpsc, watch};
+use zoom::{ReceivedEvent, Session, SessionConfig, SessionStatus, TokenProvider, ZoomApi};
+
+use crate::{
+    config::{SendAs, ZoomChannelConfig},
+    dedup::Recent,
+    error::channel_error,
+    ratelimit::{RateLimiter, ZOOM_CHANNEL_WINDOWS},
+    render::{Rendered, Renderer, chat_facts},
+};
+
+/// Events buffered between the session and the renderer.
+const EVENT_QUEUE: usize = 256;
+
+/// Zoom as a Moltbot channel. Cheap to clone; clones share all state.
+#[derive(Clone)]
+pub struct ZoomChannel {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: ZoomChannelConfig,
+    renderer: Renderer,
+    session: SessionConfig,
+    tokens: TokenProvider,
+    pub(crate) api: ZoomApi,
+    state: Mutex<State>,
+    pub(crate) limiter: Mutex<RateLimiter>,
+    session_status: Mutex<Option<watch::Receiver<SessionStatus>>>,
+}
+
+/// Mutable state; the lock is never held across an await.
+pub(crate) struct State {
+    /// Message ids already emitted (dedup).
+    seen: Recent,
+    /// Zoom ids of messages we posted (self-echo).
+    pub(crate) sent: Recent,
+    /// Texts of posts in flight (their echo may beat the response).
+    pub(crate) pending: Vec<String>,
+    /// Our message id → Zoom thread root, for threaded replies.
+    pub(crate) thread_roots: Recent<String>,
+    pub(crate) counters: Counters,
+    last_event_at_ms: Option<i64>,
+    last_event_lag_ms: Option<i64>,
+    pub(crate) last_error: Option<String>,
+}
+
+impl ZoomChannel {
+    /// A channel that receives through a [`Session`] built from `session` and
+    /// `tokens`, and sends through `api`.
+    pub fn new(
+        config: ZoomChannelConfig,
+        session: SessionConfig,
+        tokens: TokenProvider,
+        api: ZoomApi,
+    ) -> Self {
+        let capacity = config.dedup_capacity;
+        Self {
+            inner: Arc::new(Inner {
+                renderer: Renderer::new(&config),
+                config,
+                session,
+                tokens,
+                api,
+                state: Mutex::new(State {
+                    seen: Recent::new(capacity),
+                    sent: Recent::new(capacity),
+                    pending: Vec::new(),
+                    thread_roots: Recent::new(capacity),
+                    counters: Counters::default(),
+                    last_event_at_ms: None,
+                    last_event_lag_ms: None,
+                    last_error: None,
+                }),
+                limiter: Mutex::new(RateLimiter::new(&ZOOM_CHANNEL_WINDOWS)),
+                session_status: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// The channel's configuration.
+    pub fn config(&self) -> &ZoomChannelConfig {
+        &self.inner.config
+    }
+}
+
+impl Inner {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Render → dedup → self-echo; the message to emit, if any.
+    fn accept(&self, received: &ReceivedEvent) -> Option<InboundMessage> {
+        let event = &received.event;
+        let rendered = self.renderer.render(event, received.received_at_ms);
+        let mut state = self.lock();
+        state.counters.events_received += 1;
+        state.last_event_at_ms = Some(received.received_at_ms);
+        state.last_event_lag_ms = event.event_ts.map(|ts| received.received_at_ms - ts);
+        if event.typed().is_err() {
+            state.counters.malformed += 1;
+            tracing::warn!(event = %event.event, "event payload did not decode; rendered generically");
+        }
+        let message = match rendered {
+            Rendered::Message(m) => m,
+            Rendered::Skipped { reason } => {
+                tracing::debug!(event = %event.event, ?reason, "event skipped");
+                state.counters.filtered += 1;
+                return None;
+            }
+        };
+        if !state.seen.insert(&message.message_id) {
+            tracing::debug!(id = %message.message_id, "duplicate event dropped");
+            state.counters.duplicates_dropped += 1;
+            return None;
+        }
+        if let Some(facts) = chat_facts(event) {
+            let echo = state.sent.contains(&facts.message_id)
+                || facts
+                    .text
+                    .as_ref()
+                    .is_some_and(|t| state.pending.contains(t))
+                || facts.operators.iter().any(|op| {
+                    self.config
+                        .self_ids
+                        .iter()
+                        .any(|own| own.eq_ignore_ascii_case(op))
+                });
+            if echo {
+                tracing::debug!(event = %event.event, "own message echo dropped");
+                state.counters.filtered += 1;
+                return None;
+            }
+            state
+                .thread_roots
+                .insert_with(&message.message_id, facts.thread_root);
+        }
+        Some(message)
+    }
+
+    fn fatal(&self, err: zoom::ZoomError) -> ChannelError {
+        let err = channel_error(err);
+        self.lock().last_error = Some(err.to_string());
+        err
+    }
+}
+
+#[async_trait]
+impl Channel for ZoomChannel {
+    fn id(&self) -> &str {
+        "zoom"
+    }
+
+    fn meta(&self) -> ChannelMeta {
+        ChannelMeta {
+            id: "zoom".into(),
+            label: "Zoom".into(),
+            selection_label: "Zoom (Team Chat)".into(),
+            blurb: "Zoom meeting, recording and Team Chat events; replies in Team Chat.".into(),
+            docs_path: "/channels/zoom".into(),
+            order: 100,
+        }
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            chat_types: vec![ChatType::Direct, ChatType::Group, ChatType::Channel],
+            media: true,
+            reply: true,
+            threads: true,
+            reactions: false,
+            edit: false,
+        }
+    }
+
+    async fn start(&self, ctx: StartContext) -> Result<(), ChannelError> {
+        let inner = &self.inner;
+        let session = Session::new(inner.session.clone(), inner.tokens.clone());
+        *inner
+            .session_status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(session.status());
+        let stop: CancellationToken = ctx.cancel.child_token();
+        let (tx, mut rx) = mpsc::channel(EVENT_QUEUE);
+        let run = tokio::spawn(session.run(tx, stop.clone()));
+        let mut outcome = Ok(());
+        while let Some(received) = tokio::select! {
+            r = rx.recv() => r,
+            () = stop.cancelled() => None,
+        } {
+            let Some(message) = inner.accept(&received) else {
+                continue;
+            };
+            let sent = tokio::select! {
+                r = ctx.inbound.send(message) => r,
+                () = stop.cancelled() => break,
+            };
+            if let Err(e) = sent {
+                tracing::warn!("inbound consumer is gone; stopping");
+                outcome = Err(e);
+                break;
+            }
+            inner.lock().counters.messages_emitted += 1;
+        }
+        stop.cancel();
+        drop(rx);
+        match run.await {
+            Ok(Ok(())) => outcome,
+            Ok(Err(e)) => Err(inner.fatal(e)),
+            Err(join) => Err(ChannelError::Upstream {
+                status: 0,
+                code: 0,
+                message: format!("session task failed: {join}"),
+            }),
+        }
+    }
+
+    async fn send_text(&self, message: OutboundMessage) -> Result<DeliveryResult, ChannelError> {
+        self.inner
+            .send(
+                &message.conversation_id,
+                &message.text,
+                message.reply_to_id.as_deref(),
+            )
+            .await
+    }
+
+    async fn send_media(&self, media: OutboundMedia) -> Result<DeliveryResult, ChannelError> {
+        let url = match &media.media {
+            MediaSource::Url { url } => url,
+            MediaSource::Bytes { name, .. } => {
+                return Err(ChannelError::Unsupported(format!(
+                    "cannot upload `{name}`: Zoom's Team Chat send API takes no file bytes here; \
+                     send a URL instead"
+                )));
+            }
+        };
+        let text = match media.caption.as_deref().filter(|c| !c.trim().is_empty()) {
+            Some(caption) => format!("{caption}\n{url}"),
+            None => url.clone(),
+        };
+        self.inner
+            .send(&media.conversation_id, &text, media.reply_to_id.as_deref())
+            .await
+    }
+
+    async fn probe(&self) -> ProbeReport {
+        let inner = &self.inner;
+        let mut checks = Vec::new();
+        let check = |name: &str, result: Result<String, String>| {
+            let (ok, detail) = match result {
+                Ok(d) => (true, d),
+                Err(d) => (false, d),
+            };
+            ProbeCheck {
+                name: name.into(),
+                ok,
+                detail,
+            }
+        };
+        checks.push(check(
+            "config",
+            inner
+                .config
+                .validate()
+                .map(|()| "send settings present".to_owned())
+                .map_err(|e| e.to_string()),
+        ));
+        let token = match inner.tokens.token().await {
+            Ok(t) => t,
+            Err(e) => {
+                checks.push(check("oauth", Err(channel_error(e).to_string())));
+                return ProbeReport::new(checks);
+            }
+        };
+        let ttl = token
+            .expires_at
+            .saturating_duration_since(tokio::time::Instant::now())
+            .as_secs();
+        checks.push(check(
+            "oauth",
+            Ok(format!("token obtained, valid for {ttl} s")),
+        ));
+        if !token.scopes.is_empty() {
+            let wanted: &[&str] = match &inner.config.send_as {
+                SendAs::User { .. } => &[
+                    "chat_message:write",
+                    "chat_message:write:admin",
+                    "team_chat:write:user_message",
+                    "team_chat:write:user_message:admin",
+                ],
+                SendAs::Chatbot { .. } => &["imchat:bot"],
+            };
+            let granted = wanted.iter().find(|w| token.scopes.iter().any(|s| s == *w));
+            checks.push(check(
+                "scopes",
+                match granted {
+                    Some(s) => Ok(format!("can send ({s})")),
+                    None => Err(format!(
+                        "the token has none of the scopes needed to send: {}",
+                        wanted.join(", ")
+                    )),
+                },
+            ));
+        }
+        if let SendAs::User { sender } = &inner.config.send_as {
+            if !sender.is_empty() {
+                let result = match inner.api.get_user(sender).await {
+                    Ok(user) => Ok(format!(
+                        "sender {sender} exists ({})",
+                        user.get("email").and_then(|v| v.as_str()).unwrap_or(sender)
+                    )),
+                    Err(e) => Err(format!("sender {sender}: {}", channel_error(e))),
+                };
+                checks.push(check("sender", result));
+            }
+        }
+        ProbeReport::new(checks)
+    }
+
+    fn status(&self) -> AccountStatus {
+        let inner = &self.inner;
+        let session = inner
+            .session_status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|rx| rx.borrow().clone());
+        let state = inner.lock();
+        let mut counters = state.counters.clone();
+        let (connection, connected_since_ms, last_error) = match session {
+            Some(s) => {
+                counters.duplicates_dropped += s.duplicates_dropped;
+                counters.malformed += s.malformed_frames;
+                counters.connects = s.connects;
+                (
+                    s.state,
+                    s.connected_since_ms,
+                    s.last_error.or_else(|| state.last_error.clone()),
+                )
+            }
+            None => (ConnectionState::Idle, None, state.last_error.clone()),
+        };
+        AccountStatus {
+            account_id: inner.config.account_id.clone(),
+            connection,
+            last_event_at_ms: state.last_event_at_ms,
+            last_event_lag_ms: state.last_event_lag_ms,
+            connected_since_ms,
+            last_error,
+            counters,
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! Client-side sliding-window rate limits per target.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use moltbot_channel::ChannelError;
+use tokio::time::Instant;
+
+/// Zoom's per-channel send limits: (messages, window).
+pub(crate) const ZOOM_CHANNEL_WINDOWS: [(usize, Duration); 4] = [
+    (10, Duration::from_secs(1)),
+    (30, Duration::from_secs(10)),
+    (60, Duration::from_secs(100)),
+    (450, Duration::from_secs(1000)),
+];
+
+/// Sliding windows per key; holds at most the largest window's count of send
+/// times per key, and forgets keys with no recent sends.
+#[derive(Debug)]
+pub(crate) struct RateLimiter {
+    windows: Vec<(usize, Duration)>,
+    sends: HashMap<String, VecDeque<Instant>>,
+}
+
+impl RateLimiter {
+    pub(crate) fn new(windows: &[(usize, Duration)]) -> Self {
+        Self {
+            windows: windows.to_vec(),
+            sends: HashMap::new(),
+        }
+    }
+
+    /// Takes a slot for `key` at `now`, or tells how long until one frees up.
+    pub(crate) fn try_acquire(&mut self, key: &str, now: Instant) -> Result<(), Duration> {
+        let longest = self.windows.iter().map(|w| w.1).max().unwrap_or_default();
+        let most = self.windows.iter().map(|w| w.0).max().unwrap_or_default();
+        self.sends.retain(|_, times| {
+            while times
+                .front()
+                .is_some_and(|t| now.saturating_duration_since(*t) >= longest)
+            {
+                times.pop_front();
+            }
+            !times.is_empty()
+        });
+        let times = self.sends.entry(key.to_owned()).or_default();
+        let mut wait = Duration::ZERO;
+        for &(limit, window) in &self.windows {
+            let in_window = times
+                .iter()
+                .rev()
+                .take_while(|t| now.saturating_duration_since(**t) < window)
+                .count();
+            if limit > 0 && in_window >= limit {
+                // The send that must leave the window before one more fits.
+                let oldest_blocking = times[times.len() - limit];
+                wait = wait.max(oldest_blocking + window - now);
+            }
+        }
+        if wait > Duration::ZERO {
+            return Err(wait);
+        }
+        times.push_back(now);
+        while times.len() > most {
+            times.pop_front();
+        }
+        Ok(())
+    }
+
+    /// Moves the slot taken at `taken` to `done`, when its request completed:
+    /// the server counted it no later than that, so the windows stay
+    /// conservative whatever the request latency.
+    pub(crate) fn settle(&mut self, key: &str, taken: Instant, done: Instant) {
+        let Some(times) = self.sends.get_mut(key) else {
+            return;
+        };
+        if let Some(i) = times.iter().rposition(|t| *t == taken) {
+            times.remove(i);
+            let at = times.partition_point(|t| *t <= done);
+            times.insert(at, done);
+        }
+    }
+}
+
+/// Waits for a slot for `key` and returns when it was taken, giving up with
+/// [`ChannelError::RateLimited`] when the wait would end after `deadline`.
+pub(crate) async fn acquire(
+    limiter: &Mutex<RateLimiter>,
+    key: &str,
+    deadline: Instant,
+) -> Result<Instant, ChannelError> {
+    loop {
+        let now = Instant::now();
+        let attempt = limiter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .try_acquire(key, now);
+        let Err(wait) = attempt else {
+            return Ok(now);
+        };
+        if now + wait > deadline {
+            return Err(ChannelError::RateLimited {
+                retry_after: Some(wait),
+            });
+        }
+        tracing::debug!(
+            key,
+            wait_ms = wait.as_millis() as u64,
+            "rate limited locally"
+        );
+        tokio::time::sleep(wait).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_channel_windows() {
+        let mut rl = RateLimiter::new(&ZOOM_CHANNEL_WINDOWS);
+        let t0 = Instant::now();
+        for i in 0..10 {
+            rl.try_acquire("c1", t0 + Duration::from_millis(i * 10))
+                .unwrap();
+        }
+        // 11th within the same second waits until the first leaves the 1 s window.
+        let at = t0 + Duration::from_millis(100);
+        assert_eq!(rl.try_acquire("c1", at), Err(Duration::from_millis(900)));
+        // Another channel is independent.
+        rl.try_acquire("c2", at).unwrap();
+        // After the wait it fits.
+        rl.try_acquire("c1", t0 + Duration::from_secs(1)).unwrap();
+
+        // 30 per 10 s: fill at 10 per second for 3 s.
+        let mut rl = RateLimiter::new(&ZOOM_CHANNEL_WINDOWS);
+        for s in 0..3u64 {
+            for i in 0..10u64 {
+                rl.try_acquire("c", t0 + Duration::from_secs(s) + Duration::from_millis(i))
+                    .unwrap();
+            }
+        }
+        let at = t0 + Duration::from_secs(4);
+        assert_eq!(rl.try_acquire("c", at), Err(Duration::from_secs(6)));
+        rl.try_acquire("c", t0 + Duration::from_secs(10)).unwrap();
+    }
+
+    #[test]
+    fn settled_slots_count_from_completion() {
+        let mut rl = RateLimiter::new(&ZOOM_CHANNEL_WINDOWS);
+        let t0 = Instant::now();
+        rl.try_acquire("c", t0).unwrap();
+        // The request took 300 ms.
+        rl.settle("c", t0, t0 + Duration::from_millis(300));
+        for i in 1..10 {
+            rl.try_acquire("c", t0 + Duration::from_millis(400 + i))
+                .unwrap();
+        }
+        // The first slot now leaves the 1 s window at 1.3 s, not 1.0 s.
+        assert_eq!(
+            rl.try_acquire("c", t0 + Duration::from_secs(1)),
+            Err(Duration::from_millis(300))
+        );
+        let times: Vec<_> = rl.sends["c"].iter().copied().collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "kept sorted");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn acquire_waits_within_the_budget_then_gives_up() {
+        let limiter = Mutex::new(RateLimiter::new(&ZOOM_CHANNEL_WINDOWS));
+        let start = Instant::now();
+        let deadline = start + Duration::from_secs(8);
+        for _ in 0..10 {
+            acquire(&limiter, "chan", deadline).await.unwrap();
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        // The 11th waits for the 1 s window.
+        acquire(&limiter, "chan", deadline).await.unwrap();
+        assert_eq!(start.elapsed(), Duration::from_secs(1));
+        // Fill the 30 / 10 s window: the 31st would wait until start + 10 s,
+        // beyond the 8 s budget, so it fails at once with the wait.
+        for _ in 11..30 {
+            acquire(&limiter, "chan", deadline).await.unwrap();
+        }
+        let before = Instant::now();
+        let err = acquire(&limiter, "chan", deadline).await.unwrap_err();
+        assert_eq!(before.elapsed(), Duration::ZERO);
+        let ChannelError::RateLimited {
+            retry_after: Some(wait),
+        } = err
+        else {
+            panic!("{err}")
+        };
+        assert_eq!(before + wait, start + Duration::from_secs(10));
+        // A generous budget waits it out.
+        acquire(&limiter, "chan", start + Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(start.elapsed(), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn long_windows_and_memory_bound() {
+        let t0 = Instant::now();
+        // One send every 1.5 s stays under 10/1 s and 30/10 s; 60/100 s stops the 61st.
+        let mut rl = RateLimiter::new(&ZOOM_CHANNEL_WINDOWS);
+        let mut t = t0;
+        let mut sent = 0;
+        loop {
+            match rl.try_acquire("c", t) {
+                Ok(()) => sent += 1,
+                Err(wait) => {
+                    assert_eq!(sent, 60);
+                    assert_eq!(t + wait, t0 + Duration::from_secs(100));
+                    break;
+                }
+            }
+            t += Duration::from_millis(1500);
+        }
+        // Keys with nothing recent are forgotten.
+        rl.try_acquire("other", t0 + Duration::from_secs(5000))
+            .unwrap();
+        assert_eq!(rl.sends.len(), 1);
+        assert!(rl.sends.values().all(|v| v.len() <= 450));
+    }
+}

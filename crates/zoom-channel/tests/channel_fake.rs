@@ -1,0 +1,570 @@
+//! `ZoomChannel` against the fake Zoom: events in, Team Chat / Chatbot out.
+
+use std::time::Duration;
+
+use fake_zoom::{FakeConfig, FakeZoom, Knobs};
+use moltbot_channel::{
+    CancellationToken, Channel, ChannelError, ChatType, ConnectionState, InboundMessage,
+    InboundReceiver, MediaSource, OutboundMedia, OutboundMessage, Secret, StartContext,
+    inbound_channel,
+};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use zoom::{Credentials, Grant, SessionConfig, TokenProvider, ZoomApi};
+use zoom_channel::{Rendered, Renderer, SendAs, ZoomChannel, ZoomChannelConfig};
+use zoom_wire::Event;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+struct Harness {
+    fake: FakeZoom,
+    channel: ZoomChannel,
+    inbound: InboundReceiver,
+    cancel: CancellationToken,
+    task: JoinHandle<Result<(), ChannelError>>,
+}
+
+fn base_config(fake: &FakeZoom) -> ZoomChannelConfig {
+    ZoomChannelConfig {
+        subscription_id: fake.config().subscription_id.clone(),
+        send_as: SendAs::User {
+            sender: "me@example.com".into(),
+        },
+        ..Default::default()
+    }
+}
+
+fn build(fake: &FakeZoom, config: ZoomChannelConfig) -> ZoomChannel {
+    let http = reqwest::Client::new();
+    let creds = Credentials {
+        client_id: fake.config().client_id.clone(),
+        client_secret: Secret::new(fake.config().client_secret.clone()),
+        account_id: Some(fake.config().account_id.clone()),
+        grant: Grant::AccountCredentials,
+    };
+    let tokens = TokenProvider::new(http.clone(), &fake.base_url(), creds);
+    let api = ZoomApi::new(http, &fake.base_url(), tokens.clone());
+    let session = SessionConfig::new(fake.ws_url(), fake.config().subscription_id.clone());
+    ZoomChannel::new(config, session, tokens, api)
+}
+
+/// Starts the fake and a channel connected to it.
+async fn start(
+    knobs: impl FnOnce(&mut Knobs),
+    config: impl FnOnce(&mut ZoomChannelConfig),
+) -> Harness {
+    let fake = FakeZoom::start(FakeConfig::default()).await.unwrap();
+    fake.update_knobs(knobs);
+    let mut cfg = base_config(&fake);
+    config(&mut cfg);
+    let channel = build(&fake, cfg);
+    let (tx, inbound) = inbound_channel(64);
+    let cancel = CancellationToken::new();
+    let ctx = StartContext {
+        account_id: "default".into(),
+        inbound: tx,
+        cancel: cancel.clone(),
+    };
+    let runner = channel.clone();
+    let task = tokio::spawn(async move { runner.start(ctx).await });
+    assert!(
+        fake.wait_for_open_connections(1, WAIT).await,
+        "channel never connected"
+    );
+    Harness {
+        fake,
+        channel,
+        inbound,
+        cancel,
+        task,
+    }
+}
+
+impl Harness {
+    async fn next(&mut self) -> InboundMessage {
+        tokio::time::timeout(WAIT, self.inbound.recv())
+            .await
+            .expect("no inbound message in time")
+            .expect("inbound closed")
+            .ack()
+    }
+
+    async fn stop(self) {
+        self.cancel.cancel();
+        tokio::time::timeout(WAIT, self.task)
+            .await
+            .expect("start did not return after cancel")
+            .unwrap()
+            .unwrap();
+        self.fake.shutdown();
+    }
+
+    fn push(&self, event: &Value) {
+        assert_eq!(self.fake.push_event(event.clone()), 1);
+    }
+}
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn expected(config: &ZoomChannelConfig, event: &Value) -> InboundMessage {
+    let event = Event::from_value(event.clone()).unwrap();
+    match Renderer::new(config).render(&event, 0) {
+        Rendered::Message(m) => m,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn text(conversation_id: &str, text: &str) -> OutboundMessage {
+    OutboundMessage {
+        conversation_id: conversation_id.into(),
+        text: text.into(),
+        reply_to_id: None,
+    }
+}
+
+/// A chat message from another user in `chan-1`.
+fn chat_from(operator: &str, id: &str, message: &str) -> Value {
+    json!({
+        "event": "chat_message.sent",
+        "event_ts": 1_700_000_000_000i64,
+        "payload": {
+            "account_id": "fake-account",
+            "operator": operator,
+            "operator_id": format!("uid-{id}"),
+            "object": {
+                "id": id, "type": "to_channel", "channel_id": "chan-1",
+                "channel_name": "General", "message": message,
+                "timestamp": 1_700_000_000_000i64
+            }
+        }
+    })
+}
+
+#[tokio::test]
+async fn end_to_end_events_in_and_sends_out() {
+    let mut h = start(|_| {}, |_| {}).await;
+    let config = base_config(&h.fake);
+
+    for name in [
+        "meeting.started",
+        "meeting.participant_joined",
+        "team_chat.dm_message_posted",
+    ] {
+        let event = fixture(name);
+        h.push(&event);
+        let got = h.next().await;
+        let want = expected(&config, &event);
+        assert_eq!(got.message_id, want.message_id, "{name}");
+        assert_eq!(got.body, want.body, "{name}");
+        assert_eq!(got.conversation, want.conversation, "{name}");
+        assert_eq!(got.sender, want.sender, "{name}");
+        assert_eq!(got.mode, want.mode, "{name}");
+    }
+
+    let status = h.channel.status();
+    assert_eq!(status.connection, ConnectionState::Connected);
+    assert_eq!(status.counters.events_received, 3);
+    assert_eq!(status.counters.messages_emitted, 3);
+    assert!(status.last_event_at_ms.is_some() && status.last_event_lag_ms.is_some());
+    assert_eq!(status.counters.connects, 1);
+
+    let dm = h
+        .channel
+        .send_text(text("zoom;-;alice@example.com", "Sure, 4pm it is."))
+        .await
+        .unwrap();
+    let chan = h
+        .channel
+        .send_text(text("zoom;+;channel:chan-1", "Summary coming up."))
+        .await
+        .unwrap();
+    let bare = h
+        .channel
+        .send_text(text("bob@example.com", "hi bob"))
+        .await
+        .unwrap();
+    let sent = h.fake.team_chat_messages();
+    assert_eq!(sent.len(), 3);
+    assert_eq!(sent[0].id, dm.message_id);
+    assert_eq!(
+        sent[0].body.to_contact.as_deref(),
+        Some("alice@example.com")
+    );
+    assert_eq!(sent[0].body.to_channel, None);
+    assert_eq!(sent[0].body.message, "Sure, 4pm it is.");
+    assert_eq!(sent[1].id, chan.message_id);
+    assert_eq!(sent[1].body.to_channel.as_deref(), Some("chan-1"));
+    assert_eq!(sent[1].body.to_contact, None);
+    assert_eq!(sent[2].body.to_contact.as_deref(), Some("bob@example.com"));
+    assert_eq!(bare.conversation_id, "bob@example.com");
+    assert_eq!(h.channel.status().counters.sent, 3);
+
+    // Unknown channel: NotFound, counted as a failure.
+    let err = h
+        .channel
+        .send_text(text("zoom;+;channel:nope", "x"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ChannelError::NotFound(_)), "{err}");
+    assert_eq!(h.channel.status().counters.send_failures, 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn self_echo_filter() {
+    let mut h = start(|k| k.echo_sends = true, |_| {}).await;
+    let sent = h
+        .channel
+        .send_text(text("zoom;+;channel:chan-1", "hello from the assistant"))
+        .await
+        .unwrap();
+    // The fake echoes chat_message.sent and team_chat.channel_message_posted
+    // for our post before this event; neither may come out.
+    h.push(&chat_from("bob@example.com", "bob-msg-1", "hello from bob"));
+    let got = h.next().await;
+    assert_eq!(got.body, "hello from bob");
+    assert_eq!(got.sender.id, "bob@example.com");
+    assert!(h.inbound.try_recv().is_err(), "an echo leaked");
+    assert!(h.channel.status().counters.filtered >= 2);
+
+    // A late redelivery of the echo with a different event_ts is still ours (by id).
+    let mut late = chat_from(
+        "me@example.com",
+        &sent.message_id,
+        "hello from the assistant",
+    );
+    late["event_ts"] = json!(1_800_000_000_000i64);
+    h.push(&late);
+    h.push(&chat_from("bob@example.com", "bob-msg-2", "second"));
+    assert_eq!(h.next().await.body, "second");
+    assert!(h.inbound.try_recv().is_err());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn self_ids_filter_operator_posts() {
+    let mut h = start(
+        |k| k.echo_sends = false,
+        |c| c.self_ids = vec!["Carol@Example.com".into()],
+    )
+    .await;
+    h.push(&chat_from(
+        "carol@example.com",
+        "c-1",
+        "from carol, our operator",
+    ));
+    h.push(&chat_from("bob@example.com", "b-1", "from bob"));
+    assert_eq!(h.next().await.body, "from bob");
+    assert!(h.inbound.try_recv().is_err());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn dedup_of_duplicate_events() {
+    let mut h = start(|k| k.duplicate_events = true, |_| {}).await;
+    let event = fixture("meeting.ended");
+    h.push(&event);
+    // A redelivery whose raw text differs (so the session's content dedup
+    // cannot catch it) but whose identity is the same: only the channel's
+    // message-id dedup drops it.
+    let mut reordered = event.clone();
+    reordered["payload"]["object"]["duration"] = json!(61);
+    reordered["redelivered"] = json!(true);
+    h.push(&reordered);
+    h.push(&fixture("meeting.started"));
+    let first = h.next().await;
+    assert_eq!(first.event_type, "meeting.ended");
+    let second = h.next().await;
+    assert_eq!(second.event_type, "meeting.started", "a duplicate leaked");
+    assert!(h.inbound.try_recv().is_err());
+    let status = h.channel.status();
+    // Four copies of meeting.ended reached the channel or the session; three were dropped.
+    assert!(status.counters.duplicates_dropped >= 3, "{status:?}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn split_5000_chars_sends_five_parts_in_order() {
+    let h = start(|k| k.echo_sends = false, |_| {}).await;
+    let text_5000: String = (0..5000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let result = h
+        .channel
+        .send_text(OutboundMessage {
+            conversation_id: "zoom;+;channel:chan-1".into(),
+            text: text_5000.clone(),
+            reply_to_id: Some("root-msg-1".into()),
+        })
+        .await
+        .unwrap();
+    let sent = h.fake.team_chat_messages();
+    assert_eq!(sent.len(), 5);
+    assert_eq!(
+        result.part_ids,
+        sent.iter().map(|m| m.id.clone()).collect::<Vec<_>>()
+    );
+    assert_eq!(result.message_id, sent[0].id);
+    let joined: String = sent.iter().map(|m| m.body.message.as_str()).collect();
+    assert_eq!(joined, text_5000);
+    for m in &sent {
+        assert!(m.body.message.chars().count() <= 1024);
+        assert_eq!(m.body.reply_main_message_id.as_deref(), Some("root-msg-1"));
+        assert_eq!(m.body.to_channel.as_deref(), Some("chan-1"));
+    }
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn retry_after_429_is_honoured() {
+    let h = start(
+        |k| {
+            k.echo_sends = false;
+            k.force_429_count = 1;
+            k.retry_after_secs = 1;
+        },
+        |_| {},
+    )
+    .await;
+    h.channel
+        .send_text(text("zoom;-;alice@example.com", "after a pause"))
+        .await
+        .unwrap();
+    let posts: Vec<_> = h
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/messages"))
+        .collect();
+    assert_eq!(posts.len(), 2, "{posts:?}");
+    assert_eq!(posts[0].status, 429);
+    assert_eq!(posts[1].status, 201);
+    assert!(posts[1].at_ms - posts[0].at_ms >= 1000, "{posts:?}");
+    assert_eq!(h.fake.team_chat_messages().len(), 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn zoom_429_beyond_the_budget_is_rate_limited() {
+    let h = start(
+        |k| {
+            k.echo_sends = false;
+            k.force_429_count = 1;
+            k.retry_after_secs = 30;
+        },
+        |_| {},
+    )
+    .await;
+    let err = h
+        .channel
+        .send_text(text("zoom;-;alice@example.com", "x"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ChannelError::RateLimited { retry_after: Some(d) } if d == Duration::from_secs(30)),
+        "{err}"
+    );
+    assert!(err.is_retryable());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn client_side_rate_limit_waits_instead_of_429() {
+    let h = start(|k| k.echo_sends = false, |_| {}).await;
+    for i in 0..11 {
+        h.channel
+            .send_text(text("zoom;+;channel:chan-1", &format!("msg {i}")))
+            .await
+            .unwrap();
+    }
+    let posts: Vec<_> = h
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/messages"))
+        .collect();
+    assert_eq!(posts.len(), 11);
+    assert!(posts.iter().all(|p| p.status == 201), "{posts:?}");
+    // The 11th waited for the 1 s window to slide.
+    assert!(posts[10].at_ms - posts[0].at_ms >= 1000 - 5, "{posts:?}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn meeting_conversation_send_without_default_target_is_a_config_error() {
+    let h = start(|_| {}, |_| {}).await;
+    let err = h
+        .channel
+        .send_text(text("zoom;+;meeting:1234567890", "hi"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ChannelError::Config(_)), "{err}");
+    assert!(err.to_string().contains("defaultTarget"), "{err}");
+    let err = h
+        .channel
+        .send_text(text("zoom;+;nonsense", "hi"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ChannelError::InvalidTarget(_)), "{err}");
+    let err = h
+        .channel
+        .send_text(text("zoom;-;bob@example.com", "  "))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ChannelError::BadRequest(_)), "{err}");
+    assert!(h.fake.team_chat_messages().is_empty());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn meeting_conversation_goes_to_default_target_and_threads_replies() {
+    let mut h = start(
+        |k| k.echo_sends = false,
+        |c| c.default_target = Some("zoom;+;channel:chan-1".into()),
+    )
+    .await;
+    h.channel
+        .send_text(text("zoom;+;meeting:1234567890", "noted"))
+        .await
+        .unwrap();
+    // Replying to an inbound chat message threads under its Zoom id.
+    h.push(&chat_from("bob@example.com", "zoom-msg-42", "question?"));
+    let q = h.next().await;
+    h.channel
+        .send_text(OutboundMessage {
+            conversation_id: q.conversation.id.clone(),
+            text: "answer".into(),
+            reply_to_id: Some(q.message_id.clone()),
+        })
+        .await
+        .unwrap();
+    let sent = h.fake.team_chat_messages();
+    assert_eq!(sent[0].body.to_channel.as_deref(), Some("chan-1"));
+    assert_eq!(sent[1].body.to_channel.as_deref(), Some("chan-1"));
+    assert_eq!(
+        sent[1].body.reply_main_message_id.as_deref(),
+        Some("zoom-msg-42")
+    );
+    assert_eq!(q.conversation.kind, ChatType::Channel);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn send_media_sends_urls_as_text_and_refuses_bytes() {
+    let h = start(|k| k.echo_sends = false, |_| {}).await;
+    h.channel
+        .send_media(OutboundMedia {
+            conversation_id: "zoom;-;alice@example.com".into(),
+            caption: Some("The deck".into()),
+            media: MediaSource::Url {
+                url: "https://example.com/deck.pdf".into(),
+            },
+            reply_to_id: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        h.fake.team_chat_messages()[0].body.message,
+        "The deck\nhttps://example.com/deck.pdf"
+    );
+    let err = h
+        .channel
+        .send_media(OutboundMedia {
+            conversation_id: "zoom;-;alice@example.com".into(),
+            caption: None,
+            media: MediaSource::Bytes {
+                name: "deck.pdf".into(),
+                content_type: None,
+                data: vec![1, 2, 3],
+            },
+            reply_to_id: None,
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ChannelError::Unsupported(ref m) if m.contains("URL")),
+        "{err}"
+    );
+    assert_eq!(h.fake.team_chat_messages().len(), 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn chatbot_mode_posts_a_card() {
+    let fake = FakeZoom::start(FakeConfig::default()).await.unwrap();
+    let config = ZoomChannelConfig {
+        send_as: SendAs::Chatbot {
+            robot_jid: fake.config().robot_jid.clone(),
+            account_id: fake.config().account_id.clone(),
+        },
+        ..base_config(&fake)
+    };
+    let channel = build(&fake, config);
+    let result = channel
+        .send_text(text(
+            "zoom;-;kdykjnimt4kpd8ffgqt9fq@xmpp.zoom.us",
+            "Tomorrow: 2 meetings.",
+        ))
+        .await
+        .unwrap();
+    let sent = fake.chatbot_messages();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].message_id, result.message_id);
+    assert_eq!(sent[0].body.to_jid, "kdykjnimt4kpd8ffgqt9fq@xmpp.zoom.us");
+    assert_eq!(sent[0].body.robot_jid, fake.config().robot_jid);
+    assert_eq!(sent[0].body.content.plain_text(), "Tomorrow: 2 meetings.");
+    fake.shutdown();
+}
+
+#[tokio::test]
+async fn probe_checks_token_scopes_and_sender() {
+    let fake = FakeZoom::start(FakeConfig::default()).await.unwrap();
+    let report = build(&fake, base_config(&fake)).probe().await;
+    assert!(report.ok, "{report:?}");
+    let names: Vec<_> = report.checks.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["config", "oauth", "scopes", "sender"]);
+
+    let unknown_sender = ZoomChannelConfig {
+        send_as: SendAs::User {
+            sender: "nobody@example.com".into(),
+        },
+        ..base_config(&fake)
+    };
+    let report = build(&fake, unknown_sender).probe().await;
+    assert!(!report.ok);
+    assert!(!report.checks.last().unwrap().ok);
+
+    fake.update_knobs(|k| k.fail_oauth = true);
+    let report = build(&fake, base_config(&fake)).probe().await;
+    assert!(!report.ok);
+    let dump = format!("{report:?}");
+    assert!(!dump.contains(&fake.config().client_secret), "{dump}");
+    fake.shutdown();
+}
+
+#[tokio::test]
+async fn bad_credentials_fail_start_with_auth_error() {
+    let fake = FakeZoom::start(FakeConfig::default()).await.unwrap();
+    fake.update_knobs(|k| k.fail_oauth = true);
+    let channel = build(&fake, base_config(&fake));
+    let (tx, _rx) = inbound_channel(4);
+    let ctx = StartContext {
+        account_id: "default".into(),
+        inbound: tx,
+        cancel: CancellationToken::new(),
+    };
+    let err = tokio::time::timeout(WAIT, channel.start(ctx))
+        .await
+        .expect("start should fail fast")
+        .unwrap_err();
+    assert!(matches!(err, ChannelError::Auth(_)), "{err}");
+    assert!(!err.to_string().contains(&fake.config().client_secret));
+    assert!(matches!(
+        channel.status().connection,
+        ConnectionState::Failed { .. }
+    ));
+    fake.shutdown();
+}

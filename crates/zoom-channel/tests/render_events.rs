@@ -1,0 +1,611 @@
+//! Every typed event rendered from a realistic fixture, and `docs/events.md`
+//! generated from the same table so it cannot drift.
+
+use std::path::{Path, PathBuf};
+
+use moltbot_channel::{ChatType, DeliveryMode, InboundMessage};
+use zoom_channel::{Rendered, Renderer, Routing, SendAs, SkipReason, ZoomChannelConfig};
+use zoom_wire::Event;
+
+struct Case {
+    fixture: &'static str,
+    conversation: &'static str,
+    kind: ChatType,
+    label: Option<&'static str>,
+    sender: &'static str,
+    reply_to: Option<&'static str>,
+    message_id: &'static str,
+    body: &'static str,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        fixture: "meeting.created",
+        conversation: "zoom;+;meeting:85746065432",
+        kind: ChatType::Group,
+        label: Some("Weekly sync"),
+        sender: "zoom",
+        reply_to: None,
+        message_id: "zoom-ev-f1711303e829a8d0647170da1016980f",
+        body: "Meeting scheduled: \"Weekly sync\" (ID 85746065432), host ann@example.com, starts 2021-07-14 16:00 UTC (America/Los_Angeles) for 45 min. Join: https://zoom.us/j/85746065432",
+    },
+    Case {
+        fixture: "meeting.updated",
+        conversation: "zoom;+;meeting:85746065432",
+        kind: ChatType::Group,
+        label: Some("Weekly planning"),
+        sender: "zoom",
+        reply_to: None,
+        message_id: "zoom-ev-7db580557afd44359c21883d379c0aba",
+        body: "Meeting updated: \"Weekly planning\" (ID 85746065432) by ann@example.com: duration 45 → 60; start_time 2021-07-14 16:00 UTC → 2021-07-14 17:00 UTC; topic \"Weekly sync\" → \"Weekly planning\".",
+    },
+    Case {
+        fixture: "meeting.deleted",
+        conversation: "zoom;+;meeting:85746065432",
+        kind: ChatType::Group,
+        label: Some("Weekly planning"),
+        sender: "zoom",
+        reply_to: None,
+        message_id: "zoom-ev-e2ba0fa3ac69da3f9097b4fa64eae2bf",
+        body: "Meeting deleted: \"Weekly planning\" (ID 85746065432) by ann@example.com; it was scheduled for 2021-07-14 17:00 UTC (America/Los_Angeles).",
+    },
+    Case {
+        fixture: "meeting.started",
+        conversation: "zoom;+;meeting:1234567890",
+        kind: ChatType::Group,
+        label: Some("My Meeting"),
+        sender: "zoom",
+        reply_to: None,
+        message_id: "zoom-ev-a2c2e4ea496a9dad163a7bffe993b43d",
+        body: "Meeting started: \"My Meeting\" (ID 1234567890), host x1yCzABCDEfg23HiJKl4mN, at 2021-07-13 21:44 UTC (America/Los_Angeles).",
+    },
+    Case {
+        fixture: "meeting.ended",
+        conversation: "zoom;+;meeting:1234567890",
+        kind: ChatType::Group,
+        label: Some("My Meeting"),
+        sender: "zoom",
+        reply_to: None,
+        message_id: "zoom-ev-4005d55c2ef7fb2fdf842cb3bcbff302",
+        body: "Meeting ended: \"My Meeting\" (ID 1234567890), host x1yCzABCDEfg23HiJKl4mN, 2021-07-13 21:44 UTC → 2021-07-13 22:49 UTC (America/Los_Angeles), lasted 1 h 5 min.",
+    },
+    Case {
+        fixture: "meeting.participant_joined",
+        conversation: "zoom;+;meeting:1234567890",
+        kind: ChatType::Group,
+        label: Some("My Meeting"),
+        sender: "zoom",
+        reply_to: None,
+        message_id: "zoom-ev-86e98995ecc445e77e3ef45a6749e398",
+        body: "Bob Smith (bob@example.com) joined \"My Meeting\" (ID 1234567890) at 2021-07-13 21:45 UTC.",
+    },
+    Case {
+        fixture: "meeting.participant_left",
+        conversation: "zoom;+;meeting:1234567890",
+        kind: ChatType::Group,
+        label: Some("My Meeting"),
+        sender: "zoom",
+        reply_to: None,
+        message_id: "zoom-ev-c5b55a2f9ad70ad7c731dd73231e1ba2",
+        body: "Bob Smith (bob@example.com) left \"My Meeting\" (ID 1234567890) at 2021-07-13 22:48 UTC (reason: left the meeting).",
+    },
+    Case {
+        fixture: "recording.completed",
+        conversation: "zoom;+;meeting:1234567890",
+        kind: ChatType::Group,
+        label: Some("My Meeting"),
+        sender: "zoom",
+        reply_to: None,
+        message_id: "zoom-ev-d8071e01e69ad29b518c44e270d33543",
+        body: "Recording ready: \"My Meeting\" (ID 1234567890), started 2021-07-13 21:44 UTC, 1 h 5 min, 3 files (251.9 MB): MP4 [shared screen with speaker view] 240.0 MB, M4A [audio only] 11.9 MB, TRANSCRIPT [audio transcript] 12.4 KB. Share link: https://zoom.us/rec/share/4fOpJ3Gr9mXy",
+    },
+    Case {
+        fixture: "user.created",
+        conversation: "zoom;+;feed",
+        kind: ChatType::Group,
+        label: Some("Zoom"),
+        sender: "zoom",
+        reply_to: None,
+        message_id: "zoom-ev-da68fe947bd5efb4d1d9b1b3a4b0518f",
+        body: "User created: Jill Chill (jchill@example.com) by admin@example.com.",
+    },
+    Case {
+        fixture: "user.updated",
+        conversation: "zoom;+;feed",
+        kind: ChatType::Group,
+        label: Some("Zoom"),
+        sender: "zoom",
+        reply_to: None,
+        message_id: "zoom-ev-1bc8d3e84a1ac430e9c81a14bcb85582",
+        body: "User updated: Jill Chill (jchill@example.com) by admin@example.com: dept \"Sales\" → \"Research\"; type 1 → 2.",
+    },
+    Case {
+        fixture: "chat_message.sent",
+        conversation: "zoom;+;channel:chan-1",
+        kind: ChatType::Channel,
+        label: Some("Project Falcon"),
+        sender: "dave@example.com",
+        reply_to: None,
+        message_id: "zoom-ev-e0116b1eaf4ddc61a3ca1e09e279b615",
+        body: "Can someone summarise yesterday's sync?",
+    },
+    Case {
+        fixture: "chat_message.updated",
+        conversation: "zoom;+;channel:chan-1",
+        kind: ChatType::Channel,
+        label: Some("Project Falcon"),
+        sender: "dave@example.com",
+        reply_to: None,
+        message_id: "zoom-ev-baf29cd3deb17e1a0623a9002a605501",
+        body: "(edited) Can someone summarise yesterday's planning sync?",
+    },
+    Case {
+        fixture: "chat_message.deleted",
+        conversation: "zoom;+;channel:chan-1",
+        kind: ChatType::Channel,
+        label: Some("Project Falcon"),
+        sender: "dave@example.com",
+        reply_to: None,
+        message_id: "zoom-ev-976c861ac26e2605f69ba5c74dc7d2eb",
+        body: "(deleted a message)",
+    },
+    Case {
+        fixture: "chat_message.replied",
+        conversation: "zoom;+;channel:chan-1",
+        kind: ChatType::Channel,
+        label: Some("Project Falcon"),
+        sender: "erin@example.com",
+        reply_to: Some("5a1b3c4d-0e2f-4a6b-8c9d-1e2f3a4b5c6d"),
+        message_id: "zoom-ev-be14f939ccaeea0eada88ec4f890c590",
+        body: "I'll post the notes in a minute.",
+    },
+    Case {
+        fixture: "team_chat.channel_message_posted",
+        conversation: "zoom;+;channel:chan-1",
+        kind: ChatType::Channel,
+        label: Some("Project Falcon"),
+        sender: "erin@example.com",
+        reply_to: Some("5a1b3c4d-0e2f-4a6b-8c9d-1e2f3a4b5c6d"),
+        message_id: "zoom-ev-394f891164484efee031b3758ce0f43c",
+        body: "Notes from the sync are attached.\n[file] sync-notes.pdf (180.0 KB)",
+    },
+    Case {
+        fixture: "team_chat.dm_message_posted",
+        conversation: "zoom;-;alice@example.com",
+        kind: ChatType::Direct,
+        label: None,
+        sender: "alice@example.com",
+        reply_to: None,
+        message_id: "zoom-ev-89a49d8635c45f1954f57c83fb63b1da",
+        body: "Remind me to send the Q3 numbers at 4pm.",
+    },
+    Case {
+        fixture: "bot_notification",
+        conversation: "zoom;-;kdykjnimt4kpd8ffgqt9fq@xmpp.zoom.us",
+        kind: ChatType::Direct,
+        label: Some("Frank Ocean"),
+        sender: "kdykjnimt4kpd8ffgqt9fq@xmpp.zoom.us",
+        reply_to: None,
+        message_id: "zoom-ev-74f9138b4af210ff26c487ac9343ceca",
+        body: "what's on my calendar tomorrow?",
+    },
+    Case {
+        fixture: "unknown",
+        conversation: "zoom;+;feed",
+        kind: ChatType::Group,
+        label: Some("Zoom"),
+        sender: "zoom",
+        reply_to: None,
+        message_id: "zoom-ev-3d1f5ff0164fb4bfc619d3e1de9551c3",
+        body: "phone.callee_ringing: id \"7183371562389234534\", call_id \"7183371562389234534\", ringing_start_time \"2021-07-14T05:15:00Z\", callee.extension_number 1001, callee.name \"Main line\", caller.name \"Grace Hopper\", caller.phone_number \"+12055550100\"",
+    },
+];
+
+fn config() -> ZoomChannelConfig {
+    ZoomChannelConfig {
+        subscription_id: "sub-1".into(),
+        send_as: SendAs::User {
+            sender: "me@example.com".into(),
+        },
+        ..Default::default()
+    }
+}
+
+fn crate_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn fixture(name: &str) -> Event {
+    let path = crate_dir().join("fixtures").join(format!("{name}.json"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    Event::parse(&text).unwrap()
+}
+
+fn message(renderer: &Renderer, event: &Event) -> InboundMessage {
+    match renderer.render(event, 42) {
+        Rendered::Message(m) => m,
+        other => panic!("{}: {other:?}", event.event),
+    }
+}
+
+#[test]
+fn every_typed_event_rendered() {
+    let renderer = Renderer::new(&config());
+    let mut fixtures: Vec<String> = std::fs::read_dir(crate_dir().join("fixtures"))
+        .unwrap()
+        .map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            name.trim_end_matches(".json").to_owned()
+        })
+        .collect();
+    fixtures.sort();
+    let mut covered: Vec<String> = CASES.iter().map(|c| c.fixture.to_owned()).collect();
+    covered.sort();
+    assert_eq!(fixtures, covered, "every fixture has a case and vice versa");
+
+    for case in CASES {
+        let event = fixture(case.fixture);
+        let m = message(&renderer, &event);
+        let name = case.fixture;
+        assert_eq!(m.body, case.body, "{name}");
+        assert_eq!(m.conversation.id, case.conversation, "{name}");
+        assert_eq!(m.conversation.kind, case.kind, "{name}");
+        assert_eq!(m.conversation.label.as_deref(), case.label, "{name}");
+        assert_eq!(m.sender.id, case.sender, "{name}");
+        if case.sender == "zoom" {
+            assert_eq!(m.sender.name.as_deref(), Some("Zoom"), "{name}");
+        }
+        assert_eq!(m.reply_to_id.as_deref(), case.reply_to, "{name}");
+        assert_eq!(
+            m.message_id, case.message_id,
+            "{name}: message ids are stable"
+        );
+        assert_eq!(m.event_type, event.event, "{name}");
+        assert_eq!(m.timestamp_ms, event.event_ts.unwrap(), "{name}");
+        assert_eq!(
+            m.mode,
+            zoom_channel::default_delivery_mode(&event.event),
+            "{name}"
+        );
+        assert_eq!(m.raw, Some(serde_json::to_value(&event).unwrap()), "{name}");
+        // Every known event decodes into its typed payload (not the generic fallback).
+        if name != "unknown" {
+            assert!(
+                !matches!(event.typed().unwrap(), zoom_wire::TypedEvent::Other),
+                "{name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn deterministic_message_ids() {
+    let renderer = Renderer::new(&config());
+    let joined = fixture("meeting.participant_joined");
+    let a = message(&renderer, &joined).message_id;
+    // Same event again, re-serialised with a different key order and arrival time.
+    let again = Event::parse(&serde_json::to_string(&joined).unwrap()).unwrap();
+    let Rendered::Message(b) = renderer.render(&again, 999_999) else {
+        panic!()
+    };
+    assert_eq!(a, b.message_id);
+    assert!(a.starts_with("zoom-ev-") && a.len() == "zoom-ev-".len() + 32);
+
+    // A different participant in the same meeting at the same time: different id.
+    let mut other = serde_json::to_value(&joined).unwrap();
+    other["payload"]["object"]["participant"]["participant_uuid"] = "OTHER-UUID".into();
+    other["payload"]["object"]["participant"]["user_name"] = "Carol".into();
+    other["payload"]["object"]["participant"]["email"] = "carol@example.com".into();
+    other["payload"]["object"]["participant"]["id"] = "carolid".into();
+    let other = Event::from_value(other).unwrap();
+    assert_ne!(a, message(&renderer, &other).message_id);
+
+    // The subscription id is part of the id.
+    let other_sub = Renderer::new(&ZoomChannelConfig {
+        subscription_id: "sub-2".into(),
+        ..config()
+    });
+    assert_ne!(a, message(&other_sub, &joined).message_id);
+}
+
+#[test]
+fn include_exclude_filters() {
+    let renderer = Renderer::new(&ZoomChannelConfig {
+        include: vec!["meeting.*".into(), "chat_message.*".into()],
+        exclude: vec!["meeting.participant_*".into()],
+        ..config()
+    });
+    let kept = ["meeting.started", "meeting.ended", "chat_message.sent"];
+    let not_included = ["recording.completed", "user.created", "unknown"];
+    let excluded = ["meeting.participant_joined", "meeting.participant_left"];
+    for name in kept {
+        assert!(
+            matches!(renderer.render(&fixture(name), 0), Rendered::Message(_)),
+            "{name}"
+        );
+    }
+    for name in not_included {
+        assert_eq!(
+            renderer.render(&fixture(name), 0),
+            Rendered::Skipped {
+                reason: SkipReason::NotIncluded
+            },
+            "{name}"
+        );
+    }
+    for name in excluded {
+        assert_eq!(
+            renderer.render(&fixture(name), 0),
+            Rendered::Skipped {
+                reason: SkipReason::Excluded
+            },
+            "{name}"
+        );
+    }
+    let everything_but_users = Renderer::new(&ZoomChannelConfig {
+        exclude: vec!["user.*".into()],
+        ..config()
+    });
+    assert!(matches!(
+        everything_but_users.render(&fixture("user.updated"), 0),
+        Rendered::Skipped {
+            reason: SkipReason::Excluded
+        }
+    ));
+    assert!(matches!(
+        everything_but_users.render(&fixture("unknown"), 0),
+        Rendered::Message(_)
+    ));
+}
+
+#[test]
+fn feed_routing() {
+    let renderer = Renderer::new(&ZoomChannelConfig {
+        routing: Routing::Feed,
+        ..config()
+    });
+    for name in [
+        "meeting.created",
+        "meeting.started",
+        "meeting.participant_joined",
+        "recording.completed",
+        "user.created",
+        "unknown",
+    ] {
+        let m = message(&renderer, &fixture(name));
+        assert_eq!(m.conversation.id, "zoom;+;feed", "{name}");
+        assert_eq!(m.conversation.kind, ChatType::Group, "{name}");
+    }
+    // Chat keeps its real conversations.
+    let chat = message(&renderer, &fixture("chat_message.sent"));
+    assert_eq!(chat.conversation.id, "zoom;+;channel:chan-1");
+    let dm = message(&renderer, &fixture("team_chat.dm_message_posted"));
+    assert_eq!(dm.conversation.id, "zoom;-;alice@example.com");
+}
+
+#[test]
+fn delivery_mode_overrides_apply_and_drop_skips() {
+    let renderer = Renderer::new(&ZoomChannelConfig {
+        delivery_modes: vec![
+            ("meeting.participant_*".into(), DeliveryMode::Message),
+            ("user.*".into(), DeliveryMode::Drop),
+        ],
+        ..config()
+    });
+    assert_eq!(
+        message(&renderer, &fixture("meeting.participant_joined")).mode,
+        DeliveryMode::Message
+    );
+    assert_eq!(
+        message(&renderer, &fixture("meeting.created")).mode,
+        DeliveryMode::Context
+    );
+    assert_eq!(
+        message(&renderer, &fixture("meeting.started")).mode,
+        DeliveryMode::Message
+    );
+    assert_eq!(
+        renderer.render(&fixture("user.created"), 0),
+        Rendered::Skipped {
+            reason: SkipReason::ModeDrop
+        }
+    );
+}
+
+#[test]
+fn dm_from_us_goes_to_the_contact() {
+    let renderer = Renderer::new(&config());
+    let mut dm = serde_json::to_value(fixture("team_chat.dm_message_posted")).unwrap();
+    dm["payload"]["operator"] = "ME@example.com".into();
+    dm["payload"]["object"]["contact_email"] = "alice@example.com".into();
+    let m = message(&renderer, &Event::from_value(dm).unwrap());
+    assert_eq!(m.conversation.id, "zoom;-;alice@example.com");
+    assert_eq!(m.sender.id, "ME@example.com");
+}
+
+#[test]
+fn undecodable_known_event_renders_generically() {
+    let renderer = Renderer::new(&config());
+    let event = Event::parse(
+        r#"{"event":"meeting.started","event_ts":7,"payload":{"object":{"id":{"weird":true},"topic":"Odd","password":"hunter2"}}}"#,
+    )
+    .unwrap();
+    assert!(event.typed().is_err());
+    let m = message(&renderer, &event);
+    assert_eq!(m.conversation.id, "zoom;+;feed");
+    assert_eq!(m.body, "meeting.started: topic \"Odd\", id.weird true");
+    assert!(!m.body.contains("hunter2"));
+    // No event_ts and no object timestamp: the arrival time is used.
+    let bare = Event::parse(r#"{"event":"x.y","payload":"just text"}"#).unwrap();
+    let m = message(&renderer, &bare);
+    assert_eq!(m.body, "x.y: (no details)");
+    assert_eq!(m.timestamp_ms, 42);
+}
+
+#[test]
+fn unknown_summary_is_bounded() {
+    let renderer = Renderer::new(&config());
+    let long = "x".repeat(5000);
+    let fields: serde_json::Map<String, serde_json::Value> = (0..100)
+        .map(|i| {
+            (
+                format!("field_{i}"),
+                serde_json::Value::String(long.clone()),
+            )
+        })
+        .collect();
+    let event = Event::from_value(serde_json::json!({
+        "event": "some.new_event", "event_ts": 1, "payload": {"object": fields}
+    }))
+    .unwrap();
+    let m = message(&renderer, &event);
+    assert!(
+        m.body.chars().count() <= "some.new_event: ".len() + 241,
+        "{}",
+        m.body.len()
+    );
+    assert!(m.body.ends_with('…'));
+}
+
+// ---- docs/events.md ----
+
+fn events_doc() -> String {
+    let renderer = Renderer::new(&config());
+    let mut out = String::from(
+        "# Zoom events → Moltbot messages\n\n\
+         <!-- Generated by `cargo test -p zoom-channel --test render_events`. \
+         Do not edit by hand: change the renderer or the fixtures in \
+         crates/zoom-channel/fixtures/, then run the test with UPDATE_EVENTS_DOC=1. -->\n\n\
+         Every Zoom event the sidecar receives becomes one chat message (unless it is \
+         filtered out, dropped by its delivery mode, a duplicate, or an echo of our own \
+         post). This page shows what each event becomes, rendered from the fixtures in \
+         `crates/zoom-channel/fixtures/`; a test regenerates it and fails when it drifts.\n\n\
+         - **Conversation.** Meeting events (`meeting.*`, `recording.completed`) go to \
+         `zoom;+;meeting:<meeting id>` (kind group, labelled with the topic) when \
+         `routing = \"meeting\"` (the default), or to `zoom;+;feed` when `routing = \"feed\"`. \
+         User events and unknown events always go to `zoom;+;feed`. Team Chat messages go to \
+         `zoom;+;channel:<channel id>` (kind channel, labelled with the channel name) or \
+         `zoom;-;<email or user id>` for direct messages (the other party; when the sender \
+         is our own `sender` / `selfIds`, the contact). Chatbot `bot_notification`s go to \
+         `zoom;-;<toJid>` (or `zoom;+;channel:<toJid>` for a channel JID).\n\
+         - **Sender.** Events come from the system sender `zoom` (\"Zoom\"); chat messages \
+         from the real user (operator email, else id; for the chatbot, the user JID and name).\n\
+         - **Message id.** `zoom-ev-` + the first 32 hex digits of SHA-256 over \
+         `<subscriptionId>|<Event::identity()>` (event name, `event_ts`, object ids): a \
+         redelivered event gets the same id on either transport.\n\
+         - **Timestamp.** `event_ts`, else the object's `timestamp`, else the arrival time.\n\
+         - **Reply-to.** The thread root for Team Chat replies (`reply_main_message_id`, \
+         `parent_msg_id`).\n\
+         - **Delivery mode.** `message` starts an agent turn, `context` only adds to the \
+         conversation, `drop` discards. Override per pattern with `deliveryModes` \
+         (first match wins); filter with `include` / `exclude` (`*` matches anything, \
+         e.g. `meeting.*`).\n\
+         - Unknown events render as `<event name>: <compact summary>` of `payload.object` \
+         (bounded; secret-looking fields such as passwords and tokens are never shown). A \
+         known event whose payload does not decode renders the same way.\n\n\
+         | event | conversation | sender | default mode |\n|---|---|---|---|\n",
+    );
+    let rendered: Vec<(Event, InboundMessage)> = CASES
+        .iter()
+        .map(|c| {
+            let e = fixture(c.fixture);
+            let m = message(&renderer, &e);
+            (e, m)
+        })
+        .collect();
+    for (case, (event, m)) in CASES.iter().zip(&rendered) {
+        let name = if case.fixture == "unknown" {
+            "any other event".to_owned()
+        } else {
+            format!("`{}`", event.event)
+        };
+        let conversation = conversation_pattern(case.fixture, &m.conversation.id);
+        let mode = match m.mode {
+            DeliveryMode::Message => "message",
+            DeliveryMode::Context => "context",
+            DeliveryMode::Drop => "drop",
+        };
+        let sender = if m.sender.id == "zoom" {
+            "`zoom` (Zoom)"
+        } else if case.fixture == "bot_notification" {
+            "the user (JID)"
+        } else {
+            "the user (email)"
+        };
+        out.push_str(&format!(
+            "| {name} | `{conversation}` | {sender} | {mode} |\n"
+        ));
+    }
+    out.push_str("\n## Examples\n");
+    for (case, (event, m)) in CASES.iter().zip(&rendered) {
+        let title = if case.fixture == "unknown" {
+            format!("Unknown event (here `{}`)", event.event)
+        } else {
+            format!("`{}`", event.event)
+        };
+        out.push_str(&format!(
+            "\n### {title}\n\nFixture `crates/zoom-channel/fixtures/{}.json` → conversation \
+             `{}` ({}{}), sender `{}`, mode `{}`{}:\n\n```text\n{}\n```\n",
+            case.fixture,
+            m.conversation.id,
+            m.conversation.kind.as_str(),
+            m.conversation
+                .label
+                .as_deref()
+                .map(|l| format!(", label \"{l}\""))
+                .unwrap_or_default(),
+            m.sender.id,
+            match m.mode {
+                DeliveryMode::Message => "message",
+                DeliveryMode::Context => "context",
+                DeliveryMode::Drop => "drop",
+            },
+            m.reply_to_id
+                .as_deref()
+                .map(|r| format!(", reply to `{r}`"))
+                .unwrap_or_default(),
+            m.body,
+        ));
+    }
+    out
+}
+
+/// The conversation id with the example's ids replaced by placeholders.
+fn conversation_pattern(fixture: &str, id: &str) -> String {
+    if id.starts_with("zoom;+;meeting:") {
+        "zoom;+;meeting:<meeting id>".into()
+    } else if id.starts_with("zoom;+;channel:") {
+        "zoom;+;channel:<channel id>".into()
+    } else if fixture == "bot_notification" {
+        "zoom;-;<toJid>".into()
+    } else if id.starts_with("zoom;-;") {
+        "zoom;-;<peer email or id>".into()
+    } else {
+        id.into()
+    }
+}
+
+fn doc_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/events.md")
+}
+
+#[test]
+fn events_doc_is_current() {
+    let expected = events_doc();
+    let path = doc_path();
+    if std::env::var_os("UPDATE_EVENTS_DOC").is_some() {
+        std::fs::write(&path, &expected).unwrap();
+    }
+    let actual = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        actual == expected,
+        "docs/events.md is out of date; run `UPDATE_EVENTS_DOC=1 cargo test -p zoom-channel \
+         --test render_events` and review the diff"
+    );
+    // And, line by line, every example body appears verbatim.
+    for case in CASES {
+        for line in case.body.lines() {
+            assert!(actual.contains(line), "{}: {line}", case.fixture);
+        }
+    }
+}

@@ -1,0 +1,262 @@
+// A fake OpenAI-compatible LLM for the real-host end-to-end test (plain ESM, no dependencies).
+//
+// Serves, under /v1: POST chat/completions and POST responses (streaming and not), GET models.
+// Every answer is `ACK: <text>`, where <text> is taken from the last user message (see
+// `extractText`). Every request is recorded, full body included:
+//   GET  /__requests[?since=SEQ]  -> [{seq, at, path, model, stream, messages, tools, text, reply, userTail, body, doneAt}]
+//   POST /__reset                 -> clears the records
+//
+// As a program: `node fake-llm.mjs [--port N]` prints `http://127.0.0.1:<port>/v1` as its first
+// stdout line, then one JSON line (without the body) per request; exits on SIGTERM/SIGINT.
+
+import http from "node:http";
+import { fileURLToPath } from "node:url";
+
+const MODEL_ID = "echo-1";
+const CHUNK = 16;
+const MAX_TEXT = 200;
+const MAX_BODY = 64 * 1024 * 1024;
+
+/** Joins a message content (string or array of text parts) into one string. */
+function contentText(content) {
+  if (typeof content === "string") return content;
+  if (!Array.isArray(content)) return "";
+  return content
+    .filter((p) => p && (p.type === "text" || p.type === "input_text") && typeof p.text === "string")
+    .map((p) => p.text)
+    .join("\n");
+}
+
+/** The user messages of a Chat Completions or Responses request body, oldest first. */
+export function userMessages(body) {
+  if (Array.isArray(body?.messages)) {
+    return body.messages.filter((m) => m?.role === "user").map((m) => contentText(m.content));
+  }
+  const input = body?.input;
+  if (typeof input === "string") return [input];
+  if (Array.isArray(input)) {
+    return input
+      .filter((m) => m?.role === "user" && (m.type === undefined || m.type === "message"))
+      .map((m) => contentText(m.content));
+  }
+  return [];
+}
+
+const INTERNAL_BLOCK = /<<<BEGIN_[^>]*>>>[\s\S]*?<<<END_[^>]*>>>/g;
+const MESSAGE_ID_LINE = /^\[message_id:[^\]]*\]$/;
+const ENVELOPE_LINE = /^\[[^\]]*\]\s+(\S[\s\S]*)$/;
+
+/**
+ * The text the fake answers to: from the last user message that is not empty once internal
+ * `<<<BEGIN_…>>>…<<<END_…>>>` blocks are removed, the last envelope line (`[Channel sender
+ * time] text`) with its envelope stripped, else the last non-empty line; cut to 200 chars.
+ */
+export function extractText(body) {
+  const users = userMessages(body);
+  for (let i = users.length - 1; i >= 0; i--) {
+    const lines = users[i]
+      .replace(INTERNAL_BLOCK, "")
+      .split(/\r?\n/)
+      .map((l) => l.trim())
+      .filter((l) => l !== "" && !MESSAGE_ID_LINE.test(l));
+    if (lines.length === 0) continue;
+    let text = lines[lines.length - 1];
+    for (let j = lines.length - 1; j >= 0; j--) {
+      const m = ENVELOPE_LINE.exec(lines[j]);
+      if (m) {
+        text = m[1];
+        break;
+      }
+    }
+    return text.slice(0, MAX_TEXT);
+  }
+  return "";
+}
+
+function chunks(text) {
+  const out = [];
+  for (let i = 0; i < text.length; i += CHUNK) out.push(text.slice(i, i + CHUNK));
+  return out;
+}
+
+const tokens = (s) => Math.max(1, Math.ceil(s.length / 4));
+
+function sendJson(res, status, value) {
+  const data = JSON.stringify(value);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(data) });
+  res.end(data);
+}
+
+function sse(res) {
+  res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
+}
+
+function chatCompletion(res, body, reply, usage, ids) {
+  const base = { id: ids.chat, created: ids.created, model: body.model ?? MODEL_ID };
+  if (!body.stream) {
+    sendJson(res, 200, {
+      ...base,
+      object: "chat.completion",
+      choices: [{ index: 0, message: { role: "assistant", content: reply }, finish_reason: "stop" }],
+      usage,
+    });
+    return;
+  }
+  sse(res);
+  const chunk = (delta, finish, extra = {}) =>
+    res.write(
+      `data: ${JSON.stringify({
+        ...base,
+        object: "chat.completion.chunk",
+        choices: [{ index: 0, delta, finish_reason: finish }],
+        ...extra,
+      })}\n\n`,
+    );
+  chunk({ role: "assistant", content: "" }, null);
+  for (const c of chunks(reply)) chunk({ content: c }, null);
+  chunk({}, "stop", { usage });
+  res.end("data: [DONE]\n\n");
+}
+
+function responsesApi(res, body, reply, usage, ids) {
+  const usageR = { input_tokens: usage.prompt_tokens, output_tokens: usage.completion_tokens, total_tokens: usage.total_tokens };
+  const part = { type: "output_text", text: reply, annotations: [] };
+  const item = { type: "message", id: ids.item, role: "assistant", status: "completed", content: [part] };
+  const response = (status, output, extra = {}) => ({
+    id: ids.response,
+    object: "response",
+    created_at: ids.created,
+    model: body.model ?? MODEL_ID,
+    status,
+    output,
+    ...extra,
+  });
+  if (!body.stream) {
+    sendJson(res, 200, response("completed", [item], { usage: usageR }));
+    return;
+  }
+  sse(res);
+  let seq = 0;
+  const event = (type, data) => res.write(`event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq++, ...data })}\n\n`);
+  const at = { item_id: ids.item, output_index: 0, content_index: 0 };
+  event("response.created", { response: response("in_progress", []) });
+  event("response.output_item.added", { output_index: 0, item: { ...item, status: "in_progress", content: [] } });
+  event("response.content_part.added", { ...at, part: { ...part, text: "" } });
+  for (const c of chunks(reply)) event("response.output_text.delta", { ...at, delta: c });
+  event("response.output_text.done", { ...at, text: reply });
+  event("response.output_item.done", { output_index: 0, item });
+  event("response.completed", { response: response("completed", [item], { usage: usageR }) });
+  res.end();
+}
+
+function readBody(req) {
+  return new Promise((resolve, reject) => {
+    const parts = [];
+    let size = 0;
+    req.on("data", (c) => {
+      size += c.length;
+      if (size > MAX_BODY) {
+        reject(new Error("body too large"));
+        req.destroy();
+      } else parts.push(c);
+    });
+    req.on("end", () => resolve(Buffer.concat(parts).toString("utf8")));
+    req.on("error", reject);
+  });
+}
+
+/**
+ * Starts the fake on 127.0.0.1. Resolves to `{url, port, requests, reset, close}` where
+ * `url` is the provider base URL (`http://127.0.0.1:<port>/v1`).
+ */
+export async function startFakeLlm({ port = 0, onRequest } = {}) {
+  const records = [];
+  let seq = 0;
+  let counter = 0;
+  const server = http.createServer(async (req, res) => {
+    const url = new URL(req.url, "http://127.0.0.1");
+    const path = url.pathname.replace(/\/+$/, "") || "/";
+    try {
+      if (req.method === "GET" && path === "/__requests") {
+        const since = Number(url.searchParams.get("since") ?? 0);
+        return sendJson(res, 200, records.filter((r) => r.seq >= since));
+      }
+      if (req.method === "POST" && path === "/__reset") {
+        records.length = 0;
+        return sendJson(res, 200, { ok: true });
+      }
+      if (req.method === "GET" && path === "/v1/models") {
+        return sendJson(res, 200, { object: "list", data: [{ id: MODEL_ID, object: "model", owned_by: "fake" }] });
+      }
+      const kind = req.method === "POST" && { "/v1/chat/completions": "chat", "/v1/responses": "responses" }[path];
+      if (!kind) return sendJson(res, 404, { error: { message: `no route ${req.method} ${path}`, type: "not_found" } });
+      const at = Date.now();
+      const raw = await readBody(req);
+      let body;
+      try {
+        body = JSON.parse(raw);
+      } catch {
+        return sendJson(res, 400, { error: { message: "invalid JSON body", type: "invalid_request_error" } });
+      }
+      const text = extractText(body);
+      const reply = `ACK: ${text}`;
+      const users = userMessages(body);
+      const record = {
+        seq: seq++,
+        at,
+        path,
+        model: body.model ?? null,
+        stream: Boolean(body.stream),
+        messages: Array.isArray(body.messages) ? body.messages.length : Array.isArray(body.input) ? body.input.length : 1,
+        tools: Array.isArray(body.tools) ? body.tools.length : 0,
+        text,
+        reply,
+        userTail: (users[users.length - 1] ?? "").slice(-500),
+        body,
+        doneAt: null,
+      };
+      records.push(record);
+      const usage = { prompt_tokens: tokens(raw), completion_tokens: tokens(reply), total_tokens: tokens(raw) + tokens(reply) };
+      const n = ++counter;
+      const ids = { chat: `chatcmpl-fake-${n}`, response: `resp_fake_${n}`, item: `msg_fake_${n}`, created: Math.floor(at / 1000) };
+      if (kind === "chat") chatCompletion(res, body, reply, usage, ids);
+      else responsesApi(res, body, reply, usage, ids);
+      record.doneAt = Date.now();
+      onRequest?.(record);
+    } catch (err) {
+      if (!res.headersSent) sendJson(res, 500, { error: { message: String(err?.message ?? err), type: "server_error" } });
+      else res.destroy();
+    }
+  });
+  await new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", resolve);
+  });
+  const actual = server.address().port;
+  return {
+    url: `http://127.0.0.1:${actual}/v1`,
+    port: actual,
+    requests: () => records,
+    reset: () => {
+      records.length = 0;
+    },
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections?.();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const i = process.argv.indexOf("--port");
+  const port = i > 0 ? Number(process.argv[i + 1]) : 0;
+  const fake = await startFakeLlm({
+    port,
+    onRequest: ({ body, ...rest }) => process.stdout.write(`${JSON.stringify(rest)}\n`),
+  });
+  process.stdout.write(`${fake.url}\n`);
+  const stop = () => fake.close().then(() => process.exit(0));
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+}

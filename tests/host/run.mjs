@@ -1,0 +1,957 @@
+// Real-host end-to-end test: the moltbot-zoom extension and sidecar inside real gateways
+// (Clawdbot 2026.1.24-3 and OpenClaw 2026.9.6), against fake Zoom and a fake LLM, on loopback.
+//
+//   node tests/host/run.mjs [--host clawdbot|openclaw|all] [--keep] [--manual-extension DIR]
+//
+// Run it with Node 24 (tests/host/run.sh does). Environment:
+//   MOLTBOT_ZOOM_HOST_CACHE  where install.sh put Node 24 and the gateways
+//   MOLTBOT_ZOOM_BIN         the moltbot-zoom binary (default target/release/moltbot-zoom)
+//   FAKE_ZOOM_BIN            the fake-zoom binary (default target/release/fake-zoom)
+// `--manual-extension DIR` copies DIR as the extension instead of `moltbot-zoom install`
+// (for debugging when `install` is unavailable); the binary is linked into its bin/.
+// The last stdout line is "N passed, N failed"; the exit code is non-zero on any failure.
+
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.resolve(HERE, "../..");
+const CACHE = process.env.MOLTBOT_ZOOM_HOST_CACHE || path.join(os.homedir(), ".cache/moltbot-zoom-host");
+const MOLTBOT_ZOOM_BIN = process.env.MOLTBOT_ZOOM_BIN || path.join(REPO, "target/release/moltbot-zoom");
+const FAKE_ZOOM_BIN = process.env.FAKE_ZOOM_BIN || path.join(REPO, "target/release/fake-zoom");
+
+const GATEWAY_HTTP_TIMEOUT = 180_000;
+const CHANNEL_LINE_TIMEOUT = 60_000;
+const CHECK_TIMEOUT = 30_000;
+const QUIET_WINDOW = 3_000; // how long "nothing happens" is watched
+const CLI_TIMEOUT = 90_000;
+const FAKE_START_TIMEOUT = 10_000;
+const STOP_TIMEOUT = 10_000;
+const GATEWAY_TOKEN = "test-gateway-token";
+const ZOOM_PASSWORD = "zoom-e2e-pass";
+const BB_PASSWORD = "bbpass";
+const ME = "me@example.com";
+
+const HOSTS = {
+  clawdbot: {
+    version: "2026.1.24-3",
+    entry: path.join(CACHE, "clawdbot/node_modules/clawdbot/dist/entry.js"),
+    configFile: "clawdbot.json",
+    env: (lab) => ({
+      CLAWDBOT_STATE_DIR: lab.state,
+      CLAWDBOT_CONFIG_PATH: path.join(lab.state, "clawdbot.json"),
+      CLAWDBOT_GATEWAY_TOKEN: GATEWAY_TOKEN,
+      CLAWDBOT_NO_RESPAWN: "1",
+      CLAWDBOT_DISABLE_BONJOUR: "1",
+      CLAWDBOT_SKIP_BROWSER_CONTROL_SERVER: "1",
+      CLAWDBOT_SKIP_CANVAS_HOST: "1",
+      CLAWDBOT_SKIP_GMAIL_WATCHER: "1",
+      CLAWDBOT_HIDE_BANNER: "1",
+    }),
+    extraConfig: () => ({ canvasHost: { enabled: false }, discovery: { wideArea: { enabled: false } } }),
+  },
+  openclaw: {
+    version: "2026.9.6",
+    entry: path.join(CACHE, "openclaw/node_modules/openclaw/openclaw.mjs"),
+    configFile: "openclaw.json",
+    env: (lab) => ({
+      OPENCLAW_HOME: lab.home,
+      OPENCLAW_STATE_DIR: lab.state,
+      OPENCLAW_CONFIG_PATH: path.join(lab.state, "openclaw.json"),
+      OPENCLAW_GATEWAY_TOKEN: GATEWAY_TOKEN,
+      OPENCLAW_NO_RESPAWN: "1",
+      OPENCLAW_NO_AUTO_UPDATE: "1",
+      OPENCLAW_DISABLE_BONJOUR: "1",
+      OPENCLAW_SKIP_BROWSER_CONTROL_SERVER: "1",
+      OPENCLAW_SKIP_CANVAS_HOST: "1",
+      OPENCLAW_SKIP_GMAIL_WATCHER: "1",
+      OPENCLAW_HIDE_BANNER: "1",
+    }),
+    extraConfig: () => ({ models: { catalogRefresh: { enabled: false } } }),
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Small utilities
+
+const T0 = Date.now();
+const stamp = () => `[${((Date.now() - T0) / 1000).toFixed(1).padStart(6)}s]`;
+const log = (...a) => console.log(stamp(), ...a);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const secs = (ms) => `${(ms / 1000).toFixed(2)} s`;
+
+function parseArgs(argv) {
+  const opts = { host: "all", keep: false, manualExtension: null };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--keep") opts.keep = true;
+    else if (a === "--host") opts.host = argv[++i];
+    else if (a.startsWith("--host=")) opts.host = a.slice(7);
+    else if (a === "--manual-extension") opts.manualExtension = path.resolve(argv[++i]);
+    else if (a === "-h" || a === "--help") {
+      console.log("usage: run.mjs [--host clawdbot|openclaw|all] [--keep] [--manual-extension DIR]");
+      process.exit(0);
+    } else throw new Error(`unknown argument ${a}`);
+  }
+  if (!["clawdbot", "openclaw", "all"].includes(opts.host)) throw new Error(`--host must be clawdbot, openclaw or all`);
+  return opts;
+}
+
+/** Polls `fn` until it returns a truthy value; throws after `timeout` ms. */
+async function waitFor(what, fn, { timeout = CHECK_TIMEOUT, interval = 100 } = {}) {
+  const deadline = Date.now() + timeout;
+  let lastError;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      if (e.fatal) throw e;
+      lastError = e;
+    }
+    if (Date.now() >= deadline) {
+      throw new Error(`timed out after ${secs(timeout)} waiting for ${what}${lastError ? ` (last error: ${lastError.message})` : ""}`);
+    }
+    await sleep(interval);
+  }
+}
+
+async function http(method, url, body, timeout = 10_000) {
+  const res = await fetch(url, {
+    method,
+    headers: body === undefined ? {} : { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(timeout),
+  });
+  const text = await res.text();
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, text, json };
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Parses JSON from CLI output that may carry leading/trailing non-JSON lines. */
+function parseCliJson(text) {
+  const starts = [text.indexOf("{"), text.indexOf("[")].filter((i) => i >= 0);
+  if (starts.length === 0) throw new Error("no JSON in output");
+  const start = Math.min(...starts);
+  const close = text[start] === "{" ? "}" : "]";
+  for (let end = text.lastIndexOf(close); end > start; end = text.lastIndexOf(close, end - 1)) {
+    try {
+      return JSON.parse(text.slice(start, end + 1));
+    } catch {
+      /* try a shorter slice */
+    }
+  }
+  throw new Error("unparsable JSON in output");
+}
+
+/** Every object nested in `v` (depth-first) for which `pred` holds. */
+function findObjects(v, pred, out = []) {
+  if (Array.isArray(v)) for (const x of v) findObjects(x, pred, out);
+  else if (v && typeof v === "object") {
+    if (pred(v)) out.push(v);
+    for (const x of Object.values(v)) findObjects(x, pred, out);
+  }
+  return out;
+}
+
+const tail = (text, n = 40) => text.split("\n").slice(-n).join("\n");
+
+// ---------------------------------------------------------------------------------------------
+// Processes: each child in its own process group, output to $LAB/logs/<name>.out
+
+const running = [];
+
+function descendants(pid) {
+  const children = new Map();
+  for (const d of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${d}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (!children.has(ppid)) children.set(ppid, []);
+      children.get(ppid).push(Number(d));
+    } catch {
+      /* gone */
+    }
+  }
+  const out = [];
+  const stack = [...(children.get(pid) ?? [])];
+  while (stack.length) {
+    const p = stack.pop();
+    out.push(p);
+    stack.push(...(children.get(p) ?? []));
+  }
+  return out;
+}
+
+function rssKb(pid) {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function comm(pid) {
+  try {
+    return fs.readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+  } catch {
+    return "";
+  }
+}
+
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function startProcess(lab, name, cmd, args, { env = baseEnv(), cwd = lab.dir } = {}) {
+  const logFile = path.join(lab.logs, `${name}.out`);
+  const out = fs.createWriteStream(logFile);
+  const child = spawn(cmd, args, { cwd, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  const proc = { name, child, pid: child.pid, logFile, output: "", exit: null, lab };
+  proc.exited = new Promise((resolve) => {
+    child.on("exit", (code, signal) => {
+      proc.exit = { code, signal };
+      resolve(proc.exit);
+    });
+    child.on("error", (err) => {
+      proc.exit = { code: null, signal: null, error: err.message };
+      resolve(proc.exit);
+    });
+  });
+  for (const s of [child.stdout, child.stderr]) {
+    s.on("data", (d) => {
+      proc.output += d.toString("utf8");
+      out.write(d);
+    });
+  }
+  proc.closeLog = () => new Promise((r) => out.end(r));
+  running.push(proc);
+  return proc;
+}
+
+async function stopProcess(proc) {
+  const idx = running.indexOf(proc);
+  if (idx >= 0) running.splice(idx, 1);
+  const family = proc.exit ? [] : descendants(proc.pid);
+  if (!proc.exit) {
+    try {
+      process.kill(-proc.pid, "SIGTERM");
+    } catch {
+      /* already gone */
+    }
+    const res = await Promise.race([proc.exited, sleep(STOP_TIMEOUT).then(() => null)]);
+    if (!res) {
+      log(`${proc.name}: no exit ${secs(STOP_TIMEOUT)} after SIGTERM, sending SIGKILL`);
+      try {
+        process.kill(-proc.pid, "SIGKILL");
+      } catch {
+        /* gone */
+      }
+      await Promise.race([proc.exited, sleep(2000)]);
+    }
+  }
+  // Descendants that left the group (own session) and outlived their parent.
+  const leftovers = [];
+  for (const p of family) {
+    if (!alive(p)) continue;
+    await waitFor(`pid ${p} to exit`, () => !alive(p), { timeout: 3000 }).catch(() => {});
+    if (alive(p)) {
+      leftovers.push(`${p} (${comm(p)})`);
+      try {
+        process.kill(p, "SIGKILL");
+      } catch {
+        /* gone */
+      }
+    }
+  }
+  await proc.closeLog();
+  return leftovers;
+}
+
+async function stopAll() {
+  for (const p of [...running].reverse()) await stopProcess(p);
+}
+
+async function waitForOutput(proc, re, what, timeout) {
+  return waitFor(
+    what,
+    () => {
+      if (proc.exit) throw Object.assign(new Error(`${proc.name} exited (${JSON.stringify(proc.exit)})`), { fatal: true });
+      return re.exec(proc.output);
+    },
+    { timeout },
+  ).catch((e) => {
+    throw new Error(`${e.message}\n--- ${proc.name} output tail ---\n${tail(proc.output)}`);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lab, fakes, gateway
+
+function makeLab(root, name) {
+  const dir = path.join(root, name);
+  const lab = { dir, state: path.join(dir, "state"), home: path.join(dir, "home"), workspace: path.join(dir, "workspace"), logs: path.join(dir, "logs") };
+  for (const d of Object.values(lab)) fs.mkdirSync(d, { recursive: true });
+  return lab;
+}
+
+async function startFakeLlm(lab) {
+  const proc = startProcess(lab, "fake-llm", process.execPath, [path.join(HERE, "fake-llm.mjs"), "--port", "0"]);
+  const m = await waitForOutput(proc, /^(http:\/\/127\.0\.0\.1:(\d+)\/v1)$/m, "fake LLM URL", FAKE_START_TIMEOUT);
+  const base = `http://127.0.0.1:${m[2]}`;
+  return {
+    proc,
+    url: m[1],
+    requests: async (since = 0) => (await http("GET", `${base}/__requests?since=${since}`)).json,
+    next: async () => {
+      const all = (await http("GET", `${base}/__requests`)).json;
+      return all.length ? all[all.length - 1].seq + 1 : 0;
+    },
+  };
+}
+
+async function startFakeZoom(lab, name) {
+  const proc = startProcess(lab, name, FAKE_ZOOM_BIN, ["--listen", "127.0.0.1:0"]);
+  const line = await waitForOutput(proc, /^fake-zoom listening on .*$/m, "fake-zoom start line", FAKE_START_TIMEOUT);
+  const field = (k) => new RegExp(`${k}=(\\S+)`).exec(line[0])?.[1];
+  const baseUrl = /listening on (http:\/\/\S+)/.exec(line[0])?.[1];
+  if (!baseUrl) throw new Error(`cannot parse fake-zoom line: ${line[0]}`);
+  const fz = {
+    proc,
+    baseUrl,
+    wsUrl: field("ws"),
+    clientId: field("client_id"),
+    clientSecret: field("client_secret"),
+    accountId: field("account_id"),
+    subscriptionId: field("subscription_id"),
+  };
+  fz.push = async (event) => {
+    const at = Date.now();
+    const r = await http("POST", `${baseUrl}/_fake/events`, event);
+    if (r.status !== 200) throw new Error(`POST /_fake/events -> ${r.status} ${r.text}`);
+    if (!(r.json?.delivered >= 1)) throw new Error(`event not delivered to any WS connection: ${r.text}`);
+    return at;
+  };
+  fz.teamChat = async () => (await http("GET", `${baseUrl}/_fake/team-chat`)).json ?? [];
+  fz.stats = async () => (await http("GET", `${baseUrl}/_fake/stats`)).json;
+  return fz;
+}
+
+/** The harness environment minus its own MOLTBOT_* knobs (the gateways warn about those). */
+function baseEnv() {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("MOLTBOT_")));
+}
+
+function hostEnv(host, lab) {
+  const nodeBin = path.dirname(process.execPath);
+  return {
+    ...baseEnv(),
+    PATH: `${nodeBin}:${process.env.PATH}`,
+    HOME: lab.home,
+    NO_COLOR: "1",
+    // A shared TMPDIR keeps the jiti transpile cache warm across runs.
+    TMPDIR: path.join(CACHE, "tmp"),
+    ...HOSTS[host].env(lab),
+  };
+}
+
+function writeConfig(host, lab, { gatewayPort, llmUrl, channels, plugins }) {
+  const base = {
+    gateway: { mode: "local", port: gatewayPort, bind: "loopback", auth: { mode: "token", token: GATEWAY_TOKEN } },
+    update: { checkOnStart: false },
+    logging: { file: path.join(lab.logs, "host.log") },
+    browser: { enabled: false },
+    agents: {
+      defaults: {
+        workspace: lab.workspace,
+        skipBootstrap: true,
+        model: { primary: "fake/echo-1" },
+        models: { "fake/echo-1": {} },
+      },
+    },
+    models: {
+      mode: "replace",
+      providers: {
+        fake: {
+          baseUrl: llmUrl,
+          apiKey: "sk-fake",
+          api: "openai-completions",
+          models: [
+            {
+              id: "echo-1",
+              name: "Echo 1",
+              reasoning: false,
+              input: ["text"],
+              cost: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 },
+              contextWindow: 128000,
+              maxTokens: 4096,
+            },
+          ],
+        },
+      },
+    },
+    channels,
+    plugins,
+  };
+  const extra = HOSTS[host].extraConfig();
+  const config = { ...base, ...extra, models: { ...base.models, ...(extra.models ?? {}) } };
+  const file = path.join(lab.state, HOSTS[host].configFile);
+  fs.writeFileSync(file, `${JSON.stringify(config, null, 2)}\n`);
+  return config;
+}
+
+async function startGateway(host, lab, port, readyLines) {
+  const env = hostEnv(host, lab);
+  const started = Date.now();
+  const proc = startProcess(lab, "gateway", process.execPath, [HOSTS[host].entry, "gateway", "run", "--port", String(port)], { env });
+  await waitFor(
+    "gateway HTTP answer",
+    async () => {
+      if (proc.exit) throw Object.assign(new Error(`gateway exited ${JSON.stringify(proc.exit)}`), { fatal: true });
+      try {
+        await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(2000) });
+        return true;
+      } catch (e) {
+        if (e.fatal) throw e;
+        return false;
+      }
+    },
+    { timeout: GATEWAY_HTTP_TIMEOUT, interval: 100 },
+  ).catch((e) => {
+    throw new Error(`${e.message}\n--- gateway output tail ---\n${tail(proc.output)}`);
+  });
+  const httpReady = Date.now() - started;
+  for (const [what, re] of readyLines) await waitForOutput(proc, re, what, CHANNEL_LINE_TIMEOUT);
+  const channelReady = Date.now() - started;
+  log(`${host} gateway pid ${proc.pid}: HTTP ready in ${secs(httpReady)}, channel ready in ${secs(channelReady)}`);
+  return { proc, env, port, httpReady, channelReady };
+}
+
+let cliCounter = 0;
+async function cli(host, lab, env, args, { timeout = CLI_TIMEOUT } = {}) {
+  const n = ++cliCounter;
+  const name = `cli-${String(n).padStart(2, "0")}-${args.slice(0, 2).join("-")}`;
+  const started = Date.now();
+  const proc = startProcess(lab, name, process.execPath, [HOSTS[host].entry, ...args], { env });
+  const exit = await Promise.race([proc.exited, sleep(timeout).then(() => null)]);
+  await stopProcess(proc);
+  const ms = Date.now() - started;
+  if (!exit) throw new Error(`\`${args.join(" ")}\` timed out after ${secs(timeout)}\n${tail(proc.output)}`);
+  return { code: exit.code, output: proc.output, ms };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks
+
+const results = [];
+const metrics = [];
+
+async function check(scope, name, fn) {
+  const started = Date.now();
+  try {
+    const detail = await fn();
+    results.push({ scope, name, ok: true });
+    log(`PASS ${scope}: ${name} (${secs(Date.now() - started)})${detail ? ` — ${detail}` : ""}`);
+    return true;
+  } catch (e) {
+    results.push({ scope, name, ok: false, error: e.message });
+    log(`FAIL ${scope}: ${name} (${secs(Date.now() - started)})\n${e.message.replace(/^/gm, "       ")}`);
+    return false;
+  }
+}
+
+function fail(scope, name, message) {
+  results.push({ scope, name, ok: false, error: message });
+  log(`FAIL ${scope}: ${name}\n${message.replace(/^/gm, "       ")}`);
+}
+
+/** Waits for the first LLM request at or after `since` whose body contains every needle. */
+async function waitLlm(llm, since, needles, what) {
+  return waitFor(`LLM request with ${what}`, async () => {
+    const reqs = await llm.requests(since);
+    return reqs.find((r) => {
+      const body = JSON.stringify(r.body);
+      return needles.every((n) => body.includes(n));
+    });
+  });
+}
+
+/** Waits for the first Team Chat send after index `from` matching `pred`. */
+async function waitTeamChat(fz, from, pred, what) {
+  return waitFor(`Team Chat send ${what}`, async () => (await fz.teamChat()).slice(from).find(pred));
+}
+
+/** Asserts that neither an LLM request nor a Team Chat send happens during the quiet window. */
+async function expectQuiet(llm, fz, llmSince, chatFrom, what) {
+  await sleep(QUIET_WINDOW);
+  const reqs = await llm.requests(llmSince);
+  const sends = (await fz.teamChat()).slice(chatFrom);
+  if (reqs.length || sends.length) {
+    throw new Error(
+      `${what}: expected no agent turn, got ${reqs.length} LLM request(s) [${reqs.map((r) => JSON.stringify(r.text)).join(", ")}] and ${sends.length} Team Chat send(s) [${sends.map((s) => JSON.stringify(s.body)).join(", ")}]`,
+    );
+  }
+}
+
+function rssReport(gateway) {
+  const family = [gateway.proc.pid, ...descendants(gateway.proc.pid)];
+  let gatewayKb = 0;
+  let sidecarKb = 0;
+  const parts = [];
+  for (const p of family) {
+    const kb = rssKb(p);
+    const c = comm(p);
+    if (c === "moltbot-zoom") sidecarKb += kb;
+    else gatewayKb += kb;
+    parts.push(`${p}:${c}:${Math.round(kb / 1024)}MB`);
+  }
+  return { gatewayMb: Math.round(gatewayKb / 1024), sidecarMb: Math.round(sidecarKb / 1024), parts };
+}
+
+function chatTo(contact) {
+  return (s) => s.body?.to_contact === contact;
+}
+
+// Zoom events (webhook format, as pushed on the WebSocket).
+function meetingObject(id, topic) {
+  return { id, uuid: `uuid-${id}==`, host_id: "host-me-id", topic, type: 2, start_time: new Date().toISOString(), timezone: "UTC", duration: 30 };
+}
+function zoomEvent(event, payload) {
+  return { event, event_ts: Date.now(), payload: { account_id: "fake-account", ...payload } };
+}
+const meetingStarted = (id, topic) => zoomEvent("meeting.started", { object: meetingObject(id, topic) });
+const meetingEnded = (id, topic) => zoomEvent("meeting.ended", { object: { ...meetingObject(id, topic), end_time: new Date().toISOString() } });
+const participantJoined = (id, topic, name, email) =>
+  zoomEvent("meeting.participant_joined", {
+    object: {
+      ...meetingObject(id, topic),
+      participant: { user_id: "16778240", user_name: name, email, join_time: new Date().toISOString(), participant_uuid: `pu-${email}` },
+    },
+  });
+let dmCounter = 0;
+const dmPosted = (from, text) =>
+  zoomEvent("team_chat.dm_message_posted", {
+    operator: from,
+    operator_id: `id-${from}`,
+    operator_member_id: `member-${from}`,
+    by_external_user: false,
+    object: {
+      message_id: `dm-${Date.now()}-${++dmCounter}`,
+      date_time: new Date().toISOString(),
+      timestamp: Date.now(),
+      contact_email: ME,
+      contact_id: "id-me",
+      contact_member_id: "member-me",
+      session_id: `session-${from}`,
+      message: text,
+    },
+  });
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios
+
+async function installExtension(lab, opts) {
+  const extDir = path.join(lab.state, "extensions");
+  fs.mkdirSync(extDir, { recursive: true });
+  if (opts.manualExtension) {
+    const dest = path.join(extDir, "zoom");
+    fs.cpSync(opts.manualExtension, dest, { recursive: true, filter: (src) => !/\/(node_modules|test)(\/|$)/.test(src) });
+    fs.mkdirSync(path.join(dest, "bin"), { recursive: true });
+    fs.rmSync(path.join(dest, "bin/moltbot-zoom"), { force: true });
+    fs.symlinkSync(MOLTBOT_ZOOM_BIN, path.join(dest, "bin/moltbot-zoom"));
+    log(`extension copied by hand from ${opts.manualExtension} (--manual-extension)`);
+    return;
+  }
+  const proc = startProcess(lab, "install", MOLTBOT_ZOOM_BIN, ["install", "--extensions-dir", extDir]);
+  const exit = await Promise.race([proc.exited, sleep(CLI_TIMEOUT).then(() => null)]);
+  await stopProcess(proc);
+  if (!exit || exit.code !== 0) throw new Error(`moltbot-zoom install failed (${JSON.stringify(exit)}):\n${tail(proc.output)}`);
+  const zoomDir = path.join(extDir, "zoom");
+  const files = fs.existsSync(zoomDir) ? fs.readdirSync(zoomDir) : [];
+  log(`installed extension into ${zoomDir}: ${files.join(", ")}`);
+}
+
+async function extensionScenario(host, root, opts) {
+  const scope = host;
+  const lab = makeLab(root, host);
+  const entry = HOSTS[host].entry;
+  if (!fs.existsSync(entry)) return fail(scope, "gateway installed", `${entry} missing; run tests/host/install.sh`);
+
+  let llm, fz, gateway;
+  try {
+    llm = await startFakeLlm(lab);
+    fz = await startFakeZoom(lab, "fake-zoom");
+    log(`${scope}: fake LLM ${llm.url}, fake Zoom ${fz.baseUrl}`);
+    const gatewayPort = await freePort();
+    const sidecarPort = await freePort();
+    const ok = await check(scope, "moltbot-zoom install writes the extension", () => installExtension(lab, opts));
+    if (!ok) return;
+    const zoom = {
+      enabled: true,
+      clientId: fz.clientId,
+      clientSecret: fz.clientSecret,
+      zoomAccountId: fz.accountId,
+      subscriptionId: fz.subscriptionId,
+      oauthUrl: fz.baseUrl,
+      apiUrl: fz.baseUrl,
+      wsUrl: fz.wsUrl,
+      sender: ME,
+      defaultTarget: ME,
+      password: ZOOM_PASSWORD,
+      listen: `127.0.0.1:${sidecarPort}`,
+      dmPolicy: "allowlist",
+      allowFrom: ["alice@example.com"],
+      database: path.join(lab.dir, "zoom", "zoom.sqlite"),
+    };
+    fs.mkdirSync(path.join(lab.dir, "zoom"), { recursive: true });
+    writeConfig(host, lab, {
+      gatewayPort,
+      llmUrl: llm.url,
+      channels: { zoom },
+      plugins: { slots: { memory: "none" }, entries: { zoom: { enabled: true } } },
+    });
+
+    const booted = await check(scope, "gateway starts and the zoom channel starts", async () => {
+      gateway = await startGateway(host, lab, gatewayPort, [["zoom channel started line", /zoom channel started/]]);
+      return `HTTP ${secs(gateway.httpReady)}, channel ${secs(gateway.channelReady)}`;
+    });
+    if (!booted) return;
+    const env = gateway.env;
+    metrics.push({ scope, what: "gateway HTTP ready", value: secs(gateway.httpReady) });
+    metrics.push({ scope, what: "zoom channel started", value: secs(gateway.channelReady) });
+
+    await check(scope, "plugins list --json shows zoom loaded", async () => {
+      const r = await cli(host, lab, env, ["plugins", "list", "--json"]);
+      if (r.code !== 0) throw new Error(`exit ${r.code}\n${tail(r.output)}`);
+      const zoomRows = findObjects(parseCliJson(r.output), (o) => o.id === "zoom" && "status" in o);
+      if (!zoomRows.length) throw new Error(`no zoom plugin in output\n${tail(r.output)}`);
+      if (!zoomRows.some((o) => o.status === "loaded")) throw new Error(`zoom status: ${zoomRows.map((o) => JSON.stringify(o.status)).join(", ")}${zoomRows[0].error ? ` (${zoomRows[0].error})` : ""}`);
+      return `CLI ${secs(r.ms)}`;
+    });
+
+    await check(scope, "config with channels.zoom validates (config get channels.zoom)", async () => {
+      const r = await cli(host, lab, env, ["config", "get", "channels.zoom"]);
+      if (r.code !== 0) throw new Error(`exit ${r.code}\n${tail(r.output)}`);
+      if (!r.output.includes(ME)) throw new Error(`output lacks channels.zoom content\n${tail(r.output)}`);
+      if (r.output.includes(ZOOM_PASSWORD) || r.output.includes(fz.clientSecret)) log(`note: config get prints secrets in clear (host behaviour)`);
+    });
+
+    await check(scope, "CLI agent turn reaches the fake LLM (baseline)", async () => {
+      const r = await cli(host, lab, env, ["agent", "--session-id", "e2e-cli", "--message", "ping via cli", "--json"]);
+      if (r.code !== 0) throw new Error(`exit ${r.code}\n${tail(r.output)}`);
+      const texts = findObjects(parseCliJson(r.output), (o) => typeof o.text === "string").map((o) => o.text);
+      if (!texts.includes("ACK: ping via cli")) throw new Error(`no "ACK: ping via cli" in the result\n${tail(r.output)}`);
+      return `CLI ${secs(r.ms)}`;
+    });
+
+    const connected = await check(scope, "sidecar connects to the fake Zoom WebSocket", async () => {
+      const s = await waitFor("an open WS connection at fake Zoom", async () => {
+        const st = await fz.stats();
+        return st?.open_connections >= 1 && st;
+      });
+      return `token_requests=${s.token_requests} ws_connects=${s.ws_connects}`;
+    });
+
+    const meetingId = "81234567890";
+    const topic = "E2E Weekly Sync";
+    let chatCount = 0;
+    if (connected) {
+      let started;
+      await check(scope, "meeting.started reaches the agent (prompt has topic and meeting id)", async () => {
+        const since = await llm.next();
+        chatCount = (await fz.teamChat()).length;
+        const pushedAt = await fz.push(meetingStarted(meetingId, topic));
+        const req = await waitLlm(llm, since, [topic, meetingId], `"${topic}" and ${meetingId}`);
+        started = { pushedAt, req };
+        metrics.push({ scope, what: "meeting.started: Zoom frame → LLM request", value: secs(req.at - pushedAt) });
+        return `${secs(req.at - pushedAt)} frame → LLM`;
+      });
+      await check(scope, "the agent's reply reaches Team Chat at the default target", async () => {
+        if (!started) throw new Error("no agent turn (previous check failed)");
+        const sent = await waitTeamChat(fz, chatCount, (s) => chatTo(ME)(s) && String(s.body.message).includes("ACK:"), `to ${ME}`);
+        if (!String(sent.body.message).includes(started.req.reply.slice(0, 60))) {
+          throw new Error(`Team Chat message ${JSON.stringify(sent.body.message)} does not carry the LLM reply ${JSON.stringify(started.req.reply)}`);
+        }
+        metrics.push({ scope, what: "meeting.started: LLM reply → Team Chat send", value: secs(sent.at_ms - started.req.doneAt) });
+        metrics.push({ scope, what: "meeting.started: Zoom frame → Team Chat send", value: secs(sent.at_ms - started.pushedAt) });
+        return `${secs(sent.at_ms - started.req.doneAt)} LLM reply → Team Chat`;
+      });
+
+      await check(scope, "participant_joined (context mode) starts no agent turn; neither does the reply's self-echo", async () => {
+        const since = await llm.next();
+        const from = (await fz.teamChat()).length;
+        await fz.push(participantJoined(meetingId, topic, "Carol Participant", "carol@example.com"));
+        await expectQuiet(llm, fz, since, from, "meeting.participant_joined");
+      });
+      await check(scope, "the joined participant appears in the next turn of the meeting (meeting.ended)", async () => {
+        const since = await llm.next();
+        const from = (await fz.teamChat()).length;
+        const pushedAt = await fz.push(meetingEnded(meetingId, topic));
+        const req = await waitLlm(llm, since, [topic], `meeting.ended of "${topic}"`);
+        if (!JSON.stringify(req.body).includes("Carol Participant")) {
+          throw new Error(`the meeting.ended turn's prompt lacks "Carol Participant"; last user text: ${JSON.stringify(req.userTail)}`);
+        }
+        await waitTeamChat(fz, from, (s) => chatTo(ME)(s) && String(s.body.message).includes("ACK:"), `reply to ${ME}`);
+        return `${secs(req.at - pushedAt)} frame → LLM`;
+      });
+
+      await check(scope, "DM from allowlisted alice@example.com is answered in the same DM", async () => {
+        const since = await llm.next();
+        const from = (await fz.teamChat()).length;
+        const text = "hello from alice dm";
+        const pushedAt = await fz.push(dmPosted("alice@example.com", text));
+        const req = await waitLlm(llm, since, [text], JSON.stringify(text));
+        const sent = await waitTeamChat(fz, from, chatTo("alice@example.com"), "to alice@example.com");
+        if (sent.body.message !== `ACK: ${text}`) throw new Error(`reply text ${JSON.stringify(sent.body.message)}, expected ${JSON.stringify(`ACK: ${text}`)}`);
+        metrics.push({ scope, what: "DM: Zoom frame → LLM request", value: secs(req.at - pushedAt) });
+        metrics.push({ scope, what: "DM: LLM reply → Team Chat send", value: secs(sent.at_ms - req.doneAt) });
+        return `${secs(req.at - pushedAt)} frame → LLM, ${secs(sent.at_ms - req.doneAt)} LLM → Team Chat`;
+      });
+
+      await check(scope, "DM from non-allowlisted mallory@example.com gets no answer", async () => {
+        const since = await llm.next();
+        const from = (await fz.teamChat()).length;
+        await fz.push(dmPosted("mallory@example.com", "mallory wants in"));
+        await expectQuiet(llm, fz, since, from, "DM from mallory@example.com");
+      });
+    }
+
+    await check(scope, "CLI message send --channel zoom --target bob@example.com reaches Zoom", async () => {
+      const from = (await fz.teamChat()).length;
+      const r = await cli(host, lab, env, ["message", "send", "--channel", "zoom", "--target", "bob@example.com", "--message", "hi from cli"]);
+      if (r.code !== 0) throw new Error(`exit ${r.code}\n${tail(r.output)}`);
+      const sent = await waitTeamChat(fz, from, chatTo("bob@example.com"), "to bob@example.com");
+      if (sent.body.message !== "hi from cli") throw new Error(`message ${JSON.stringify(sent.body.message)}`);
+      return `CLI ${secs(r.ms)}`;
+    });
+
+    await check(scope, "channels status --probe shows zoom running and connected", async () => {
+      const r = await cli(host, lab, env, ["channels", "status", "--probe", "--json"]);
+      if (r.code !== 0) throw new Error(`exit ${r.code}\n${tail(r.output)}`);
+      const json = parseCliJson(r.output);
+      const zoomAccounts = findObjects(json?.channelAccounts?.zoom ?? json?.channels?.zoom ?? json, (o) => o.accountId === "default" && "running" in o);
+      if (!zoomAccounts.length) throw new Error(`no zoom account snapshot in output\n${tail(r.output)}`);
+      const a = zoomAccounts[0];
+      if (a.running !== true || a.connected !== true) throw new Error(`zoom account: ${JSON.stringify(a)}`);
+      return `running, connected (CLI ${secs(r.ms)})`;
+    });
+
+    if (connected) {
+      const all = await llm.requests(0);
+      await check(scope, "no prompt ever carried the non-allowlisted DM", () => {
+        const leaked = all.filter((r) => JSON.stringify(r.body).includes("mallory wants in"));
+        if (leaked.length) throw new Error(`${leaked.length} LLM request(s) contain mallory's text`);
+      });
+      metrics.push({ scope, what: "LLM requests in total", value: String(all.length) });
+    }
+    const rss = rssReport(gateway);
+    metrics.push({ scope, what: "RSS gateway (+ node descendants)", value: `${rss.gatewayMb} MB` });
+    metrics.push({ scope, what: "RSS sidecar", value: `${rss.sidecarMb} MB` });
+    log(`${scope} processes: ${rss.parts.join(" ")}`);
+    if (!rss.parts.some((p) => p.includes(":moltbot-zoom:"))) log(`note: no moltbot-zoom process found under the gateway`);
+  } finally {
+    if (gateway) {
+      const leftovers = await stopProcess(gateway.proc);
+      await check(scope, "stopping the gateway leaves no process behind", () => {
+        if (leftovers.length) throw new Error(`still alive after the gateway stopped (killed now): ${leftovers.join(", ")}`);
+      });
+    }
+    await stopAll();
+  }
+}
+
+async function dropInScenario(root) {
+  const host = "clawdbot";
+  const scope = "clawdbot drop-in (stock bluebubbles)";
+  const lab = makeLab(root, "clawdbot-dropin");
+  if (!fs.existsSync(HOSTS[host].entry)) return fail(scope, "gateway installed", `${HOSTS[host].entry} missing`);
+  let gateway;
+  try {
+    const llm = await startFakeLlm(lab);
+    const fz = await startFakeZoom(lab, "fake-zoom-2");
+    const gatewayPort = await freePort();
+    const shimPort = await freePort();
+    const shimUrl = `http://127.0.0.1:${shimPort}`;
+    const account = {
+      accountId: "default",
+      clientId: fz.clientId,
+      clientSecret: fz.clientSecret,
+      zoomAccountId: fz.accountId,
+      subscriptionId: fz.subscriptionId,
+      oauthUrl: fz.baseUrl,
+      apiUrl: fz.baseUrl,
+      wsUrl: fz.wsUrl,
+      sender: ME,
+      defaultTarget: ME,
+      password: BB_PASSWORD,
+      listen: `127.0.0.1:${shimPort}`,
+      webhookUrl: `http://127.0.0.1:${gatewayPort}/bluebubbles-webhook?password=${BB_PASSWORD}`,
+      database: path.join(lab.dir, "sidecar.sqlite"),
+    };
+    const sidecar = startProcess(lab, "sidecar", MOLTBOT_ZOOM_BIN, ["run"], {
+      env: { ...baseEnv(), MOLTBOT_ZOOM_ACCOUNT_JSON: JSON.stringify(account), RUST_LOG: process.env.RUST_LOG ?? "info" },
+    });
+    const shimUp = await check(scope, "sidecar (moltbot-zoom run, env config) serves the BlueBubbles REST shim", async () => {
+      const r = await waitFor(
+        "GET /api/v1/ping at the shim",
+        async () => {
+          if (sidecar.exit) throw Object.assign(new Error(`sidecar exited ${JSON.stringify(sidecar.exit)}`), { fatal: true });
+          return (await http("GET", `${shimUrl}/api/v1/ping?password=${BB_PASSWORD}`, undefined, 2000)).status === 200;
+        },
+        { timeout: CHECK_TIMEOUT },
+      ).catch((e) => {
+        throw new Error(`${e.message}\n--- sidecar output tail ---\n${tail(sidecar.output)}`);
+      });
+      return r && shimUrl;
+    });
+    if (!shimUp) return;
+
+    writeConfig(host, lab, {
+      gatewayPort,
+      llmUrl: llm.url,
+      channels: {
+        bluebubbles: {
+          enabled: true,
+          serverUrl: shimUrl,
+          password: BB_PASSWORD,
+          webhookPath: "/bluebubbles-webhook",
+          dmPolicy: "open",
+          allowFrom: ["*"],
+          groupPolicy: "open",
+        },
+      },
+      plugins: { slots: { memory: "none" }, entries: { bluebubbles: { enabled: true } } },
+    });
+    const booted = await check(scope, "gateway starts with the stock bluebubbles channel against the shim", async () => {
+      gateway = await startGateway(host, lab, gatewayPort, [["BlueBubbles webhook listening line", /BlueBubbles webhook listening on \/bluebubbles-webhook/]]);
+      return `HTTP ${secs(gateway.httpReady)}, channel ${secs(gateway.channelReady)}`;
+    });
+    if (!booted) return;
+
+    const connected = await check(scope, "sidecar connects to the fake Zoom WebSocket", () =>
+      waitFor("an open WS connection at fake Zoom", async () => (await fz.stats())?.open_connections >= 1),
+    );
+    if (!connected) return;
+    const topic = "Drop-in Standup";
+    const meetingId = "86600000001";
+    let started;
+    await check(scope, "meeting.started reaches the agent through the stock BlueBubbles channel", async () => {
+      const since = await llm.next();
+      const pushedAt = await fz.push(meetingStarted(meetingId, topic));
+      const req = await waitLlm(llm, since, [topic, meetingId], `"${topic}" and ${meetingId}`);
+      started = { pushedAt, req };
+      metrics.push({ scope, what: "meeting.started: Zoom frame → LLM request", value: secs(req.at - pushedAt) });
+      return `${secs(req.at - pushedAt)} frame → LLM`;
+    });
+    await check(scope, "the reply reaches Team Chat at the default target", async () => {
+      if (!started) throw new Error("no agent turn (previous check failed)");
+      const sent = await waitTeamChat(fz, 0, (s) => chatTo(ME)(s) && String(s.body.message).includes("ACK:"), `to ${ME}`);
+      metrics.push({ scope, what: "meeting.started: LLM reply → Team Chat send", value: secs(sent.at_ms - started.req.doneAt) });
+      return `${secs(sent.at_ms - started.req.doneAt)} LLM reply → Team Chat`;
+    });
+    const rss = rssReport(gateway);
+    metrics.push({ scope, what: "RSS gateway (+ descendants)", value: `${rss.gatewayMb} MB` });
+    metrics.push({ scope, what: "RSS sidecar", value: `${Math.round(rssKb(sidecar.pid) / 1024)} MB` });
+  } finally {
+    await stopAll();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const major = Number(process.versions.node.split(".")[0]);
+  if (major < 24) log(`warning: running on Node ${process.versions.node}; the gateways need Node 24 (use tests/host/run.sh)`);
+  fs.mkdirSync(path.join(CACHE, "tmp"), { recursive: true });
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "moltbot-zoom-host-"));
+  log(`lab ${root}`);
+  log(`moltbot-zoom ${MOLTBOT_ZOOM_BIN}, fake-zoom ${FAKE_ZOOM_BIN}, cache ${CACHE}`);
+  const hosts = opts.host === "all" ? ["clawdbot", "openclaw"] : [opts.host];
+  let interrupted = false;
+  const onSignal = (sig) => {
+    if (interrupted) return;
+    interrupted = true;
+    log(`${sig}: stopping children`);
+    stopAll().finally(() => {
+      log(`lab kept at ${root}`);
+      process.exit(130);
+    });
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+
+  for (const [bin, name] of [
+    [MOLTBOT_ZOOM_BIN, "moltbot-zoom"],
+    [FAKE_ZOOM_BIN, "fake-zoom"],
+  ]) {
+    if (!fs.existsSync(bin)) fail("setup", `${name} binary present`, `${bin} not found (build it: cargo build --release -p moltbot-zoom -p fake-zoom)`);
+  }
+  if (!results.some((r) => !r.ok)) {
+    for (const host of hosts) {
+      log(`=== ${host} ${HOSTS[host].version}: zoom extension ===`);
+      try {
+        await extensionScenario(host, root, opts);
+      } catch (e) {
+        fail(host, "scenario ran to completion", e.stack ?? e.message);
+      }
+      if (host === "clawdbot") {
+        log(`=== clawdbot ${HOSTS.clawdbot.version}: drop-in mode (stock bluebubbles + moltbot-zoom run) ===`);
+        try {
+          await dropInScenario(root);
+        } catch (e) {
+          fail("clawdbot drop-in", "scenario ran to completion", e.stack ?? e.message);
+        }
+      }
+    }
+  }
+  await stopAll();
+
+  const passed = results.filter((r) => r.ok).length;
+  const failed = results.length - passed;
+  console.log("\n=== summary ===");
+  for (const r of results) console.log(`${r.ok ? "PASS" : "FAIL"}  ${r.scope}: ${r.name}`);
+  if (metrics.length) {
+    console.log("\n--- measurements ---");
+    for (const m of metrics) console.log(`${m.scope}: ${m.what}: ${m.value}`);
+  }
+  console.log(`\ntotal time ${secs(Date.now() - T0)}`);
+  if (failed || opts.keep) console.log(`lab kept at ${root} (logs in */logs/)`);
+  else fs.rmSync(root, { recursive: true, force: true });
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exitCode = failed ? 1 : 0;
+}
+
+main().catch(async (e) => {
+  console.error(e.stack ?? e.message);
+  await stopAll();
+  console.log(`0 passed, 1 failed`);
+  process.exit(1);
+});
