@@ -205,9 +205,8 @@ impl Sources {
         let path = path.or_else(|| env.get(CONFIG_FILE_ENV).map(PathBuf::from));
         let file = match path {
             Some(p) => {
-                let text = std::fs::read_to_string(&p).map_err(|e| {
-                    anyhow::anyhow!("cannot read config file {}: {e}", p.display())
-                })?;
+                let text = std::fs::read_to_string(&p)
+                    .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", p.display()))?;
                 Some((p, text))
             }
             None => None,
@@ -330,7 +329,11 @@ impl Config {
         let set_secret = |o: &Option<Secret>| o.as_ref().is_some_and(|s| !s.is_empty());
         need("clientId", set(&self.client_id), "");
         need("clientSecret", set_secret(&self.client_secret), "");
-        need("password", set_secret(&self.password), " (the shim's shared secret)");
+        need(
+            "password",
+            set_secret(&self.password),
+            " (the shim's shared secret)",
+        );
         if self.grant == GrantKind::Account {
             need(
                 "zoomAccountId",
@@ -358,7 +361,10 @@ impl Config {
                 " when sendAs = \"chatbot\"",
             ),
         }
-        for (key, value) in [("listen", &self.listen), ("webhookListen", &self.webhook_listen)] {
+        for (key, value) in [
+            ("listen", &self.listen),
+            ("webhookListen", &self.webhook_listen),
+        ] {
             if value.parse::<SocketAddr>().is_err() {
                 p.push(ConfigProblem {
                     key,
@@ -460,23 +466,44 @@ password = "pw-secret"
     fn missing_keys_are_named_with_their_env_var() {
         let errs = Config::load(&sources("", &[], None)).unwrap_err();
         let all = errs.join("\n");
-        for key in ["clientId", "clientSecret", "password", "zoomAccountId", "subscriptionId", "sender"] {
-            assert!(all.contains(&format!("`{key}`")), "{key} missing from {all}");
+        for key in [
+            "clientId",
+            "clientSecret",
+            "password",
+            "zoomAccountId",
+            "subscriptionId",
+            "sender",
+        ] {
+            assert!(
+                all.contains(&format!("`{key}`")),
+                "{key} missing from {all}"
+            );
         }
         assert!(all.contains("ZOOM_CLIENT_SECRET"), "{all}");
     }
 
     #[test]
     fn unknown_file_key_and_bad_types_are_errors() {
-        let errs = Config::load(&sources(&format!("{MINIMAL}\nclientSecrett = \"x\""), &[], None))
-            .unwrap_err();
+        let errs = Config::load(&sources(
+            &format!("{MINIMAL}\nclientSecrett = \"x\""),
+            &[],
+            None,
+        ))
+        .unwrap_err();
         assert!(errs[0].contains("unknown key `clientSecrett`"), "{errs:?}");
-        let errs =
-            Config::load(&sources(&format!("{MINIMAL}\ntransport = \"carrier-pigeon\""), &[], None))
-                .unwrap_err();
+        let errs = Config::load(&sources(
+            &format!("{MINIMAL}\ntransport = \"carrier-pigeon\""),
+            &[],
+            None,
+        ))
+        .unwrap_err();
         assert!(errs.iter().any(|e| e.contains("`transport`")), "{errs:?}");
-        let errs = Config::load(&sources(&format!("{MINIMAL}\nlisten = \"nowhere\""), &[], None))
-            .unwrap_err();
+        let errs = Config::load(&sources(
+            &format!("{MINIMAL}\nlisten = \"nowhere\""),
+            &[],
+            None,
+        ))
+        .unwrap_err();
         assert!(errs.iter().any(|e| e.contains("`listen`")), "{errs:?}");
     }
 
@@ -484,8 +511,13 @@ password = "pw-secret"
     fn precedence_json_over_env_over_file() {
         let c = Config::load(&sources(
             MINIMAL,
-            &[("ZOOM_SENDER", "env@example.com"), ("ZOOM_CLIENT_ID", "env-id")],
-            Some(r#"{"sender":"json@example.com","accountId":"work","stateDir":"/s","futureKey":1}"#),
+            &[
+                ("ZOOM_SENDER", "env@example.com"),
+                ("ZOOM_CLIENT_ID", "env-id"),
+            ],
+            Some(
+                r#"{"sender":"json@example.com","accountId":"work","stateDir":"/s","futureKey":1}"#,
+            ),
         ))
         .unwrap();
         assert_eq!(c.sender.as_deref(), Some("json@example.com"));
@@ -497,7 +529,10 @@ password = "pw-secret"
     fn secrets_do_not_show_in_debug() {
         let c = Config::load(&sources(MINIMAL, &[], None)).unwrap();
         let dbg = format!("{c:?}");
-        assert!(!dbg.contains("cs-secret") && !dbg.contains("pw-secret"), "{dbg}");
+        assert!(
+            !dbg.contains("cs-secret") && !dbg.contains("pw-secret"),
+            "{dbg}"
+        );
     }
 
     #[test]
@@ -509,6 +544,9 @@ password = "pw-secret"
         ))
         .unwrap_err()
         .join("\n");
-        assert!(c.contains("`webhookSecretToken`") && c.contains("`robotJid`"), "{c}");
+        assert!(
+            c.contains("`webhookSecretToken`") && c.contains("`robotJid`"),
+            "{c}"
+        );
     }
 }

@@ -5,13 +5,11 @@ use std::{sync::Arc, time::Duration};
 
 use anyhow::{Context, bail};
 use fake_zoom::{FakeConfig, FakeZoom};
-use moltbot_channel::{
-    CancellationToken, Channel, InboundMessage, OutboundMessage, StartContext, inbound_channel,
-};
+use moltbot_channel::CancellationToken;
 use serde_json::{Value, json};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
-use zoom::{Credentials, Grant, SessionConfig, TokenProvider, ZoomApi};
-use zoom_channel::{Routing, SendAs, ZoomChannel, ZoomChannelConfig};
+
+use crate::{config::Config, sidecar::Sidecar};
 
 const MEETING_ID: i64 = 85_746_065_432;
 const TOPIC: &str = "Weekly sync";
@@ -37,7 +35,11 @@ pub(crate) fn script(start: OffsetDateTime) -> Vec<Value> {
         obj
     };
     let participant = |event: &str, mins: i64, name: &str, email: &str, uuid: &str| {
-        let time_key = if event.ends_with("joined") { "join_time" } else { "leave_time" };
+        let time_key = if event.ends_with("joined") {
+            "join_time"
+        } else {
+            "leave_time"
+        };
         json!({"event": event, "event_ts": ts(mins), "payload": {"account_id": "fake-account",
             "object": meeting(json!({"participant": {"user_id": "1677824", "user_name": name,
                 "email": email, "participant_uuid": uuid, time_key: at(mins)}}))}})
@@ -49,17 +51,53 @@ pub(crate) fn script(start: OffsetDateTime) -> Vec<Value> {
                 "join_url": format!("https://example.zoom.us/j/{MEETING_ID}")}))}}),
         json!({"event": "meeting.started", "event_ts": ts(0), "payload": {"account_id": "fake-account",
             "object": meeting(json!({"start_time": at(0)}))}}),
-        participant("meeting.participant_joined", 0, "Alice Example", "alice@example.com", "p-alice"),
-        participant("meeting.participant_joined", 1, "Bob Builder", "bob@example.com", "p-bob"),
-        participant("meeting.participant_joined", 2, "Carol Danvers", "carol@example.com", "p-carol"),
+        participant(
+            "meeting.participant_joined",
+            0,
+            "Alice Example",
+            "alice@example.com",
+            "p-alice",
+        ),
+        participant(
+            "meeting.participant_joined",
+            1,
+            "Bob Builder",
+            "bob@example.com",
+            "p-bob",
+        ),
+        participant(
+            "meeting.participant_joined",
+            2,
+            "Carol Danvers",
+            "carol@example.com",
+            "p-carol",
+        ),
         json!({"event": "team_chat.dm_message_posted", "event_ts": ts(3), "payload": {
             "account_id": "fake-account", "operator": "alice@example.com", "operator_id": "z8yCxjabc",
             "object": {"message_id": "5DD614F4-DD18-4C02-BB05-BAF5A6A5B3F8", "date_time": at(3),
                 "timestamp": ts(3), "contact_email": "me@example.com",
                 "message": "Can you send everyone the recording once it's ready?"}}}),
-        participant("meeting.participant_left", 20, "Bob Builder", "bob@example.com", "p-bob"),
-        participant("meeting.participant_left", 29, "Carol Danvers", "carol@example.com", "p-carol"),
-        participant("meeting.participant_left", 30, "Alice Example", "alice@example.com", "p-alice"),
+        participant(
+            "meeting.participant_left",
+            20,
+            "Bob Builder",
+            "bob@example.com",
+            "p-bob",
+        ),
+        participant(
+            "meeting.participant_left",
+            29,
+            "Carol Danvers",
+            "carol@example.com",
+            "p-carol",
+        ),
+        participant(
+            "meeting.participant_left",
+            30,
+            "Alice Example",
+            "alice@example.com",
+            "p-alice",
+        ),
         json!({"event": "meeting.ended", "event_ts": ts(30), "payload": {"account_id": "fake-account",
             "object": meeting(json!({"start_time": at(0), "end_time": at(30)}))}}),
         json!({"event": "recording.completed", "event_ts": ts(42), "download_token": "dl-token",
@@ -81,88 +119,140 @@ pub(crate) fn script(start: OffsetDateTime) -> Vec<Value> {
     ]
 }
 
+/// What the demo's stand-in for the Moltbot gateway received.
+#[derive(Clone, Default)]
+struct Gateway {
+    received: Arc<tokio::sync::Mutex<Vec<Value>>>,
+    notify: Arc<tokio::sync::Notify>,
+    password: String,
+}
+
+async fn gateway_webhook(
+    axum::extract::State(gw): axum::extract::State<Gateway>,
+    headers: axum::http::HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> axum::http::StatusCode {
+    let expected = format!("Bearer {}", gw.password);
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+        return axum::http::StatusCode::UNAUTHORIZED;
+    }
+    gw.received.lock().await.push(body);
+    gw.notify.notify_waiters();
+    axum::http::StatusCode::OK
+}
+
 /// Runs the demo.
 pub(crate) async fn run() -> anyhow::Result<()> {
     let fake = FakeZoom::start(FakeConfig::default())
         .await
         .context("cannot start the embedded fake Zoom")?;
     let fc = fake.config().clone();
-    println!("moltbot-zoom demo");
-    println!("  fake Zoom listening at {} (WebSocket {})", fake.base_url(), fake.ws_url());
+    let password = format!("demo-{}", uuid::Uuid::new_v4().simple());
 
-    let http = reqwest::Client::new();
-    let tokens = TokenProvider::new(
-        http.clone(),
-        &fake.base_url(),
-        Credentials {
-            client_id: fc.client_id.clone(),
-            client_secret: fc.client_secret.clone().into(),
-            account_id: Some(fc.account_id.clone()),
-            grant: Grant::AccountCredentials,
-        },
-    );
-    let api = ZoomApi::new(http, &fake.base_url(), tokens.clone());
-    let config = ZoomChannelConfig {
-        subscription_id: fc.subscription_id.clone(),
-        routing: Routing::Meeting,
-        send_as: SendAs::User {
-            sender: "me@example.com".into(),
-        },
+    // A stand-in for the Moltbot gateway's `/zoom-webhook` route.
+    let gateway = Gateway {
+        password: password.clone(),
+        ..Gateway::default()
+    };
+    let gw_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let gw_addr = gw_listener.local_addr()?;
+    let gw_cancel = CancellationToken::new();
+    {
+        let app = axum::Router::new()
+            .route("/zoom-webhook", axum::routing::post(gateway_webhook))
+            .with_state(gateway.clone());
+        let cancel = gw_cancel.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(gw_listener, app)
+                .with_graceful_shutdown(cancel.cancelled_owned())
+                .await;
+        });
+    }
+
+    let workdir = std::env::temp_dir().join(format!("moltbot-zoom-demo-{}", std::process::id()));
+    let config = Config {
+        zoom_account_id: Some(fc.account_id.clone()),
+        client_id: Some(fc.client_id.clone()),
+        client_secret: Some(fc.client_secret.clone().into()),
+        subscription_id: Some(fc.subscription_id.clone()),
+        oauth_url: fake.base_url(),
+        api_url: fake.base_url(),
+        ws_url: fake.ws_url(),
+        sender: Some("me@example.com".into()),
         default_target: Some("me@example.com".into()),
-        ..ZoomChannelConfig::default()
+        password: Some(password.clone().into()),
+        listen: "127.0.0.1:0".into(),
+        webhook_url: Some(format!("http://{gw_addr}/zoom-webhook")),
+        database: Some(workdir.join("demo.sqlite")),
+        ..Config::default()
     };
-    let session = SessionConfig::new(fake.ws_url(), fc.subscription_id.clone());
-    let channel = Arc::new(ZoomChannel::new(config, session, tokens, api));
-
-    let (inbound, mut rx) = inbound_channel(64);
-    let cancel = CancellationToken::new();
-    let runner = {
-        let channel = channel.clone();
-        let ctx = StartContext {
-            account_id: "default".into(),
-            inbound,
-            cancel: cancel.clone(),
-        };
-        tokio::spawn(async move { channel.start(ctx).await })
-    };
+    let sidecar = Sidecar::start(&config).await?;
+    println!("moltbot-zoom demo");
+    println!(
+        "  fake Zoom        {} (WebSocket {})",
+        fake.base_url(),
+        fake.ws_url()
+    );
+    println!("  sidecar shim     {}", sidecar.base_url());
+    println!("  Moltbot stand-in http://{gw_addr}/zoom-webhook");
     if !fake.wait_for_open_connections(1, WAIT).await {
         bail!("the Zoom client did not connect to the fake within {WAIT:?}");
     }
-    println!("  connected: {:?}\n", channel.status().connection);
 
-    let events = script(OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or(OffsetDateTime::now_utc()));
-    println!("Zoom pushes {} events over the WebSocket; Moltbot receives:\n", events.len());
+    let events = script(
+        OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .unwrap_or(OffsetDateTime::now_utc()),
+    );
+    println!(
+        "\nZoom pushes {} events over the WebSocket; Moltbot receives these chat messages:\n",
+        events.len()
+    );
     for event in &events {
         fake.push_event(event.clone());
     }
-    let mut received: Vec<InboundMessage> = Vec::new();
-    while received.len() < events.len() {
-        match tokio::time::timeout(Duration::from_secs(2), rx.recv()).await {
-            Ok(Some(delivery)) => {
-                let message = delivery.ack();
-                print_message(received.len() + 1, &message);
-                received.push(message);
-            }
-            Ok(None) => bail!("the channel stopped unexpectedly"),
-            Err(_) => break, // everything that will arrive has arrived
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut printed = 0;
+    loop {
+        let notified = gateway.notify.notified();
+        let batch: Vec<Value> = gateway.received.lock().await[printed..].to_vec();
+        for hook in &batch {
+            printed += 1;
+            print_webhook(printed, hook);
         }
-    }
-    if received.is_empty() {
-        bail!("no chat messages arrived");
+        if printed >= events.len() {
+            break;
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            bail!(
+                "only {printed} of {} messages reached Moltbot within {WAIT:?}",
+                events.len()
+            );
+        }
     }
 
     let meeting = format!("zoom;+;meeting:{MEETING_ID}");
     let reply = "Thanks! I'll share the recording with Alice, Bob and Carol.";
-    println!("\nThe agent replies in {meeting}:\n  {reply}");
-    let result = channel
-        .send_text(OutboundMessage {
-            conversation_id: meeting,
-            text: reply.into(),
-            reply_to_id: None,
-        })
+    println!("\nThe agent replies in {meeting}: {reply:?}");
+    println!("  POST {}/api/v1/message/text", sidecar.base_url());
+    let response: Value = reqwest::Client::new()
+        .post(format!("{}/api/v1/message/text", sidecar.base_url()))
+        .bearer_auth(&password)
+        .json(&json!({"chatGuid": meeting, "message": reply, "tempGuid": uuid::Uuid::new_v4().to_string()}))
+        .send()
         .await
-        .context("the reply could not be sent")?;
-    println!("  → sent as Zoom message {}", result.message_id);
+        .context("the shim did not answer")?
+        .json()
+        .await
+        .context("the shim's answer is not JSON")?;
+    if response["status"] != 200 {
+        bail!("the reply failed: {response}");
+    }
+    println!(
+        "  → {} (guid {})",
+        response["message"].as_str().unwrap_or(""),
+        response["data"]["guid"].as_str().unwrap_or("")
+    );
     if !fake.wait_for_team_chat(1, WAIT).await {
         bail!("the fake Zoom did not receive the reply");
     }
@@ -173,38 +263,57 @@ pub(crate) async fn run() -> anyhow::Result<()> {
             .to_contact
             .as_deref()
             .map(|c| format!("contact {c}"))
-            .or_else(|| sent.body.to_channel.as_deref().map(|c| format!("channel {c}")))
+            .or_else(|| {
+                sent.body
+                    .to_channel
+                    .as_deref()
+                    .map(|c| format!("channel {c}"))
+            })
             .unwrap_or_default();
-        println!("  POST /v2/chat/users/{}/messages → {to}: {:?} (id {})", sent.user_id, sent.body.message, sent.id);
+        println!(
+            "  POST /v2/chat/users/{}/messages → {to}: {:?} (id {})",
+            sent.user_id, sent.body.message, sent.id
+        );
     }
 
-    cancel.cancel();
-    match tokio::time::timeout(WAIT, runner).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => bail!("the channel failed: {e}"),
-        Ok(Err(e)) => bail!("the channel task panicked: {e}"),
-        Err(_) => bail!("the channel did not stop within {WAIT:?}"),
-    }
+    sidecar.stop().await?;
+    gw_cancel.cancel();
     fake.shutdown();
+    let _ = std::fs::remove_dir_all(&workdir);
     println!(
-        "\nDone: {} events → {} chat messages, 1 reply delivered.",
+        "\nDone: {} Zoom events → {} chat messages delivered to Moltbot, 1 reply posted to Zoom.",
         events.len(),
-        received.len()
+        printed
     );
     Ok(())
 }
 
-fn print_message(n: usize, m: &InboundMessage) {
-    let label = m.conversation.label.as_deref().unwrap_or("");
-    let sender = m.sender.name.as_deref().unwrap_or(&m.sender.id);
+/// Prints one BlueBubbles `new-message` webhook the way a Moltbot user sees it.
+fn print_webhook(n: usize, hook: &Value) {
+    let data = &hook["data"];
+    let chat = &data["chats"][0];
+    let text = data["text"].as_str().unwrap_or("");
+    let sender = data["handle"]["displayName"]
+        .as_str()
+        .or_else(|| data["handle"]["address"].as_str())
+        .unwrap_or("?");
+    let mode = data["zoom"]["mode"].as_str().unwrap_or("message");
+    let what = if mode == "context" {
+        "context for the next turn"
+    } else {
+        "starts an agent turn"
+    };
     println!(
-        "#{n:<2} {} · {} ({}, {:?})",
-        m.conversation.id,
-        label,
-        m.event_type,
-        m.mode
+        "#{n:<2} {} {} — {} ({what})",
+        chat["guid"].as_str().unwrap_or(""),
+        chat["displayName"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(|s| format!("\"{s}\""))
+            .unwrap_or_default(),
+        data["zoom"]["eventType"].as_str().unwrap_or(""),
     );
-    for line in m.body.lines() {
+    for line in text.lines() {
         println!("     {sender}: {line}");
     }
 }

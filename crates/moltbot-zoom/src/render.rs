@@ -12,7 +12,11 @@ use zoom_channel::{Rendered, Renderer, Routing, ZoomChannelConfig};
 use zoom_wire::{Event, Frame};
 
 /// Runs the command on `file` (or standard input).
-pub(crate) fn run(file: Option<PathBuf>, routing: &str, subscription_id: &str) -> anyhow::Result<()> {
+pub(crate) fn run(
+    file: Option<PathBuf>,
+    routing: &str,
+    subscription_id: &str,
+) -> anyhow::Result<()> {
     let routing = match routing {
         "meeting" => Routing::Meeting,
         "feed" => Routing::Feed,
@@ -30,7 +34,12 @@ pub(crate) fn run(file: Option<PathBuf>, routing: &str, subscription_id: &str) -
         None => Box::new(std::io::stdin()),
     };
     let stdout = std::io::stdout();
-    render_lines(BufReader::new(input), &mut stdout.lock(), &Renderer::new(&config), now_ms())
+    render_lines(
+        BufReader::new(input),
+        &mut stdout.lock(),
+        &Renderer::new(&config),
+        now_ms(),
+    )
 }
 
 fn now_ms() -> i64 {
@@ -183,7 +192,14 @@ mod tests {
     fn arbitrary_bytes_never_panic() {
         // A deterministic pseudo-random byte soup, with JSON-ish fragments mixed in.
         let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-        let fragments: [&[u8]; 6] = [b"{\"event\":", b"\"module\"", b"\"message\"", b"{", b"}", b"\n"];
+        let fragments: [&[u8]; 6] = [
+            b"{\"event\":",
+            b"\"module\"",
+            b"\"message\"",
+            b"{",
+            b"}",
+            b"\n",
+        ];
         let mut input = Vec::new();
         for _ in 0..20_000 {
             state ^= state << 13;

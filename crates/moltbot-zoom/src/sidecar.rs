@@ -119,7 +119,8 @@ impl Sidecar {
         let mut shim_config = ShimConfig::new(config.password.clone().unwrap_or_default());
         shim_config.webhooks = config.webhook_targets();
         shim_config.max_attempts = config.max_attempts;
-        let shim = Shim::new(shim_config, channel.clone(), store).context("invalid shim settings")?;
+        let shim =
+            Shim::new(shim_config, channel.clone(), store).context("invalid shim settings")?;
         let listener = tokio::net::TcpListener::bind(&config.listen)
             .await
             .with_context(|| format!("cannot listen on {} (`listen`)", config.listen))?;

@@ -1,4 +1,5 @@
-//! `ZoomChannel`: the Zoom session in, Team Chat / Chatbot out.
+//! `ZoomChannel`: Zoom events in (WebSocket session or webhooks), Team Chat /
+//! Chatbot out.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -9,7 +10,9 @@ use moltbot_channel::{
     OutboundMessage, ProbeCheck, ProbeReport, StartContext,
 };
 use tokio::sync::{mpsc, watch};
-use zoom::{ReceivedEvent, Session, SessionConfig, SessionStatus, TokenProvider, ZoomApi};
+use zoom::{
+    ReceivedEvent, Session, SessionConfig, SessionStatus, TokenProvider, WebhookDelivery, ZoomApi,
+};
 
 use crate::{
     config::{SendAs, ZoomChannelConfig},
@@ -31,12 +34,20 @@ pub struct ZoomChannel {
 pub(crate) struct Inner {
     pub(crate) config: ZoomChannelConfig,
     renderer: Renderer,
-    session: SessionConfig,
+    source: Source,
     tokens: TokenProvider,
     pub(crate) api: ZoomApi,
     state: Mutex<State>,
     pub(crate) limiter: Mutex<RateLimiter>,
     session_status: Mutex<Option<watch::Receiver<SessionStatus>>>,
+}
+
+/// Where events come from.
+enum Source {
+    /// A WebSocket [`Session`] built at each start.
+    Session(SessionConfig),
+    /// A webhook receiver's deliveries; taken while a start runs.
+    Webhook(Mutex<Option<mpsc::Receiver<WebhookDelivery>>>),
 }
 
 /// Mutable state; the lock is never held across an await.
@@ -50,6 +61,9 @@ pub(crate) struct State {
     /// Our message id → Zoom thread root, for threaded replies.
     pub(crate) thread_roots: Recent<String>,
     pub(crate) counters: Counters,
+    /// Webhook mode's connection (the session reports its own).
+    connection: ConnectionState,
+    connected_since_ms: Option<i64>,
     last_event_at_ms: Option<i64>,
     last_event_lag_ms: Option<i64>,
     pub(crate) last_error: Option<String>,
@@ -64,12 +78,36 @@ impl ZoomChannel {
         tokens: TokenProvider,
         api: ZoomApi,
     ) -> Self {
+        Self::with_source(config, Source::Session(session), tokens, api)
+    }
+
+    /// A channel that receives the deliveries of a
+    /// [`webhook_router`](zoom::webhook_router) and sends through `api`. Each
+    /// delivery is acked once the inbound consumer acks its message, or at once
+    /// when it yields none (filtered, duplicate, own echo); when the consumer
+    /// fails it, the delivery is dropped unacked so Zoom retries.
+    pub fn new_webhook(
+        config: ZoomChannelConfig,
+        receiver: mpsc::Receiver<WebhookDelivery>,
+        tokens: TokenProvider,
+        api: ZoomApi,
+    ) -> Self {
+        let source = Source::Webhook(Mutex::new(Some(receiver)));
+        Self::with_source(config, source, tokens, api)
+    }
+
+    fn with_source(
+        config: ZoomChannelConfig,
+        source: Source,
+        tokens: TokenProvider,
+        api: ZoomApi,
+    ) -> Self {
         let capacity = config.dedup_capacity;
         Self {
             inner: Arc::new(Inner {
                 renderer: Renderer::new(&config),
                 config,
-                session,
+                source,
                 tokens,
                 api,
                 state: Mutex::new(State {
@@ -78,6 +116,8 @@ impl ZoomChannel {
                     pending: Vec::new(),
                     thread_roots: Recent::new(capacity),
                     counters: Counters::default(),
+                    connection: ConnectionState::Idle,
+                    connected_since_ms: None,
                     last_event_at_ms: None,
                     last_event_lag_ms: None,
                     last_error: None,

@@ -384,11 +384,17 @@ async fn forward(receiver: &Arc<Receiver>, event: Event, raw_content: String) ->
         }
         Ok(_) => {
             tracing::warn!(event = %name, "webhook event not taken by the consumer");
-            error(StatusCode::SERVICE_UNAVAILABLE, "event consumer unavailable")
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "event consumer unavailable",
+            )
         }
         Err(_) => {
             tracing::warn!(event = %name, "webhook event not acked in time; Zoom will retry");
-            error(StatusCode::SERVICE_UNAVAILABLE, "event not acknowledged in time")
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "event not acknowledged in time",
+            )
         }
     }
 }

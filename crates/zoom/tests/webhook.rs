@@ -94,7 +94,10 @@ async fn assert_refused(
     let (got, body) = call(router, request).await;
     assert_eq!(got, status, "{body}");
     let message = body["error"].as_str().unwrap_or_default();
-    assert!(message.contains(needle), "error {message:?} should name {needle:?}");
+    assert!(
+        message.contains(needle),
+        "error {message:?} should name {needle:?}"
+    );
     assert_eq!(events.try_recv().unwrap_err(), TryRecvError::Empty);
 }
 
@@ -162,8 +165,14 @@ async fn unsigned_url_validation_is_refused() {
     let (router, mut events) = receiver(config());
     let body = json!({"event": "endpoint.url_validation", "payload": {"plainToken": "p"}});
     let request = signed("not-the-secret", now_secs(), body.to_string());
-    assert_refused(&router, &mut events, request, StatusCode::UNAUTHORIZED, "invalid signature")
-        .await;
+    assert_refused(
+        &router,
+        &mut events,
+        request,
+        StatusCode::UNAUTHORIZED,
+        "invalid signature",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -186,9 +195,19 @@ async fn wrong_secret_is_refused() {
 
     // Same through oneshot, checking the error text.
     let (router, mut events) = receiver(config());
-    let request = signed("some-other-secret", now_secs(), meeting_started("1").to_string());
-    assert_refused(&router, &mut events, request, StatusCode::UNAUTHORIZED, "invalid signature")
-        .await;
+    let request = signed(
+        "some-other-secret",
+        now_secs(),
+        meeting_started("1").to_string(),
+    );
+    assert_refused(
+        &router,
+        &mut events,
+        request,
+        StatusCode::UNAUTHORIZED,
+        "invalid signature",
+    )
+    .await;
     cancel.cancel();
 }
 
@@ -199,11 +218,20 @@ async fn tampered_body_is_refused() {
     let signed_body = meeting_started("1").to_string();
     let request = Request::post("/")
         .header("x-zm-request-timestamp", &ts)
-        .header("x-zm-signature", sign_webhook(SECRET, &ts, signed_body.as_bytes()))
+        .header(
+            "x-zm-signature",
+            sign_webhook(SECRET, &ts, signed_body.as_bytes()),
+        )
         .body(Body::from(meeting_started("2").to_string()))
         .unwrap();
-    assert_refused(&router, &mut events, request, StatusCode::UNAUTHORIZED, "invalid signature")
-        .await;
+    assert_refused(
+        &router,
+        &mut events,
+        request,
+        StatusCode::UNAUTHORIZED,
+        "invalid signature",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -213,8 +241,14 @@ async fn stale_timestamps_in_both_directions_are_refused() {
     for skew in [-6 * 60, 6 * 60] {
         // Correctly signed, but too old / too far in the future.
         let request = signed(SECRET, now_secs() + skew, body.clone());
-        assert_refused(&router, &mut events, request, StatusCode::UNAUTHORIZED, "stale timestamp")
-            .await;
+        assert_refused(
+            &router,
+            &mut events,
+            request,
+            StatusCode::UNAUTHORIZED,
+            "stale timestamp",
+        )
+        .await;
     }
     // Within the window is fine.
     let mut events = acking_consumer(events);
@@ -230,8 +264,14 @@ async fn missing_signature_header_is_refused() {
         .header("x-zm-request-timestamp", now_secs().to_string())
         .body(Body::from(meeting_started("1").to_string()))
         .unwrap();
-    assert_refused(&router, &mut events, request, StatusCode::UNAUTHORIZED, "x-zm-signature")
-        .await;
+    assert_refused(
+        &router,
+        &mut events,
+        request,
+        StatusCode::UNAUTHORIZED,
+        "x-zm-signature",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -260,8 +300,14 @@ async fn bad_json_and_non_events_are_bad_requests() {
     let (router, mut events) = receiver(config());
     for body in ["{not json", r#"{"payload":{}}"#, "[1,2]"] {
         let request = signed(SECRET, now_secs(), body);
-        assert_refused(&router, &mut events, request, StatusCode::BAD_REQUEST, "not a Zoom event")
-            .await;
+        assert_refused(
+            &router,
+            &mut events,
+            request,
+            StatusCode::BAD_REQUEST,
+            "not a Zoom event",
+        )
+        .await;
     }
 }
 
@@ -273,8 +319,14 @@ async fn body_over_the_limit_is_413() {
     let mut event = meeting_started("1");
     event["payload"]["object"]["topic"] = json!("x".repeat(2048));
     let request = signed_event(&event);
-    assert_refused(&router, &mut events, request, StatusCode::PAYLOAD_TOO_LARGE, "larger than")
-        .await;
+    assert_refused(
+        &router,
+        &mut events,
+        request,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "larger than",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -293,15 +345,28 @@ async fn retry_after_ack_is_answered_200_without_forwarding() {
     let delivery = timeout(WAIT, deliveries.recv()).await.unwrap().unwrap();
     delivery.ack();
     let (status, body) = first.await.unwrap();
-    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("accepted")));
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("accepted"))
+    );
 
     let (status, body) = call(&router, signed_event(&event)).await;
-    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("duplicate")));
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("duplicate"))
+    );
     assert_eq!(deliveries.try_recv().unwrap_err(), TryRecvError::Empty);
 
     // A different event is still forwarded.
-    let second = tokio::spawn(call_owned(router.clone(), signed_event(&meeting_started("43"))));
-    timeout(WAIT, deliveries.recv()).await.unwrap().unwrap().ack();
+    let second = tokio::spawn(call_owned(
+        router.clone(),
+        signed_event(&meeting_started("43")),
+    ));
+    timeout(WAIT, deliveries.recv())
+        .await
+        .unwrap()
+        .unwrap()
+        .ack();
     assert_eq!(second.await.unwrap().0, StatusCode::OK);
 }
 
@@ -326,7 +391,10 @@ async fn retry_while_in_flight_waits_for_the_same_ack() {
     delivery.ack();
     assert_eq!(first.await.unwrap().0, StatusCode::OK);
     let (status, body) = retry.await.unwrap();
-    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("accepted")));
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("accepted"))
+    );
     assert_eq!(deliveries.try_recv().unwrap_err(), TryRecvError::Empty);
 }
 
@@ -365,7 +433,11 @@ async fn dropped_delivery_is_503_and_the_retry_is_forwarded_again() {
     assert_eq!(first.await.unwrap().0, StatusCode::SERVICE_UNAVAILABLE);
 
     let retry = tokio::spawn(call_owned(router.clone(), signed_event(&event)));
-    timeout(WAIT, deliveries.recv()).await.unwrap().unwrap().ack();
+    timeout(WAIT, deliveries.recv())
+        .await
+        .unwrap()
+        .unwrap()
+        .ack();
     assert_eq!(retry.await.unwrap().0, StatusCode::OK);
 }
 
@@ -419,7 +491,10 @@ async fn secret_and_body_never_appear_in_trace_logs() {
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     // The request ids are logged, so the capture works ...
-    assert!(logs.contains("req-abc-123") && logs.contains("track-xyz-789"), "{logs}");
+    assert!(
+        logs.contains("req-abc-123") && logs.contains("track-xyz-789"),
+        "{logs}"
+    );
     // ... but never the secret, a signature, or the body.
     assert!(!logs.contains(SECRET), "{logs}");
     assert!(!logs.contains("v0="), "{logs}");
