@@ -740,6 +740,15 @@ async function extensionScenario(host, root, opts) {
         const from = (await fz.teamChat()).length;
         await fz.push(dmPosted("mallory@example.com", "mallory wants in"));
         await expectQuiet(llm, fz, since, from, "DM from mallory@example.com");
+        // A later allowlisted DM proves the sidecar got past mallory's (events keep their order).
+        const sentinel = "alice again after mallory";
+        await fz.push(dmPosted("alice@example.com", sentinel));
+        await waitTeamChat(fz, from, (s) => chatTo("alice@example.com")(s) && s.body.message === `ACK: ${sentinel}`, "sentinel reply to alice");
+        const sends = (await fz.teamChat()).slice(from);
+        const reqs = await llm.requests(since);
+        if (sends.length !== 1 || reqs.length !== 1) {
+          throw new Error(`expected only the sentinel's turn, got ${reqs.length} LLM request(s) and sends ${JSON.stringify(sends.map((x) => x.body))}`);
+        }
       });
     }
 
@@ -855,9 +864,9 @@ async function dropInScenario(root) {
     });
     if (!booted) return;
 
-    const connected = await check(scope, "sidecar connects to the fake Zoom WebSocket", () =>
-      waitFor("an open WS connection at fake Zoom", async () => (await fz.stats())?.open_connections >= 1),
-    );
+    const connected = await check(scope, "sidecar connects to the fake Zoom WebSocket", async () => {
+      await waitFor("an open WS connection at fake Zoom", async () => (await fz.stats())?.open_connections >= 1);
+    });
     if (!connected) return;
     const topic = "Drop-in Standup";
     const meetingId = "86600000001";

@@ -549,4 +549,72 @@ password = "pw-secret"
             "{c}"
         );
     }
+
+    /// Keys the extension fills in itself; not user settings in plugin.toml.
+    const INTERNAL_KEYS: [&str; 3] = ["accountId", "stateDir", "accounts"];
+
+    #[test]
+    fn plugin_toml_schema_matches_the_config_struct() {
+        let manifest: toml::Table = toml::from_str(include_str!("../../../plugin.toml")).unwrap();
+        let entries = manifest["config"].as_array().unwrap();
+        let mut schema: Vec<String> = entries
+            .iter()
+            .map(|e| e["key"].as_str().unwrap().to_owned())
+            .collect();
+        schema.sort();
+        let mut keys: Vec<String> = known_keys()
+            .into_iter()
+            .filter(|k| !INTERNAL_KEYS.contains(&k.as_str()))
+            .collect();
+        keys.sort();
+        assert_eq!(schema, keys, "plugin.toml [[config]] keys vs Config fields");
+        for entry in entries {
+            let key = entry["key"].as_str().unwrap();
+            let env = entry.get("env").and_then(|e| e.as_str());
+            let ours = ENV_KEYS.iter().find(|(_, k)| *k == key).map(|(e, _)| *e);
+            assert_eq!(env, ours, "environment variable of `{key}`");
+        }
+    }
+
+    #[test]
+    fn configuration_doc_lists_every_key_with_its_env_var() {
+        let doc = include_str!("../../../docs/configuration.md");
+        let mut rows = Vec::new();
+        let mut in_table = false;
+        for line in doc.lines() {
+            if line.trim() == "| key | env | default | description |" {
+                in_table = true;
+                continue;
+            }
+            if in_table {
+                if !line.starts_with('|') {
+                    break;
+                }
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                if cells[1].starts_with("---") {
+                    continue;
+                }
+                rows.push((
+                    cells[1].trim_matches('`').to_owned(),
+                    cells[2].trim_matches('`').to_owned(),
+                ));
+            }
+        }
+        let mut documented: Vec<&str> = rows.iter().map(|(k, _)| k.as_str()).collect();
+        documented.sort();
+        let mut keys = known_keys();
+        keys.sort();
+        assert_eq!(
+            documented, keys,
+            "docs/configuration.md keys vs Config fields"
+        );
+        for (key, env) in &rows {
+            let ours = ENV_KEYS
+                .iter()
+                .find(|(_, k)| k == key)
+                .map(|(e, _)| *e)
+                .unwrap_or("–");
+            assert_eq!(env, ours, "env var of `{key}` in docs/configuration.md");
+        }
+    }
 }

@@ -198,6 +198,7 @@ pub(crate) async fn run() -> anyhow::Result<()> {
     if !fake.wait_for_open_connections(1, WAIT).await {
         bail!("the Zoom client did not connect to the fake within {WAIT:?}");
     }
+    wait_until_connected(&sidecar).await?;
 
     let events = script(
         OffsetDateTime::now_utc()
@@ -285,6 +286,19 @@ pub(crate) async fn run() -> anyhow::Result<()> {
         events.len(),
         printed
     );
+    Ok(())
+}
+
+/// Waits (bounded) until the channel reports the WebSocket connected.
+async fn wait_until_connected(sidecar: &Sidecar) -> anyhow::Result<()> {
+    use moltbot_channel::Channel;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !sidecar.channel.status().connected() {
+        if tokio::time::Instant::now() >= deadline {
+            bail!("the Zoom channel did not report a connection within {WAIT:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     Ok(())
 }
 

@@ -603,7 +603,7 @@ mod tests {
     use super::*;
 
     /// Every key of the configuration contract (.lead/config-keys.md).
-    const CONTRACT_KEYS: [&str; 33] = [
+    const CONTRACT_KEYS: [&str; 34] = [
         "enabled",
         "name",
         "zoomAccountId",
@@ -627,6 +627,7 @@ mod tests {
         "deliveryModes",
         "dmPolicy",
         "allowFrom",
+        "selfIds",
         "password",
         "listen",
         "sidecarUrl",

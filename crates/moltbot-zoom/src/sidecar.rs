@@ -7,7 +7,10 @@ use anyhow::Context;
 use bluebubbles_shim::{Shim, ShimConfig, Store};
 use moltbot_channel::{CancellationToken, Channel, DeliveryMode, StartContext, inbound_channel};
 use tokio::task::JoinHandle;
-use zoom::{Credentials, Grant, SessionConfig, TokenProvider, ZoomApi};
+use zoom::{
+    Credentials, Grant, SessionConfig, TokenProvider, WebhookConfig, ZoomApi, serve_webhooks,
+    webhook_router,
+};
 use zoom_channel::{Routing, SendAs, ZoomChannel, ZoomChannelConfig};
 
 use crate::config::{Config, GrantKind, RoutingKind, SendAsKind, Transport};
@@ -24,6 +27,7 @@ pub(crate) struct Sidecar {
     cancel: CancellationToken,
     channel_task: JoinHandle<Result<(), moltbot_channel::ChannelError>>,
     shim_task: JoinHandle<std::io::Result<()>>,
+    webhook_task: Option<JoinHandle<std::io::Result<()>>>,
 }
 
 /// The channel settings derived from the sidecar configuration.
@@ -101,20 +105,38 @@ impl Sidecar {
     /// The listen address is taken, the database cannot be opened, or the
     /// configuration is rejected.
     pub(crate) async fn start(config: &Config) -> anyhow::Result<Self> {
-        if config.transport == Transport::Webhook {
-            anyhow::bail!("`transport = \"webhook\"` is not available in this build");
-        }
+        let cancel = CancellationToken::new();
         let (tokens, api) = zoom_clients(config);
-        let session = SessionConfig::new(
-            config.ws_url.clone(),
-            config.subscription_id.clone().unwrap_or_default(),
-        );
-        let channel = Arc::new(ZoomChannel::new(
-            channel_config(config),
-            session,
-            tokens,
-            api,
-        ));
+        let mut webhook_task = None;
+        let channel = match config.transport {
+            Transport::Websocket => {
+                let session = SessionConfig::new(
+                    config.ws_url.clone(),
+                    config.subscription_id.clone().unwrap_or_default(),
+                );
+                ZoomChannel::new(channel_config(config), session, tokens, api)
+            }
+            Transport::Webhook => {
+                let (tx, rx) = tokio::sync::mpsc::channel(INBOUND_QUEUE);
+                let router = webhook_router(
+                    WebhookConfig::new(config.webhook_secret_token.clone().unwrap_or_default()),
+                    tx,
+                );
+                let listener = tokio::net::TcpListener::bind(&config.webhook_listen)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "cannot listen on {} (`webhookListen`)",
+                            config.webhook_listen
+                        )
+                    })?;
+                tracing::info!(addr = %listener.local_addr()?, "Zoom webhook endpoint listening");
+                let cancel = cancel.clone();
+                webhook_task = Some(tokio::spawn(serve_webhooks(listener, router, cancel)));
+                ZoomChannel::new_webhook(channel_config(config), rx, tokens, api)
+            }
+        };
+        let channel = Arc::new(channel);
         let store = open_store(&config.database_path())?;
         let mut shim_config = ShimConfig::new(config.password.clone().unwrap_or_default());
         shim_config.webhooks = config.webhook_targets();
@@ -126,7 +148,6 @@ impl Sidecar {
             .with_context(|| format!("cannot listen on {} (`listen`)", config.listen))?;
         let addr = listener.local_addr()?;
 
-        let cancel = CancellationToken::new();
         let (inbound, rx) = inbound_channel(INBOUND_QUEUE);
         let channel_task = {
             let channel = channel.clone();
@@ -155,6 +176,7 @@ impl Sidecar {
             cancel,
             channel_task,
             shim_task,
+            webhook_task,
         })
     }
 
@@ -177,6 +199,9 @@ impl Sidecar {
         self.cancel.cancel();
         let deadline = Duration::from_secs(10);
         let _ = tokio::time::timeout(deadline, self.channel_task).await;
+        if let Some(task) = self.webhook_task {
+            let _ = tokio::time::timeout(deadline, task).await;
+        }
         match tokio::time::timeout(deadline, self.shim_task).await {
             Ok(Ok(Ok(()))) => Ok(()),
             Ok(Ok(Err(e))) => Err(e).context("the REST shim failed"),

@@ -18,6 +18,7 @@ use crate::{
     config::{SendAs, ZoomChannelConfig},
     dedup::Recent,
     error::channel_error,
+    outbound::now_ms,
     ratelimit::{RateLimiter, ZOOM_CHANNEL_WINDOWS},
     render::{Rendered, Renderer, chat_facts},
 };
@@ -154,7 +155,7 @@ impl Inner {
         let message = match rendered {
             Rendered::Message(m) => m,
             Rendered::Skipped { reason } => {
-                tracing::debug!(event = %event.event, ?reason, "event skipped");
+                tracing::debug!(event = %event.event, %reason, "event skipped");
                 state.counters.filtered += 1;
                 return None;
             }
@@ -186,6 +187,95 @@ impl Inner {
                 .insert_with(&message.message_id, facts.thread_root);
         }
         Some(message)
+    }
+
+    /// Receives through a fresh [`Session`] until cancelled or the consumer is gone.
+    async fn run_session(
+        &self,
+        session: &SessionConfig,
+        ctx: StartContext,
+    ) -> Result<(), ChannelError> {
+        let session = Session::new(session.clone(), self.tokens.clone());
+        *self
+            .session_status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(session.status());
+        let stop: CancellationToken = ctx.cancel.child_token();
+        let (tx, mut rx) = mpsc::channel(EVENT_QUEUE);
+        let run = tokio::spawn(session.run(tx, stop.clone()));
+        let mut outcome = Ok(());
+        while let Some(received) = tokio::select! {
+            r = rx.recv() => r,
+            () = stop.cancelled() => None,
+        } {
+            let Some(message) = self.accept(&received) else {
+                continue;
+            };
+            let sent = tokio::select! {
+                r = ctx.inbound.send(message) => r,
+                () = stop.cancelled() => break,
+            };
+            if let Err(e) = sent {
+                tracing::warn!("inbound consumer is gone; stopping");
+                outcome = Err(e);
+                break;
+            }
+            self.lock().counters.messages_emitted += 1;
+        }
+        stop.cancel();
+        drop(rx);
+        match run.await {
+            Ok(Ok(())) => outcome,
+            Ok(Err(e)) => Err(self.fatal(e)),
+            Err(join) => Err(ChannelError::Upstream {
+                status: 0,
+                code: 0,
+                message: format!("session task failed: {join}"),
+            }),
+        }
+    }
+
+    /// Receives webhook deliveries until cancelled or the receiver closes; acks
+    /// each once the consumer has acked its message (or it yields none).
+    async fn run_webhook(
+        &self,
+        rx: &mut mpsc::Receiver<WebhookDelivery>,
+        ctx: StartContext,
+    ) -> Result<(), ChannelError> {
+        {
+            let mut state = self.lock();
+            state.connection = ConnectionState::Connected;
+            state.connected_since_ms = Some(now_ms());
+            state.counters.connects += 1;
+        }
+        while let Some(delivery) = tokio::select! {
+            d = rx.recv() => d,
+            () = ctx.cancel.cancelled() => None,
+        } {
+            let Some(message) = self.accept(&delivery.event) else {
+                delivery.ack();
+                continue;
+            };
+            let id = message.message_id.clone();
+            let sent = tokio::select! {
+                r = ctx.inbound.send_acked(message) => r,
+                () = ctx.cancel.cancelled() => Err(ChannelError::Closed),
+            };
+            if sent.is_ok() {
+                delivery.ack();
+                self.lock().counters.messages_emitted += 1;
+            } else {
+                // Unacked, Zoom retries; the retry must not count as a duplicate.
+                if !ctx.cancel.is_cancelled() {
+                    tracing::warn!(%id, "inbound consumer did not accept the event; Zoom will retry");
+                }
+                self.lock().seen.remove(&id);
+            }
+        }
+        let mut state = self.lock();
+        state.connection = ConnectionState::Stopped;
+        state.connected_since_ms = None;
+        Ok(())
     }
 
     fn fatal(&self, err: zoom::ZoomError) -> ChannelError {
@@ -225,43 +315,20 @@ impl Channel for ZoomChannel {
 
     async fn start(&self, ctx: StartContext) -> Result<(), ChannelError> {
         let inner = &self.inner;
-        let session = Session::new(inner.session.clone(), inner.tokens.clone());
-        *inner
-            .session_status
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(session.status());
-        let stop: CancellationToken = ctx.cancel.child_token();
-        let (tx, mut rx) = mpsc::channel(EVENT_QUEUE);
-        let run = tokio::spawn(session.run(tx, stop.clone()));
-        let mut outcome = Ok(());
-        while let Some(received) = tokio::select! {
-            r = rx.recv() => r,
-            () = stop.cancelled() => None,
-        } {
-            let Some(message) = inner.accept(&received) else {
-                continue;
-            };
-            let sent = tokio::select! {
-                r = ctx.inbound.send(message) => r,
-                () = stop.cancelled() => break,
-            };
-            if let Err(e) = sent {
-                tracing::warn!("inbound consumer is gone; stopping");
-                outcome = Err(e);
-                break;
+        match &inner.source {
+            Source::Session(session) => inner.run_session(session, ctx).await,
+            Source::Webhook(slot) => {
+                let taken = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+                let Some(mut rx) = taken else {
+                    return Err(ChannelError::Unsupported(
+                        "this webhook channel is already running; start it once".into(),
+                    ));
+                };
+                let outcome = inner.run_webhook(&mut rx, ctx).await;
+                // Hand the receiver back so a later start resumes it.
+                *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(rx);
+                outcome
             }
-            inner.lock().counters.messages_emitted += 1;
-        }
-        stop.cancel();
-        drop(rx);
-        match run.await {
-            Ok(Ok(())) => outcome,
-            Ok(Err(e)) => Err(inner.fatal(e)),
-            Err(join) => Err(ChannelError::Upstream {
-                status: 0,
-                code: 0,
-                message: format!("session task failed: {join}"),
-            }),
         }
     }
 
@@ -389,7 +456,11 @@ impl Channel for ZoomChannel {
                     s.last_error.or_else(|| state.last_error.clone()),
                 )
             }
-            None => (ConnectionState::Idle, None, state.last_error.clone()),
+            None => (
+                state.connection.clone(),
+                state.connected_since_ms,
+                state.last_error.clone(),
+            ),
         };
         AccountStatus {
             account_id: inner.config.account_id.clone(),

@@ -41,6 +41,13 @@ impl<V> Recent<V> {
     pub(crate) fn contains(&self, key: &str) -> bool {
         self.map.contains_key(key)
     }
+
+    /// Forgets `key`.
+    pub(crate) fn remove(&mut self, key: &str) {
+        if self.map.remove(key).is_some() {
+            self.order.retain(|k| k != key);
+        }
+    }
 }
 
 impl Recent<()> {
@@ -66,6 +73,9 @@ mod tests {
         assert!(ids.insert("a"));
         assert_eq!(ids.order.len(), 2);
         assert_eq!(ids.map.len(), 2);
+        ids.remove("c");
+        assert!(!ids.contains("c") && ids.insert("c"));
+        assert_eq!(ids.order.len(), 2);
 
         let mut roots = Recent::new(1);
         assert!(roots.insert_with("m1", "root".to_string()));

@@ -503,10 +503,21 @@ impl Renderer {
         }
     }
 
-    /// `event: key value, …` from `payload.object` (or the payload).
+    /// `event: key value, …` from `payload.object` (or the payload), in its
+    /// meeting's conversation when it is a meeting-family event with an id.
     fn generic(&self, event: &Event) -> Content {
         let body = format!("{}: {}", event.event, summary(event));
-        self.event_content(conversation::feed(), body)
+        let conversation = match meeting_family_id(event) {
+            Some(id) => {
+                let topic = event
+                    .object()
+                    .and_then(|o| o.get("topic"))
+                    .and_then(Value::as_str);
+                self.meeting_conversation(&id, topic)
+            }
+            None => conversation::feed(),
+        };
+        self.event_content(conversation, body)
     }
 }
 
@@ -562,6 +573,22 @@ fn bot_notification(e: &BotNotification) -> Content {
         body,
         reply_to_id: None,
         participants: Vec::new(),
+    }
+}
+
+/// Event name prefixes of meeting-family events.
+const MEETING_FAMILIES: [&str; 3] = ["meeting.", "webinar.", "recording."];
+
+/// `payload.object.id` (a non-empty string or a number) of a `meeting.*`,
+/// `webinar.*` or `recording.*` event.
+fn meeting_family_id(event: &Event) -> Option<String> {
+    if !MEETING_FAMILIES.iter().any(|f| event.event.starts_with(f)) {
+        return None;
+    }
+    match event.object()?.get("id")? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
     }
 }
 
@@ -875,5 +902,15 @@ mod tests {
         );
         assert_eq!(utc_time("not a time"), "not a time");
         assert_eq!(truncate("ééé", 2), "éé…");
+    }
+
+    #[test]
+    fn skip_reasons_read_as_text() {
+        assert_eq!(
+            SkipReason::NotIncluded.to_string(),
+            "not matched by `include`"
+        );
+        assert_eq!(SkipReason::Excluded.to_string(), "matched by `exclude`");
+        assert_eq!(SkipReason::ModeDrop.to_string(), "delivery mode is `drop`");
     }
 }

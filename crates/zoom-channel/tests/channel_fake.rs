@@ -9,8 +9,11 @@ use moltbot_channel::{
     inbound_channel,
 };
 use serde_json::{Value, json};
-use tokio::task::JoinHandle;
-use zoom::{Credentials, Grant, SessionConfig, TokenProvider, ZoomApi};
+use tokio::{net::TcpListener, sync::mpsc, task::JoinHandle};
+use zoom::{
+    Credentials, Grant, SessionConfig, TokenProvider, WebhookConfig, ZoomApi, serve_webhooks,
+    webhook_router,
+};
 use zoom_channel::{Rendered, Renderer, SendAs, ZoomChannel, ZoomChannelConfig};
 use zoom_wire::Event;
 
@@ -34,7 +37,8 @@ fn base_config(fake: &FakeZoom) -> ZoomChannelConfig {
     }
 }
 
-fn build(fake: &FakeZoom, config: ZoomChannelConfig) -> ZoomChannel {
+/// Token provider and REST client against the fake.
+fn clients(fake: &FakeZoom) -> (TokenProvider, ZoomApi) {
     let http = reqwest::Client::new();
     let creds = Credentials {
         client_id: fake.config().client_id.clone(),
@@ -44,6 +48,11 @@ fn build(fake: &FakeZoom, config: ZoomChannelConfig) -> ZoomChannel {
     };
     let tokens = TokenProvider::new(http.clone(), &fake.base_url(), creds);
     let api = ZoomApi::new(http, &fake.base_url(), tokens.clone());
+    (tokens, api)
+}
+
+fn build(fake: &FakeZoom, config: ZoomChannelConfig) -> ZoomChannel {
+    let (tokens, api) = clients(fake);
     let session = SessionConfig::new(fake.ws_url(), fake.config().subscription_id.clone());
     ZoomChannel::new(config, session, tokens, api)
 }
@@ -566,5 +575,179 @@ async fn bad_credentials_fail_start_with_auth_error() {
         channel.status().connection,
         ConnectionState::Failed { .. }
     ));
+    fake.shutdown();
+}
+
+// ---- webhook transport ----
+
+const WEBHOOK_SECRET: &str = "webhook-secret-token";
+
+/// A channel fed by a webhook receiver served on loopback.
+struct WebhookHarness {
+    url: String,
+    channel: ZoomChannel,
+    inbound: InboundReceiver,
+    cancel: CancellationToken,
+    task: JoinHandle<Result<(), ChannelError>>,
+}
+
+async fn start_webhook(
+    fake: &FakeZoom,
+    config: impl FnOnce(&mut ZoomChannelConfig),
+) -> WebhookHarness {
+    let mut cfg = base_config(fake);
+    config(&mut cfg);
+    let (tokens, api) = clients(fake);
+    let (tx, rx) = mpsc::channel(8);
+    let channel = ZoomChannel::new_webhook(cfg, rx, tokens, api);
+    let mut webhook = WebhookConfig::new(Secret::new(WEBHOOK_SECRET));
+    webhook.ack_timeout = WAIT;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let cancel = CancellationToken::new();
+    tokio::spawn(serve_webhooks(
+        listener,
+        webhook_router(webhook, tx),
+        cancel.clone(),
+    ));
+    let (inbound_tx, inbound) = inbound_channel(64);
+    let ctx = StartContext {
+        account_id: "default".into(),
+        inbound: inbound_tx,
+        cancel: cancel.clone(),
+    };
+    let runner = channel.clone();
+    let task = tokio::spawn(async move { runner.start(ctx).await });
+    WebhookHarness {
+        url,
+        channel,
+        inbound,
+        cancel,
+        task,
+    }
+}
+
+impl WebhookHarness {
+    /// POSTs `event` signed, the way Zoom does, with `retries` retries on 5xx.
+    fn post(&self, event: &Value, retries: u32) -> JoinHandle<u16> {
+        let (url, event) = (self.url.clone(), event.clone());
+        tokio::spawn(async move {
+            FakeZoom::send_webhook(
+                &url,
+                WEBHOOK_SECRET,
+                &event,
+                retries,
+                Duration::from_millis(10),
+            )
+            .await
+            .unwrap()
+        })
+    }
+
+    async fn delivery(&mut self) -> moltbot_channel::Delivery {
+        tokio::time::timeout(WAIT, self.inbound.recv())
+            .await
+            .expect("no inbound message in time")
+            .expect("inbound closed")
+    }
+
+    async fn stop(self) {
+        self.cancel.cancel();
+        tokio::time::timeout(WAIT, self.task)
+            .await
+            .expect("start did not return after cancel")
+            .unwrap()
+            .unwrap();
+        assert_eq!(self.channel.status().connection, ConnectionState::Stopped);
+    }
+}
+
+async fn answer(post: JoinHandle<u16>) -> u16 {
+    tokio::time::timeout(WAIT, post)
+        .await
+        .expect("webhook not answered in time")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn same_event_over_ws_and_webhook_renders_identically() {
+    let mut ws = start(|k| k.echo_sends = false, |_| {}).await;
+    let mut wh = start_webhook(&ws.fake, |_| {}).await;
+    let events = [
+        fixture("meeting.started"),
+        fixture("meeting.sharing_started"),
+        chat_from("bob@example.com", "bob-msg-1", "same words either way"),
+    ];
+    for event in &events {
+        ws.push(event);
+        let over_ws = ws.next().await;
+        let post = wh.post(event, 0);
+        let over_webhook = wh.delivery().await.ack();
+        assert_eq!(answer(post).await, 200);
+        assert_eq!(over_webhook, over_ws, "{}", event["event"]);
+    }
+
+    let status = wh.channel.status();
+    assert_eq!(status.connection, ConnectionState::Connected);
+    assert!(status.connected_since_ms.is_some());
+    assert_eq!(status.counters.connects, 1);
+    assert_eq!(status.counters.events_received, 3);
+    assert_eq!(status.counters.messages_emitted, 3);
+    assert!(status.last_event_at_ms.is_some() && status.last_event_lag_ms.is_some());
+    wh.stop().await;
+    ws.stop().await;
+}
+
+#[tokio::test]
+async fn webhook_ack_waits_for_the_inbound_ack() {
+    let fake = FakeZoom::start(FakeConfig::default()).await.unwrap();
+    let mut wh = start_webhook(&fake, |c| c.exclude = vec!["user.*".into()]).await;
+
+    // Zoom's 200 waits for the consumer's ack.
+    let mut post = wh.post(&fixture("meeting.started"), 0);
+    let delivery = wh.delivery().await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), &mut post)
+            .await
+            .is_err(),
+        "answered before the inbound ack"
+    );
+    assert_eq!(delivery.ack().event_type, "meeting.started");
+    assert_eq!(answer(post).await, 200);
+
+    // Dropped unacked: Zoom gets a 5xx (the emitter retries only on 5xx) and
+    // its retry is delivered again.
+    let post = wh.post(&fixture("meeting.ended"), 1);
+    let first = wh.delivery().await;
+    let id = first.message.message_id.clone();
+    drop(first);
+    let retried = wh.delivery().await;
+    assert_eq!(
+        retried.message.message_id, id,
+        "the retry is not a duplicate"
+    );
+    retried.ack();
+    assert_eq!(answer(post).await, 200);
+
+    // A filtered event is acked at once, with nothing inbound.
+    assert_eq!(answer(wh.post(&fixture("user.created"), 0)).await, 200);
+    assert!(wh.inbound.try_recv().is_err());
+    let status = wh.channel.status();
+    assert_eq!(status.counters.filtered, 1);
+    assert_eq!(status.counters.messages_emitted, 2);
+
+    // One receiver, one running start.
+    let (tx, _rx) = inbound_channel(1);
+    let second = wh.channel.start(StartContext {
+        account_id: "default".into(),
+        inbound: tx,
+        cancel: CancellationToken::new(),
+    });
+    let err = tokio::time::timeout(WAIT, second)
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(err, ChannelError::Unsupported(_)), "{err}");
+    wh.stop().await;
     fake.shutdown();
 }

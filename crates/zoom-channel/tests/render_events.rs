@@ -18,6 +18,9 @@ struct Case {
     body: &'static str,
 }
 
+/// Fixtures of events the renderer does not model (rendered generically).
+const UNMODELLED: [&str; 2] = ["meeting.sharing_started", "unknown"];
+
 const CASES: &[Case] = &[
     Case {
         fixture: "meeting.created",
@@ -190,6 +193,16 @@ const CASES: &[Case] = &[
         body: "what's on my calendar tomorrow?",
     },
     Case {
+        fixture: "meeting.sharing_started",
+        conversation: "zoom;+;meeting:1234567890",
+        kind: ChatType::Group,
+        label: Some("My Meeting"),
+        sender: "zoom",
+        reply_to: None,
+        message_id: "zoom-ev-0a0adeadf30f61de1018af200829f5fa",
+        body: "meeting.sharing_started: topic \"My Meeting\", id 1234567890, uuid \"4444AAAiAAAAAiAiAiiAii==\", duration 60, host_id \"x1yCzABCDEfg23HiJKl4mN\", start_time \"2021-07-13T21:44:51Z\", timezone \"America/Los_Angeles\", type 2, participant.id \"iFxeBPYun6SAiWUzBcEkX\", participan…",
+    },
+    Case {
         fixture: "unknown",
         conversation: "zoom;+;feed",
         kind: ChatType::Group,
@@ -269,7 +282,7 @@ fn every_typed_event_rendered() {
         );
         assert_eq!(m.raw, Some(serde_json::to_value(&event).unwrap()), "{name}");
         // Every known event decodes into its typed payload (not the generic fallback).
-        if name != "unknown" {
+        if !UNMODELLED.contains(&name) {
             assert!(
                 !matches!(event.typed().unwrap(), zoom_wire::TypedEvent::Other),
                 "{name}"
@@ -370,6 +383,7 @@ fn feed_routing() {
         "meeting.participant_joined",
         "recording.completed",
         "user.created",
+        "meeting.sharing_started",
         "unknown",
     ] {
         let m = message(&renderer, &fixture(name));
@@ -432,14 +446,68 @@ fn undecodable_known_event_renders_generically() {
     .unwrap();
     assert!(event.typed().is_err());
     let m = message(&renderer, &event);
+    // Its id is no id, so it goes to the feed.
     assert_eq!(m.conversation.id, "zoom;+;feed");
     assert_eq!(m.body, "meeting.started: topic \"Odd\", id.weird true");
+    // With a usable id it stays with its meeting.
+    let event = Event::parse(
+        r#"{"event":"meeting.started","event_ts":7,"payload":{"object":{"id":55,"topic":"Odd","duration":"long"}}}"#,
+    )
+    .unwrap();
+    assert!(event.typed().is_err());
+    let m = message(&renderer, &event);
+    assert_eq!(m.conversation.id, "zoom;+;meeting:55");
+    assert_eq!(m.conversation.label.as_deref(), Some("Odd"));
     assert!(!m.body.contains("hunter2"));
     // No event_ts and no object timestamp: the arrival time is used.
     let bare = Event::parse(r#"{"event":"x.y","payload":"just text"}"#).unwrap();
     let m = message(&renderer, &bare);
     assert_eq!(m.body, "x.y: (no details)");
     assert_eq!(m.timestamp_ms, 42);
+}
+
+#[test]
+fn unknown_meeting_family_events_route_to_their_meeting() {
+    let renderer = Renderer::new(&config());
+    let render = |name: &str, object: serde_json::Value| {
+        let event = Event::from_value(serde_json::json!({
+            "event": name, "event_ts": 1, "payload": {"object": object}
+        }))
+        .unwrap();
+        message(&renderer, &event).conversation
+    };
+    let webinar = render(
+        "webinar.started",
+        serde_json::json!({"id": 98765432101u64, "topic": "Launch"}),
+    );
+    assert_eq!(webinar.id, "zoom;+;meeting:98765432101");
+    assert_eq!(webinar.kind, ChatType::Group);
+    assert_eq!(webinar.label.as_deref(), Some("Launch"));
+    let transcript = render(
+        "recording.transcript_completed",
+        serde_json::json!({"id": "1234567890"}),
+    );
+    assert_eq!(transcript.id, "zoom;+;meeting:1234567890");
+    assert_eq!(transcript.label, None);
+    // No id, an empty id, or another family: the feed.
+    for (name, object) in [
+        (
+            "meeting.sharing_ended",
+            serde_json::json!({"topic": "No id"}),
+        ),
+        ("webinar.started", serde_json::json!({"id": ""})),
+        ("meetings.started", serde_json::json!({"id": "1"})),
+        ("phone.callee_ringing", serde_json::json!({"id": "1"})),
+    ] {
+        assert_eq!(render(name, object).id, "zoom;+;feed", "{name}");
+    }
+    // Feed routing sends them all to the feed.
+    let feed = Renderer::new(&ZoomChannelConfig {
+        routing: Routing::Feed,
+        ..config()
+    });
+    let m = message(&feed, &fixture("meeting.sharing_started"));
+    assert_eq!(m.conversation.id, "zoom;+;feed");
 }
 
 #[test]
@@ -483,7 +551,10 @@ fn events_doc() -> String {
          - **Conversation.** Meeting events (`meeting.*`, `recording.completed`) go to \
          `zoom;+;meeting:<meeting id>` (kind group, labelled with the topic) when \
          `routing = \"meeting\"` (the default), or to `zoom;+;feed` when `routing = \"feed\"`. \
-         User events and unknown events always go to `zoom;+;feed`. Team Chat messages go to \
+         So do events the renderer does not model whose name starts with `meeting.`, \
+         `webinar.` or `recording.` and whose `payload.object.id` is present (labelled with \
+         `payload.object.topic` when present). User events and other unknown events always \
+         go to `zoom;+;feed`. Team Chat messages go to \
          `zoom;+;channel:<channel id>` (kind channel, labelled with the channel name) or \
          `zoom;-;<email or user id>` for direct messages (the other party; when the sender \
          is our own `sender` / `selfIds`, the contact). Chatbot `bot_notification`s go to \
@@ -516,6 +587,8 @@ fn events_doc() -> String {
     for (case, (event, m)) in CASES.iter().zip(&rendered) {
         let name = if case.fixture == "unknown" {
             "any other event".to_owned()
+        } else if UNMODELLED.contains(&case.fixture) {
+            "any other `meeting.*`, `webinar.*` or `recording.*` event with an object id".to_owned()
         } else {
             format!("`{}`", event.event)
         };
@@ -540,6 +613,8 @@ fn events_doc() -> String {
     for (case, (event, m)) in CASES.iter().zip(&rendered) {
         let title = if case.fixture == "unknown" {
             format!("Unknown event (here `{}`)", event.event)
+        } else if UNMODELLED.contains(&case.fixture) {
+            format!("Unknown meeting event (here `{}`)", event.event)
         } else {
             format!("`{}`", event.event)
         };
