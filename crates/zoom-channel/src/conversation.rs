@@ -43,7 +43,7 @@ pub(crate) fn direct(peer: &str, name: Option<&str>) -> Conversation {
 
 /// Where an outbound message goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Target {
+pub enum Target {
     /// A contact: email, user id or (chatbot) JID.
     Contact(String),
     /// A channel id (or channel JID for the chatbot).
@@ -65,7 +65,7 @@ const FORMS: &str = "expected `zoom;-;<email or user id>`, `zoom;+;channel:<chan
 
 /// Parses an outbound conversation id; meeting and feed conversations resolve
 /// to `default_target`.
-pub(crate) fn parse_target(
+pub fn parse_target(
     conversation_id: &str,
     default_target: Option<&str>,
 ) -> Result<Target, ChannelError> {

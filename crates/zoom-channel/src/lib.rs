@@ -17,7 +17,7 @@ mod split;
 pub use self::{
     channel::ZoomChannel,
     config::{Routing, SendAs, ZoomChannelConfig, default_delivery_mode},
-    conversation::FEED_ID,
+    conversation::{FEED_ID, Target, parse_target},
     render::{Rendered, Renderer, SYSTEM_SENDER_ID, SkipReason},
     split::split_text,
 };

@@ -89,10 +89,17 @@ impl ZoomError {
         }
     }
 
-    /// A transport error from reqwest, with the URL stripped.
+    /// A transport error from reqwest, with the URL stripped and its causes
+    /// appended (e.g. "tcp connect error: Connection refused").
     pub(crate) fn from_http(err: reqwest::Error) -> Self {
         let timeout = err.is_timeout();
-        let text = err.without_url().to_string();
+        let err = err.without_url();
+        let mut text = err.to_string();
+        let mut cause = std::error::Error::source(&err);
+        while let Some(c) = cause {
+            text = format!("{text}: {c}");
+            cause = c.source();
+        }
         if timeout {
             ZoomError::Timeout(text)
         } else {

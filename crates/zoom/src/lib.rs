@@ -11,6 +11,7 @@ mod dedup;
 mod endpoints;
 mod error;
 mod oauth;
+mod probe;
 mod rest;
 mod session;
 mod webhook;
@@ -20,6 +21,7 @@ pub use self::{
     endpoints::Endpoints,
     error::{RetryKind, ZoomError},
     oauth::{AccessToken, Credentials, Grant, TokenProvider},
+    probe::{WsProbe, probe_websocket},
     rest::ZoomApi,
     session::{ReceivedEvent, Session, SessionConfig, SessionStatus},
     webhook::{WebhookConfig, WebhookDelivery, serve_webhooks, webhook_router},

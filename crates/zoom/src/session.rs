@@ -262,7 +262,7 @@ pub(crate) trait Connector: Sync {
 }
 
 /// The real connector: TCP (+ TLS for `wss`) + WebSocket upgrade.
-struct WsConnector;
+pub(crate) struct WsConnector;
 
 impl Connector for WsConnector {
     type Conn = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -373,6 +373,58 @@ impl<K> Clone for Ctx<'_, K> {
 
 impl<K> Copy for Ctx<'_, K> {}
 
+/// Opens the socket at `url` and waits for a successful `build_connection`;
+/// returns the socket and the `x-zm-trackingid`. `secret` is redacted from errors.
+pub(crate) async fn handshake<K: Connector>(
+    connector: &K,
+    url: &str,
+    secret: &str,
+) -> Result<(K::Conn, Option<String>), ZoomError> {
+    let (mut ws, tracking_id) = connector
+        .connect(url)
+        .await
+        .map_err(|e| ZoomError::Network(ws_error_text(&e, secret)))?;
+    tracing::debug!(
+        ?tracking_id,
+        "WebSocket upgraded; waiting for build_connection"
+    );
+    loop {
+        let frame = match ws.next().await {
+            None => {
+                return Err(ZoomError::Network(
+                    "connection closed before build_connection".into(),
+                ));
+            }
+            Some(Err(e)) => return Err(ZoomError::Network(ws_error_text(&e, secret))),
+            Some(Ok(Message::Text(text))) => Frame::parse(text.as_str()),
+            Some(Ok(Message::Binary(bytes))) => Frame::parse_binary(&bytes),
+            Some(Ok(Message::Close(frame))) => {
+                return Err(ZoomError::Network(format!(
+                    "{} before build_connection",
+                    close_text(frame.as_ref())
+                )));
+            }
+            Some(Ok(_)) => continue,
+        }
+        .map_err(|e| ZoomError::Protocol(format!("malformed first frame: {e}")))?;
+        if frame.is_token_error() {
+            return Err(ZoomError::TokenRejected(
+                frame.content_text().unwrap_or_default().to_owned(),
+            ));
+        }
+        return match frame {
+            Frame::BuildConnection { success: true, .. } => Ok((ws, tracking_id)),
+            Frame::BuildConnection { content, .. } => {
+                Err(ZoomError::BuildConnection(content_text(content.as_ref())))
+            }
+            other => Err(ZoomError::Protocol(format!(
+                "expected build_connection first, got module {:?}",
+                other.module()
+            ))),
+        };
+    }
+}
+
 /// Gets a token (a new one when `stale` names the current generation), opens
 /// the socket and waits for a successful `build_connection`.
 async fn open<K: Connector>(ctx: Ctx<'_, K>, stale: Option<u64>) -> Result<Link<K::Conn>, Failure> {
@@ -383,52 +435,7 @@ async fn open<K: Connector>(ctx: Ctx<'_, K>, stale: Option<u64>) -> Result<Link<
     .map_err(Failure::new)?;
     let secret = token.value.expose();
     let url = connect_url(&ctx.config.ws_url, &ctx.config.subscription_id, secret);
-    let handshake = async {
-        let (mut ws, tracking_id) = ctx
-            .connector
-            .connect(&url)
-            .await
-            .map_err(|e| ZoomError::Network(ws_error_text(&e, secret)))?;
-        tracing::debug!(
-            ?tracking_id,
-            "WebSocket upgraded; waiting for build_connection"
-        );
-        loop {
-            let frame = match ws.next().await {
-                None => {
-                    return Err(ZoomError::Network(
-                        "connection closed before build_connection".into(),
-                    ));
-                }
-                Some(Err(e)) => return Err(ZoomError::Network(ws_error_text(&e, secret))),
-                Some(Ok(Message::Text(text))) => Frame::parse(text.as_str()),
-                Some(Ok(Message::Binary(bytes))) => Frame::parse_binary(&bytes),
-                Some(Ok(Message::Close(frame))) => {
-                    return Err(ZoomError::Network(format!(
-                        "{} before build_connection",
-                        close_text(frame.as_ref())
-                    )));
-                }
-                Some(Ok(_)) => continue,
-            }
-            .map_err(|e| ZoomError::Protocol(format!("malformed first frame: {e}")))?;
-            if frame.is_token_error() {
-                return Err(ZoomError::TokenRejected(
-                    frame.content_text().unwrap_or_default().to_owned(),
-                ));
-            }
-            return match frame {
-                Frame::BuildConnection { success: true, .. } => Ok((ws, tracking_id)),
-                Frame::BuildConnection { content, .. } => {
-                    Err(ZoomError::BuildConnection(content_text(content.as_ref())))
-                }
-                other => Err(ZoomError::Protocol(format!(
-                    "expected build_connection first, got module {:?}",
-                    other.module()
-                ))),
-            };
-        }
-    };
+    let handshake = handshake(ctx.connector, &url, secret);
     match timeout(ctx.config.connect_timeout, handshake).await {
         Ok(Ok((ws, tracking_id))) => Ok(Link {
             id: 0,
@@ -490,24 +497,29 @@ async fn poll_pending<F: Future + Unpin>(fut: &mut Option<F>) -> F::Output {
     }
 }
 
-/// Sends a normal close frame and waits (bounded) for the server's close.
+/// Sends a normal close frame on `link`'s socket and waits (bounded) for the server's close.
 async fn close_link<C: Transport>(link: Option<Link<C>>) {
     let Some(mut link) = link else { return };
+    close_socket(&mut link.ws, link.id).await;
+}
+
+/// Sends a normal close frame and waits (bounded) for the server's close.
+pub(crate) async fn close_socket<C: Transport>(ws: &mut C, connection: u64) {
     let frame = CloseFrame {
         code: CloseCode::Normal,
         reason: "".into(),
     };
     let closing = async {
-        link.ws.send(Message::Close(Some(frame))).await?;
-        while let Some(msg) = link.ws.next().await {
+        ws.send(Message::Close(Some(frame))).await?;
+        while let Some(msg) = ws.next().await {
             msg?;
         }
         Ok::<_, tungstenite::Error>(())
     };
     match timeout(CLOSE_TIMEOUT, closing).await {
-        Ok(Ok(())) => tracing::debug!(connection = link.id, "Zoom connection closed"),
-        Ok(Err(e)) => tracing::debug!(connection = link.id, error = %e, "error while closing"),
-        Err(_) => tracing::debug!(connection = link.id, "close handshake timed out"),
+        Ok(Ok(())) => tracing::debug!(connection, "Zoom connection closed"),
+        Ok(Err(e)) => tracing::debug!(connection, error = %e, "error while closing"),
+        Err(_) => tracing::debug!(connection, "close handshake timed out"),
     }
 }
 
