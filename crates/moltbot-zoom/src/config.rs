@@ -235,6 +235,21 @@ impl Config {
     /// Unreadable or unparsable input, unknown keys in the file, wrong types,
     /// or missing required keys; every message names the key.
     pub(crate) fn load(sources: &Sources) -> Result<Self, Vec<String>> {
+        let config = Self::merge(sources)?;
+        let problems = config.problems();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(problems.iter().map(ToString::to_string).collect())
+        }
+    }
+
+    /// Merges the sources without requiring the keys `run` needs; for
+    /// commands that only read part of the configuration (`status`, `outbox`).
+    ///
+    /// # Errors
+    /// As [`Config::load`], except for missing or invalid values.
+    pub(crate) fn merge(sources: &Sources) -> Result<Self, Vec<String>> {
         let known = known_keys();
         let mut merged = Map::new();
         let mut errors = Vec::new();
@@ -307,12 +322,7 @@ impl Config {
                 return Err(named);
             }
         };
-        let problems = config.problems();
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(problems.iter().map(ToString::to_string).collect())
-        }
+        Ok(config)
     }
 
     /// Every missing or invalid setting, for `run` and `doctor`.

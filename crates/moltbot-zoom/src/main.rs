@@ -9,8 +9,10 @@ mod demo;
 mod doctor;
 mod extension;
 mod logging;
+mod outbox_cmd;
 mod render;
 mod sidecar;
+mod status_cmd;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -34,6 +36,19 @@ enum Command {
     },
     /// Check the configuration end to end and say how to fix what is wrong.
     Doctor(doctor::DoctorArgs),
+    /// Show a running sidecar's status: Zoom connection, outbox, webhooks.
+    Status(status_cmd::StatusArgs),
+    /// Inspect, requeue or drop messages that could not be delivered (dead letters).
+    Outbox {
+        #[command(subcommand)]
+        command: outbox_cmd::OutboxCommand,
+        /// TOML config file naming the database (default: $MOLTBOT_ZOOM_CONFIG).
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        /// The SQLite database (default: `database` from the configuration).
+        #[arg(long, global = true, env = "MOLTBOT_ZOOM_DATABASE")]
+        database: Option<PathBuf>,
+    },
     /// Play a scripted meeting through the real pipeline against an embedded fake Zoom.
     Demo,
     /// Render Zoom events (JSON lines, bare events or WS frames) as chat messages.
@@ -80,6 +95,22 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run { config } => sidecar::run(config).await,
             Command::Doctor(args) => doctor::run(args).await,
+            Command::Status(args) => status_cmd::run(args).await,
+            Command::Outbox {
+                command,
+                config,
+                database,
+            } => {
+                let db = match database {
+                    Some(db) => db,
+                    None => config::Config::merge(&config::Sources::from_process(config)?)
+                        .map_err(|p| {
+                            anyhow::anyhow!("invalid configuration:\n  - {}", p.join("\n  - "))
+                        })?
+                        .database_path(),
+                };
+                outbox_cmd::run(command, db)
+            }
             Command::Demo => demo::run().await,
             Command::Render {
                 file,
