@@ -289,38 +289,49 @@ const PLACEHOLDER: &str = "http://placeholder.invalid/";
 /// with: problems that name a key are listed and the key is replaced by its
 /// default (or a placeholder) so the checks that do not need it still run.
 fn load(sources: &Sources) -> (Vec<Check>, Option<Loaded>) {
-    let errors = match Config::load(sources) {
-        Ok(config) => {
-            let check = Check::ok("configuration", describe(sources, &config));
-            let loaded = Loaded {
-                config,
-                unusable: BTreeSet::new(),
-            };
-            return (vec![check], Some(loaded));
-        }
-        Err(errors) => errors,
+    let config = match Config::merge(sources) {
+        Ok(config) => config,
+        Err(errors) => return load_with_bad_values(sources, &errors),
     };
+    let problems = config.problems();
+    if problems.is_empty() {
+        let check = Check::ok("configuration", describe(sources, &config));
+        let loaded = Loaded {
+            config,
+            unusable: BTreeSet::new(),
+        };
+        return (vec![check], Some(loaded));
+    }
+    let checks = problems
+        .iter()
+        .map(|p| Check::fail("configuration", &p.to_string(), key_fix(p.key)))
+        .collect();
+    let unusable = problems.iter().map(|p| p.key.to_owned()).collect();
+    (checks, Some(Loaded { config, unusable }))
+}
+
+/// Values of the wrong type (`transport = "carrier-pigeon"`) stop the merge:
+/// report them, then load again with those keys at their defaults so the
+/// checks that do not need them still run.
+fn load_with_bad_values(sources: &Sources, errors: &[String]) -> (Vec<Check>, Option<Loaded>) {
     let mut checks = Vec::new();
     let mut unusable = BTreeSet::new();
-    let mut fatal = false;
-    for error in &errors {
+    for error in errors {
         match problem_key(error) {
             Some(key) => {
                 checks.push(Check::fail("configuration", error, key_fix(key)));
                 unusable.insert(key.to_owned());
             }
             None => {
-                fatal = true;
+                // Unparsable input or an unknown key: nothing else can be trusted.
                 checks.push(Check::fail(
                     "configuration",
                     error,
                     "fix the file; docs/configuration.md lists every key",
                 ));
+                return (checks, None);
             }
         }
-    }
-    if fatal {
-        return (checks, None);
     }
     let defaults = serde_json::to_value(Config::default()).unwrap_or(Value::Null);
     let mut overrides = match sources
@@ -343,10 +354,15 @@ fn load(sources: &Sources) -> (Vec<Check>, Option<Loaded>) {
         env: sources.env.clone(),
         account_json: Some(Value::Object(overrides).to_string()),
     };
-    match Config::load(&lenient) {
+    match Config::merge(&lenient) {
         Ok(mut config) => {
             for key in &unusable {
                 clear(&mut config, key);
+            }
+            for p in config.problems() {
+                if unusable.insert(p.key.to_owned()) {
+                    checks.push(Check::fail("configuration", &p.to_string(), key_fix(p.key)));
+                }
             }
             (checks, Some(Loaded { config, unusable }))
         }
