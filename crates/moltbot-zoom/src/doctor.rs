@@ -304,7 +304,7 @@ fn load(sources: &Sources) -> (Vec<Check>, Option<Loaded>) {
     }
     let checks = problems
         .iter()
-        .map(|p| Check::fail("configuration", &p.to_string(), key_fix(p.key)))
+        .map(|p| Check::fail("configuration", p.to_string(), key_fix(p.key)))
         .collect();
     let unusable = problems.iter().map(|p| p.key.to_owned()).collect();
     (checks, Some(Loaded { config, unusable }))
@@ -361,7 +361,7 @@ fn load_with_bad_values(sources: &Sources, errors: &[String]) -> (Vec<Check>, Op
             }
             for p in config.problems() {
                 if unusable.insert(p.key.to_owned()) {
-                    checks.push(Check::fail("configuration", &p.to_string(), key_fix(p.key)));
+                    checks.push(Check::fail("configuration", p.to_string(), key_fix(p.key)));
                 }
             }
             (checks, Some(Loaded { config, unusable }))
