@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use moltbot_channel::Secret;
+use moltbot_channel::{Backoff, Secret};
 
 /// Settings of the shim: auth, limits, timeouts and webhook delivery.
 ///
@@ -61,7 +61,10 @@ impl ShimConfig {
             attachment_timeout: Duration::from_secs(55),
             request_timeout: Duration::from_secs(30),
             max_attempts: 10,
-            backoff: Backoff::default(),
+            backoff: Backoff {
+                base: Duration::from_secs(1),
+                max: Duration::from_secs(300),
+            },
             delivery_timeout: Duration::from_secs(10),
             delivery_concurrency: 16,
             poll_interval: Duration::from_secs(5),
@@ -95,65 +98,9 @@ impl Default for RateLimit {
     }
 }
 
-/// Exponential backoff with jitter for webhook redelivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
-    /// Delay after the first failure (default 1 s).
-    pub base: Duration,
-    /// Largest delay (default 5 min).
-    pub max: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Self {
-            base: Duration::from_secs(1),
-            max: Duration::from_secs(300),
-        }
-    }
-}
-
-impl Backoff {
-    /// Delay before retrying after `failures` failed attempts (1-based).
-    ///
-    /// The ceiling doubles per failure from `base` up to `max`; `jitter` in
-    /// `[0, 1)` picks a point in the upper half of it ("equal jitter"), so
-    /// retries spread out but never come sooner than half the ceiling.
-    pub fn delay(&self, failures: u32, jitter: f64) -> Duration {
-        let exp = failures.saturating_sub(1).min(31);
-        let ceiling = self
-            .base
-            .checked_mul(1u32 << exp)
-            .unwrap_or(self.max)
-            .min(self.max);
-        let jitter = jitter.clamp(0.0, 1.0);
-        ceiling / 2 + ceiling.mul_f64(jitter / 2.0)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_caps_and_jitters_within_the_upper_half() {
-        let b = Backoff {
-            base: Duration::from_millis(100),
-            max: Duration::from_secs(1),
-        };
-        assert_eq!(b.delay(1, 0.0), Duration::from_millis(50));
-        assert_eq!(b.delay(1, 1.0), Duration::from_millis(100));
-        assert_eq!(b.delay(2, 0.0), Duration::from_millis(100));
-        assert_eq!(b.delay(3, 0.5), Duration::from_millis(300));
-        assert_eq!(b.delay(4, 1.0), Duration::from_millis(800));
-        assert_eq!(b.delay(5, 1.0), Duration::from_secs(1));
-        assert_eq!(b.delay(u32::MAX, 1.0), Duration::from_secs(1));
-        assert_eq!(b.delay(0, 0.0), Duration::from_millis(50));
-        for n in 1..40 {
-            assert!(b.delay(n, 0.99) >= b.delay(n, 0.0));
-            assert!(b.delay(n, 0.99) <= b.max);
-        }
-    }
 
     #[test]
     fn debug_hides_the_password() {

@@ -2,7 +2,10 @@
 //! `ChannelPlugin` (identity, capabilities, lifecycle, outbound, status) and
 //! reduced to what a sidecar owns. The message types mirror the fields of
 //! Moltbot's inbound context (`MessageSid`, `From`, `ChatType`, `Body`, …).
+//! It also holds the two small pieces every sidecar crate shares: [`Secret`]
+//! and the retry [`Backoff`].
 
+mod backoff;
 mod channel;
 mod error;
 mod inbound;
@@ -11,6 +14,7 @@ mod secret;
 mod status;
 
 pub use self::{
+    backoff::Backoff,
     channel::{Capabilities, Channel, ChannelMeta, StartContext},
     error::ChannelError,
     inbound::{

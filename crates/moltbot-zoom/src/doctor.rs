@@ -289,31 +289,25 @@ const PLACEHOLDER: &str = "http://placeholder.invalid/";
 /// with: problems that name a key are listed and the key is replaced by its
 /// default (or a placeholder) so the checks that do not need it still run.
 fn load(sources: &Sources) -> (Vec<Check>, Option<Loaded>) {
-    let config = match Config::merge(sources) {
-        Ok(config) => config,
-        Err(errors) => return load_with_bad_values(sources, &errors),
+    let errors = match Config::merge(sources) {
+        Ok(config) if config.problems().is_empty() => {
+            let check = Check::ok("configuration", describe(sources, &config));
+            let loaded = Loaded {
+                config,
+                unusable: BTreeSet::new(),
+            };
+            return (vec![check], Some(loaded));
+        }
+        Ok(config) => config.problems().iter().map(ToString::to_string).collect(),
+        Err(errors) => errors,
     };
-    let problems = config.problems();
-    if problems.is_empty() {
-        let check = Check::ok("configuration", describe(sources, &config));
-        let loaded = Loaded {
-            config,
-            unusable: BTreeSet::new(),
-        };
-        return (vec![check], Some(loaded));
-    }
-    let checks = problems
-        .iter()
-        .map(|p| Check::fail("configuration", p.to_string(), key_fix(p.key)))
-        .collect();
-    let unusable = problems.iter().map(|p| p.key.to_owned()).collect();
-    (checks, Some(Loaded { config, unusable }))
+    load_around(sources, &errors)
 }
 
-/// Values of the wrong type (`transport = "carrier-pigeon"`) stop the merge:
-/// report them, then load again with those keys at their defaults so the
-/// checks that do not need them still run.
-fn load_with_bad_values(sources: &Sources, errors: &[String]) -> (Vec<Check>, Option<Loaded>) {
+/// Reports `errors` (missing, invalid or mistyped values, each naming its key),
+/// then loads again with those keys at their defaults so the checks that do
+/// not need them still run.
+fn load_around(sources: &Sources, errors: &[String]) -> (Vec<Check>, Option<Loaded>) {
     let mut checks = Vec::new();
     let mut unusable = BTreeSet::new();
     for error in errors {

@@ -17,7 +17,6 @@ mod session;
 mod webhook;
 
 pub use self::{
-    backoff::Backoff,
     endpoints::Endpoints,
     error::{RetryKind, ZoomError},
     oauth::{AccessToken, Credentials, Grant, TokenProvider},
@@ -26,3 +25,4 @@ pub use self::{
     session::{ReceivedEvent, Session, SessionConfig, SessionStatus},
     webhook::{WebhookConfig, WebhookDelivery, serve_webhooks, webhook_router},
 };
+pub use moltbot_channel::Backoff;
