@@ -1,6 +1,8 @@
 //! Zoom client for moltbot-zoom: a cached, single-flight OAuth [`TokenProvider`], the
 //! WebSocket event [`Session`] (heartbeat, liveness, backoff, make-before-break
-//! recycling, overlap dedup) and the Team Chat / Chatbot REST client [`ZoomApi`].
+//! recycling, overlap dedup), the signed-webhook receiver ([`webhook_router`]) as
+//! the alternative transport, a one-shot WebSocket probe for `doctor`, and the
+//! Team Chat / Chatbot REST client [`ZoomApi`].
 //!
 //! Every base URL is configurable through [`Endpoints`], so tests run against a
 //! local fake. Tokens and the client secret are held in [`moltbot_channel::Secret`]

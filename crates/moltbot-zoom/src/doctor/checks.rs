@@ -1,490 +1,15 @@
-//! `moltbot-zoom doctor`: checks a configuration end to end, one line per
-//! check, and says how to fix what fails.
-//!
-//! Checks, in order: configuration; OAuth token; scopes; transport (one
-//! WebSocket `build_connection`, or the webhook listener); sender and default
-//! target (read-only lookups; `--send-test` posts for real); Moltbot gateway,
-//! extension installed and loaded; SQLite store writable; outbox. A check
-//! whose prerequisite failed is skipped. Every network call is bounded by
-//! [`NET_TIMEOUT`]; secrets are never printed.
-//!
-//! Scope policy: a missing send scope fails. Read scopes are checked per event
-//! family (meetings, recordings, users, Team Chat): families the user names in
-//! `include` must be covered (else the check fails); with no `include` the
-//! subscription's event list is unknown here, so uncovered families are only
-//! noted in the detail.
+//! The checks themselves.
 
-use std::{
-    collections::BTreeSet,
-    ffi::OsString,
-    fmt,
-    path::{Path, PathBuf},
-    time::Duration,
-};
+use super::*;
 
-use bluebubbles_shim::{Store, redact_url};
-use moltbot_channel::{Channel, OutboundMessage};
-use serde::Serialize;
-use serde_json::{Map, Value};
-use zoom::{AccessToken, SessionConfig, TokenProvider, ZoomApi, ZoomError};
-use zoom_channel::{FEED_ID, Target, ZoomChannel, parse_target};
-
-use crate::{
-    config::{Config, ENV_KEYS, GrantKind, SendAsKind, Sources, Transport},
-    extension::resolve_state_dir,
-    sidecar::{channel_config, open_store, zoom_clients},
-};
-
-/// Bound on every network call doctor makes.
-pub(crate) const NET_TIMEOUT: Duration = Duration::from_secs(5);
-/// What `--send-test` posts.
-pub(crate) const TEST_MESSAGE: &str = "moltbot-zoom doctor test message";
-
-/// Scopes that allow posting to Team Chat as a user.
-const USER_SEND_SCOPES: [&str; 4] = [
-    "chat_message:write",
-    "chat_message:write:admin",
-    "team_chat:write:user_message",
-    "team_chat:write:user_message:admin",
-];
-/// The scope that allows posting as a chatbot.
-const CHATBOT_SCOPE: &str = "imchat:bot";
-
-/// An event family: its event name prefixes and the scope prefixes that let
-/// the app read it (zoom-protocol.md §3).
-struct Family {
-    name: &'static str,
-    events: &'static [&'static str],
-    scopes: &'static [&'static str],
-    suggest: &'static str,
-}
-
-const FAMILIES: [Family; 4] = [
-    Family {
-        name: "meetings",
-        events: &["meeting."],
-        scopes: &["meeting:read"],
-        suggest: "meeting:read:admin",
-    },
-    Family {
-        name: "recordings",
-        events: &["recording."],
-        scopes: &["cloud_recording:read", "recording:read"],
-        suggest: "cloud_recording:read:recording:admin",
-    },
-    Family {
-        name: "users",
-        events: &["user."],
-        scopes: &["user:read"],
-        suggest: "user:read:admin",
-    },
-    Family {
-        name: "Team Chat",
-        events: &["chat_message.", "chat_channel.", "team_chat."],
-        scopes: &[
-            "chat_message:read",
-            "team_chat:read",
-            "chat:read",
-            "chat_channel:read",
-        ],
-        suggest: "chat_message:read:admin",
-    },
-];
-
-/// Names of the checks after `configuration`, skipped when it cannot load.
-const LATER_CHECKS: [&str; 11] = [
-    "oauth token",
-    "scopes",
-    "transport",
-    "sender",
-    "default target",
-    "send test",
-    "gateway",
-    "extension installed",
-    "extension loaded",
-    "store",
-    "outbox",
-];
-
-/// `moltbot-zoom doctor` arguments.
-#[derive(Debug, clap::Args)]
-pub(crate) struct DoctorArgs {
-    /// TOML config file (default: $MOLTBOT_ZOOM_CONFIG).
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Also post "moltbot-zoom doctor test message" to `defaultTarget` (a real message).
-    #[arg(long)]
-    send_test: bool,
-    /// Print the results as a JSON array of {name, status, detail, fix}.
-    #[arg(long)]
-    json: bool,
-}
-
-/// Outcome of one check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum Status {
-    Ok,
-    Fail,
-    Skip,
-}
-
-/// One check's result.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct Check {
-    pub(crate) name: &'static str,
-    pub(crate) status: Status,
-    pub(crate) detail: String,
-    pub(crate) fix: Option<String>,
-}
-
-impl Check {
-    fn ok(name: &'static str, detail: impl Into<String>) -> Self {
-        Self {
-            name,
-            status: Status::Ok,
-            detail: detail.into(),
-            fix: None,
-        }
-    }
-
-    fn fail(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
-        Self {
-            name,
-            status: Status::Fail,
-            detail: detail.into(),
-            fix: Some(fix.into()),
-        }
-    }
-
-    fn skip(name: &'static str, why: impl Into<String>) -> Self {
-        Self {
-            name,
-            status: Status::Skip,
-            detail: why.into(),
-            fix: None,
-        }
-    }
-
-    fn passed(&self) -> bool {
-        self.status == Status::Ok
-    }
-}
-
-impl fmt::Display for Check {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.status {
-            Status::Ok => write!(f, "✓ {}: {}", self.name, self.detail),
-            Status::Skip => write!(f, "- {}: skipped ({})", self.name, self.detail),
-            Status::Fail => {
-                write!(f, "✗ {}: {}", self.name, self.detail)?;
-                match &self.fix {
-                    Some(fix) => write!(f, "\n    fix: {fix}"),
-                    None => Ok(()),
-                }
-            }
-        }
-    }
-}
-
-/// Options beyond the configuration.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Options {
-    /// Post a real test message to `defaultTarget`.
-    pub(crate) send_test: bool,
-}
-
-/// `moltbot-zoom doctor`: prints the checks; fails when any check fails.
-pub(crate) async fn run(args: DoctorArgs) -> anyhow::Result<()> {
-    let options = Options {
-        send_test: args.send_test,
-    };
-    let checks = match Sources::from_process(args.config) {
-        Ok(sources) => run_checks(&sources, options).await,
-        Err(e) => {
-            let mut checks = vec![Check::fail(
-                "configuration",
-                format!("{e:#}"),
-                "pass an existing file with --config FILE (or set MOLTBOT_ZOOM_CONFIG)",
-            )];
-            checks.extend(skip_later(options, "the configuration cannot be loaded"));
-            checks
-        }
-    };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&checks)?);
-    } else {
-        for check in &checks {
-            println!("{check}");
-        }
-    }
-    let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
-    if failed > 0 {
-        anyhow::bail!("{failed} of {} checks failed", checks.len());
-    }
-    Ok(())
-}
-
-fn skip_later(options: Options, why: &str) -> Vec<Check> {
-    LATER_CHECKS
-        .iter()
-        .filter(|name| options.send_test || **name != "send test")
-        .map(|name| Check::skip(name, why))
-        .collect()
-}
-
-/// Runs every check against the configuration from `sources`.
-pub(crate) async fn run_checks(sources: &Sources, options: Options) -> Vec<Check> {
-    let (mut checks, loaded) = load(sources);
-    let Some(loaded) = loaded else {
-        checks.extend(skip_later(options, "the configuration cannot be loaded"));
-        return checks;
-    };
-    let state_dir = loaded
-        .config
-        .state_dir
-        .clone()
-        .or_else(|| resolve_state_dir(|name| sources.env.get(name).map(OsString::from)));
-    let doctor = Doctor::new(loaded);
-    let token = doctor.oauth(&mut checks).await;
-    checks.push(doctor.scopes(token.as_ref()));
-    checks.push(doctor.transport(token.as_ref()).await);
-    checks.push(doctor.sender(token.as_ref()).await);
-    let target = doctor.default_target(token.as_ref(), &mut checks).await;
-    if options.send_test {
-        checks.push(doctor.send_test(token.as_ref(), target.as_ref()).await);
-    }
-    doctor.gateway(state_dir.as_deref(), &mut checks).await;
-    let store = doctor.store(&mut checks).await;
-    checks.push(outbox(store.as_ref()));
-    checks
-}
-
-// ----- configuration ----------------------------------------------------------
-
-/// A configuration good enough to run checks with, and the keys that are
-/// missing or invalid (their checks are skipped).
-struct Loaded {
-    config: Config,
-    unusable: BTreeSet<String>,
-}
-
-impl Loaded {
-    /// Why a check needing `keys` cannot run, if it cannot.
-    fn missing(&self, keys: &[&str]) -> Option<String> {
-        let bad: Vec<String> = keys
-            .iter()
-            .filter(|k| self.unusable.contains(**k))
-            .map(|k| format!("`{k}`"))
-            .collect();
-        (!bad.is_empty()).then(|| format!("{} not set or invalid", bad.join(", ")))
-    }
-}
-
-/// Stands in for a missing or invalid key so the rest of the configuration
-/// loads; the key's checks are skipped and Option fields are cleared again.
-const PLACEHOLDER: &str = "http://placeholder.invalid/";
-
-/// The configuration checks and, when possible, a configuration to continue
-/// with: problems that name a key are listed and the key is replaced by its
-/// default (or a placeholder) so the checks that do not need it still run.
-fn load(sources: &Sources) -> (Vec<Check>, Option<Loaded>) {
-    let errors = match Config::merge(sources) {
-        Ok(config) if config.problems().is_empty() => {
-            let check = Check::ok("configuration", describe(sources, &config));
-            let loaded = Loaded {
-                config,
-                unusable: BTreeSet::new(),
-            };
-            return (vec![check], Some(loaded));
-        }
-        Ok(config) => config.problems().iter().map(ToString::to_string).collect(),
-        Err(errors) => errors,
-    };
-    load_around(sources, &errors)
-}
-
-/// Reports `errors` (missing, invalid or mistyped values, each naming its key),
-/// then loads again with those keys at their defaults so the checks that do
-/// not need them still run.
-fn load_around(sources: &Sources, errors: &[String]) -> (Vec<Check>, Option<Loaded>) {
-    let mut checks = Vec::new();
-    let mut unusable = BTreeSet::new();
-    for error in errors {
-        match problem_key(error) {
-            Some(key) => {
-                checks.push(Check::fail("configuration", error, key_fix(key)));
-                unusable.insert(key.to_owned());
-            }
-            None => {
-                // Unparsable input or an unknown key: nothing else can be trusted.
-                checks.push(Check::fail(
-                    "configuration",
-                    error,
-                    "fix the file; docs/configuration.md lists every key",
-                ));
-                return (checks, None);
-            }
-        }
-    }
-    let defaults = serde_json::to_value(Config::default()).unwrap_or(Value::Null);
-    let mut overrides = match sources
-        .account_json
-        .as_deref()
-        .map(serde_json::from_str::<Value>)
-    {
-        Some(Ok(Value::Object(map))) => map,
-        _ => Map::new(),
-    };
-    for key in &unusable {
-        let value = match defaults.get(key) {
-            Some(v) if !v.is_null() => v.clone(),
-            _ => Value::String(PLACEHOLDER.into()),
-        };
-        overrides.insert(key.clone(), value);
-    }
-    let lenient = Sources {
-        file: sources.file.clone(),
-        env: sources.env.clone(),
-        account_json: Some(Value::Object(overrides).to_string()),
-    };
-    match Config::merge(&lenient) {
-        Ok(mut config) => {
-            for key in &unusable {
-                clear(&mut config, key);
-            }
-            for p in config.problems() {
-                if unusable.insert(p.key.to_owned()) {
-                    checks.push(Check::fail("configuration", p.to_string(), key_fix(p.key)));
-                }
-            }
-            (checks, Some(Loaded { config, unusable }))
-        }
-        Err(_) => (checks, None),
-    }
-}
-
-/// The key a configuration problem names: messages that start with `` `key` ``.
-fn problem_key(error: &str) -> Option<&str> {
-    let rest = error.strip_prefix('`')?;
-    rest.split_once('`').map(|(key, _)| key)
-}
-
-fn env_of(key: &str) -> Option<&'static str> {
-    ENV_KEYS.iter().find(|(_, k)| *k == key).map(|(e, _)| *e)
-}
-
-/// `` `key` (env VAR) ``.
-fn key_ref(key: &str) -> String {
-    match env_of(key) {
-        Some(env) => format!("`{key}` (env {env})"),
-        None => format!("`{key}`"),
-    }
-}
-
-fn key_fix(key: &str) -> String {
-    format!(
-        "set {} in the config file or in channels.zoom; see docs/configuration.md",
-        key_ref(key)
-    )
-}
-
-/// Clears an optional key that held a placeholder.
-fn clear(config: &mut Config, key: &str) {
-    match key {
-        "zoomAccountId" => config.zoom_account_id = None,
-        "clientId" => config.client_id = None,
-        "clientSecret" => config.client_secret = None,
-        "subscriptionId" => config.subscription_id = None,
-        "webhookSecretToken" => config.webhook_secret_token = None,
-        "sender" => config.sender = None,
-        "robotJid" => config.robot_jid = None,
-        "defaultTarget" => config.default_target = None,
-        "password" => config.password = None,
-        "webhookUrl" => config.webhook_url = None,
-        "database" => config.database = None,
-        "stateDir" => config.state_dir = None,
-        _ => {}
-    }
-}
-
-fn describe(sources: &Sources, config: &Config) -> String {
-    let mut from = Vec::new();
-    if let Some((path, _)) = &sources.file {
-        from.push(path.display().to_string());
-    }
-    if ENV_KEYS.iter().any(|(e, _)| sources.env.contains_key(*e)) {
-        from.push("environment".into());
-    }
-    if sources.account_json.is_some() {
-        from.push(crate::config::ACCOUNT_JSON_ENV.into());
-    }
-    if from.is_empty() {
-        from.push("defaults only".into());
-    }
-    format!(
-        "account `{}` from {}; transport {}, send as {}",
-        config.account_id,
-        from.join(" + "),
-        match config.transport {
-            Transport::Websocket => "websocket",
-            Transport::Webhook => "webhook",
-        },
-        match config.send_as {
-            SendAsKind::User => "user",
-            SendAsKind::Chatbot => "chatbot",
-        },
-    )
-}
-
-// ----- Zoom -------------------------------------------------------------------
-
-/// Runs `fut` for at most [`NET_TIMEOUT`].
-async fn bounded<T>(
-    what: &str,
-    fut: impl Future<Output = Result<T, ZoomError>>,
-) -> Result<T, ZoomError> {
-    tokio::time::timeout(NET_TIMEOUT, fut)
-        .await
-        .unwrap_or_else(|_| {
-            Err(ZoomError::Timeout(format!(
-                "{what}: no answer within {NET_TIMEOUT:?}"
-            )))
-        })
-}
-
-fn has_scope(scopes: &[String], wanted: &str) -> bool {
-    scopes
-        .iter()
-        .any(|s| s == wanted || s.strip_prefix(wanted).is_some_and(|r| r.starts_with(':')))
-}
-
-/// Whether an `include` pattern can match events of `family`.
-fn pattern_covers(pattern: &str, family: &Family) -> bool {
-    let head = pattern.split('*').next().unwrap_or_default();
-    family
-        .events
-        .iter()
-        .any(|prefix| prefix.starts_with(head) || head.starts_with(prefix))
-}
-
-/// Whether `exclude` drops the whole family.
-fn family_excluded(exclude: &[String], family: &Family) -> bool {
-    family.events.iter().all(|prefix| {
-        exclude
-            .iter()
-            .any(|p| p == "*" || p.strip_suffix('*') == Some(*prefix))
-    })
-}
-
-struct Doctor {
+pub(super) struct Doctor {
     loaded: Loaded,
     tokens: TokenProvider,
     api: ZoomApi,
 }
 
 impl Doctor {
-    fn new(loaded: Loaded) -> Self {
+    pub(super) fn new(loaded: Loaded) -> Self {
         let (tokens, api) = zoom_clients(&loaded.config);
         Self {
             loaded,
@@ -493,11 +18,11 @@ impl Doctor {
         }
     }
 
-    fn config(&self) -> &Config {
+    pub(super) fn config(&self) -> &Config {
         &self.loaded.config
     }
 
-    async fn oauth(&self, checks: &mut Vec<Check>) -> Option<AccessToken> {
+    pub(super) async fn oauth(&self, checks: &mut Vec<Check>) -> Option<AccessToken> {
         const NAME: &str = "oauth token";
         let config = self.config();
         let mut keys = vec!["clientId", "clientSecret", "oauthUrl", "grant"];
@@ -560,7 +85,7 @@ impl Doctor {
         }
     }
 
-    fn scopes(&self, token: Option<&AccessToken>) -> Check {
+    pub(super) fn scopes(&self, token: Option<&AccessToken>) -> Check {
         const NAME: &str = "scopes";
         let Some(token) = token else {
             return Check::skip(NAME, "no OAuth token");
@@ -647,7 +172,7 @@ impl Doctor {
         }
     }
 
-    async fn transport(&self, token: Option<&AccessToken>) -> Check {
+    pub(super) async fn transport(&self, token: Option<&AccessToken>) -> Check {
         const NAME: &str = "transport";
         let config = self.config();
         match config.transport {
@@ -702,7 +227,7 @@ impl Doctor {
         }
     }
 
-    async fn sender(&self, token: Option<&AccessToken>) -> Check {
+    pub(super) async fn sender(&self, token: Option<&AccessToken>) -> Check {
         const NAME: &str = "sender";
         let config = self.config();
         match config.send_as {
@@ -747,7 +272,7 @@ impl Doctor {
         }
     }
 
-    async fn lookup_user(&self, user: &str) -> Result<String, Lookup> {
+    pub(super) async fn lookup_user(&self, user: &str) -> Result<String, Lookup> {
         match bounded("user lookup", self.api.get_user(user)).await {
             Ok(v) => {
                 let id = v.get("id").and_then(Value::as_str).unwrap_or("?");
@@ -758,7 +283,7 @@ impl Doctor {
         }
     }
 
-    async fn default_target(
+    pub(super) async fn default_target(
         &self,
         token: Option<&AccessToken>,
         checks: &mut Vec<Check>,
@@ -829,7 +354,11 @@ impl Doctor {
         usable.then_some(target)
     }
 
-    async fn send_test(&self, token: Option<&AccessToken>, target: Option<&Target>) -> Check {
+    pub(super) async fn send_test(
+        &self,
+        token: Option<&AccessToken>,
+        target: Option<&Target>,
+    ) -> Check {
         const NAME: &str = "send test";
         if token.is_none() {
             return Check::skip(NAME, "no OAuth token");
@@ -883,7 +412,7 @@ impl Doctor {
 
     // ----- Moltbot ------------------------------------------------------------
 
-    async fn gateway(&self, state_dir: Option<&Path>, checks: &mut Vec<Check>) {
+    pub(super) async fn gateway(&self, state_dir: Option<&Path>, checks: &mut Vec<Check>) {
         let config = self.config();
         let http = match reqwest::Client::builder().timeout(NET_TIMEOUT).build() {
             Ok(c) => c,
@@ -1033,7 +562,7 @@ impl Doctor {
 
     // ----- storage ------------------------------------------------------------
 
-    async fn store(&self, checks: &mut Vec<Check>) -> Option<Store> {
+    pub(super) async fn store(&self, checks: &mut Vec<Check>) -> Option<Store> {
         const NAME: &str = "store";
         if let Some(why) = self.loaded.missing(&["database", "stateDir"]) {
             checks.push(Check::skip(NAME, why));
@@ -1076,7 +605,7 @@ impl Doctor {
 }
 
 /// A reqwest error without its URL (which may carry a password), with its causes.
-fn http_error(err: reqwest::Error) -> String {
+pub(super) fn http_error(err: reqwest::Error) -> String {
     let err = err.without_url();
     let mut text = err.to_string();
     let mut cause = std::error::Error::source(&err);
@@ -1088,13 +617,13 @@ fn http_error(err: reqwest::Error) -> String {
 }
 
 /// Why a user lookup did not succeed.
-enum Lookup {
+pub(super) enum Lookup {
     Missing,
     Failed(ZoomError),
 }
 
 /// Takes the write lock and writes one row, then rolls back.
-fn write_check(path: &Path) -> anyhow::Result<()> {
+pub(super) fn write_check(path: &Path) -> anyhow::Result<()> {
     use anyhow::Context;
     let mut conn = rusqlite::Connection::open(path)?;
     conn.busy_timeout(NET_TIMEOUT)?;
@@ -1111,7 +640,7 @@ fn write_check(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn extension_installed(state_dir: &Path) -> Check {
+pub(super) fn extension_installed(state_dir: &Path) -> Check {
     const NAME: &str = "extension installed";
     let manifest = state_dir
         .join("extensions")
@@ -1145,7 +674,7 @@ fn extension_installed(state_dir: &Path) -> Check {
     }
 }
 
-fn outbox(store: Option<&Store>) -> Check {
+pub(super) fn outbox(store: Option<&Store>) -> Check {
     const NAME: &str = "outbox";
     let Some(store) = store else {
         return Check::skip(NAME, "store not available");
@@ -1173,7 +702,7 @@ fn outbox(store: Option<&Store>) -> Check {
 
 /// Whether the webhook listen address is free, or already served by a running
 /// sidecar (an unsigned POST is refused with 401).
-async fn webhook_listener(listen: &str) -> Check {
+pub(super) async fn webhook_listener(listen: &str) -> Check {
     const NAME: &str = "transport";
     match tokio::net::TcpListener::bind(listen).await {
         Ok(listener) => {
@@ -1211,94 +740,5 @@ async fn webhook_listener(listen: &str) -> Check {
             format!("webhook: cannot listen on {listen}: {e}"),
             format!("choose another {}", key_ref("webhookListen")),
         ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sources(file: &str) -> Sources {
-        Sources {
-            file: Some((PathBuf::from("t.toml"), file.to_owned())),
-            env: Default::default(),
-            account_json: None,
-        }
-    }
-
-    #[test]
-    fn check_lines_render_as_documented() {
-        assert_eq!(Check::ok("store", "fine").to_string(), "✓ store: fine");
-        assert_eq!(
-            Check::fail("store", "broken", "mend it").to_string(),
-            "✗ store: broken\n    fix: mend it"
-        );
-        assert_eq!(
-            Check::skip("outbox", "no store").to_string(),
-            "- outbox: skipped (no store)"
-        );
-        let json = serde_json::to_value(Check::skip("outbox", "no store")).unwrap();
-        assert_eq!(
-            json,
-            serde_json::json!({"name": "outbox", "status": "skip", "detail": "no store", "fix": null})
-        );
-    }
-
-    #[test]
-    fn missing_keys_are_listed_and_the_rest_still_loads() {
-        let (checks, loaded) = load(&sources(
-            "clientId = \"id\"\nzoomAccountId = \"acc\"\nsubscriptionId = \"s\"\n\
-             sender = \"me@example.com\"\nwebhookUrl = \"http://127.0.0.1:1/zoom-webhook\"",
-        ));
-        let loaded = loaded.expect("partial config");
-        let text: Vec<String> = checks.iter().map(ToString::to_string).collect();
-        assert!(
-            text.iter()
-                .any(|t| t.contains("`clientSecret`") && t.contains("ZOOM_CLIENT_SECRET")),
-            "{text:?}"
-        );
-        assert!(text.iter().any(|t| t.contains("`password`")), "{text:?}");
-        assert!(loaded.config.client_secret.is_none());
-        assert!(loaded.config.password.is_none());
-        assert_eq!(loaded.config.sender.as_deref(), Some("me@example.com"));
-        assert!(loaded.missing(&["clientSecret"]).is_some());
-        assert!(loaded.missing(&["sender"]).is_none());
-    }
-
-    #[test]
-    fn invalid_values_fall_back_and_unknown_keys_are_fatal() {
-        let base = "clientId = \"id\"\nclientSecret = \"s\"\nzoomAccountId = \"a\"\n\
-                    subscriptionId = \"s\"\nsender = \"me@example.com\"\npassword = \"p\"\n";
-        let (checks, loaded) = load(&sources(&format!("{base}listen = \"nowhere\"")));
-        assert_eq!(checks.len(), 1, "{checks:?}");
-        let loaded = loaded.expect("listen falls back");
-        assert_eq!(loaded.config.listen, "127.0.0.1:18790");
-        assert!(loaded.missing(&["listen"]).is_some());
-
-        let (checks, loaded) = load(&sources(&format!("{base}clientSecrett = \"x\"")));
-        assert!(loaded.is_none());
-        assert!(checks[0].detail.contains("clientSecrett"), "{checks:?}");
-    }
-
-    #[test]
-    fn scope_matching_and_family_patterns() {
-        let scopes = vec![
-            "meeting:read:meeting:admin".to_owned(),
-            "chat:read".to_owned(),
-        ];
-        assert!(has_scope(&scopes, "meeting:read"));
-        assert!(has_scope(&scopes, "chat:read"));
-        assert!(!has_scope(&scopes, "chat_message:read"));
-        assert!(!has_scope(&scopes, "meeting:rea"));
-        let meetings = &FAMILIES[0];
-        let chat = &FAMILIES[3];
-        assert!(pattern_covers("meeting.*", meetings));
-        assert!(pattern_covers("meeting.started", meetings));
-        assert!(pattern_covers("*", meetings));
-        assert!(!pattern_covers("meeting.*", chat));
-        assert!(pattern_covers("team_chat.*", chat));
-        assert!(family_excluded(&["meeting.*".into()], meetings));
-        assert!(!family_excluded(&["meeting.started".into()], meetings));
-        assert!(!family_excluded(&["team_chat.*".into()], chat));
     }
 }

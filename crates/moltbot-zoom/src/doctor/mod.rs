@@ -1,0 +1,320 @@
+//! `moltbot-zoom doctor`: checks a configuration end to end, one line per
+//! check, and says how to fix what fails.
+//!
+//! Checks, in order: configuration; OAuth token; scopes; transport (one
+//! WebSocket `build_connection`, or the webhook listener); sender and default
+//! target (read-only lookups; `--send-test` posts for real); Moltbot gateway,
+//! extension installed and loaded; SQLite store writable; outbox. A check
+//! whose prerequisite failed is skipped. Every network call is bounded by
+//! [`NET_TIMEOUT`]; secrets are never printed.
+//!
+//! Scope policy: a missing send scope fails. Read scopes are checked per event
+//! family (meetings, recordings, users, Team Chat): families the user names in
+//! `include` must be covered (else the check fails); with no `include` the
+//! subscription's event list is unknown here, so uncovered families are only
+//! noted in the detail.
+
+use std::{
+    collections::BTreeSet,
+    ffi::OsString,
+    fmt,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use bluebubbles_shim::{Store, redact_url};
+use moltbot_channel::{Channel, OutboundMessage};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use zoom::{AccessToken, SessionConfig, TokenProvider, ZoomApi, ZoomError};
+use zoom_channel::{FEED_ID, Target, ZoomChannel, parse_target};
+
+mod checks;
+mod load;
+mod scopes;
+
+use self::{checks::*, load::*, scopes::*};
+use crate::{
+    config::{Config, ENV_KEYS, GrantKind, SendAsKind, Sources, Transport},
+    extension::resolve_state_dir,
+    sidecar::{channel_config, open_store, zoom_clients},
+};
+
+/// Bound on every network call doctor makes.
+pub(crate) const NET_TIMEOUT: Duration = Duration::from_secs(5);
+/// What `--send-test` posts.
+pub(crate) const TEST_MESSAGE: &str = "moltbot-zoom doctor test message";
+
+/// Names of the checks after `configuration`, skipped when it cannot load.
+const LATER_CHECKS: [&str; 11] = [
+    "oauth token",
+    "scopes",
+    "transport",
+    "sender",
+    "default target",
+    "send test",
+    "gateway",
+    "extension installed",
+    "extension loaded",
+    "store",
+    "outbox",
+];
+
+/// `moltbot-zoom doctor` arguments.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DoctorArgs {
+    /// TOML config file (default: $MOLTBOT_ZOOM_CONFIG).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Also post "moltbot-zoom doctor test message" to `defaultTarget` (a real message).
+    #[arg(long)]
+    send_test: bool,
+    /// Print the results as a JSON array of {name, status, detail, fix}.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Status {
+    Ok,
+    Fail,
+    Skip,
+}
+
+/// One check's result.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Check {
+    pub(crate) name: &'static str,
+    pub(crate) status: Status,
+    pub(crate) detail: String,
+    pub(crate) fix: Option<String>,
+}
+
+impl Check {
+    fn ok(name: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            name,
+            status: Status::Ok,
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+
+    fn fail(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self {
+            name,
+            status: Status::Fail,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+
+    fn skip(name: &'static str, why: impl Into<String>) -> Self {
+        Self {
+            name,
+            status: Status::Skip,
+            detail: why.into(),
+            fix: None,
+        }
+    }
+
+    fn passed(&self) -> bool {
+        self.status == Status::Ok
+    }
+}
+
+impl fmt::Display for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.status {
+            Status::Ok => write!(f, "✓ {}: {}", self.name, self.detail),
+            Status::Skip => write!(f, "- {}: skipped ({})", self.name, self.detail),
+            Status::Fail => {
+                write!(f, "✗ {}: {}", self.name, self.detail)?;
+                match &self.fix {
+                    Some(fix) => write!(f, "\n    fix: {fix}"),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+/// Options beyond the configuration.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Options {
+    /// Post a real test message to `defaultTarget`.
+    pub(crate) send_test: bool,
+}
+
+/// `moltbot-zoom doctor`: prints the checks; fails when any check fails.
+pub(crate) async fn run(args: DoctorArgs) -> anyhow::Result<()> {
+    let options = Options {
+        send_test: args.send_test,
+    };
+    let checks = match Sources::from_process(args.config) {
+        Ok(sources) => run_checks(&sources, options).await,
+        Err(e) => {
+            let mut checks = vec![Check::fail(
+                "configuration",
+                format!("{e:#}"),
+                "pass an existing file with --config FILE (or set MOLTBOT_ZOOM_CONFIG)",
+            )];
+            checks.extend(skip_later(options, "the configuration cannot be loaded"));
+            checks
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&checks)?);
+    } else {
+        for check in &checks {
+            println!("{check}");
+        }
+    }
+    let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} checks failed", checks.len());
+    }
+    Ok(())
+}
+
+fn skip_later(options: Options, why: &str) -> Vec<Check> {
+    LATER_CHECKS
+        .iter()
+        .filter(|name| options.send_test || **name != "send test")
+        .map(|name| Check::skip(name, why))
+        .collect()
+}
+
+/// Runs every check against the configuration from `sources`.
+pub(crate) async fn run_checks(sources: &Sources, options: Options) -> Vec<Check> {
+    let (mut checks, loaded) = load(sources);
+    let Some(loaded) = loaded else {
+        checks.extend(skip_later(options, "the configuration cannot be loaded"));
+        return checks;
+    };
+    let state_dir = loaded
+        .config
+        .state_dir
+        .clone()
+        .or_else(|| resolve_state_dir(|name| sources.env.get(name).map(OsString::from)));
+    let doctor = Doctor::new(loaded);
+    let token = doctor.oauth(&mut checks).await;
+    checks.push(doctor.scopes(token.as_ref()));
+    checks.push(doctor.transport(token.as_ref()).await);
+    checks.push(doctor.sender(token.as_ref()).await);
+    let target = doctor.default_target(token.as_ref(), &mut checks).await;
+    if options.send_test {
+        checks.push(doctor.send_test(token.as_ref(), target.as_ref()).await);
+    }
+    doctor.gateway(state_dir.as_deref(), &mut checks).await;
+    let store = doctor.store(&mut checks).await;
+    checks.push(outbox(store.as_ref()));
+    checks
+}
+
+// ----- configuration ----------------------------------------------------------
+
+/// Runs `fut` for at most [`NET_TIMEOUT`].
+async fn bounded<T>(
+    what: &str,
+    fut: impl Future<Output = Result<T, ZoomError>>,
+) -> Result<T, ZoomError> {
+    tokio::time::timeout(NET_TIMEOUT, fut)
+        .await
+        .unwrap_or_else(|_| {
+            Err(ZoomError::Timeout(format!(
+                "{what}: no answer within {NET_TIMEOUT:?}"
+            )))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sources(file: &str) -> Sources {
+        Sources {
+            file: Some((PathBuf::from("t.toml"), file.to_owned())),
+            env: Default::default(),
+            account_json: None,
+        }
+    }
+
+    #[test]
+    fn check_lines_render_as_documented() {
+        assert_eq!(Check::ok("store", "fine").to_string(), "✓ store: fine");
+        assert_eq!(
+            Check::fail("store", "broken", "mend it").to_string(),
+            "✗ store: broken\n    fix: mend it"
+        );
+        assert_eq!(
+            Check::skip("outbox", "no store").to_string(),
+            "- outbox: skipped (no store)"
+        );
+        let json = serde_json::to_value(Check::skip("outbox", "no store")).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"name": "outbox", "status": "skip", "detail": "no store", "fix": null})
+        );
+    }
+
+    #[test]
+    fn missing_keys_are_listed_and_the_rest_still_loads() {
+        let (checks, loaded) = load(&sources(
+            "clientId = \"id\"\nzoomAccountId = \"acc\"\nsubscriptionId = \"s\"\n\
+             sender = \"me@example.com\"\nwebhookUrl = \"http://127.0.0.1:1/zoom-webhook\"",
+        ));
+        let loaded = loaded.expect("partial config");
+        let text: Vec<String> = checks.iter().map(ToString::to_string).collect();
+        assert!(
+            text.iter()
+                .any(|t| t.contains("`clientSecret`") && t.contains("ZOOM_CLIENT_SECRET")),
+            "{text:?}"
+        );
+        assert!(text.iter().any(|t| t.contains("`password`")), "{text:?}");
+        assert!(loaded.config.client_secret.is_none());
+        assert!(loaded.config.password.is_none());
+        assert_eq!(loaded.config.sender.as_deref(), Some("me@example.com"));
+        assert!(loaded.missing(&["clientSecret"]).is_some());
+        assert!(loaded.missing(&["sender"]).is_none());
+    }
+
+    #[test]
+    fn invalid_values_fall_back_and_unknown_keys_are_fatal() {
+        let base = "clientId = \"id\"\nclientSecret = \"s\"\nzoomAccountId = \"a\"\n\
+                    subscriptionId = \"s\"\nsender = \"me@example.com\"\npassword = \"p\"\n";
+        let (checks, loaded) = load(&sources(&format!("{base}listen = \"nowhere\"")));
+        assert_eq!(checks.len(), 1, "{checks:?}");
+        let loaded = loaded.expect("listen falls back");
+        assert_eq!(loaded.config.listen, "127.0.0.1:18790");
+        assert!(loaded.missing(&["listen"]).is_some());
+
+        let (checks, loaded) = load(&sources(&format!("{base}clientSecrett = \"x\"")));
+        assert!(loaded.is_none());
+        assert!(checks[0].detail.contains("clientSecrett"), "{checks:?}");
+    }
+
+    #[test]
+    fn scope_matching_and_family_patterns() {
+        let scopes = vec![
+            "meeting:read:meeting:admin".to_owned(),
+            "chat:read".to_owned(),
+        ];
+        assert!(has_scope(&scopes, "meeting:read"));
+        assert!(has_scope(&scopes, "chat:read"));
+        assert!(!has_scope(&scopes, "chat_message:read"));
+        assert!(!has_scope(&scopes, "meeting:rea"));
+        let meetings = &FAMILIES[0];
+        let chat = &FAMILIES[3];
+        assert!(pattern_covers("meeting.*", meetings));
+        assert!(pattern_covers("meeting.started", meetings));
+        assert!(pattern_covers("*", meetings));
+        assert!(!pattern_covers("meeting.*", chat));
+        assert!(pattern_covers("team_chat.*", chat));
+        assert!(family_excluded(&["meeting.*".into()], meetings));
+        assert!(!family_excluded(&["meeting.started".into()], meetings));
+        assert!(!family_excluded(&["team_chat.*".into()], chat));
+    }
+}
