@@ -84,6 +84,16 @@ const log = (...a) => console.log(stamp(), ...a);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const secs = (ms) => `${(ms / 1000).toFixed(2)} s`;
 
+/** `promise`'s value, or null after `ms`; the timer is cleared so it cannot hold the process open. */
+async function within(promise, ms) {
+  let timer;
+  try {
+    return await Promise.race([promise, new Promise((resolve) => (timer = setTimeout(() => resolve(null), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function parseArgs(argv) {
   const opts = { host: "all", keep: false, manualExtension: null };
   for (let i = 0; i < argv.length; i++) {
@@ -266,7 +276,7 @@ async function stopProcess(proc) {
     } catch {
       /* already gone */
     }
-    const res = await Promise.race([proc.exited, sleep(STOP_TIMEOUT).then(() => null)]);
+    const res = await within(proc.exited, STOP_TIMEOUT);
     if (!res) {
       log(`${proc.name}: no exit ${secs(STOP_TIMEOUT)} after SIGTERM, sending SIGKILL`);
       try {
@@ -274,7 +284,7 @@ async function stopProcess(proc) {
       } catch {
         /* gone */
       }
-      await Promise.race([proc.exited, sleep(2000)]);
+      await within(proc.exited, 2000);
     }
   }
   // Descendants that left the group (own session) and outlived their parent.
@@ -460,7 +470,7 @@ async function cli(host, lab, env, args, { timeout = CLI_TIMEOUT } = {}) {
   const name = `cli-${String(n).padStart(2, "0")}-${args.slice(0, 2).join("-")}`;
   const started = Date.now();
   const proc = startProcess(lab, name, process.execPath, [HOSTS[host].entry, ...args], { env });
-  const exit = await Promise.race([proc.exited, sleep(timeout).then(() => null)]);
+  const exit = await within(proc.exited, timeout);
   await stopProcess(proc);
   const ms = Date.now() - started;
   if (!exit) throw new Error(`\`${args.join(" ")}\` timed out after ${secs(timeout)}\n${tail(proc.output)}`);
@@ -579,8 +589,8 @@ const dmPosted = (from, text) =>
 
 async function installExtension(lab, opts) {
   const extDir = path.join(lab.state, "extensions");
-  fs.mkdirSync(extDir, { recursive: true });
   if (opts.manualExtension) {
+    fs.mkdirSync(extDir, { recursive: true });
     const dest = path.join(extDir, "zoom");
     fs.cpSync(opts.manualExtension, dest, { recursive: true, filter: (src) => !/\/(node_modules|test)(\/|$)/.test(src) });
     fs.mkdirSync(path.join(dest, "bin"), { recursive: true });
@@ -590,7 +600,7 @@ async function installExtension(lab, opts) {
     return;
   }
   const proc = startProcess(lab, "install", MOLTBOT_ZOOM_BIN, ["install", "--extensions-dir", extDir]);
-  const exit = await Promise.race([proc.exited, sleep(CLI_TIMEOUT).then(() => null)]);
+  const exit = await within(proc.exited, CLI_TIMEOUT);
   await stopProcess(proc);
   if (!exit || exit.code !== 0) throw new Error(`moltbot-zoom install failed (${JSON.stringify(exit)}):\n${tail(proc.output)}`);
   const zoomDir = path.join(extDir, "zoom");
@@ -798,6 +808,107 @@ async function extensionScenario(host, root, opts) {
   }
 }
 
+/** Matches a host's complaint about the config file (both hosts say "Invalid config ..."). */
+const CONFIG_ERROR = /invalid config|config invalid|config validation failed/i;
+const MISSING_KEY = "channels.zoom.clientSecret";
+
+/**
+ * Empty state dir → `moltbot-zoom install` → a `channels.zoom` section without `clientSecret`:
+ * the gateway still starts, the plugin loads, and `channels status` names the missing key.
+ */
+async function unconfiguredScenario(host, root, opts) {
+  const scope = `${host} missing key`;
+  const lab = makeLab(root, `${host}-missing-key`);
+  if (!fs.existsSync(HOSTS[host].entry)) return fail(scope, "gateway installed", `${HOSTS[host].entry} missing`);
+  let gateway;
+  try {
+    const installed = await check(scope, "moltbot-zoom install into an empty state dir", async () => {
+      const before = fs.readdirSync(lab.state);
+      if (before.length) throw new Error(`state dir not empty: ${before.join(", ")}`);
+      await installExtension(lab, opts);
+      const manifest = path.join(lab.state, "extensions/zoom/package.json");
+      if (!fs.existsSync(manifest)) throw new Error(`${manifest} missing after install`);
+    });
+    if (!installed) return;
+    const gatewayPort = await freePort();
+    // Everything a websocket/user account needs except clientSecret; nothing listens on
+    // port 9 (the sidecar must not start anyway).
+    const unreachable = "http://127.0.0.1:9";
+    const zoom = {
+      enabled: true,
+      clientId: "cid-missing-secret",
+      zoomAccountId: "acct-missing-secret",
+      subscriptionId: "sub-missing-secret",
+      oauthUrl: unreachable,
+      apiUrl: unreachable,
+      wsUrl: "ws://127.0.0.1:9/ws",
+      sender: ME,
+      defaultTarget: ME,
+      password: ZOOM_PASSWORD,
+      listen: `127.0.0.1:${await freePort()}`,
+      dmPolicy: "allowlist",
+      allowFrom: ["alice@example.com"],
+    };
+    writeConfig(host, lab, {
+      gatewayPort,
+      llmUrl: `${unreachable}/v1`,
+      channels: { zoom },
+      plugins: { slots: { memory: "none" }, entries: { zoom: { enabled: true } } },
+    });
+
+    const booted = await check(scope, "gateway starts without a config error", async () => {
+      gateway = await startGateway(host, lab, gatewayPort, []);
+      const bad = CONFIG_ERROR.exec(gateway.proc.output);
+      if (bad) throw new Error(`gateway output has "${bad[0]}"\n${tail(gateway.proc.output)}`);
+      return `HTTP ${secs(gateway.httpReady)}`;
+    });
+    if (!booted) return;
+    const env = gateway.env;
+    metrics.push({ scope, what: "gateway HTTP ready", value: secs(gateway.httpReady) });
+
+    await check(scope, "plugins list --json shows zoom loaded", async () => {
+      const r = await cli(host, lab, env, ["plugins", "list", "--json"]);
+      if (r.code !== 0) throw new Error(`exit ${r.code}\n${tail(r.output)}`);
+      const rows = findObjects(parseCliJson(r.output), (o) => o.id === "zoom" && "status" in o);
+      if (!rows.some((o) => o.status === "loaded")) throw new Error(`zoom rows: ${JSON.stringify(rows)}\n${tail(r.output)}`);
+      return `CLI ${secs(r.ms)}`;
+    });
+
+    await check(scope, `channels status --json: zoom not configured, reason names ${MISSING_KEY}`, async () => {
+      const r = await cli(host, lab, env, ["channels", "status", "--json"]);
+      if (r.code !== 0) throw new Error(`exit ${r.code}\n${tail(r.output)}`);
+      if (CONFIG_ERROR.test(r.output)) throw new Error(`config error in output\n${tail(r.output)}`);
+      const json = parseCliJson(r.output);
+      const accounts = findObjects(json?.channelAccounts?.zoom ?? json?.channels?.zoom ?? json, (o) => o.accountId === "default" && "configured" in o);
+      if (!accounts.length) throw new Error(`no zoom account snapshot in output\n${tail(r.output)}`);
+      const a = accounts[0];
+      const fields = Object.entries(a).filter(([, v]) => typeof v === "string" && v.includes(MISSING_KEY));
+      if (a.configured !== false || a.running === true || !fields.length) throw new Error(`zoom account: ${JSON.stringify(a)}`);
+      return `${fields.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(", ")} (CLI ${secs(r.ms)})`;
+    });
+
+    await check(scope, `channels status (text) names ${MISSING_KEY}`, async () => {
+      const r = await cli(host, lab, env, ["channels", "status"]);
+      if (r.code !== 0) throw new Error(`exit ${r.code}\n${tail(r.output)}`);
+      if (CONFIG_ERROR.test(r.output)) throw new Error(`config error in output\n${tail(r.output)}`);
+      const line = r.output.split("\n").find((l) => l.includes(MISSING_KEY));
+      if (!line) throw new Error(`no line names ${MISSING_KEY}\n${tail(r.output)}`);
+      return `${JSON.stringify(line.trim())} (CLI ${secs(r.ms)})`;
+    });
+
+    await check(scope, "no sidecar started for the unconfigured account; gateway still up", () => {
+      if (gateway.proc.exit) throw new Error(`gateway exited ${JSON.stringify(gateway.proc.exit)}\n${tail(gateway.proc.output)}`);
+      const sidecars = descendants(gateway.proc.pid).filter((p) => comm(p) === "moltbot-zoom");
+      if (sidecars.length) throw new Error(`moltbot-zoom running under the gateway: pids ${sidecars.join(", ")}`);
+      const bad = CONFIG_ERROR.exec(gateway.proc.output);
+      if (bad) throw new Error(`gateway output has "${bad[0]}"\n${tail(gateway.proc.output)}`);
+    });
+  } finally {
+    if (gateway) await stopProcess(gateway.proc);
+    await stopAll();
+  }
+}
+
 async function dropInScenario(root) {
   const host = "clawdbot";
   const scope = "clawdbot drop-in (stock bluebubbles)";
@@ -932,6 +1043,12 @@ async function main() {
         await extensionScenario(host, root, opts);
       } catch (e) {
         fail(host, "scenario ran to completion", e.stack ?? e.message);
+      }
+      log(`=== ${host} ${HOSTS[host].version}: empty state dir, ${MISSING_KEY} missing ===`);
+      try {
+        await unconfiguredScenario(host, root, opts);
+      } catch (e) {
+        fail(`${host} missing key`, "scenario ran to completion", e.stack ?? e.message);
       }
       if (host === "clawdbot") {
         log(`=== clawdbot ${HOSTS.clawdbot.version}: drop-in mode (stock bluebubbles + moltbot-zoom run) ===`);

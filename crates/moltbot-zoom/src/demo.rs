@@ -318,12 +318,12 @@ fn print_webhook(n: usize, hook: &Value) {
         "starts an agent turn"
     };
     println!(
-        "#{n:<2} {} {} — {} ({what})",
+        "#{n:<2} {}{} — {} ({what})",
         chat["guid"].as_str().unwrap_or(""),
         chat["displayName"]
             .as_str()
             .filter(|s| !s.is_empty())
-            .map(|s| format!("\"{s}\""))
+            .map(|s| format!(" \"{s}\""))
             .unwrap_or_default(),
         data["zoom"]["eventType"].as_str().unwrap_or(""),
     );
