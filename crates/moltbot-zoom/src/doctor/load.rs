@@ -29,19 +29,21 @@ pub(super) const PLACEHOLDER: &str = "http://placeholder.invalid/";
 /// with: problems that name a key are listed and the key is replaced by its
 /// default (or a placeholder) so the checks that do not need it still run.
 pub(super) fn load(sources: &Sources) -> (Vec<Check>, Option<Loaded>) {
-    let errors = match Config::merge(sources) {
-        Ok(config) if config.problems().is_empty() => {
-            let check = Check::ok("configuration", describe(sources, &config));
-            let loaded = Loaded {
-                config,
-                unusable: BTreeSet::new(),
-            };
-            return (vec![check], Some(loaded));
-        }
-        Ok(config) => config.problems().iter().map(ToString::to_string).collect(),
-        Err(errors) => errors,
+    let config = match Config::merge(sources) {
+        Ok(config) => config,
+        Err(errors) => return load_around(sources, &errors),
     };
-    load_around(sources, &errors)
+    let problems = config.problems();
+    if !problems.is_empty() {
+        let errors: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        return load_around(sources, &errors);
+    }
+    let check = Check::ok("configuration", describe(sources, &config));
+    let loaded = Loaded {
+        config,
+        unusable: BTreeSet::new(),
+    };
+    (vec![check], Some(loaded))
 }
 
 /// Reports `errors` (missing, invalid or mistyped values, each naming its key),
