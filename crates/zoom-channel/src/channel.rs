@@ -147,7 +147,9 @@ impl Inner {
         let mut state = self.lock();
         state.counters.events_received += 1;
         state.last_event_at_ms = Some(received.received_at_ms);
-        state.last_event_lag_ms = event.event_ts.map(|ts| received.received_at_ms - ts);
+        state.last_event_lag_ms = event
+            .event_ts
+            .map(|ts| received.received_at_ms.saturating_sub(ts));
         if event.typed().is_err() {
             state.counters.malformed += 1;
             tracing::warn!(event = %event.event, "event payload did not decode; rendered generically");

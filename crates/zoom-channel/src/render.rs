@@ -207,7 +207,7 @@ impl Renderer {
             ));
         }
         if let Some(minutes) = m.duration.filter(|d| *d > 0) {
-            body.push_str(&format!(" for {}", human_duration(minutes * 60)));
+            body.push_str(&format!(" for {}", human_minutes(minutes)));
         }
         body.push('.');
         if let Some(url) = &m.join_url {
@@ -295,7 +295,7 @@ impl Renderer {
                 if let (Some(s), Some(e)) = (parse_time(start), parse_time(end)) {
                     let secs = (e - s).whole_seconds();
                     if secs >= 0 {
-                        body.push_str(&format!(", lasted {}", human_duration(secs)));
+                        body.push_str(&format!(", lasted {}", human_minutes(secs / 60)));
                     }
                 }
             }
@@ -357,16 +357,24 @@ impl Renderer {
             body.push_str(&format!(", started {}", utc_time(start)));
         }
         if let Some(minutes) = r.duration.filter(|d| *d > 0) {
-            body.push_str(&format!(", {}", human_duration(minutes * 60)));
+            body.push_str(&format!(", {}", human_minutes(minutes)));
         }
         let count = if r.recording_files.is_empty() {
-            r.recording_count.unwrap_or(0) as usize
+            r.recording_count
+                .and_then(|c| u64::try_from(c).ok())
+                .unwrap_or(0)
         } else {
-            r.recording_files.len()
+            r.recording_files.len() as u64
         };
-        let total = r
-            .total_size
-            .unwrap_or_else(|| r.recording_files.iter().filter_map(|f| f.file_size).sum());
+        // Sizes are summed without overflow; negative sizes count as unknown.
+        let total = match r.total_size {
+            Some(t) => u128::try_from(t).unwrap_or(0),
+            None => r
+                .recording_files
+                .iter()
+                .filter_map(|f| f.file_size.and_then(|s| u128::try_from(s).ok()))
+                .sum(),
+        };
         body.push_str(&format!(
             ", {count} file{}",
             if count == 1 { "" } else { "s" }
@@ -386,7 +394,7 @@ impl Renderer {
                 if let Some(kind) = f.recording_type.as_deref().filter(|k| !k.is_empty()) {
                     s.push_str(&format!(" [{}]", kind.replace('_', " ")));
                 }
-                if let Some(size) = f.file_size {
+                if let Some(size) = f.file_size.and_then(|s| u128::try_from(s).ok()) {
                     s.push_str(&format!(" {}", human_size(size)));
                 }
                 s
@@ -472,7 +480,7 @@ impl Renderer {
                 "[file] {}",
                 f.file_name.as_deref().unwrap_or("unnamed")
             ));
-            if let Some(size) = f.file_size {
+            if let Some(size) = f.file_size.and_then(|s| u128::try_from(s).ok()) {
                 body.push_str(&format!(" ({})", human_size(size)));
             }
         }
@@ -800,11 +808,13 @@ fn parse_time(iso: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(iso, &Rfc3339).ok()
 }
 
-/// `2021-07-13 21:44 UTC`, or the text as given when it is not RFC 3339.
+/// `2021-07-13 21:44 UTC`, or the text as given when it is not RFC 3339 or
+/// leaves the supported range in UTC (e.g. `9999-12-31T23:59:59-05:00`).
 fn utc_time(iso: &str) -> String {
     let format = format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
     parse_time(iso)
-        .and_then(|t| t.to_offset(time::UtcOffset::UTC).format(&format).ok())
+        .and_then(|t| t.checked_to_offset(time::UtcOffset::UTC))
+        .and_then(|t| t.format(&format).ok())
         .unwrap_or_else(|| iso.to_owned())
 }
 
@@ -816,9 +826,10 @@ fn time_with_zone(iso: &str, zone: Option<&str>) -> String {
     }
 }
 
-/// `1 h 5 min`, `45 min`, `2 h`, `less than a minute`.
-fn human_duration(secs: i64) -> String {
-    let minutes = secs / 60;
+/// `1 h 5 min`, `45 min`, `2 h`, `less than a minute` (never negative: a
+/// negative count reads as less than a minute).
+fn human_minutes(minutes: i64) -> String {
+    let minutes = minutes.max(0);
     match (minutes / 60, minutes % 60) {
         (0, 0) => "less than a minute".into(),
         (0, m) => format!("{m} min"),
@@ -828,8 +839,8 @@ fn human_duration(secs: i64) -> String {
 }
 
 /// `512 B`, `12.3 KB`, `240.0 MB`, `1.2 GB` (1024-based).
-fn human_size(bytes: i64) -> String {
-    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
+fn human_size(bytes: u128) -> String {
+    const UNITS: [&str; 6] = ["KB", "MB", "GB", "TB", "PB", "EB"];
     if bytes < 1024 {
         return format!("{bytes} B");
     }
@@ -887,10 +898,13 @@ mod tests {
 
     #[test]
     fn durations_sizes_and_times() {
-        assert_eq!(human_duration(65 * 60 + 30), "1 h 5 min");
-        assert_eq!(human_duration(45 * 60), "45 min");
-        assert_eq!(human_duration(2 * 3600), "2 h");
-        assert_eq!(human_duration(20), "less than a minute");
+        assert_eq!(human_minutes(65), "1 h 5 min");
+        assert_eq!(human_minutes(45), "45 min");
+        assert_eq!(human_minutes(2 * 60), "2 h");
+        assert_eq!(human_minutes(0), "less than a minute");
+        assert_eq!(human_minutes(-3), "less than a minute");
+        assert_eq!(human_minutes(i64::MAX), "153722867280912930 h 7 min");
+        assert_eq!(human_size(u128::from(u64::MAX) * 2), "32.0 EB");
         assert_eq!(human_size(512), "512 B");
         assert_eq!(human_size(12_595), "12.3 KB");
         assert_eq!(human_size(251_658_240), "240.0 MB");

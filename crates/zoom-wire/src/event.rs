@@ -94,12 +94,13 @@ impl Event {
         }
     }
 
-    /// Parses an event from JSON text.
+    /// Parses an event from JSON text. Integers beyond 64 bits (ids) are kept
+    /// as strings of their exact digits, never rounded through `f64`.
     ///
     /// # Errors
     /// Not JSON, or no `event` name.
     pub fn parse(text: &str) -> Result<Self, WireError> {
-        Self::from_value(serde_json::from_str(text)?)
+        Self::from_value(crate::exact::parse_value(text)?)
     }
 
     /// Builds an event from a JSON value.

@@ -41,13 +41,13 @@ pub enum Frame {
 }
 
 impl Frame {
-    /// Parses a text frame.
+    /// Parses a text frame. Integers beyond 64 bits are kept as strings of
+    /// their exact digits.
     ///
     /// # Errors
     /// Not JSON, no `module`, or a `message` whose `content` is not an event.
     pub fn parse(text: &str) -> Result<Self, WireError> {
-        let value: Value = serde_json::from_str(text)?;
-        Self::from_value(value)
+        Self::from_value(crate::exact::parse_value(text)?)
     }
 
     /// Parses a binary frame by decoding it as UTF-8 first.

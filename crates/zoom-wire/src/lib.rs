@@ -7,6 +7,7 @@
 
 mod error;
 mod event;
+mod exact;
 mod frame;
 mod ids;
 mod payload;
