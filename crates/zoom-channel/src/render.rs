@@ -438,13 +438,14 @@ impl Renderer {
             _ => o.channel_id.is_some(),
         };
         let sender = chat_sender(e.operator.as_deref(), e.operator_id.as_deref());
-        let conversation = if to_channel {
-            conversation::channel(
-                o.channel_id.as_deref().unwrap_or_default(),
-                o.channel_name.as_deref(),
-            )
-        } else {
-            self.dm_conversation(&sender, o.contact_email.as_deref(), o.contact_id.as_deref())
+        // A channel message without a channel id is answered to its sender.
+        let conversation = match o.channel_id.as_deref().filter(|c| !c.is_empty()) {
+            Some(channel) if to_channel => {
+                conversation::channel(channel, o.channel_name.as_deref())
+            }
+            _ => {
+                self.dm_conversation(&sender, o.contact_email.as_deref(), o.contact_id.as_deref())
+            }
         };
         let text = o.message.as_deref().unwrap_or_default();
         let body = match action {
@@ -564,7 +565,7 @@ fn bot_notification(e: &BotNotification) -> Content {
         id: sender_id.to_owned(),
         name: e.user_name.clone(),
     };
-    let to = e.to_jid.as_deref().unwrap_or(sender_id);
+    let to = e.to_jid.as_deref().filter(|t| !t.is_empty()).unwrap_or(sender_id);
     let conversation = if to.ends_with("@conference.xmpp.zoom.us") {
         conversation::channel(to, e.channel_name.as_deref())
     } else {
