@@ -159,6 +159,9 @@ pub struct Knobs {
     /// A Team Chat send echoes `chat_message.sent` and
     /// `team_chat.channel_message_posted` / `dm_message_posted` onto the WS (default true).
     pub echo_sends: bool,
+    /// Delay, in ms, before answering an accepted Team Chat send (after its
+    /// echo is pushed): Zoom's answer arriving after the echo.
+    pub send_response_delay_ms: Option<u64>,
 }
 
 impl Default for Knobs {
@@ -177,6 +180,7 @@ impl Default for Knobs {
             retry_after_secs: 1,
             force_429_count: 0,
             echo_sends: true,
+            send_response_delay_ms: None,
         }
     }
 }

@@ -196,6 +196,9 @@ pub(crate) async fn send_chat(
             shared.push_event(&event);
         }
     }
+    if let Some(ms) = shared.knobs().send_response_delay_ms {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
     (StatusCode::CREATED, Json(SendChatMessageResponse { id })).into_response()
 }
 

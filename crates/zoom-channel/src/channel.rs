@@ -17,6 +17,7 @@ use zoom::{
 use crate::{
     config::{SendAs, ZoomChannelConfig},
     dedup::Recent,
+    echo::{InFlight, OwnSender, Verdict, wait_for_answers},
     error::channel_error,
     outbound::now_ms,
     ratelimit::{RateLimiter, ZOOM_CHANNEL_WINDOWS},
@@ -35,6 +36,8 @@ pub struct ZoomChannel {
 pub(crate) struct Inner {
     pub(crate) config: ZoomChannelConfig,
     renderer: Renderer,
+    /// Our sender or robot JID, as events name it.
+    own_sender: OwnSender,
     source: Source,
     tokens: TokenProvider,
     pub(crate) api: ZoomApi,
@@ -57,8 +60,8 @@ pub(crate) struct State {
     seen: Recent,
     /// Zoom ids of messages we posted (self-echo).
     pub(crate) sent: Recent,
-    /// Texts of posts in flight (their echo may beat the response).
-    pub(crate) pending: Vec<String>,
+    /// Posts whose answer is not in yet (their echo may beat the answer).
+    pub(crate) in_flight: InFlight,
     /// Our message id → Zoom thread root, for threaded replies.
     pub(crate) thread_roots: Recent<String>,
     pub(crate) counters: Counters,
@@ -107,6 +110,10 @@ impl ZoomChannel {
         Self {
             inner: Arc::new(Inner {
                 renderer: Renderer::new(&config),
+                own_sender: OwnSender::new(match &config.send_as {
+                    SendAs::User { sender } => sender,
+                    SendAs::Chatbot { robot_jid, .. } => robot_jid,
+                }),
                 config,
                 source,
                 tokens,
@@ -114,7 +121,7 @@ impl ZoomChannel {
                 state: Mutex::new(State {
                     seen: Recent::new(capacity),
                     sent: Recent::new(capacity),
-                    pending: Vec::new(),
+                    in_flight: InFlight::default(),
                     thread_roots: Recent::new(capacity),
                     counters: Counters::default(),
                     connection: ConnectionState::Idle,
@@ -140,8 +147,30 @@ impl Inner {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Render → dedup → self-echo; the message to emit, if any.
-    fn accept(&self, received: &ReceivedEvent) -> Option<InboundMessage> {
+    /// Render → dedup → self-echo; the message to emit, if any. A possible
+    /// echo of a post in flight is held until that post's answer is in.
+    async fn accept(&self, received: &ReceivedEvent) -> Option<InboundMessage> {
+        let (message, verdict) = self.classify(received)?;
+        let Verdict::Hold(posts) = verdict else {
+            return Some(message);
+        };
+        wait_for_answers(posts).await;
+        let facts = chat_facts(&received.event)?;
+        let mut state = self.lock();
+        if state.sent.contains(&facts.message_id) {
+            tracing::debug!(event = %received.event.event, "own message echo dropped after its answer");
+            state.counters.filtered += 1;
+            return None;
+        }
+        state
+            .thread_roots
+            .insert_with(&message.message_id, facts.thread_root);
+        Some(message)
+    }
+
+    /// The synchronous part of [`Inner::accept`]: renders, counts, drops
+    /// filtered events, duplicates and certain echoes.
+    fn classify(&self, received: &ReceivedEvent) -> Option<(InboundMessage, Verdict)> {
         let event = &received.event;
         let rendered = self.renderer.render(event, received.received_at_ms);
         let mut state = self.lock();
@@ -167,28 +196,47 @@ impl Inner {
             state.counters.duplicates_dropped += 1;
             return None;
         }
-        if let Some(facts) = chat_facts(event) {
-            let echo = state.sent.contains(&facts.message_id)
-                || facts
-                    .text
-                    .as_ref()
-                    .is_some_and(|t| state.pending.contains(t))
-                || facts.operators.iter().any(|op| {
-                    self.config
-                        .self_ids
-                        .iter()
-                        .any(|own| own.eq_ignore_ascii_case(op))
-                });
-            if echo {
+        let Some(facts) = chat_facts(event) else {
+            return Some((message, Verdict::NotOurs));
+        };
+        let verdict = if state.sent.contains(&facts.message_id)
+            || facts.operators.iter().any(|op| {
+                self.config
+                    .self_ids
+                    .iter()
+                    .any(|own| own.eq_ignore_ascii_case(op))
+            }) {
+            Verdict::Ours
+        } else {
+            let held = match &facts.text {
+                Some(text) if self.own_sender.may_have_sent(&facts) => {
+                    state.in_flight.matching(&facts.targets, text)
+                }
+                _ => Vec::new(),
+            };
+            if held.is_empty() {
+                Verdict::NotOurs
+            } else {
+                Verdict::Hold(held)
+            }
+        };
+        match verdict {
+            Verdict::Ours => {
                 tracing::debug!(event = %event.event, "own message echo dropped");
                 state.counters.filtered += 1;
-                return None;
+                None
             }
-            state
-                .thread_roots
-                .insert_with(&message.message_id, facts.thread_root);
+            Verdict::NotOurs => {
+                state
+                    .thread_roots
+                    .insert_with(&message.message_id, facts.thread_root);
+                Some((message, Verdict::NotOurs))
+            }
+            hold @ Verdict::Hold(_) => {
+                tracing::debug!(event = %event.event, "possible own echo held until its post is answered");
+                Some((message, hold))
+            }
         }
-        Some(message)
     }
 
     /// Receives through a fresh [`Session`] until cancelled or the consumer is gone.
@@ -210,7 +258,7 @@ impl Inner {
             r = rx.recv() => r,
             () = stop.cancelled() => None,
         } {
-            let Some(message) = self.accept(&received) else {
+            let Some(message) = self.accept(&received).await else {
                 continue;
             };
             let sent = tokio::select! {
@@ -254,7 +302,7 @@ impl Inner {
             d = rx.recv() => d,
             () = ctx.cancel.cancelled() => None,
         } {
-            let Some(message) = self.accept(&delivery.event) else {
+            let Some(message) = self.accept(&delivery.event).await else {
                 delivery.ack();
                 continue;
             };

@@ -7,6 +7,7 @@ mod channel;
 mod config;
 mod conversation;
 mod dedup;
+mod echo;
 mod error;
 mod filter;
 mod outbound;

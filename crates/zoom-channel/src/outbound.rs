@@ -120,15 +120,18 @@ impl Inner {
     }
 
     /// One POST; remembers the new id for the self-echo filter. While the
-    /// request is in flight its text counts as ours too, because Zoom may
-    /// deliver the echo before the response.
+    /// request is in flight, an event from our sender with the same text in
+    /// the same conversation is held until the answer tells its id (Zoom may
+    /// deliver the echo before the answer).
     async fn post(
         &self,
         target: &Target,
         part: &str,
         thread: Option<&str>,
     ) -> Result<String, ZoomError> {
-        self.lock().pending.push(part.to_owned());
+        let token = self.lock().in_flight.begin(target.key(), part);
+        // Ends the in-flight record even when this future is dropped.
+        let _in_flight = InFlightGuard { inner: self, token };
         let result = match &self.config.send_as {
             SendAs::User { sender } => {
                 let (to_channel, to_contact) = match target {
@@ -169,14 +172,23 @@ impl Inner {
                     .map(|r| r.message_id)
             }
         };
-        let mut state = self.lock();
         if let Ok(id) = &result {
-            state.sent.insert(id);
-        }
-        if let Some(i) = state.pending.iter().position(|p| p == part) {
-            state.pending.swap_remove(i);
+            // Before the guard wakes the holders, so they find the id.
+            self.lock().sent.insert(id);
         }
         result
+    }
+}
+
+/// Ends a post's in-flight record when dropped.
+struct InFlightGuard<'a> {
+    inner: &'a Inner,
+    token: u64,
+}
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        self.inner.lock().in_flight.finish(self.token);
     }
 }
 

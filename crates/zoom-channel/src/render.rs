@@ -865,6 +865,8 @@ pub(crate) struct ChatFacts {
     pub(crate) text: Option<String>,
     /// The thread root a reply to this message must name.
     pub(crate) thread_root: String,
+    /// Where it was posted, as target keys (`channel:<id>`, `contact:<email or id>`).
+    pub(crate) targets: Vec<String>,
 }
 
 /// Chat facts of `chat_message.*` / `team_chat.*` events, from the raw payload.
@@ -885,11 +887,22 @@ pub(crate) fn chat_facts(event: &Event) -> Option<ChatFacts> {
         .filter(|s| !s.is_empty())
         .map(str::to_lowercase)
         .collect();
+    let mut targets: Vec<String> = s("channel_id")
+        .map(|c| format!("channel:{c}"))
+        .into_iter()
+        .collect();
+    targets.extend(
+        ["contact_email", "contact_id"]
+            .into_iter()
+            .filter_map(|k| s(k))
+            .map(|c| format!("contact:{}", c.to_lowercase())),
+    );
     Some(ChatFacts {
         message_id,
         operators,
         text: s("message").map(str::to_owned),
         thread_root,
+        targets,
     })
 }
 

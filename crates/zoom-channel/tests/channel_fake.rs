@@ -253,6 +253,86 @@ async fn self_echo_filter() {
     h.stop().await;
 }
 
+/// A Team Chat message from `operator` in channel `channel`.
+fn chat_in(channel: &str, operator: &str, id: &str, message: &str) -> Value {
+    let mut event = chat_from(operator, id, message);
+    event["payload"]["object"]["channel_id"] = json!(channel);
+    event
+}
+
+#[tokio::test]
+async fn a_persons_message_equal_to_a_reply_in_flight_is_never_dropped() {
+    // Zoom answers our post 3 s after echoing it.
+    let mut h = start(
+        |k| {
+            k.echo_sends = true;
+            k.send_response_delay_ms = Some(3_000);
+        },
+        |_| {},
+    )
+    .await;
+    let sender = h.channel.clone();
+    let send = tokio::spawn(async move {
+        sender
+            .send_text(text("zoom;+;channel:chan-1", "ok"))
+            .await
+    });
+    // The post is in the fake (and its echo pushed) while its answer waits.
+    assert!(h.fake.wait_for_team_chat(1, WAIT).await);
+    // Alice says "ok" in the same channel and in another one.
+    h.push(&chat_in("chan-1", "alice@example.com", "alice-1", "ok"));
+    h.push(&chat_in("chan-2", "alice@example.com", "alice-2", "ok"));
+    // Our sender's own account typing "ok" in another channel is a person too.
+    h.push(&chat_in("chan-2", "me@example.com", "me-typed-1", "ok"));
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let m = h.next().await;
+        got.push((m.sender.id, m.conversation.id, m.body));
+    }
+    assert_eq!(
+        got,
+        [
+            ("alice@example.com".into(), "zoom;+;channel:chan-1".into(), "ok".into()),
+            ("alice@example.com".into(), "zoom;+;channel:chan-2".into(), "ok".into()),
+            ("me@example.com".into(), "zoom;+;channel:chan-2".into(), "ok".into()),
+        ]
+    );
+    let sent = send.await.unwrap().unwrap();
+    // Our own echoes (both event kinds) were held, then dropped by id.
+    h.push(&chat_from("bob@example.com", "bob-after", "after"));
+    assert_eq!(h.next().await.body, "after");
+    assert!(h.inbound.try_recv().is_err(), "our echo leaked");
+    assert!(h.fake.team_chat_messages()[0].id == sent.message_id);
+    assert!(h.channel.status().counters.filtered >= 2);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_held_message_from_our_sender_that_is_not_the_echo_is_delivered() {
+    let mut h = start(
+        |k| {
+            k.echo_sends = false;
+            k.send_response_delay_ms = Some(1_000);
+        },
+        |_| {},
+    )
+    .await;
+    let sender = h.channel.clone();
+    let send = tokio::spawn(async move {
+        sender
+            .send_text(text("zoom;+;channel:chan-1", "ok"))
+            .await
+    });
+    assert!(h.fake.wait_for_team_chat(1, WAIT).await);
+    // Our sender's account types the same text in the same channel: it could
+    // be the echo until the answer tells the id; it is not, so it arrives.
+    h.push(&chat_in("chan-1", "me@example.com", "typed-by-hand", "ok"));
+    let m = h.next().await;
+    assert_eq!((m.sender.id.as_str(), m.body.as_str()), ("me@example.com", "ok"));
+    assert!(send.await.unwrap().is_ok());
+    h.stop().await;
+}
+
 #[tokio::test]
 async fn self_ids_filter_operator_posts() {
     let mut h = start(
