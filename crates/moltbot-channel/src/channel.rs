@@ -4,7 +4,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     AccountStatus, ChannelError, ChatType, DeliveryResult, InboundSender, OutboundMedia,
-    OutboundMessage, ProbeReport,
+    OutboundMessage, ProbeReport, SendOptions,
 };
 
 /// Catalogue metadata (Moltbot's `ChannelMeta`).
@@ -84,6 +84,20 @@ pub trait Channel: Send + Sync + 'static {
     /// See [`ChannelError`]; [`ChannelError::is_retryable`] tells whether the
     /// same call may succeed later.
     async fn send_text(&self, message: OutboundMessage) -> Result<DeliveryResult, ChannelError>;
+
+    /// [`Channel::send_text`] with a caller's idempotency key and wait bound;
+    /// channels without either ignore `options`.
+    ///
+    /// # Errors
+    /// As [`Channel::send_text`].
+    async fn send_text_with(
+        &self,
+        message: OutboundMessage,
+        options: SendOptions,
+    ) -> Result<DeliveryResult, ChannelError> {
+        let _ = options;
+        self.send_text(message).await
+    }
 
     /// Sends media to a conversation; a channel that cannot upload may send a
     /// link as text.

@@ -21,7 +21,7 @@ pub use self::{
         ChatType, Conversation, Delivery, DeliveryMode, InboundMessage, InboundReceiver,
         InboundSender, Party, inbound_channel,
     },
-    outbound::{DeliveryResult, MediaSource, OutboundMedia, OutboundMessage},
+    outbound::{DeliveryResult, MediaSource, OutboundMedia, OutboundMessage, SendOptions},
     secret::Secret,
     status::{AccountStatus, ConnectionState, Counters, ProbeCheck, ProbeReport},
 };

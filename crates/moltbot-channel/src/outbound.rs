@@ -11,6 +11,20 @@ pub struct OutboundMessage {
     pub reply_to_id: Option<String>,
 }
 
+/// How one send may wait and be retried.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SendOptions {
+    /// The caller's key for this message (BlueBubbles' `tempGuid`): a later
+    /// send with the same key returns the first one's result, or, after a
+    /// partial failure, posts only the parts not posted yet.
+    pub idempotency_key: Option<String>,
+    /// Longest the send may wait for the platform's rate limits (queue,
+    /// windows, `Retry-After`); a send that would wait longer fails with
+    /// [`crate::ChannelError::RateLimited`] before posting anything. `None`:
+    /// the channel's default.
+    pub max_wait: Option<std::time::Duration>,
+}
+
 /// Where media comes from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", tag = "kind")]

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use moltbot_channel::{
     AccountStatus, CancellationToken, Capabilities, Channel, ChannelError, ChannelMeta, ChatType,
     ConnectionState, Counters, DeliveryResult, InboundMessage, MediaSource, OutboundMedia,
-    OutboundMessage, ProbeCheck, ProbeReport, StartContext,
+    OutboundMessage, ProbeCheck, ProbeReport, SendOptions, StartContext,
 };
 use tokio::sync::{mpsc, watch};
 use zoom::{
@@ -20,7 +20,8 @@ use crate::{
     echo::{InFlight, OwnSender, Verdict, wait_for_answers},
     error::channel_error,
     outbound::now_ms,
-    ratelimit::{RateLimiter, ZOOM_CHANNEL_WINDOWS},
+    ledger::{LEDGER_CAPACITY, Ledger},
+    ratelimit::{Lanes, RateLimiter, ZOOM_CHANNEL_WINDOWS},
     render::{Rendered, Renderer, chat_facts},
 };
 
@@ -43,6 +44,10 @@ pub(crate) struct Inner {
     pub(crate) api: ZoomApi,
     state: Mutex<State>,
     pub(crate) limiter: Mutex<RateLimiter>,
+    /// One send at a time per target.
+    pub(crate) lanes: Lanes,
+    /// Progress of keyed (idempotent) sends.
+    ledger: Mutex<Ledger>,
     session_status: Mutex<Option<watch::Receiver<SessionStatus>>>,
 }
 
@@ -131,6 +136,8 @@ impl ZoomChannel {
                     last_error: None,
                 }),
                 limiter: Mutex::new(RateLimiter::new(&ZOOM_CHANNEL_WINDOWS)),
+                lanes: Lanes::default(),
+                ledger: Mutex::new(Ledger::new(LEDGER_CAPACITY)),
                 session_status: Mutex::new(None),
             }),
         }
@@ -140,11 +147,40 @@ impl ZoomChannel {
     pub fn config(&self) -> &ZoomChannelConfig {
         &self.inner.config
     }
+
+    /// Sends on a task of its own, so a caller that stops waiting (a timeout)
+    /// does not cut a multi-part reply short; a retry with the same key then
+    /// finds its outcome.
+    async fn spawn_send(
+        &self,
+        conversation_id: String,
+        text: String,
+        reply_to_id: Option<String>,
+        options: SendOptions,
+    ) -> Result<DeliveryResult, ChannelError> {
+        let inner = Arc::clone(&self.inner);
+        let task = tokio::spawn(async move {
+            inner
+                .send(&conversation_id, &text, reply_to_id.as_deref(), &options)
+                .await
+        });
+        task.await.unwrap_or_else(|join| {
+            Err(ChannelError::Upstream {
+                status: 0,
+                code: 0,
+                message: format!("send task failed: {join}"),
+            })
+        })
+    }
 }
 
 impl Inner {
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn ledger(&self) -> MutexGuard<'_, Ledger> {
+        self.ledger.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Render → dedup → self-echo; the message to emit, if any. A possible
@@ -383,13 +419,21 @@ impl Channel for ZoomChannel {
     }
 
     async fn send_text(&self, message: OutboundMessage) -> Result<DeliveryResult, ChannelError> {
-        self.inner
-            .send(
-                &message.conversation_id,
-                &message.text,
-                message.reply_to_id.as_deref(),
-            )
-            .await
+        self.send_text_with(message, SendOptions::default()).await
+    }
+
+    async fn send_text_with(
+        &self,
+        message: OutboundMessage,
+        options: SendOptions,
+    ) -> Result<DeliveryResult, ChannelError> {
+        self.spawn_send(
+            message.conversation_id,
+            message.text,
+            message.reply_to_id,
+            options,
+        )
+        .await
     }
 
     async fn send_media(&self, media: OutboundMedia) -> Result<DeliveryResult, ChannelError> {
@@ -406,9 +450,13 @@ impl Channel for ZoomChannel {
             Some(caption) => format!("{caption}\n{url}"),
             None => url.clone(),
         };
-        self.inner
-            .send(&media.conversation_id, &text, media.reply_to_id.as_deref())
-            .await
+        self.spawn_send(
+            media.conversation_id,
+            text,
+            media.reply_to_id,
+            SendOptions::default(),
+        )
+        .await
     }
 
     async fn probe(&self) -> ProbeReport {

@@ -38,6 +38,10 @@ impl<V> Recent<V> {
         self.map.get(key)
     }
 
+    pub(crate) fn get_mut(&mut self, key: &str) -> Option<&mut V> {
+        self.map.get_mut(key)
+    }
+
     pub(crate) fn contains(&self, key: &str) -> bool {
         self.map.contains_key(key)
     }

@@ -10,6 +10,7 @@ mod dedup;
 mod echo;
 mod error;
 mod filter;
+mod ledger;
 mod outbound;
 mod ratelimit;
 mod render;

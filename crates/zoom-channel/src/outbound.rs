@@ -1,8 +1,10 @@
-//! Sending: target resolution, splitting, client-side rate limits, 429 retries.
+//! Sending: target resolution, splitting, one queue per target, Zoom's
+//! windows checked for the whole reply before its first part, 429 retries,
+//! and idempotent resumption per caller key.
 
 use std::time::Duration;
 
-use moltbot_channel::{ChannelError, DeliveryResult};
+use moltbot_channel::{ChannelError, DeliveryResult, SendOptions};
 use tokio::time::Instant;
 use zoom::ZoomError;
 use zoom_wire::{ChatbotContent, ChatbotMessage, SendChatMessage};
@@ -12,6 +14,7 @@ use crate::{
     config::SendAs,
     conversation::{Target, parse_target},
     error::channel_error,
+    ledger::Resume,
     ratelimit::acquire,
     split::split_text,
 };
@@ -20,23 +23,28 @@ use crate::{
 const MAX_ATTEMPTS: u32 = 5;
 /// Wait after a 429 without Retry-After.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
+/// Slack past the plan for the window waits of a reply already started (a
+/// post's latency moves its slot a little later than planned).
+const PLAN_SLACK: Duration = Duration::from_secs(2);
 
 impl Inner {
-    /// Sends `text` to `conversation_id`, split at Zoom's limit, in order.
+    /// Sends `text` to `conversation_id`, split at Zoom's limit, in order:
+    /// all parts or, from the caller's point of view, none (see
+    /// [`SendOptions`]).
     pub(crate) async fn send(
         &self,
         conversation_id: &str,
         text: &str,
         reply_to_id: Option<&str>,
+        options: &SendOptions,
     ) -> Result<DeliveryResult, ChannelError> {
-        let result = self.send_parts(conversation_id, text, reply_to_id).await;
-        let mut state = self.lock();
-        match &result {
-            Ok(r) => state.counters.sent += r.part_ids.len() as u64,
-            Err(e) => {
-                state.counters.send_failures += 1;
-                state.last_error = Some(format!("send to {conversation_id}: {e}"));
-            }
+        let result = self
+            .send_parts(conversation_id, text, reply_to_id, options)
+            .await;
+        if let Err(e) = &result {
+            let mut state = self.lock();
+            state.counters.send_failures += 1;
+            state.last_error = Some(format!("send to {conversation_id}: {e}"));
         }
         result
     }
@@ -46,33 +54,111 @@ impl Inner {
         conversation_id: &str,
         text: &str,
         reply_to_id: Option<&str>,
+        options: &SendOptions,
     ) -> Result<DeliveryResult, ChannelError> {
         if text.trim().is_empty() {
             return Err(ChannelError::BadRequest("the message text is empty".into()));
         }
         let target = parse_target(conversation_id, self.config.default_target.as_deref())?;
         self.config.validate()?;
-        let thread = reply_to_id.and_then(|r| self.thread_root(r));
-        let deadline = Instant::now() + self.config.max_rate_limit_wait;
-        let mut part_ids = Vec::new();
-        for part in split_text(text, SendChatMessage::MAX_CHARS) {
-            let key = target.key();
-            let taken = acquire(&self.limiter, &key, deadline).await?;
-            let posted = self
-                .post_with_retry(&target, part, thread.as_deref(), deadline)
-                .await;
-            self.limiter
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .settle(&key, taken, Instant::now());
-            part_ids.push(posted?);
+        let max_wait = options.max_wait.unwrap_or(self.config.max_rate_limit_wait);
+        let deadline = Instant::now() + max_wait;
+        let key = target.key();
+        let send = async {
+            let posted = match &options.idempotency_key {
+                Some(k) => match self.ledger().resume(k, conversation_id, text, reply_to_id)? {
+                    Resume::Done(result) => return Ok(result),
+                    Resume::From(posted) => posted,
+                },
+                None => Vec::new(),
+            };
+            let parts = split_text(text, SendChatMessage::MAX_CHARS);
+            let rest = parts.get(posted.len()..).unwrap_or_default();
+            let windowed = self.windows_apply(&target);
+            let deadline = if windowed {
+                self.check_windows(&key, rest.len(), deadline, max_wait)?
+            } else {
+                deadline
+            };
+            let thread = reply_to_id.and_then(|r| self.thread_root(r));
+            let mut part_ids = posted;
+            for part in rest {
+                let taken = if windowed {
+                    Some(acquire(&self.limiter, &key, deadline).await?)
+                } else {
+                    None
+                };
+                let posted = self
+                    .post_with_retry(&target, part, thread.as_deref(), deadline)
+                    .await;
+                if let Some(taken) = taken {
+                    self.limiter
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .settle(&key, taken, Instant::now());
+                }
+                let id = posted?;
+                if let Some(k) = &options.idempotency_key {
+                    self.ledger().posted(k, &id);
+                }
+                part_ids.push(id);
+            }
+            let result = DeliveryResult {
+                message_id: part_ids.first().cloned().unwrap_or_default(),
+                part_ids,
+                conversation_id: conversation_id.to_owned(),
+                timestamp_ms: now_ms(),
+            };
+            if let Some(k) = &options.idempotency_key {
+                self.ledger().done(k, &result);
+            }
+            Ok(result)
+        };
+        // One send at a time per target, in arrival order.
+        self.lanes.run(&key, deadline, send).await
+    }
+
+    /// Zoom applies its per-channel windows to Team Chat posts to a channel
+    /// (`to_channel`); none are documented for DMs or the Chatbot API.
+    fn windows_apply(&self, target: &Target) -> bool {
+        matches!(self.config.send_as, SendAs::User { .. }) && matches!(target, Target::Channel(_))
+    }
+
+    /// Checks that `parts` posts to `key` fit the windows by `deadline`;
+    /// returns the deadline for their window waits.
+    ///
+    /// # Errors
+    /// [`ChannelError::RateLimited`] when they would fit only later (nothing
+    /// is posted), [`ChannelError::BadRequest`] when they cannot fit within
+    /// `max_wait` even with empty windows.
+    fn check_windows(
+        &self,
+        key: &str,
+        parts: usize,
+        deadline: Instant,
+        max_wait: Duration,
+    ) -> Result<Instant, ChannelError> {
+        let now = Instant::now();
+        let (last, from_empty) = self
+            .limiter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .plan(key, parts, now);
+        if from_empty.saturating_duration_since(now) > max_wait {
+            return Err(ChannelError::BadRequest(format!(
+                "the reply needs {parts} posts; Zoom's per-channel limits let them go only over \
+                 {} s, more than the send may wait ({} s); shorten it",
+                (from_empty - now).as_secs(),
+                max_wait.as_secs()
+            )));
         }
-        Ok(DeliveryResult {
-            message_id: part_ids[0].clone(),
-            part_ids,
-            conversation_id: conversation_id.to_owned(),
-            timestamp_ms: now_ms(),
-        })
+        if last > deadline {
+            tracing::info!(key, parts, "the reply does not fit Zoom's windows in time; nothing posted");
+            return Err(ChannelError::RateLimited {
+                retry_after: Some(last - deadline),
+            });
+        }
+        Ok(deadline.max(last + PLAN_SLACK))
     }
 
     /// The Zoom thread root for a reply id: our event message ids map to the
@@ -174,7 +260,9 @@ impl Inner {
         };
         if let Ok(id) = &result {
             // Before the guard wakes the holders, so they find the id.
-            self.lock().sent.insert(id);
+            let mut state = self.lock();
+            state.sent.insert(id);
+            state.counters.sent += 1;
         }
         result
     }

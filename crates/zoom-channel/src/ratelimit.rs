@@ -1,4 +1,10 @@
-//! Client-side sliding-window rate limits per target.
+//! Client-side sliding-window rate limits per target, and the planning that
+//! checks a multi-part reply against them before its first part is posted.
+//!
+//! Zoom documents these windows on `to_channel` of the Team Chat send API
+//! (per channel); none are documented for `to_contact` (DMs) or the Chatbot
+//! API, so only channel posts of `sendAs = "user"` are counted (see
+//! `docs/architecture.md`, "Outbound rate limits").
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -34,7 +40,6 @@ impl RateLimiter {
     /// Takes a slot for `key` at `now`, or tells how long until one frees up.
     pub(crate) fn try_acquire(&mut self, key: &str, now: Instant) -> Result<(), Duration> {
         let longest = self.windows.iter().map(|w| w.1).max().unwrap_or_default();
-        let most = self.windows.iter().map(|w| w.0).max().unwrap_or_default();
         self.sends.retain(|_, times| {
             while times
                 .front()
@@ -45,27 +50,23 @@ impl RateLimiter {
             !times.is_empty()
         });
         let times = self.sends.entry(key.to_owned()).or_default();
-        let mut wait = Duration::ZERO;
-        for &(limit, window) in &self.windows {
-            let in_window = times
-                .iter()
-                .rev()
-                .take_while(|t| now.saturating_duration_since(**t) < window)
-                .count();
-            if limit > 0 && in_window >= limit {
-                // The send that must leave the window before one more fits.
-                let oldest_blocking = times[times.len() - limit];
-                wait = wait.max(oldest_blocking + window - now);
-            }
-        }
+        let wait = wait_for_slot(&self.windows, times, now);
         if wait > Duration::ZERO {
             return Err(wait);
         }
-        times.push_back(now);
-        while times.len() > most {
-            times.pop_front();
-        }
+        push_bounded(&self.windows, times, now);
         Ok(())
+    }
+
+    /// When the last of `parts` sends to `key` could go if each went as early
+    /// as the windows allow from `now`, given the sends already counted; and
+    /// the same from empty windows (what no amount of waiting improves on).
+    pub(crate) fn plan(&self, key: &str, parts: usize, now: Instant) -> (Instant, Instant) {
+        let current = self.sends.get(key).cloned().unwrap_or_default();
+        (
+            plan_from(&self.windows, current, parts, now),
+            plan_from(&self.windows, VecDeque::new(), parts, now),
+        )
     }
 
     /// Moves the slot taken at `taken` to `done`, when its request completed:
@@ -82,6 +83,97 @@ impl RateLimiter {
         }
     }
 }
+
+/// How long after `now` one more send fits every window.
+fn wait_for_slot(windows: &[(usize, Duration)], times: &VecDeque<Instant>, now: Instant) -> Duration {
+    let mut wait = Duration::ZERO;
+    for &(limit, window) in windows {
+        let in_window = times
+            .iter()
+            .rev()
+            .take_while(|t| now.saturating_duration_since(**t) < window)
+            .count();
+        if limit > 0 && in_window >= limit {
+            // The send that must leave the window before one more fits.
+            let oldest_blocking = times[times.len() - limit];
+            wait = wait.max((oldest_blocking + window).saturating_duration_since(now));
+        }
+    }
+    wait
+}
+
+fn push_bounded(windows: &[(usize, Duration)], times: &mut VecDeque<Instant>, at: Instant) {
+    let most = windows.iter().map(|w| w.0).max().unwrap_or_default();
+    times.push_back(at);
+    while times.len() > most {
+        times.pop_front();
+    }
+}
+
+/// When the last of `parts` sends could go after `times`, each as early as allowed.
+fn plan_from(
+    windows: &[(usize, Duration)],
+    mut times: VecDeque<Instant>,
+    parts: usize,
+    now: Instant,
+) -> Instant {
+    let mut at = now;
+    for _ in 0..parts {
+        // Each wait moves past a blocking send, so this ends.
+        loop {
+            let wait = wait_for_slot(windows, &times, at);
+            if wait == Duration::ZERO {
+                break;
+            }
+            at += wait;
+        }
+        push_bounded(windows, &mut times, at);
+    }
+    at
+}
+
+/// One queue per target: sends to one target go one at a time, in order.
+#[derive(Debug, Default)]
+pub(crate) struct Lanes {
+    lanes: Mutex<HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Lanes {
+    /// Waits for `key`'s turn until `deadline`; runs `f` in it.
+    ///
+    /// # Errors
+    /// [`ChannelError::RateLimited`] when the turn does not come by `deadline`
+    /// (the sends ahead need longer), else `f`'s error.
+    pub(crate) async fn run<T>(
+        &self,
+        key: &str,
+        deadline: Instant,
+        f: impl std::future::Future<Output = Result<T, ChannelError>>,
+    ) -> Result<T, ChannelError> {
+        let lane = self
+            .lanes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key.to_owned())
+            .or_default()
+            .clone();
+        let result = match tokio::time::timeout_at(deadline, lane.lock()).await {
+            Ok(_turn) => f.await,
+            Err(_) => Err(ChannelError::RateLimited {
+                retry_after: Some(QUEUE_RETRY_AFTER),
+            }),
+        };
+        let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        // The map's and ours: nobody else waits on this lane.
+        if std::sync::Arc::strong_count(&lane) == 2 {
+            lanes.remove(key);
+        }
+        result
+    }
+}
+
+/// `Retry-After` when a send gave up waiting behind others to the same target.
+const QUEUE_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// Waits for a slot for `key` and returns when it was taken, giving up with
 /// [`ChannelError::RateLimited`] when the wait would end after `deadline`.
