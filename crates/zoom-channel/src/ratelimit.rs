@@ -293,6 +293,91 @@ mod tests {
     }
 
     #[test]
+    fn plans_a_multi_part_reply_against_the_windows() {
+        let t0 = Instant::now();
+        let mut rl = RateLimiter::new(&ZOOM_CHANNEL_WINDOWS);
+        // Ten parts fit at once; the eleventh waits for the 1 s window.
+        assert_eq!(rl.plan("c", 10, t0), (t0, t0));
+        assert_eq!(
+            rl.plan("c", 11, t0),
+            (t0 + Duration::from_secs(1), t0 + Duration::from_secs(1))
+        );
+        // 31 parts need the 30 / 10 s window to slide, even from empty windows.
+        assert_eq!(rl.plan("c", 31, t0).1, t0 + Duration::from_secs(10));
+        // Counted sends push the plan later; other keys are not affected.
+        for _ in 0..9 {
+            rl.try_acquire("c", t0).unwrap();
+        }
+        assert_eq!(rl.plan("c", 2, t0).0, t0 + Duration::from_secs(1));
+        assert_eq!(rl.plan("c", 1, t0).0, t0);
+        assert_eq!(rl.plan("d", 2, t0).0, t0);
+        // Planning takes nothing.
+        rl.try_acquire("c", t0).unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn lanes_queue_in_order_and_give_up_at_the_deadline() {
+        let lanes = std::sync::Arc::new(Lanes::default());
+        let start = Instant::now();
+        let order = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for i in 0..3u64 {
+            let (lanes, order) = (lanes.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                lanes
+                    .run("k", start + Duration::from_secs(5), async {
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                        order.lock().unwrap().push((i, start.elapsed()));
+                        Ok(i)
+                    })
+                    .await
+            }));
+            // Arrival order is the order of turns.
+            tokio::task::yield_now().await;
+        }
+        let mut results = Vec::new();
+        for t in tasks {
+            results.push(t.await.unwrap());
+        }
+        assert!(matches!(results[0], Ok(0)) && matches!(results[1], Ok(1)));
+        // The third's turn would start at 4 s and end at 6 s; it may not wait past 5 s
+        // for its turn, but its turn came at 4 s, so it ran.
+        assert!(matches!(results[2], Ok(2)));
+        assert_eq!(
+            *order.lock().unwrap(),
+            [
+                (0, Duration::from_secs(2)),
+                (1, Duration::from_secs(4)),
+                (2, Duration::from_secs(6))
+            ]
+        );
+        // A send whose turn would come after its deadline gives up then.
+        let busy = {
+            let lanes = lanes.clone();
+            tokio::spawn(async move {
+                lanes
+                    .run("k", Instant::now() + Duration::from_secs(60), async {
+                        tokio::time::sleep(Duration::from_secs(10)).await;
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        tokio::task::yield_now().await;
+        let before = Instant::now();
+        let err = lanes
+            .run("k", before + Duration::from_secs(3), async { Ok(()) })
+            .await
+            .unwrap_err();
+        assert_eq!(before.elapsed(), Duration::from_secs(3));
+        assert!(matches!(err, ChannelError::RateLimited { retry_after: Some(_) }), "{err}");
+        // Another target is not held up.
+        lanes.run("other", Instant::now(), async { Ok(()) }).await.unwrap();
+        busy.await.unwrap().unwrap();
+        assert!(lanes.lanes.lock().unwrap().is_empty(), "idle lanes are forgotten");
+    }
+
+    #[test]
     fn long_windows_and_memory_bound() {
         let t0 = Instant::now();
         // One send every 1.5 s stays under 10/1 s and 30/10 s; 60/100 s stops the 61st.

@@ -5,7 +5,7 @@ use std::time::Duration;
 use fake_zoom::{FakeConfig, FakeZoom, Knobs};
 use moltbot_channel::{
     CancellationToken, Channel, ChannelError, ChatType, ConnectionState, InboundMessage,
-    InboundReceiver, MediaSource, OutboundMedia, OutboundMessage, Secret, StartContext,
+    InboundReceiver, MediaSource, OutboundMedia, OutboundMessage, Secret, SendOptions, StartContext,
     inbound_channel,
 };
 use serde_json::{Value, json};
@@ -15,7 +15,7 @@ use zoom::{
     webhook_router,
 };
 use zoom_channel::{Rendered, Renderer, SendAs, ZoomChannel, ZoomChannelConfig};
-use zoom_wire::Event;
+use zoom_wire::{Event, SendChatMessage};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -404,6 +404,155 @@ async fn split_5000_chars_sends_five_parts_in_order() {
         assert_eq!(m.body.reply_main_message_id.as_deref(), Some("root-msg-1"));
         assert_eq!(m.body.to_channel.as_deref(), Some("chan-1"));
     }
+    h.stop().await;
+}
+
+fn keyed(key: &str, max_wait_ms: u64) -> SendOptions {
+    SendOptions {
+        idempotency_key: Some(key.into()),
+        max_wait: Some(Duration::from_millis(max_wait_ms)),
+    }
+}
+
+/// Words of `chars` characters in total: splits into `chars / 1024` parts or so.
+fn long_text(chars: usize) -> String {
+    "lorem ipsum ".repeat(chars / 12 + 1)[..chars].to_owned()
+}
+
+#[tokio::test]
+async fn dm_and_default_target_replies_are_not_held_to_channel_windows() {
+    // Zoom documents its windows on channel posts; DMs (where every meeting
+    // reply goes via `defaultTarget`) get none: 70 replies in a row all post.
+    let h = start(
+        |k| k.echo_sends = false,
+        |c| c.default_target = Some("alice@example.com".into()),
+    )
+    .await;
+    for i in 0..35 {
+        h.channel
+            .send_text(text("zoom;-;bob@example.com", &format!("dm {i}")))
+            .await
+            .unwrap();
+        h.channel
+            .send_text(text("zoom;+;meeting:1234567890", &format!("meeting {i}")))
+            .await
+            .unwrap();
+    }
+    let sent = h.fake.team_chat_messages();
+    assert_eq!(sent.len(), 70);
+    assert!(sent.iter().all(|m| m.body.to_contact.is_some()));
+    // A 100 kB reply to a DM posts every part and reports success once.
+    let big = long_text(100_000);
+    let result = h
+        .channel
+        .send_text(text("zoom;-;bob@example.com", &big))
+        .await
+        .unwrap();
+    let sent = h.fake.team_chat_messages();
+    assert_eq!(result.part_ids.len(), sent.len() - 70);
+    let joined: String = sent[70..].iter().map(|m| m.body.message.as_str()).collect();
+    assert_eq!(joined, big);
+    assert_eq!(h.channel.status().counters.send_failures, 0);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_multi_part_channel_reply_is_checked_against_the_windows_before_its_first_part() {
+    let h = start(|k| k.echo_sends = false, |_| {}).await;
+    for i in 0..10 {
+        h.channel
+            .send_text(text("zoom;+;channel:chan-1", &format!("msg {i}")))
+            .await
+            .unwrap();
+    }
+    // Two parts: the second would need the 1 s window to slide, beyond a
+    // 300 ms wait, so nothing is posted and the caller learns when to retry.
+    let two_parts = long_text(1500);
+    let err = h
+        .channel
+        .send_text_with(text("zoom;+;channel:chan-1", &two_parts), keyed("t-1", 300))
+        .await
+        .unwrap_err();
+    let ChannelError::RateLimited {
+        retry_after: Some(retry_after),
+    } = err
+    else {
+        panic!("{err}")
+    };
+    assert!(retry_after > Duration::ZERO && retry_after <= Duration::from_secs(1));
+    assert_eq!(h.fake.team_chat_messages().len(), 10, "a part was posted");
+    // With room to wait, the same reply waits for the window and posts both.
+    let result = h
+        .channel
+        .send_text_with(text("zoom;+;channel:chan-1", &two_parts), keyed("t-1", 3_000))
+        .await
+        .unwrap();
+    assert_eq!(result.part_ids.len(), 2);
+    assert_eq!(h.fake.team_chat_messages().len(), 12);
+    // A reply that cannot fit the windows within the wait at all is refused
+    // up front (31 posts need 10 s of Zoom's 30 / 10 s window).
+    let err = h
+        .channel
+        .send_text(text("zoom;+;channel:chan-1", &long_text(31 * 1000)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ChannelError::BadRequest(ref m) if m.contains("shorten")), "{err}");
+    assert_eq!(h.fake.team_chat_messages().len(), 12);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_retry_with_the_same_key_resumes_after_a_partial_failure() {
+    let h = start(|k| k.echo_sends = false, |_| {}).await;
+    // Someone else used 9 of chan-1's 10 / 1 s behind our back: our second
+    // part meets Zoom's 429 (a 10 s block), beyond the send's wait.
+    let (_, api) = clients(&h.fake);
+    for i in 0..9 {
+        let body = SendChatMessage {
+            message: format!("other {i}"),
+            to_channel: Some("chan-1".into()),
+            ..Default::default()
+        };
+        api.send_chat_message("me@example.com", &body).await.unwrap();
+    }
+    let three_parts = long_text(2500);
+    let err = h
+        .channel
+        .send_text_with(text("zoom;+;channel:chan-1", &three_parts), keyed("tmp-1", 1_000))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ChannelError::RateLimited { .. }), "{err}");
+    let first = h.fake.team_chat_messages()[9].clone();
+    assert_eq!(h.fake.team_chat_messages().len(), 10);
+    // The block ends; the caller retries with the same key: only parts 2 and
+    // 3 are posted, and the result names all three.
+    h.fake.reset();
+    let result = h
+        .channel
+        .send_text_with(text("zoom;+;channel:chan-1", &three_parts), keyed("tmp-1", 1_000))
+        .await
+        .unwrap();
+    let rest = h.fake.team_chat_messages();
+    assert_eq!(rest.len(), 2);
+    assert_eq!(result.message_id, first.id);
+    assert_eq!(result.part_ids, [first.id.clone(), rest[0].id.clone(), rest[1].id.clone()]);
+    let joined = format!("{}{}{}", first.body.message, rest[0].body.message, rest[1].body.message);
+    assert_eq!(joined, three_parts);
+    // Once more: the same result, nothing posted.
+    let again = h
+        .channel
+        .send_text_with(text("zoom;+;channel:chan-1", &three_parts), keyed("tmp-1", 1_000))
+        .await
+        .unwrap();
+    assert_eq!(again, result);
+    assert_eq!(h.fake.team_chat_messages().len(), 2);
+    // The key names that message only.
+    let err = h
+        .channel
+        .send_text_with(text("zoom;+;channel:chan-1", "different"), keyed("tmp-1", 1_000))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ChannelError::BadRequest(_)), "{err}");
     h.stop().await;
 }
 
