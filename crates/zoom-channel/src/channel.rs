@@ -19,8 +19,8 @@ use crate::{
     dedup::Recent,
     echo::{InFlight, OwnSender, Verdict, wait_for_answers},
     error::channel_error,
-    outbound::now_ms,
     ledger::{LEDGER_CAPACITY, Ledger},
+    outbound::now_ms,
     ratelimit::{Lanes, RateLimiter, ZOOM_CHANNEL_WINDOWS},
     render::{Rendered, Renderer, chat_facts},
 };

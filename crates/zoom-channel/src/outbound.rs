@@ -66,7 +66,10 @@ impl Inner {
         let key = target.key();
         let send = async {
             let posted = match &options.idempotency_key {
-                Some(k) => match self.ledger().resume(k, conversation_id, text, reply_to_id)? {
+                Some(k) => match self
+                    .ledger()
+                    .resume(k, conversation_id, text, reply_to_id)?
+                {
                     Resume::Done(result) => return Ok(result),
                     Resume::From(posted) => posted,
                 },
@@ -153,7 +156,11 @@ impl Inner {
             )));
         }
         if last > deadline {
-            tracing::info!(key, parts, "the reply does not fit Zoom's windows in time; nothing posted");
+            tracing::info!(
+                key,
+                parts,
+                "the reply does not fit Zoom's windows in time; nothing posted"
+            );
             return Err(ChannelError::RateLimited {
                 retry_after: Some(last - deadline),
             });

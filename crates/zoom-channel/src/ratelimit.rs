@@ -85,7 +85,11 @@ impl RateLimiter {
 }
 
 /// How long after `now` one more send fits every window.
-fn wait_for_slot(windows: &[(usize, Duration)], times: &VecDeque<Instant>, now: Instant) -> Duration {
+fn wait_for_slot(
+    windows: &[(usize, Duration)],
+    times: &VecDeque<Instant>,
+    now: Instant,
+) -> Duration {
     let mut wait = Duration::ZERO;
     for &(limit, window) in windows {
         let in_window = times
@@ -370,11 +374,25 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(before.elapsed(), Duration::from_secs(3));
-        assert!(matches!(err, ChannelError::RateLimited { retry_after: Some(_) }), "{err}");
+        assert!(
+            matches!(
+                err,
+                ChannelError::RateLimited {
+                    retry_after: Some(_)
+                }
+            ),
+            "{err}"
+        );
         // Another target is not held up.
-        lanes.run("other", Instant::now(), async { Ok(()) }).await.unwrap();
+        lanes
+            .run("other", Instant::now(), async { Ok(()) })
+            .await
+            .unwrap();
         busy.await.unwrap().unwrap();
-        assert!(lanes.lanes.lock().unwrap().is_empty(), "idle lanes are forgotten");
+        assert!(
+            lanes.lanes.lock().unwrap().is_empty(),
+            "idle lanes are forgotten"
+        );
     }
 
     #[test]

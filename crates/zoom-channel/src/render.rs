@@ -443,9 +443,7 @@ impl Renderer {
             Some(channel) if to_channel => {
                 conversation::channel(channel, o.channel_name.as_deref())
             }
-            _ => {
-                self.dm_conversation(&sender, o.contact_email.as_deref(), o.contact_id.as_deref())
-            }
+            _ => self.dm_conversation(&sender, o.contact_email.as_deref(), o.contact_id.as_deref()),
         };
         let text = o.message.as_deref().unwrap_or_default();
         let body = match action {
@@ -565,7 +563,11 @@ fn bot_notification(e: &BotNotification) -> Content {
         id: sender_id.to_owned(),
         name: e.user_name.clone(),
     };
-    let to = e.to_jid.as_deref().filter(|t| !t.is_empty()).unwrap_or(sender_id);
+    let to = e
+        .to_jid
+        .as_deref()
+        .filter(|t| !t.is_empty())
+        .unwrap_or(sender_id);
     let conversation = if to.ends_with("@conference.xmpp.zoom.us") {
         conversation::channel(to, e.channel_name.as_deref())
     } else {
@@ -894,7 +896,7 @@ pub(crate) fn chat_facts(event: &Event) -> Option<ChatFacts> {
     targets.extend(
         ["contact_email", "contact_id"]
             .into_iter()
-            .filter_map(|k| s(k))
+            .filter_map(&s)
             .map(|c| format!("contact:{}", c.to_lowercase())),
     );
     Some(ChatFacts {

@@ -5,8 +5,8 @@ use std::time::Duration;
 use fake_zoom::{FakeConfig, FakeZoom, Knobs};
 use moltbot_channel::{
     CancellationToken, Channel, ChannelError, ChatType, ConnectionState, InboundMessage,
-    InboundReceiver, MediaSource, OutboundMedia, OutboundMessage, Secret, SendOptions, StartContext,
-    inbound_channel,
+    InboundReceiver, MediaSource, OutboundMedia, OutboundMessage, Secret, SendOptions,
+    StartContext, inbound_channel,
 };
 use serde_json::{Value, json};
 use tokio::{net::TcpListener, sync::mpsc, task::JoinHandle};
@@ -272,11 +272,8 @@ async fn a_persons_message_equal_to_a_reply_in_flight_is_never_dropped() {
     )
     .await;
     let sender = h.channel.clone();
-    let send = tokio::spawn(async move {
-        sender
-            .send_text(text("zoom;+;channel:chan-1", "ok"))
-            .await
-    });
+    let send =
+        tokio::spawn(async move { sender.send_text(text("zoom;+;channel:chan-1", "ok")).await });
     // The post is in the fake (and its echo pushed) while its answer waits.
     assert!(h.fake.wait_for_team_chat(1, WAIT).await);
     // Alice says "ok" in the same channel and in another one.
@@ -292,9 +289,21 @@ async fn a_persons_message_equal_to_a_reply_in_flight_is_never_dropped() {
     assert_eq!(
         got,
         [
-            ("alice@example.com".into(), "zoom;+;channel:chan-1".into(), "ok".into()),
-            ("alice@example.com".into(), "zoom;+;channel:chan-2".into(), "ok".into()),
-            ("me@example.com".into(), "zoom;+;channel:chan-2".into(), "ok".into()),
+            (
+                "alice@example.com".into(),
+                "zoom;+;channel:chan-1".into(),
+                "ok".into()
+            ),
+            (
+                "alice@example.com".into(),
+                "zoom;+;channel:chan-2".into(),
+                "ok".into()
+            ),
+            (
+                "me@example.com".into(),
+                "zoom;+;channel:chan-2".into(),
+                "ok".into()
+            ),
         ]
     );
     let sent = send.await.unwrap().unwrap();
@@ -318,17 +327,17 @@ async fn a_held_message_from_our_sender_that_is_not_the_echo_is_delivered() {
     )
     .await;
     let sender = h.channel.clone();
-    let send = tokio::spawn(async move {
-        sender
-            .send_text(text("zoom;+;channel:chan-1", "ok"))
-            .await
-    });
+    let send =
+        tokio::spawn(async move { sender.send_text(text("zoom;+;channel:chan-1", "ok")).await });
     assert!(h.fake.wait_for_team_chat(1, WAIT).await);
     // Our sender's account types the same text in the same channel: it could
     // be the echo until the answer tells the id; it is not, so it arrives.
     h.push(&chat_in("chan-1", "me@example.com", "typed-by-hand", "ok"));
     let m = h.next().await;
-    assert_eq!((m.sender.id.as_str(), m.body.as_str()), ("me@example.com", "ok"));
+    assert_eq!(
+        (m.sender.id.as_str(), m.body.as_str()),
+        ("me@example.com", "ok")
+    );
     assert!(send.await.unwrap().is_ok());
     h.stop().await;
 }
@@ -484,7 +493,10 @@ async fn a_multi_part_channel_reply_is_checked_against_the_windows_before_its_fi
     // With room to wait, the same reply waits for the window and posts both.
     let result = h
         .channel
-        .send_text_with(text("zoom;+;channel:chan-1", &two_parts), keyed("t-1", 3_000))
+        .send_text_with(
+            text("zoom;+;channel:chan-1", &two_parts),
+            keyed("t-1", 3_000),
+        )
         .await
         .unwrap();
     assert_eq!(result.part_ids.len(), 2);
@@ -496,7 +508,10 @@ async fn a_multi_part_channel_reply_is_checked_against_the_windows_before_its_fi
         .send_text(text("zoom;+;channel:chan-1", &long_text(31 * 1000)))
         .await
         .unwrap_err();
-    assert!(matches!(err, ChannelError::BadRequest(ref m) if m.contains("shorten")), "{err}");
+    assert!(
+        matches!(err, ChannelError::BadRequest(ref m) if m.contains("shorten")),
+        "{err}"
+    );
     assert_eq!(h.fake.team_chat_messages().len(), 12);
     h.stop().await;
 }
@@ -513,12 +528,17 @@ async fn a_retry_with_the_same_key_resumes_after_a_partial_failure() {
             to_channel: Some("chan-1".into()),
             ..Default::default()
         };
-        api.send_chat_message("me@example.com", &body).await.unwrap();
+        api.send_chat_message("me@example.com", &body)
+            .await
+            .unwrap();
     }
     let three_parts = long_text(2500);
     let err = h
         .channel
-        .send_text_with(text("zoom;+;channel:chan-1", &three_parts), keyed("tmp-1", 1_000))
+        .send_text_with(
+            text("zoom;+;channel:chan-1", &three_parts),
+            keyed("tmp-1", 1_000),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, ChannelError::RateLimited { .. }), "{err}");
@@ -529,19 +549,31 @@ async fn a_retry_with_the_same_key_resumes_after_a_partial_failure() {
     h.fake.reset();
     let result = h
         .channel
-        .send_text_with(text("zoom;+;channel:chan-1", &three_parts), keyed("tmp-1", 1_000))
+        .send_text_with(
+            text("zoom;+;channel:chan-1", &three_parts),
+            keyed("tmp-1", 1_000),
+        )
         .await
         .unwrap();
     let rest = h.fake.team_chat_messages();
     assert_eq!(rest.len(), 2);
     assert_eq!(result.message_id, first.id);
-    assert_eq!(result.part_ids, [first.id.clone(), rest[0].id.clone(), rest[1].id.clone()]);
-    let joined = format!("{}{}{}", first.body.message, rest[0].body.message, rest[1].body.message);
+    assert_eq!(
+        result.part_ids,
+        [first.id.clone(), rest[0].id.clone(), rest[1].id.clone()]
+    );
+    let joined = format!(
+        "{}{}{}",
+        first.body.message, rest[0].body.message, rest[1].body.message
+    );
     assert_eq!(joined, three_parts);
     // Once more: the same result, nothing posted.
     let again = h
         .channel
-        .send_text_with(text("zoom;+;channel:chan-1", &three_parts), keyed("tmp-1", 1_000))
+        .send_text_with(
+            text("zoom;+;channel:chan-1", &three_parts),
+            keyed("tmp-1", 1_000),
+        )
         .await
         .unwrap();
     assert_eq!(again, result);
@@ -549,7 +581,10 @@ async fn a_retry_with_the_same_key_resumes_after_a_partial_failure() {
     // The key names that message only.
     let err = h
         .channel
-        .send_text_with(text("zoom;+;channel:chan-1", "different"), keyed("tmp-1", 1_000))
+        .send_text_with(
+            text("zoom;+;channel:chan-1", "different"),
+            keyed("tmp-1", 1_000),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, ChannelError::BadRequest(_)), "{err}");

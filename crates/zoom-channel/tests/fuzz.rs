@@ -43,6 +43,9 @@ fn the_generator_covers_every_fixture_event() {
         "bot_notification",
         "chat_message.sent",
     ] {
-        assert!(names.contains_key(name), "{name} never generated: {names:?}");
+        assert!(
+            names.contains_key(name),
+            "{name} never generated: {names:?}"
+        );
     }
 }

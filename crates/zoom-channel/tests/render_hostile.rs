@@ -32,7 +32,12 @@ fn time_out_of_range_in_utc_renders_the_raw_text() {
     let m = render(
         r#"{"event":"meeting.ended","event_ts":1,"payload":{"object":{"id":"1","start_time":"0000-01-01T00:00:00Z","end_time":"9999-12-31T23:59:59-05:00"}}}"#,
     );
-    assert!(m.body.contains("0000-01-01 00:00 UTC → 9999-12-31T23:59:59-05:00"), "{}", m.body);
+    assert!(
+        m.body
+            .contains("0000-01-01 00:00 UTC → 9999-12-31T23:59:59-05:00"),
+        "{}",
+        m.body
+    );
     assert!(m.body.contains("lasted"), "{}", m.body);
     let m = render(
         r#"{"event":"meeting.updated","event_ts":1,"payload":{"object":{"id":1,"start_time":"9999-12-31T23:59:59-05:00"},"old_object":{"id":1,"start_time":"2021-07-14T16:00:00Z"}}}"#,
@@ -59,10 +64,18 @@ fn huge_durations_and_sizes_saturate_instead_of_wrapping() {
         r#"{"event":"recording.completed","event_ts":1,"payload":{"object":{"id":1,"topic":"T","duration":9223372036854775807,
             "recording_files":[{"file_type":"MP4","file_size":9223372036854775807},{"file_type":"M4A","file_size":9223372036854775807},{"file_type":"VTT","file_size":-5}]}}}"#,
     );
-    assert!(m.body.contains(", 153722867280912930 h 7 min,"), "{}", m.body);
+    assert!(
+        m.body.contains(", 153722867280912930 h 7 min,"),
+        "{}",
+        m.body
+    );
     // 2 × (2^63 − 1) bytes: 16 EiB, never a negative total.
     assert!(m.body.contains("3 files (16.0 EB)"), "{}", m.body);
-    assert!(m.body.contains("VTT."), "a negative size is not shown: {}", m.body);
+    assert!(
+        m.body.contains("VTT."),
+        "a negative size is not shown: {}",
+        m.body
+    );
     assert!(!m.body.contains('-'), "{}", m.body);
     let m = render(
         r#"{"event":"recording.completed","event_ts":1,"payload":{"object":{"id":1,"recording_count":-1}}}"#,
@@ -76,7 +89,11 @@ fn meeting_ids_beyond_u64_keep_their_digits() {
         r#"{"event":"meeting.created","event_ts":1,"payload":{"object":{"id":18446744073709551616000,"topic":"Big"}}}"#,
     );
     assert_eq!(m.conversation.id, "zoom;+;meeting:18446744073709551616000");
-    assert!(m.body.contains("(ID 18446744073709551616000)"), "{}", m.body);
+    assert!(
+        m.body.contains("(ID 18446744073709551616000)"),
+        "{}",
+        m.body
+    );
     // The same id as a string (meeting.started) lands in the same conversation.
     let started = render(
         r#"{"event":"meeting.started","event_ts":2,"payload":{"object":{"id":"18446744073709551616000"}}}"#,

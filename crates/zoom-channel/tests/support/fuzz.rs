@@ -211,16 +211,7 @@ fn hostile_value(rng: &mut Rng) -> Value {
     };
     match rng.below(12) {
         0 => json!(format!("{RAW_MARK}{}", rng.pick(&big()))),
-        1 => json!(*rng.pick(&[
-            i64::MAX,
-            i64::MIN,
-            -1,
-            0,
-            1,
-            1024,
-            1023,
-            i64::MAX / 60
-        ])),
+        1 => json!(*rng.pick(&[i64::MAX, i64::MIN, -1, 0, 1, 1024, 1023, i64::MAX / 60])),
         2 => json!(*rng.pick(&[
             "9999-12-31T23:59:59-05:00",
             "0000-01-01T00:00:00+23:59",
@@ -429,7 +420,11 @@ impl Fuzzer {
                 return Err(format!("body of {body_chars} chars from {input_chars}"));
             }
             let hex = m.message_id.strip_prefix("zoom-ev-").unwrap_or_default();
-            if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            if hex.len() != 32
+                || !hex
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            {
                 return Err(format!("message id {}", m.message_id));
             }
             if let Err(e) = parse_target(&m.conversation.id, Some("zoom;+;channel:fallback")) {
@@ -442,10 +437,18 @@ impl Fuzzer {
                 }
             }
         }
-        if let Some(body) = event.payload.pointer("/object/message").and_then(Value::as_str) {
+        if let Some(body) = event
+            .payload
+            .pointer("/object/message")
+            .and_then(Value::as_str)
+        {
             let max = 1 + text.len() % 1100;
             let parts = split_text(body, max);
-            if parts.concat() != body || parts.iter().any(|p| p.is_empty() || p.chars().count() > max) {
+            if parts.concat() != body
+                || parts
+                    .iter()
+                    .any(|p| p.is_empty() || p.chars().count() > max)
+            {
                 return Err(format!("split_text broke {body:?} at {max}"));
             }
         }
