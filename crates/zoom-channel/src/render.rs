@@ -447,7 +447,7 @@ impl Renderer {
         };
         let text = o.message.as_deref().unwrap_or_default();
         let body = match action {
-            ChatAction::Posted if text.is_empty() => "(empty message)".to_owned(),
+            ChatAction::Posted if text.trim().is_empty() => "(empty message)".to_owned(),
             ChatAction::Posted => text.to_owned(),
             ChatAction::Edited => format!("(edited) {text}"),
             ChatAction::Deleted => "(deleted a message)".to_owned(),
@@ -483,7 +483,7 @@ impl Renderer {
                 body.push_str(&format!(" ({})", human_size(size)));
             }
         }
-        if body.is_empty() {
+        if body.trim().is_empty() {
             body = "(empty message)".into();
         }
         Content {
@@ -576,7 +576,7 @@ fn bot_notification(e: &BotNotification) -> Content {
     let body = e
         .cmd
         .clone()
-        .filter(|c| !c.is_empty())
+        .filter(|c| !c.trim().is_empty())
         .unwrap_or_else(|| "(empty message)".into());
     Content {
         conversation,

@@ -121,3 +121,27 @@ fn event_ts_extremes_do_not_overflow() {
     );
     assert_eq!(m.timestamp_ms, i64::MIN);
 }
+
+#[test]
+fn blank_texts_render_as_an_empty_message() {
+    // Found by the fuzzer: a whitespace-only message rendered as a blank body.
+    for (event, object) in [
+        (
+            "chat_message.sent",
+            r#"{"id":"m1","type":"to_channel","channel_id":"c","message":"\n\t"}"#,
+        ),
+        (
+            "team_chat.channel_message_posted",
+            r#"{"message_id":"m2","channel_id":"c","message":"  "}"#,
+        ),
+    ] {
+        let m = render(&format!(
+            r#"{{"event":"{event}","event_ts":1,"payload":{{"operator":"a@x","object":{object}}}}}"#
+        ));
+        assert_eq!(m.body, "(empty message)", "{event}");
+    }
+    let m = render(
+        r#"{"event":"bot_notification","event_ts":1,"payload":{"cmd":" \n","userJid":"u@xmpp.zoom.us"}}"#,
+    );
+    assert_eq!(m.body, "(empty message)");
+}
