@@ -48,7 +48,8 @@ impl Ledger {
     /// Where the send of `key` with this message starts.
     ///
     /// # Errors
-    /// [`ChannelError::BadRequest`] when `key` was used for another message.
+    /// [`ChannelError::BadRequest`] when `key` already posted (part of)
+    /// another message.
     pub(crate) fn resume(
         &mut self,
         key: &str,
@@ -57,7 +58,11 @@ impl Ledger {
         reply_to_id: Option<&str>,
     ) -> Result<Resume, ChannelError> {
         let fingerprint = fingerprint(conversation_id, text, reply_to_id);
-        if let Some(entry) = self.entries.get(key) {
+        if let Some(entry) = self.entries.get_mut(key) {
+            if entry.posted.is_empty() && entry.done.is_none() {
+                // Nothing went out under this key yet: it may name another message.
+                entry.fingerprint = fingerprint;
+            }
             if entry.fingerprint != fingerprint {
                 return Err(ChannelError::BadRequest(format!(
                     "idempotency key `{key}` was already used for a different message"
@@ -107,6 +112,15 @@ mod tests {
     #[test]
     fn resumes_completes_and_refuses_reuse() {
         let mut ledger = Ledger::new(2);
+        assert_eq!(
+            ledger.resume("k", "c", "hello", None).unwrap(),
+            Resume::From(vec![])
+        );
+        // Nothing posted yet: the key may still change its message.
+        assert_eq!(
+            ledger.resume("k", "c", "hello again", None).unwrap(),
+            Resume::From(vec![])
+        );
         assert_eq!(
             ledger.resume("k", "c", "hello", None).unwrap(),
             Resume::From(vec![])
