@@ -362,7 +362,12 @@ impl Fuzzer {
             value["event"] = json!(*rng.pick(EVENT_NAMES));
         }
         for _ in 0..=rng.below(4) {
-            mutate(&mut value, rng, 0);
+            // Mostly inside the payload, so most cases reach the renderer; the
+            // envelope itself now and then.
+            match value.get_mut("payload") {
+                Some(payload) if rng.chance(90) => mutate(payload, rng, 0),
+                _ => mutate(&mut value, rng, 0),
+            }
         }
         let mut planted_id = None;
         if rng.chance(15) {
