@@ -191,7 +191,9 @@ impl Inner {
             return Some(message);
         };
         wait_for_answers(posts).await;
-        let facts = chat_facts(&received.event)?;
+        let Some(facts) = chat_facts(&received.event) else {
+            return Some(message);
+        };
         let mut state = self.lock();
         if state.sent.contains(&facts.message_id) {
             tracing::debug!(event = %received.event.event, "own message echo dropped after its answer");

@@ -21,6 +21,7 @@ fn frames_events_and_render_lines_hold_their_properties() {
         Ok(report) => {
             assert_eq!(report.iterations, iterations);
             // The generator reaches the renderer, not only the parser.
+            assert!(report.events > iterations / 2, "{report:?}");
             assert!(report.messages > iterations / 2, "{report:?}");
             assert!(report.rejected > 0, "{report:?}");
         }
