@@ -592,6 +592,45 @@ async fn a_retry_with_the_same_key_resumes_after_a_partial_failure() {
 }
 
 #[tokio::test]
+async fn a_caller_that_stops_waiting_does_not_cut_the_send_and_its_retry_posts_nothing_twice() {
+    let h = start(
+        |k| {
+            k.echo_sends = false;
+            k.send_response_delay_ms = Some(300);
+        },
+        |_| {},
+    )
+    .await;
+    let three_parts = long_text(2500);
+    // The caller gives up after 100 ms (as the shim's send bound would).
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(100),
+        h.channel.send_text_with(
+            text("zoom;-;alice@example.com", &three_parts),
+            keyed("tmp-2", 5_000),
+        ),
+    )
+    .await;
+    assert!(gave_up.is_err());
+    // Its retry waits behind the first send (same target), then returns its result.
+    let result = h
+        .channel
+        .send_text_with(
+            text("zoom;-;alice@example.com", &three_parts),
+            keyed("tmp-2", 5_000),
+        )
+        .await
+        .unwrap();
+    let sent = h.fake.team_chat_messages();
+    assert_eq!(sent.len(), 3, "a part was posted twice");
+    assert_eq!(
+        result.part_ids,
+        sent.iter().map(|m| m.id.clone()).collect::<Vec<_>>()
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn retry_after_429_is_honoured() {
     let h = start(
         |k| {
