@@ -1,7 +1,9 @@
 //! Zoom as a Moltbot channel: renders Zoom events into chat messages
 //! (conversation ids, deterministic message ids, filters, delivery modes),
-//! drops duplicates and our own echoes, and posts replies to Team Chat or as a
-//! chatbot with splitting and per-channel rate limits.
+//! drops duplicates and our own echoes (by message id, sender and
+//! conversation), and posts replies to Team Chat or as a chatbot: split,
+//! queued per target, checked whole against Zoom's per-channel windows, and
+//! idempotent per caller key.
 
 mod channel;
 mod config;

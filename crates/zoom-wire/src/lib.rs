@@ -3,7 +3,8 @@
 //! webhook signatures. Nothing here performs I/O.
 //!
 //! Every inbound type tolerates unknown fields and unknown enum values: Zoom adds
-//! fields often, and an event type we do not model is kept as raw JSON.
+//! fields often, and an event type we do not model is kept as raw JSON. Integers
+//! beyond 64 bits (ids) are kept as strings of their exact digits.
 
 mod error;
 mod event;
