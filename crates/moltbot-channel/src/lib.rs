@@ -23,6 +23,6 @@ pub use self::{
     },
     outbound::{DeliveryResult, MediaSource, OutboundMedia, OutboundMessage},
     secret::Secret,
-    status::{AccountStatus, ConnectionState, Counters, ProbeCheck, ProbeReport},
+    status::{AccountStatus, ConnectionState, Counters, ProbeCheck, ProbeReport, QueueStatus},
 };
 pub use tokio_util::sync::CancellationToken;
