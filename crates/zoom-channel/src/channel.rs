@@ -1,13 +1,16 @@
 //! `ZoomChannel`: Zoom events in (WebSocket session or webhooks), Team Chat /
 //! Chatbot out.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::{
+    panic::AssertUnwindSafe,
+    sync::{Arc, Mutex, MutexGuard},
+};
 
 use async_trait::async_trait;
 use moltbot_channel::{
     AccountStatus, CancellationToken, Capabilities, Channel, ChannelError, ChannelMeta, ChatType,
     ConnectionState, Counters, DeliveryResult, InboundMessage, MediaSource, OutboundMedia,
-    OutboundMessage, ProbeCheck, ProbeReport, StartContext,
+    OutboundMessage, ProbeCheck, ProbeReport, QueueStatus, StartContext,
 };
 use tokio::sync::{mpsc, watch};
 use zoom::{
@@ -23,9 +26,6 @@ use crate::{
     render::{Rendered, Renderer, chat_facts},
 };
 
-/// Events buffered between the session and the renderer.
-const EVENT_QUEUE: usize = 256;
-
 /// Zoom as a Moltbot channel. Cheap to clone; clones share all state.
 #[derive(Clone)]
 pub struct ZoomChannel {
@@ -40,13 +40,23 @@ pub(crate) struct Inner {
     pub(crate) api: ZoomApi,
     state: Mutex<State>,
     pub(crate) limiter: Mutex<RateLimiter>,
-    session_status: Mutex<Option<watch::Receiver<SessionStatus>>>,
+    session: Mutex<Option<SessionHandle>>,
 }
+
+/// What the channel observes of the running session: its status and its
+/// event queue (weakly, so the queue still closes when the session ends).
+struct SessionHandle {
+    status: watch::Receiver<SessionStatus>,
+    queue: mpsc::WeakSender<ReceivedEvent>,
+}
+
+/// Why an event yielded no message: handling it failed (logged, counted).
+struct EventFailed;
 
 /// Where events come from.
 enum Source {
     /// A WebSocket [`Session`] built at each start.
-    Session(SessionConfig),
+    Session(Box<SessionConfig>),
     /// A webhook receiver's deliveries; taken while a start runs.
     Webhook(Mutex<Option<mpsc::Receiver<WebhookDelivery>>>),
 }
@@ -79,7 +89,7 @@ impl ZoomChannel {
         tokens: TokenProvider,
         api: ZoomApi,
     ) -> Self {
-        Self::with_source(config, Source::Session(session), tokens, api)
+        Self::with_source(config, Source::Session(Box::new(session)), tokens, api)
     }
 
     /// A channel that receives the deliveries of a
@@ -124,7 +134,7 @@ impl ZoomChannel {
                     last_error: None,
                 }),
                 limiter: Mutex::new(RateLimiter::new(&ZOOM_CHANNEL_WINDOWS)),
-                session_status: Mutex::new(None),
+                session: Mutex::new(None),
             }),
         }
     }
@@ -140,9 +150,38 @@ impl Inner {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// [`Inner::accept`] behind the event boundary: a panic while handling one
+    /// event (a rendering bug, a hostile payload) is caught, logged at ERROR
+    /// and counted in `events_failed`; the pipeline goes on with the next event.
+    fn accept_guarded(
+        &self,
+        received: &ReceivedEvent,
+    ) -> Result<Option<InboundMessage>, EventFailed> {
+        std::panic::catch_unwind(AssertUnwindSafe(|| self.accept(received))).map_err(|panic| {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            let event = &received.event;
+            tracing::error!(
+                event = %event.event,
+                event_ts = ?event.event_ts,
+                connection = received.connection_id,
+                bytes = received.raw_content.len(),
+                panic = %why,
+                "handling a Zoom event failed; the event is dropped and the next one goes on"
+            );
+            self.lock().counters.events_failed += 1;
+            EventFailed
+        })
+    }
+
     /// Render → dedup → self-echo; the message to emit, if any.
     fn accept(&self, received: &ReceivedEvent) -> Option<InboundMessage> {
         let event = &received.event;
+        #[cfg(test)]
+        tests::panic_hook(event);
         let rendered = self.renderer.render(event, received.received_at_ms);
         let mut state = self.lock();
         state.counters.events_received += 1;
@@ -195,20 +234,20 @@ impl Inner {
         session: &SessionConfig,
         ctx: StartContext,
     ) -> Result<(), ChannelError> {
+        let (tx, mut rx) = mpsc::channel(session.queue_capacity.max(1));
         let session = Session::new(session.clone(), self.tokens.clone());
-        *self
-            .session_status
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(session.status());
+        *self.session.lock().unwrap_or_else(|e| e.into_inner()) = Some(SessionHandle {
+            status: session.status(),
+            queue: tx.downgrade(),
+        });
         let stop: CancellationToken = ctx.cancel.child_token();
-        let (tx, mut rx) = mpsc::channel(EVENT_QUEUE);
         let run = tokio::spawn(session.run(tx, stop.clone()));
         let mut outcome = Ok(());
         while let Some(received) = tokio::select! {
             r = rx.recv() => r,
             () = stop.cancelled() => None,
         } {
-            let Some(message) = self.accept(&received) else {
+            let Ok(Some(message)) = self.accept_guarded(&received) else {
                 continue;
             };
             let sent = tokio::select! {
@@ -252,9 +291,16 @@ impl Inner {
             d = rx.recv() => d,
             () = ctx.cancel.cancelled() => None,
         } {
-            let Some(message) = self.accept(&delivery.event) else {
-                delivery.ack();
-                continue;
+            let message = match self.accept_guarded(&delivery.event) {
+                Ok(Some(message)) => message,
+                Ok(None) => {
+                    delivery.ack();
+                    continue;
+                }
+                Err(EventFailed) => {
+                    delivery.reject();
+                    continue;
+                }
             };
             let id = message.message_id.clone();
             let sent = tokio::select! {
@@ -438,18 +484,30 @@ impl Channel for ZoomChannel {
     fn status(&self) -> AccountStatus {
         let inner = &self.inner;
         let session = inner
-            .session_status
+            .session
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
-            .map(|rx| rx.borrow().clone());
+            .map(|h| (h.status.borrow().clone(), h.queue.upgrade()));
         let state = inner.lock();
         let mut counters = state.counters.clone();
+        let mut queue = QueueStatus::default();
+        let mut next_retry_at_ms = None;
         let (connection, connected_since_ms, last_error) = match session {
-            Some(s) => {
+            Some((s, sender)) => {
                 counters.duplicates_dropped += s.duplicates_dropped;
                 counters.malformed += s.malformed_frames;
                 counters.connects = s.connects;
+                next_retry_at_ms = s.next_retry_at_ms;
+                queue = QueueStatus {
+                    depth: sender
+                        .as_ref()
+                        .map_or(0, |q| (q.max_capacity() - q.capacity()) as u64),
+                    capacity: sender.as_ref().map_or(0, |q| q.max_capacity() as u64),
+                    high_water: s.queue_high_water,
+                    reading_paused: s.reading_paused,
+                    pauses: s.pauses,
+                };
                 (
                     s.state,
                     s.connected_since_ms,
@@ -469,7 +527,12 @@ impl Channel for ZoomChannel {
             last_event_lag_ms: state.last_event_lag_ms,
             connected_since_ms,
             last_error,
+            next_retry_at_ms,
             counters,
+            queue,
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

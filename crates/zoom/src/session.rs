@@ -262,8 +262,10 @@ impl Session {
                 live.status.send_modify(|s| s.last_error = Some(reason));
             }
             live.set_state(ConnectionState::Reconnecting { attempt });
-            let retry_at = now_ms().saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
-            live.status.send_modify(|s| s.next_retry_at_ms = Some(retry_at));
+            let retry_at =
+                now_ms().saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+            live.status
+                .send_modify(|s| s.next_retry_at_ms = Some(retry_at));
             tracing::info!(
                 attempt,
                 delay_ms = delay.as_millis() as u64,

@@ -524,7 +524,10 @@ async fn rejected_credentials_are_retried_on_the_slow_backoff() {
         .await
         .expect("no connection within an hour")
         .unwrap();
-    assert!(conn.url.ends_with(&format!("access_token=tok-{}", REFUSALS + 1)));
+    assert!(
+        conn.url
+            .ends_with(&format!("access_token=tok-{}", REFUSALS + 1))
+    );
     accept(&mut conn.ws).await;
     let status = wait_status(&mut h.status, |s| s.state == ConnectionState::Connected).await;
     assert_eq!(status.next_retry_at_ms, None);
@@ -633,7 +636,10 @@ async fn a_full_queue_pauses_reading_while_heartbeats_keep_their_cadence() {
     assert!(h.accepted.try_recv().is_err(), "reconnected while paused");
     let status = h.status.borrow().clone();
     assert!(status.reading_paused);
-    assert_eq!((status.connects, status.state), (1, ConnectionState::Connected));
+    assert_eq!(
+        (status.connects, status.state),
+        (1, ConnectionState::Connected)
+    );
     assert!(!flooding.is_finished(), "the socket was read while paused");
     // The consumer catches up: every event, in order, exactly once.
     let mut got = Vec::new();
