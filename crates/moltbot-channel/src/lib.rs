@@ -23,6 +23,8 @@ pub use self::{
     },
     outbound::{DeliveryResult, MediaSource, OutboundMedia, OutboundMessage},
     secret::Secret,
-    status::{AccountStatus, ConnectionState, Counters, ProbeCheck, ProbeReport, QueueStatus},
+    status::{
+        AccountStatus, ConnectionState, Counters, Metric, ProbeCheck, ProbeReport, QueueStatus,
+    },
 };
 pub use tokio_util::sync::CancellationToken;

@@ -93,10 +93,58 @@ pub struct AccountStatus {
     pub queue: QueueStatus,
 }
 
+/// One Prometheus sample: name (without the `moltbot_zoom_` prefix), kind
+/// (`gauge` / `counter`), help text and value.
+pub type Metric = (&'static str, &'static str, &'static str, u64);
+
 impl AccountStatus {
     /// True when connected.
     pub fn connected(&self) -> bool {
         self.connection == ConnectionState::Connected
+    }
+
+    /// The inbound pipeline's samples for `/metrics`: the event queue and
+    /// failed events.
+    pub fn pipeline_metrics(&self) -> [Metric; 6] {
+        let q = &self.queue;
+        [
+            (
+                "event_queue_depth",
+                "gauge",
+                "Zoom events waiting in the in-memory queue.",
+                q.depth,
+            ),
+            (
+                "event_queue_capacity",
+                "gauge",
+                "Bound of the in-memory event queue.",
+                q.capacity,
+            ),
+            (
+                "event_queue_high_water",
+                "gauge",
+                "Highest event queue depth since start.",
+                q.high_water,
+            ),
+            (
+                "event_queue_reading_paused",
+                "gauge",
+                "1 while the queue is full and Zoom's socket is not read.",
+                u64::from(q.reading_paused),
+            ),
+            (
+                "event_queue_pauses_total",
+                "counter",
+                "Times reading paused on a full event queue.",
+                q.pauses,
+            ),
+            (
+                "events_failed_total",
+                "counter",
+                "Zoom events whose handling failed (dropped, logged at ERROR).",
+                self.counters.events_failed,
+            ),
+        ]
     }
 }
 

@@ -120,6 +120,7 @@ pub(crate) struct Config {
     pub(crate) database: Option<PathBuf>,
     pub(crate) state_dir: Option<PathBuf>,
     pub(crate) max_attempts: u32,
+    pub(crate) event_queue_capacity: usize,
     pub(crate) log_level: Option<String>,
     /// Per-account overrides (extension side; the extension resolves them).
     pub(crate) accounts: Map<String, Value>,
@@ -163,6 +164,7 @@ impl Default for Config {
             database: None,
             state_dir: None,
             max_attempts: 12,
+            event_queue_capacity: 10_000,
             log_level: None,
             accounts: Map::new(),
         }
@@ -423,6 +425,12 @@ impl Config {
                 message: "must be at least 1".into(),
             });
         }
+        if self.event_queue_capacity == 0 {
+            p.push(ConfigProblem {
+                key: "eventQueueCapacity",
+                message: "must be at least 1".into(),
+            });
+        }
         p
     }
 
@@ -479,6 +487,7 @@ password = "pw-secret"
         assert_eq!(c.listen, "127.0.0.1:18790");
         assert_eq!(c.ws_url, "wss://ws.zoom.us/ws");
         assert_eq!(c.max_attempts, 12);
+        assert_eq!(c.event_queue_capacity, 10_000);
         assert_eq!(c.database_path(), PathBuf::from("moltbot-zoom.sqlite"));
     }
 

@@ -191,6 +191,20 @@ fn render(url: &str, raw: &Value, now_ms: i64) -> String {
         }),
     );
     row("last error", z.last_error.clone().unwrap_or_else(none));
+    if let Some(at) = z.next_retry_at_ms {
+        row("next attempt", when(at, now_ms));
+    }
+    let q = &z.queue;
+    if q.capacity > 0 {
+        let mut text = format!(
+            "{} of {} (high water {})",
+            q.depth, q.capacity, q.high_water
+        );
+        if q.reading_paused {
+            text.push_str(", full: reading from Zoom paused");
+        }
+        row("event queue", text);
+    }
     let c = &z.counters;
     for (key, n) in [
         ("events received", c.events_received),
@@ -201,6 +215,7 @@ fn render(url: &str, raw: &Value, now_ms: i64) -> String {
         ("connects", c.connects),
         ("sent", c.sent),
         ("send failures", c.send_failures),
+        ("events failed", c.events_failed),
     ] {
         row(key, n.to_string());
     }

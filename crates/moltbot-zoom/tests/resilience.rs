@@ -1,0 +1,120 @@
+//! The binary never stops by itself silently: a component that ends makes
+//! `moltbot-zoom run` exit non-zero (so the extension restarts it); and the
+//! Zoom access token never reaches the log, whatever `RUST_LOG` names.
+
+mod common;
+
+use common::*;
+
+/// Filters that name the WebSocket crates' modules explicitly, at TRACE.
+const NOISY_FILTER: &str = "trace,tungstenite::handshake=trace,tungstenite::handshake::client=trace,\
+                            tokio_tungstenite=trace,tungstenite::protocol=trace";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_that_stops_makes_the_process_exit_non_zero() {
+    let fake = fake_zoom().await;
+    for (component, transport) in [
+        ("channel", ""),
+        ("shim", ""),
+        (
+            "webhook-listener",
+            "transport = \"webhook\"\nwebhookListen = \"127.0.0.1:0\"",
+        ),
+    ] {
+        let dir = TempDir::new("exit");
+        let config = write_config(
+            &dir,
+            &fake,
+            "127.0.0.1:0",
+            &webhook_url(free_port()),
+            transport,
+        );
+        let mut sidecar = SidecarProcess::start_with_env(
+            &config,
+            "info",
+            &[("MOLTBOT_ZOOM_FAILPOINT", component)],
+        );
+        let Some((status, output)) = sidecar.wait_exit(WAIT) else {
+            panic!(
+                "still running after `{component}` stopped; output:\n{}",
+                sidecar.output()
+            );
+        };
+        assert!(!status.success(), "{component}: {status:?}\n{output}");
+        assert_eq!(status.code(), Some(1), "{component}\n{output}");
+        assert!(
+            output.contains(&format!("component `{component}` stopped")),
+            "{component}: the reason is not printed:\n{output}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_failure_the_process_keeps_running() {
+    let fake = fake_zoom().await;
+    let dir = TempDir::new("alive");
+    let config = write_config(&dir, &fake, "127.0.0.1:0", &webhook_url(free_port()), "");
+    let mut sidecar = SidecarProcess::start(&config, "info");
+    assert!(fake.wait_for_open_connections(1, WAIT).await);
+    sidecar
+        .wait_status("the Zoom connection", |s| s["zoom"]["connected"] == true)
+        .await;
+    assert!(
+        sidecar
+            .wait_exit(std::time::Duration::from_millis(500))
+            .is_none()
+    );
+    let status = sidecar.status().await;
+    assert_eq!(status["zoom"]["queue"]["capacity"], 10_000, "{status:#}");
+    assert_eq!(status["zoom"]["counters"]["events_failed"], 0, "{status:#}");
+    let metrics = reqwest::Client::new()
+        .get(format!("{}/metrics", sidecar.url))
+        .bearer_auth(PASSWORD)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for sample in [
+        "moltbot_zoom_event_queue_capacity 10000",
+        "moltbot_zoom_event_queue_depth 0",
+        "moltbot_zoom_events_failed_total 0",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == sample),
+            "{sample} missing:\n{metrics}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_access_token_never_reaches_the_log_even_at_tungstenite_trace() {
+    let fake = fake_zoom().await;
+    let dir = TempDir::new("token-log");
+    let config = write_config(&dir, &fake, "127.0.0.1:0", &webhook_url(free_port()), "");
+    let sidecar = SidecarProcess::start(&config, NOISY_FILTER);
+    assert!(fake.wait_for_open_connections(1, WAIT).await);
+    // A forced reconnect with a new token logs a second handshake.
+    fake.expire_tokens();
+    assert!(fake.wait_for_token_requests(2, WAIT).await);
+    assert!(fake.wait_for_ws_connects(2, WAIT).await);
+    assert!(fake.wait_for_open_connections(1, WAIT).await);
+    sidecar
+        .wait_status("the Zoom connection", |s| s["zoom"]["connected"] == true)
+        .await;
+    let tokens = fake.token_requests();
+    let output = sidecar.kill();
+    assert!(
+        output.contains("TRACE"),
+        "the TRACE filter did not apply:\n{output}"
+    );
+    let mut secrets = vec!["access_token=".to_owned(), CLIENT_SECRET.to_owned()];
+    secrets.extend((1..=tokens).map(|n| format!("tok-{n}")));
+    for secret in &secrets {
+        assert!(
+            !output.contains(secret.as_str()),
+            "`{secret}` is in the output:\n{output}"
+        );
+    }
+}
