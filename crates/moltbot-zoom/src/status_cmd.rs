@@ -100,7 +100,7 @@ fn target(args: &StatusArgs) -> anyhow::Result<(String, Secret)> {
 }
 
 /// `http://<listen>`, with a wildcard address replaced by loopback.
-fn url_of_listen(listen: &str) -> anyhow::Result<String> {
+pub(crate) fn url_of_listen(listen: &str) -> anyhow::Result<String> {
     let mut addr: std::net::SocketAddr = listen
         .parse()
         .with_context(|| format!("`listen` = `{listen}` is not an address"))?;
@@ -118,7 +118,7 @@ fn url_of_listen(listen: &str) -> anyhow::Result<String> {
 }
 
 /// `GET <url>/status` with the password as a Bearer token (never in the URL).
-async fn fetch(base: &str, password: &Secret) -> anyhow::Result<Value> {
+pub(crate) async fn fetch(base: &str, password: &Secret) -> anyhow::Result<Value> {
     let shown = shown(base);
     let endpoint = url::Url::parse(base)
         .and_then(|u| u.join("/status"))
@@ -259,7 +259,7 @@ fn shown(url: &str) -> String {
 }
 
 /// The connection state in words.
-fn connection(state: &ConnectionState) -> String {
+pub(crate) fn connection(state: &ConnectionState) -> String {
     match state {
         ConnectionState::Idle => "idle".into(),
         ConnectionState::Connecting => "connecting".into(),

@@ -118,3 +118,57 @@ async fn the_access_token_never_reaches_the_log_even_at_tungstenite_trace() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oauth_refusal_is_retried_and_status_and_doctor_say_why() {
+    let fake = fake_zoom().await;
+    fake.update_knobs(|k| k.fail_oauth = true);
+    let dir = TempDir::new("oauth-401");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let config = write_config(&dir, &fake, &listen, &webhook_url(free_port()), "");
+    let mut sidecar = SidecarProcess::start(&config, "info");
+    let status = sidecar
+        .wait_status("the OAuth refusal", |s| {
+            s["zoom"]["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("rejected the client credentials"))
+        })
+        .await;
+    let error = status["zoom"]["last_error"].as_str().unwrap();
+    assert!(
+        error.starts_with("Zoom rejected the client credentials (HTTP 401 invalid_client: ")
+            && error.contains("; retrying in "),
+        "{error}"
+    );
+    assert_eq!(
+        status["zoom"]["connection"]["state"], "reconnecting",
+        "{status:#}"
+    );
+    assert!(status["zoom"]["next_retry_at_ms"].is_i64(), "{status:#}");
+
+    let doctor = binary()
+        .arg("doctor")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&doctor.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("running sidecar"))
+        .unwrap_or_else(|| panic!("no running-sidecar check:\n{stdout}"));
+    assert!(line.starts_with("✗ "), "{line}");
+    assert!(
+        line.contains("reconnecting")
+            && line.contains("Zoom rejected the client credentials (HTTP 401"),
+        "{line}"
+    );
+    assert!(!stdout.contains(CLIENT_SECRET), "{stdout}");
+    assert!(!doctor.status.success());
+    // Still running: a refusal never stops the process.
+    assert!(
+        sidecar
+            .wait_exit(std::time::Duration::from_millis(200))
+            .is_none()
+    );
+}
