@@ -171,6 +171,9 @@ impl Default for Config {
     }
 }
 
+/// Upper bound of `eventQueueCapacity`: the queue lives in memory.
+const MAX_EVENT_QUEUE: usize = 1_000_000;
+
 /// A configuration problem, naming the key (and its environment variable).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ConfigProblem {
@@ -425,10 +428,10 @@ impl Config {
                 message: "must be at least 1".into(),
             });
         }
-        if self.event_queue_capacity == 0 {
+        if !(1..=MAX_EVENT_QUEUE).contains(&self.event_queue_capacity) {
             p.push(ConfigProblem {
                 key: "eventQueueCapacity",
-                message: "must be at least 1".into(),
+                message: format!("must be between 1 and {MAX_EVENT_QUEUE}"),
             });
         }
         p
@@ -480,6 +483,31 @@ subscriptionId = "sub"
 sender = "me@example.com"
 password = "pw-secret"
 "#;
+
+    #[test]
+    fn event_queue_capacity_is_bounded() {
+        for (value, ok) in [
+            ("0", false),
+            ("1", true),
+            ("1000000", true),
+            ("1000001", false),
+        ] {
+            let file = format!("{MINIMAL}eventQueueCapacity = {value}\n");
+            match Config::load(&sources(&file, &[], None)) {
+                Ok(c) => {
+                    assert!(ok, "{value} accepted");
+                    assert_eq!(c.event_queue_capacity.to_string(), value);
+                }
+                Err(errs) => {
+                    assert!(!ok, "{value} refused: {errs:?}");
+                    assert!(
+                        errs.iter().any(|e| e.contains("eventQueueCapacity")),
+                        "{errs:?}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn minimal_file_loads_with_defaults() {

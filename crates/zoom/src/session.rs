@@ -688,7 +688,7 @@ impl Live<'_> {
             }
             higher
         });
-        if depth * 100 >= capacity * QUEUE_WARN_PERCENT {
+        if depth.saturating_mul(100) >= capacity.saturating_mul(QUEUE_WARN_PERCENT) {
             let now = Instant::now();
             if self
                 .warned_at
@@ -700,7 +700,7 @@ impl Live<'_> {
                     capacity,
                     "Zoom event queue is {}% full: the consumer (rendering, storage) is behind; \
                      reading from Zoom pauses when it is full",
-                    depth * 100 / capacity.max(1)
+                    depth.saturating_mul(100) / capacity.max(1)
                 );
             }
         }
