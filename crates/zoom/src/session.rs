@@ -841,8 +841,13 @@ impl Live<'_> {
                             permit.send(self.blocked.take().expect("guarded"));
                             self.queued();
                             self.set_paused(false);
-                            // Frames waited unread meanwhile: the liveness clock restarts.
-                            liveness.as_mut().reset(Instant::now() + config.liveness_timeout);
+                            // Frames waited unread meanwhile: the liveness clock (and a
+                            // recycled connection's drain deadline) restart.
+                            let now = Instant::now();
+                            liveness.as_mut().reset(now + config.liveness_timeout);
+                            if draining.is_some() {
+                                drain_deadline.as_mut().reset(now + config.connect_timeout);
+                            }
                             None
                         }
                         Err(_) => {
@@ -852,6 +857,26 @@ impl Live<'_> {
                             break End::Stopped;
                         }
                     }
+                }
+                // The recycled connection first: its events are older.
+                msg = next_message(&mut draining), if draining.is_some() && self.blocked.is_none() => {
+                    let id = draining.as_ref().expect("guarded").id;
+                    match msg {
+                        Some(Ok(msg)) => match self.on_message(msg, id).await {
+                            Flow::Stop => {
+                                close_link(primary.take()).await;
+                                close_link(draining.take()).await;
+                                break End::Stopped;
+                            }
+                            Flow::Lost(_) => draining = None,
+                            Flow::Continue | Flow::Closing(_) => {}
+                        },
+                        Some(Err(_)) | None => {
+                            tracing::debug!(connection = id, "old connection closed after recycle");
+                            draining = None;
+                        }
+                    }
+                    None
                 }
                 msg = next_message(&mut primary), if primary.is_some() && self.blocked.is_none() => {
                     let link = primary.as_mut().expect("guarded");
@@ -880,25 +905,6 @@ impl Live<'_> {
                             link.close_note.take().unwrap_or_else(|| "connection closed".into()),
                         ))),
                     }
-                }
-                msg = next_message(&mut draining), if draining.is_some() && self.blocked.is_none() => {
-                    let id = draining.as_ref().expect("guarded").id;
-                    match msg {
-                        Some(Ok(msg)) => match self.on_message(msg, id).await {
-                            Flow::Stop => {
-                                close_link(primary.take()).await;
-                                close_link(draining.take()).await;
-                                break End::Stopped;
-                            }
-                            Flow::Lost(_) => draining = None,
-                            Flow::Continue | Flow::Closing(_) => {}
-                        },
-                        Some(Err(_)) | None => {
-                            tracing::debug!(connection = id, "old connection closed after recycle");
-                            draining = None;
-                        }
-                    }
-                    None
                 }
                 done = poll_pending(&mut recycling), if recycling.is_some() => {
                     recycling = None;
@@ -955,7 +961,7 @@ impl Live<'_> {
                     recycling = Some(Box::pin(open(ctx, Some(recycle_stale))));
                     None
                 }
-                () = &mut drain_deadline, if draining.is_some() => {
+                () = &mut drain_deadline, if draining.is_some() && self.blocked.is_none() => {
                     tracing::debug!("old connection did not close in time; dropping it");
                     draining = None;
                     None

@@ -696,3 +696,37 @@ async fn liveness_is_enforced_while_the_consumer_is_behind() {
     wait_status(&mut h.status, |s| !s.reading_paused).await;
     h.stop().await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_recycle_during_a_pause_loses_none_of_the_old_connections_events() {
+    const SENT: u64 = 40;
+    let mut cfg = config();
+    cfg.queue_capacity = 5;
+    cfg.recycle_before_expiry = Duration::from_secs(60);
+    // 100 s tokens: the recycle comes at 50 s, while reading is paused.
+    let mut h = start(cfg, tokens(100));
+    let mut old = h.next_connection().await;
+    accept(&mut old.ws).await;
+    for n in 0..SENT {
+        send(&mut old.ws, message(n)).await;
+    }
+    wait_status(&mut h.status, |s| s.reading_paused).await;
+    // The old server end answers the client's close (after the events it sent).
+    let old_server = tokio::spawn(async move { while let Some(Ok(_)) = old.ws.next().await {} });
+    let mut new = h.next_connection().await;
+    accept(&mut new.ws).await;
+    send(&mut new.ws, message(SENT)).await;
+    // A paused minute later, the consumer catches up: nothing was lost.
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let mut got = Vec::new();
+    for _ in 0..=SENT {
+        got.push(h.next_event().await);
+    }
+    assert_eq!(ids(&got), (0..=SENT).collect::<Vec<_>>());
+    assert_eq!(got[SENT as usize].connection_id, 2);
+    timeout(Duration::from_secs(30), old_server)
+        .await
+        .unwrap()
+        .unwrap();
+    h.stop().await.unwrap();
+}
