@@ -211,6 +211,7 @@ impl Session {
             next_id: 0,
             blocked: None,
             warned_at: None,
+            paused_warned_at: None,
         };
         let mut attempt = 0;
         let mut stale = None;
@@ -360,6 +361,17 @@ fn ws_error_text(err: &tungstenite::Error, token: &str) -> String {
 /// [`SessionConfig::auth_backoff`].
 fn is_auth_refusal(error: &ZoomError) -> bool {
     matches!(error, ZoomError::OAuth { .. }) && error.retry_kind() == crate::RetryKind::Permanent
+}
+
+/// True (and records now) when the rate-limited log guarded by `last` may
+/// be written: never written yet, or [`QUEUE_WARN_EVERY`] ago.
+fn due(last: &mut Option<Instant>) -> bool {
+    let now = Instant::now();
+    if last.is_some_and(|at| now.duration_since(at) < QUEUE_WARN_EVERY) {
+        return false;
+    }
+    *last = Some(now);
+    true
 }
 
 /// The status text of an OAuth refusal, with when the next attempt comes,
@@ -623,6 +635,8 @@ struct Live<'a> {
     blocked: Option<ReceivedEvent>,
     /// When the last queue-fill WARN was logged.
     warned_at: Option<Instant>,
+    /// When the last queue-full (reading paused) WARN was logged.
+    paused_warned_at: Option<Instant>,
 }
 
 impl Live<'_> {
@@ -689,12 +703,7 @@ impl Live<'_> {
             higher
         });
         if depth.saturating_mul(100) >= capacity.saturating_mul(QUEUE_WARN_PERCENT) {
-            let now = Instant::now();
-            if self
-                .warned_at
-                .is_none_or(|at| now.duration_since(at) >= QUEUE_WARN_EVERY)
-            {
-                self.warned_at = Some(now);
+            if due(&mut self.warned_at) {
                 tracing::warn!(
                     depth,
                     capacity,
@@ -706,25 +715,37 @@ impl Live<'_> {
         }
     }
 
-    /// Publishes whether reading is paused on a full queue, and logs the change.
-    fn set_paused(&self, paused: bool) {
-        self.status.send_if_modified(|s| {
+    /// Publishes whether reading is paused on a full queue, and logs the
+    /// change (the WARN at most once per [`QUEUE_WARN_EVERY`]: under sustained
+    /// load reading pauses and resumes with every event).
+    fn set_paused(&mut self, paused: bool) {
+        let mut pauses = 0;
+        let changed = self.status.send_if_modified(|s| {
             if s.reading_paused == paused {
                 return false;
             }
             s.reading_paused = paused;
             if paused {
                 s.pauses += 1;
-                tracing::warn!(
-                    capacity = self.events.max_capacity(),
-                    "Zoom event queue full: not reading from Zoom until the consumer catches up \
-                     (heartbeats go on)"
-                );
-            } else {
-                tracing::info!("Zoom event queue has room again: reading resumed");
             }
+            pauses = s.pauses;
             true
         });
+        if !changed {
+            return;
+        }
+        if !paused {
+            tracing::debug!("Zoom event queue has room again: reading resumed");
+        } else if due(&mut self.paused_warned_at) {
+            tracing::warn!(
+                capacity = self.events.max_capacity(),
+                pauses,
+                "Zoom event queue full: not reading from Zoom until the consumer catches up \
+                 (heartbeats go on)"
+            );
+        } else {
+            tracing::debug!(pauses, "Zoom event queue full again: reading paused");
+        }
     }
 
     /// Handles one inbound message of connection `conn`.

@@ -605,9 +605,46 @@ fn ids(events: &[ReceivedEvent]) -> Vec<u64> {
         .collect()
 }
 
+/// Log output captured for one test (the runtime is single-threaded, so a
+/// thread-local default subscriber sees the session's task too).
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn install(&self) -> tracing::subscriber::DefaultGuard {
+        let writer = self.clone();
+        tracing::subscriber::set_default(
+            tracing_subscriber::fmt()
+                .with_writer(move || writer.clone())
+                .with_ansi(false)
+                .with_max_level(tracing::Level::INFO)
+                .finish(),
+        )
+    }
+
+    fn warnings(&self, containing: &str) -> usize {
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .lines()
+            .filter(|l| l.contains(" WARN ") && l.contains(containing))
+            .count()
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_full_queue_pauses_reading_while_heartbeats_keep_their_cadence() {
     const FLOOD: u64 = 2_000;
+    let logs = Captured::default();
+    let _logging = logs.install();
     let mut cfg = config();
     cfg.queue_capacity = 10;
     let mut h = start(cfg, tokens(3600));
@@ -649,8 +686,14 @@ async fn a_full_queue_pauses_reading_while_heartbeats_keep_their_cadence() {
     assert_eq!(ids(&got), (0..FLOOD).collect::<Vec<_>>());
     let _sink = flooding.await.unwrap();
     let status = wait_status(&mut h.status, |s| !s.reading_paused).await;
-    assert!(status.pauses >= 1);
+    assert!(status.pauses >= 100, "{status:?}");
     assert_eq!(status.queue_high_water, 10);
+    // Warned before it filled up and when it did, but rate-limited: once at
+    // the start and once more ten minutes later, not once per pause.
+    for what in ["% full", "queue full"] {
+        let n = logs.warnings(what);
+        assert!((1..=2).contains(&n), "{n} WARN lines with `{what}`");
+    }
     assert!(h.events.try_recv().is_err());
     h.stop().await.unwrap();
 }
