@@ -702,16 +702,15 @@ impl Live<'_> {
             }
             higher
         });
-        if depth.saturating_mul(100) >= capacity.saturating_mul(QUEUE_WARN_PERCENT) {
-            if due(&mut self.warned_at) {
-                tracing::warn!(
-                    depth,
-                    capacity,
-                    "Zoom event queue is {}% full: the consumer (rendering, storage) is behind; \
-                     reading from Zoom pauses when it is full",
-                    depth.saturating_mul(100) / capacity.max(1)
-                );
-            }
+        let filling = depth.saturating_mul(100) >= capacity.saturating_mul(QUEUE_WARN_PERCENT);
+        if filling && due(&mut self.warned_at) {
+            tracing::warn!(
+                depth,
+                capacity,
+                "Zoom event queue is {}% full: the consumer (rendering, storage) is behind; \
+                 reading from Zoom pauses when it is full",
+                depth.saturating_mul(100) / capacity.max(1)
+            );
         }
     }
 

@@ -605,8 +605,10 @@ fn ids(events: &[ReceivedEvent]) -> Vec<u64> {
         .collect()
 }
 
-/// Log output captured for one test (the runtime is single-threaded, so a
-/// thread-local default subscriber sees the session's task too).
+/// Log output of this test binary. Installed as the global subscriber:
+/// tracing caches callsite interest process-wide, so a thread-local one can
+/// miss events hit first on another test's thread. Tests find their own
+/// lines by a field value no other test uses.
 #[derive(Clone, Default)]
 struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
 
@@ -621,21 +623,28 @@ impl std::io::Write for Captured {
 }
 
 impl Captured {
-    fn install(&self) -> tracing::subscriber::DefaultGuard {
-        let writer = self.clone();
-        tracing::subscriber::set_default(
-            tracing_subscriber::fmt()
-                .with_writer(move || writer.clone())
-                .with_ansi(false)
-                .with_max_level(tracing::Level::INFO)
-                .finish(),
-        )
+    fn global() -> &'static Captured {
+        static LOGS: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+        LOGS.get_or_init(|| {
+            let logs = Captured::default();
+            let writer = logs.clone();
+            tracing::subscriber::set_global_default(
+                tracing_subscriber::fmt()
+                    .with_writer(move || writer.clone())
+                    .with_ansi(false)
+                    .with_max_level(tracing::Level::INFO)
+                    .finish(),
+            )
+            .expect("no other global subscriber in this test binary");
+            logs
+        })
     }
 
-    fn warnings(&self, containing: &str) -> usize {
+    /// WARN lines containing every one of `parts`.
+    fn warnings(&self, parts: &[&str]) -> usize {
         String::from_utf8_lossy(&self.0.lock().unwrap())
             .lines()
-            .filter(|l| l.contains(" WARN ") && l.contains(containing))
+            .filter(|l| l.contains(" WARN ") && parts.iter().all(|p| l.contains(p)))
             .count()
     }
 }
@@ -643,10 +652,11 @@ impl Captured {
 #[tokio::test(start_paused = true)]
 async fn a_full_queue_pauses_reading_while_heartbeats_keep_their_cadence() {
     const FLOOD: u64 = 2_000;
-    let logs = Captured::default();
-    let _logging = logs.install();
+    // A capacity no other test uses: it marks this test's log lines.
+    const CAPACITY: u64 = 17;
+    let logs = Captured::global();
     let mut cfg = config();
-    cfg.queue_capacity = 10;
+    cfg.queue_capacity = CAPACITY as usize;
     let mut h = start(cfg, tokens(3600));
     let mut conn = h.next_connection().await;
     accept(&mut conn.ws).await;
@@ -654,7 +664,7 @@ async fn a_full_queue_pauses_reading_while_heartbeats_keep_their_cadence() {
     // Nobody reads the events; the server floods far more than the queue holds.
     let (mut stream, flooding) = flood(conn.ws, 0, FLOOD);
     let status = wait_status(&mut h.status, |s| s.reading_paused).await;
-    assert_eq!(status.queue_high_water, 10);
+    assert_eq!(status.queue_high_water, CAPACITY);
     // Ten minutes stuck: heartbeats on their 25 s cadence, no reconnect (an
     // unread socket is not a dead one), no event dropped.
     let beats = heartbeats(&mut stream, 24).await;
@@ -687,11 +697,12 @@ async fn a_full_queue_pauses_reading_while_heartbeats_keep_their_cadence() {
     let _sink = flooding.await.unwrap();
     let status = wait_status(&mut h.status, |s| !s.reading_paused).await;
     assert!(status.pauses >= 100, "{status:?}");
-    assert_eq!(status.queue_high_water, 10);
+    assert_eq!(status.queue_high_water, CAPACITY);
     // Warned before it filled up and when it did, but rate-limited: once at
     // the start and once more ten minutes later, not once per pause.
+    let mark = format!("capacity={CAPACITY}");
     for what in ["% full", "queue full"] {
-        let n = logs.warnings(what);
+        let n = logs.warnings(&[what, &mark]);
         assert!((1..=2).contains(&n), "{n} WARN lines with `{what}`");
     }
     assert!(h.events.try_recv().is_err());
