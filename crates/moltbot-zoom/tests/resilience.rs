@@ -172,3 +172,75 @@ async fn an_oauth_refusal_is_retried_and_status_and_doctor_say_why() {
             .is_none()
     );
 }
+
+/// A measurement, not run by default (it takes 80 s): 500 events/s for 75 s
+/// into the real binary, whose store is slower than that; the heartbeats the
+/// session sends are timed from its TRACE log (the fake Zoom itself stops
+/// reading a socket while its own writes to it are blocked, so it cannot
+/// count them once the sidecar pauses reading). Run with
+/// `cargo test -p moltbot-zoom --test resilience -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement: 80 s of load"]
+async fn heartbeats_stay_on_time_under_500_events_per_second() {
+    const RATE: u64 = 500;
+    const SECONDS: u64 = 75;
+    let fake = fake_zoom().await;
+    let receiver = Receiver::start(0, axum::http::StatusCode::OK).await;
+    let dir = TempDir::new("load");
+    let config = write_config(
+        &dir,
+        &fake,
+        "127.0.0.1:0",
+        &webhook_url(receiver.addr.port()),
+        "",
+    );
+    let sidecar = SidecarProcess::start(&config, "warn,zoom::session=trace");
+    assert!(fake.wait_for_open_connections(1, WAIT).await);
+    let started = tokio::time::Instant::now();
+    let pusher = {
+        let fake = fake.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(10));
+            let mut n = 0u64;
+            while n < RATE * SECONDS {
+                tick.tick().await;
+                for _ in 0..RATE / 100 {
+                    let ts = 1_736_150_400_000_i64 + i64::try_from(n).unwrap();
+                    fake.push_event(meeting_started(1 + n % 50, u32::try_from(n).unwrap(), ts));
+                    n += 1;
+                }
+            }
+            n
+        })
+    };
+    let mut beats = Vec::new();
+    let mut seen = 0;
+    while started.elapsed() < std::time::Duration::from_secs(SECONDS) {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let now = sidecar.output().matches("sending heartbeat").count();
+        if now > seen {
+            beats.push(started.elapsed());
+            seen = now;
+        }
+    }
+    let pushed = pusher.await.unwrap();
+    let status = sidecar.status().await;
+    println!(
+        "pushed {pushed} events in {:?}; heartbeats sent at {beats:?} ({} reached the fake); \
+         connects {}; queue {}; outbox depth {}",
+        started.elapsed(),
+        fake.heartbeats_received(),
+        fake.ws_connects(),
+        status["zoom"]["queue"],
+        status["outbox"]["depth"]
+    );
+    assert!(beats.len() >= 2, "heartbeats at {beats:?}");
+    for pair in beats.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap < std::time::Duration::from_secs(28),
+            "gap {gap:?} in {beats:?}"
+        );
+    }
+    assert_eq!(fake.ws_connects(), 1, "the connection was dropped");
+}
