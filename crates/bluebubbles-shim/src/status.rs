@@ -151,6 +151,14 @@ pub(crate) async fn metrics(State(shim): State<Shim>) -> Result<Response, ApiErr
         "Sends to Zoom that failed.",
         account.counters.send_failures.to_string(),
     );
+    for (name, kind, help, value) in account.pipeline_metrics() {
+        metric(
+            &format!("moltbot_zoom_{name}"),
+            kind,
+            help,
+            value.to_string(),
+        );
+    }
     if let Some(lag) = account.last_event_lag_ms {
         metric(
             "moltbot_zoom_last_event_lag_ms",

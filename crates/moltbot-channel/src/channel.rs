@@ -73,9 +73,10 @@ pub trait Channel: Send + Sync + 'static {
     /// `ctx.inbound` until `ctx.cancel` fires, then returns.
     ///
     /// # Errors
-    /// A fatal condition (bad credentials, invalid configuration) that retrying
-    /// cannot fix. Transient failures are retried inside and reported through
-    /// [`Channel::status`].
+    /// A condition the channel cannot recover from inside (its consumer is
+    /// gone, an internal task failed); the sidecar then exits so its supervisor
+    /// restarts it. Platform failures, rejected credentials included, are
+    /// retried inside and reported through [`Channel::status`].
     async fn start(&self, ctx: StartContext) -> Result<(), ChannelError>;
 
     /// Sends text to a conversation.

@@ -23,6 +23,8 @@ pub use self::{
     },
     outbound::{DeliveryResult, MediaSource, OutboundMedia, OutboundMessage, SendOptions},
     secret::Secret,
-    status::{AccountStatus, ConnectionState, Counters, ProbeCheck, ProbeReport},
+    status::{
+        AccountStatus, ConnectionState, Counters, Metric, ProbeCheck, ProbeReport, QueueStatus,
+    },
 };
 pub use tokio_util::sync::CancellationToken;

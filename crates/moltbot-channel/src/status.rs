@@ -44,6 +44,28 @@ pub struct Counters {
     pub sent: u64,
     /// Outbound sends that failed.
     pub send_failures: u64,
+    /// Events whose handling failed (a panic or an error at the event
+    /// boundary); each is logged at ERROR and the pipeline goes on.
+    #[serde(default)]
+    pub events_failed: u64,
+}
+
+/// The bounded in-memory queue between the platform connection and the
+/// channel's consumer (rendering, storage).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct QueueStatus {
+    /// Events waiting now.
+    pub depth: u64,
+    /// The bound; 0 when the transport has no such queue (webhooks).
+    pub capacity: u64,
+    /// The highest depth seen since start.
+    pub high_water: u64,
+    /// True while the queue is full and the connection is not read
+    /// (backpressure onto the platform's socket).
+    pub reading_paused: bool,
+    /// How many times reading paused on a full queue.
+    pub pauses: u64,
 }
 
 /// A snapshot of an account (Moltbot's `ChannelAccountSnapshot`).
@@ -61,14 +83,68 @@ pub struct AccountStatus {
     pub connected_since_ms: Option<i64>,
     /// Last error text (never contains secrets).
     pub last_error: Option<String>,
+    /// When the next connection attempt is due after a failure (ms since the epoch).
+    #[serde(default)]
+    pub next_retry_at_ms: Option<i64>,
     /// Counters.
     pub counters: Counters,
+    /// The inbound event queue.
+    #[serde(default)]
+    pub queue: QueueStatus,
 }
+
+/// One Prometheus sample: name (without the `moltbot_zoom_` prefix), kind
+/// (`gauge` / `counter`), help text and value.
+pub type Metric = (&'static str, &'static str, &'static str, u64);
 
 impl AccountStatus {
     /// True when connected.
     pub fn connected(&self) -> bool {
         self.connection == ConnectionState::Connected
+    }
+
+    /// The inbound pipeline's samples for `/metrics`: the event queue and
+    /// failed events.
+    pub fn pipeline_metrics(&self) -> [Metric; 6] {
+        let q = &self.queue;
+        [
+            (
+                "event_queue_depth",
+                "gauge",
+                "Zoom events waiting in the in-memory queue.",
+                q.depth,
+            ),
+            (
+                "event_queue_capacity",
+                "gauge",
+                "Bound of the in-memory event queue.",
+                q.capacity,
+            ),
+            (
+                "event_queue_high_water",
+                "gauge",
+                "Highest event queue depth since start.",
+                q.high_water,
+            ),
+            (
+                "event_queue_reading_paused",
+                "gauge",
+                "1 while the queue is full and Zoom's socket is not read.",
+                u64::from(q.reading_paused),
+            ),
+            (
+                "event_queue_pauses_total",
+                "counter",
+                "Times reading paused on a full event queue.",
+                q.pauses,
+            ),
+            (
+                "events_failed_total",
+                "counter",
+                "Zoom events whose handling failed (dropped, logged at ERROR).",
+                self.counters.events_failed,
+            ),
+        ]
     }
 }
 

@@ -120,6 +120,7 @@ pub(crate) struct Config {
     pub(crate) database: Option<PathBuf>,
     pub(crate) state_dir: Option<PathBuf>,
     pub(crate) max_attempts: u32,
+    pub(crate) event_queue_capacity: usize,
     pub(crate) log_level: Option<String>,
     /// Per-account overrides (extension side; the extension resolves them).
     pub(crate) accounts: Map<String, Value>,
@@ -163,11 +164,15 @@ impl Default for Config {
             database: None,
             state_dir: None,
             max_attempts: 12,
+            event_queue_capacity: 10_000,
             log_level: None,
             accounts: Map::new(),
         }
     }
 }
+
+/// Upper bound of `eventQueueCapacity`: the queue lives in memory.
+const MAX_EVENT_QUEUE: usize = 1_000_000;
 
 /// A configuration problem, naming the key (and its environment variable).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -423,6 +428,12 @@ impl Config {
                 message: "must be at least 1".into(),
             });
         }
+        if !(1..=MAX_EVENT_QUEUE).contains(&self.event_queue_capacity) {
+            p.push(ConfigProblem {
+                key: "eventQueueCapacity",
+                message: format!("must be between 1 and {MAX_EVENT_QUEUE}"),
+            });
+        }
         p
     }
 
@@ -474,11 +485,37 @@ password = "pw-secret"
 "#;
 
     #[test]
+    fn event_queue_capacity_is_bounded() {
+        for (value, ok) in [
+            ("0", false),
+            ("1", true),
+            ("1000000", true),
+            ("1000001", false),
+        ] {
+            let file = format!("{MINIMAL}eventQueueCapacity = {value}\n");
+            match Config::load(&sources(&file, &[], None)) {
+                Ok(c) => {
+                    assert!(ok, "{value} accepted");
+                    assert_eq!(c.event_queue_capacity.to_string(), value);
+                }
+                Err(errs) => {
+                    assert!(!ok, "{value} refused: {errs:?}");
+                    assert!(
+                        errs.iter().any(|e| e.contains("eventQueueCapacity")),
+                        "{errs:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn minimal_file_loads_with_defaults() {
         let c = Config::load(&sources(MINIMAL, &[], None)).unwrap();
         assert_eq!(c.listen, "127.0.0.1:18790");
         assert_eq!(c.ws_url, "wss://ws.zoom.us/ws");
         assert_eq!(c.max_attempts, 12);
+        assert_eq!(c.event_queue_capacity, 10_000);
         assert_eq!(c.database_path(), PathBuf::from("moltbot-zoom.sqlite"));
     }
 

@@ -603,7 +603,7 @@ mod tests {
     use super::*;
 
     /// Every key of the configuration contract (.lead/config-keys.md).
-    const CONTRACT_KEYS: [&str; 34] = [
+    const CONTRACT_KEYS: [&str; 35] = [
         "enabled",
         "name",
         "zoomAccountId",
@@ -637,6 +637,7 @@ mod tests {
         "inboundPath",
         "database",
         "maxAttempts",
+        "eventQueueCapacity",
         "logLevel",
     ];
     const SECRET_KEYS: [&str; 3] = ["clientSecret", "password", "webhookSecretToken"];

@@ -13,6 +13,7 @@ mod outbox_cmd;
 mod render;
 mod sidecar;
 mod status_cmd;
+mod supervisor;
 
 use std::{path::PathBuf, process::ExitCode};
 

@@ -6,14 +6,16 @@ use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
 use anyhow::Context;
 use bluebubbles_shim::{Shim, ShimConfig, Store};
 use moltbot_channel::{CancellationToken, Channel, DeliveryMode, StartContext, inbound_channel};
-use tokio::task::JoinHandle;
 use zoom::{
     Credentials, Grant, SessionConfig, TokenProvider, WebhookConfig, ZoomApi, serve_webhooks,
     webhook_router,
 };
 use zoom_channel::{Routing, SendAs, ZoomChannel, ZoomChannelConfig};
 
-use crate::config::{Config, GrantKind, RoutingKind, SendAsKind, Transport};
+use crate::{
+    config::{Config, GrantKind, RoutingKind, SendAsKind, Transport},
+    supervisor::Components,
+};
 
 /// Capacity of the queue between the channel and the outbox writer.
 const INBOUND_QUEUE: usize = 256;
@@ -25,9 +27,7 @@ pub(crate) struct Sidecar {
     /// The Zoom channel (for status and direct sends).
     pub(crate) channel: Arc<ZoomChannel>,
     cancel: CancellationToken,
-    channel_task: JoinHandle<Result<(), moltbot_channel::ChannelError>>,
-    shim_task: JoinHandle<std::io::Result<()>>,
-    webhook_task: Option<JoinHandle<std::io::Result<()>>>,
+    components: Components,
 }
 
 /// The channel settings derived from the sidecar configuration.
@@ -107,13 +107,14 @@ impl Sidecar {
     pub(crate) async fn start(config: &Config) -> anyhow::Result<Self> {
         let cancel = CancellationToken::new();
         let (tokens, api) = zoom_clients(config);
-        let mut webhook_task = None;
+        let mut components = Components::default();
         let channel = match config.transport {
             Transport::Websocket => {
-                let session = SessionConfig::new(
+                let mut session = SessionConfig::new(
                     config.ws_url.clone(),
                     config.subscription_id.clone().unwrap_or_default(),
                 );
+                session.queue_capacity = config.event_queue_capacity;
                 ZoomChannel::new(channel_config(config), session, tokens, api)
             }
             Transport::Webhook => {
@@ -131,8 +132,10 @@ impl Sidecar {
                         )
                     })?;
                 tracing::info!(addr = %listener.local_addr()?, "Zoom webhook endpoint listening");
-                let cancel = cancel.clone();
-                webhook_task = Some(tokio::spawn(serve_webhooks(listener, router, cancel)));
+                let serve = serve_webhooks(listener, router, cancel.clone());
+                components.spawn("webhook-listener", async move {
+                    serve.await.context("the webhook listener failed")
+                });
                 ZoomChannel::new_webhook(channel_config(config), rx, tokens, api)
             }
         };
@@ -149,34 +152,28 @@ impl Sidecar {
         let addr = listener.local_addr()?;
 
         let (inbound, rx) = inbound_channel(INBOUND_QUEUE);
-        let channel_task = {
+        {
             let channel = channel.clone();
             let ctx = StartContext {
                 account_id: config.account_id.clone(),
                 inbound,
                 cancel: cancel.clone(),
             };
-            tokio::spawn(async move {
-                let result = channel.start(ctx).await;
-                if let Err(e) = &result {
-                    // The shim keeps serving so status and doctor can show why.
-                    tracing::error!(error = %e, "Zoom channel stopped");
-                }
-                result
-            })
-        };
-        let shim_task = {
+            components.spawn("channel", async move { Ok(channel.start(ctx).await?) });
+        }
+        {
             let cancel = cancel.clone();
-            tokio::spawn(async move { shim.run(listener, rx, cancel).await })
-        };
+            components.spawn(
+                "shim",
+                async move { Ok(shim.run(listener, rx, cancel).await?) },
+            );
+        }
         tracing::info!(%addr, account = %config.account_id, "moltbot-zoom sidecar running");
         Ok(Self {
             addr,
             channel,
             cancel,
-            channel_task,
-            shim_task,
-            webhook_task,
+            components,
         })
     }
 
@@ -185,29 +182,16 @@ impl Sidecar {
         format!("http://{}", self.addr)
     }
 
-    /// Waits until the shim stops on its own (a listener failure).
-    pub(crate) async fn wait_for_failure(&mut self) -> anyhow::Result<()> {
-        match (&mut self.shim_task).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(e).context("the REST shim failed"),
-            Err(e) => Err(e).context("the REST shim task panicked"),
-        }
+    /// Waits until a component (channel, shim, webhook listener) stops on
+    /// its own, which is always a failure; says which and why.
+    pub(crate) async fn wait_for_failure(&mut self) -> anyhow::Error {
+        self.components.first_stop().await
     }
 
     /// Stops everything and waits (bounded) for the tasks to finish.
     pub(crate) async fn stop(self) -> anyhow::Result<()> {
         self.cancel.cancel();
-        let deadline = Duration::from_secs(10);
-        let _ = tokio::time::timeout(deadline, self.channel_task).await;
-        if let Some(task) = self.webhook_task {
-            let _ = tokio::time::timeout(deadline, task).await;
-        }
-        match tokio::time::timeout(deadline, self.shim_task).await {
-            Ok(Ok(Ok(()))) => Ok(()),
-            Ok(Ok(Err(e))) => Err(e).context("the REST shim failed"),
-            Ok(Err(e)) => Err(e).context("the REST shim task panicked"),
-            Err(_) => anyhow::bail!("the sidecar did not stop within {deadline:?}"),
-        }
+        self.components.join_all(Duration::from_secs(10)).await
     }
 }
 
@@ -230,7 +214,13 @@ pub(crate) async fn run(config_path: Option<std::path::PathBuf>) -> anyhow::Resu
     let mut sidecar = Sidecar::start(&config).await?;
     println!("moltbot-zoom listening on {}", sidecar.base_url());
     tokio::select! {
-        result = sidecar.wait_for_failure() => return result,
+        failure = sidecar.wait_for_failure() => {
+            // Best effort: the others get their bounded shutdown; the exit is non-zero anyway.
+            if let Err(e) = sidecar.stop().await {
+                tracing::warn!(error = %format!("{e:#}"), "while stopping the other components");
+            }
+            return Err(failure);
+        }
         () = shutdown_signal() => tracing::info!("shutting down"),
     }
     sidecar.stop().await

@@ -100,7 +100,7 @@ fn target(args: &StatusArgs) -> anyhow::Result<(String, Secret)> {
 }
 
 /// `http://<listen>`, with a wildcard address replaced by loopback.
-fn url_of_listen(listen: &str) -> anyhow::Result<String> {
+pub(crate) fn url_of_listen(listen: &str) -> anyhow::Result<String> {
     let mut addr: std::net::SocketAddr = listen
         .parse()
         .with_context(|| format!("`listen` = `{listen}` is not an address"))?;
@@ -118,7 +118,7 @@ fn url_of_listen(listen: &str) -> anyhow::Result<String> {
 }
 
 /// `GET <url>/status` with the password as a Bearer token (never in the URL).
-async fn fetch(base: &str, password: &Secret) -> anyhow::Result<Value> {
+pub(crate) async fn fetch(base: &str, password: &Secret) -> anyhow::Result<Value> {
     let shown = shown(base);
     let endpoint = url::Url::parse(base)
         .and_then(|u| u.join("/status"))
@@ -191,6 +191,20 @@ fn render(url: &str, raw: &Value, now_ms: i64) -> String {
         }),
     );
     row("last error", z.last_error.clone().unwrap_or_else(none));
+    if let Some(at) = z.next_retry_at_ms {
+        row("next attempt", when(at, now_ms));
+    }
+    let q = &z.queue;
+    if q.capacity > 0 {
+        let mut text = format!(
+            "{} of {} (high water {})",
+            q.depth, q.capacity, q.high_water
+        );
+        if q.reading_paused {
+            text.push_str(", full: reading from Zoom paused");
+        }
+        row("event queue", text);
+    }
     let c = &z.counters;
     for (key, n) in [
         ("events received", c.events_received),
@@ -201,6 +215,7 @@ fn render(url: &str, raw: &Value, now_ms: i64) -> String {
         ("connects", c.connects),
         ("sent", c.sent),
         ("send failures", c.send_failures),
+        ("events failed", c.events_failed),
     ] {
         row(key, n.to_string());
     }
@@ -244,7 +259,7 @@ fn shown(url: &str) -> String {
 }
 
 /// The connection state in words.
-fn connection(state: &ConnectionState) -> String {
+pub(crate) fn connection(state: &ConnectionState) -> String {
     match state {
         ConnectionState::Idle => "idle".into(),
         ConnectionState::Connecting => "connecting".into(),

@@ -1,13 +1,16 @@
 //! `ZoomChannel`: Zoom events in (WebSocket session or webhooks), Team Chat /
 //! Chatbot out.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::{
+    panic::AssertUnwindSafe,
+    sync::{Arc, Mutex, MutexGuard},
+};
 
 use async_trait::async_trait;
 use moltbot_channel::{
     AccountStatus, CancellationToken, Capabilities, Channel, ChannelError, ChannelMeta, ChatType,
     ConnectionState, Counters, DeliveryResult, InboundMessage, MediaSource, OutboundMedia,
-    OutboundMessage, ProbeCheck, ProbeReport, SendOptions, StartContext,
+    OutboundMessage, ProbeCheck, ProbeReport, QueueStatus, SendOptions, StartContext,
 };
 use tokio::sync::{mpsc, watch};
 use zoom::{
@@ -24,9 +27,6 @@ use crate::{
     ratelimit::{Lanes, RateLimiter, ZOOM_CHANNEL_WINDOWS},
     render::{Rendered, Renderer, chat_facts},
 };
-
-/// Events buffered between the session and the renderer.
-const EVENT_QUEUE: usize = 256;
 
 /// Zoom as a Moltbot channel. Cheap to clone; clones share all state.
 #[derive(Clone)]
@@ -48,13 +48,23 @@ pub(crate) struct Inner {
     pub(crate) lanes: Lanes,
     /// Progress of keyed (idempotent) sends.
     ledger: Mutex<Ledger>,
-    session_status: Mutex<Option<watch::Receiver<SessionStatus>>>,
+    session: Mutex<Option<SessionHandle>>,
 }
+
+/// What the channel observes of the running session: its status and its
+/// event queue (weakly, so the queue still closes when the session ends).
+struct SessionHandle {
+    status: watch::Receiver<SessionStatus>,
+    queue: mpsc::WeakSender<ReceivedEvent>,
+}
+
+/// Why an event yielded no message: handling it failed (logged, counted).
+struct EventFailed;
 
 /// Where events come from.
 enum Source {
     /// A WebSocket [`Session`] built at each start.
-    Session(SessionConfig),
+    Session(Box<SessionConfig>),
     /// A webhook receiver's deliveries; taken while a start runs.
     Webhook(Mutex<Option<mpsc::Receiver<WebhookDelivery>>>),
 }
@@ -87,7 +97,7 @@ impl ZoomChannel {
         tokens: TokenProvider,
         api: ZoomApi,
     ) -> Self {
-        Self::with_source(config, Source::Session(session), tokens, api)
+        Self::with_source(config, Source::Session(Box::new(session)), tokens, api)
     }
 
     /// A channel that receives the deliveries of a
@@ -138,7 +148,7 @@ impl ZoomChannel {
                 limiter: Mutex::new(RateLimiter::new(&ZOOM_CHANNEL_WINDOWS)),
                 lanes: Lanes::default(),
                 ledger: Mutex::new(Ledger::new(LEDGER_CAPACITY)),
-                session_status: Mutex::new(None),
+                session: Mutex::new(None),
             }),
         }
     }
@@ -185,31 +195,66 @@ impl Inner {
 
     /// Render → dedup → self-echo; the message to emit, if any. A possible
     /// echo of a post in flight is held until that post's answer is in.
-    async fn accept(&self, received: &ReceivedEvent) -> Option<InboundMessage> {
-        let (message, verdict) = self.classify(received)?;
+    async fn accept(
+        &self,
+        received: &ReceivedEvent,
+    ) -> Result<Option<InboundMessage>, EventFailed> {
+        let Some((message, verdict)) = self.classify_guarded(received)? else {
+            return Ok(None);
+        };
         let Verdict::Hold(posts) = verdict else {
-            return Some(message);
+            return Ok(Some(message));
         };
         wait_for_answers(posts).await;
         let Some(facts) = chat_facts(&received.event) else {
-            return Some(message);
+            return Ok(Some(message));
         };
         let mut state = self.lock();
         if state.sent.contains(&facts.message_id) {
             tracing::debug!(event = %received.event.event, "own message echo dropped after its answer");
             state.counters.filtered += 1;
-            return None;
+            return Ok(None);
         }
         state
             .thread_roots
             .insert_with(&message.message_id, facts.thread_root);
-        Some(message)
+        Ok(Some(message))
+    }
+
+    /// [`Inner::classify`] behind the event boundary: a panic while handling
+    /// one event (a rendering bug, a hostile payload) is caught, logged at
+    /// ERROR and counted in `events_failed`; the pipeline goes on with the
+    /// next event.
+    fn classify_guarded(
+        &self,
+        received: &ReceivedEvent,
+    ) -> Result<Option<(InboundMessage, Verdict)>, EventFailed> {
+        std::panic::catch_unwind(AssertUnwindSafe(|| self.classify(received))).map_err(|panic| {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            let event = &received.event;
+            tracing::error!(
+                event = %event.event,
+                event_ts = ?event.event_ts,
+                connection = received.connection_id,
+                bytes = received.raw_content.len(),
+                panic = %why,
+                "handling a Zoom event failed; the event is dropped and the next one goes on"
+            );
+            self.lock().counters.events_failed += 1;
+            EventFailed
+        })
     }
 
     /// The synchronous part of [`Inner::accept`]: renders, counts, drops
     /// filtered events, duplicates and certain echoes.
     fn classify(&self, received: &ReceivedEvent) -> Option<(InboundMessage, Verdict)> {
         let event = &received.event;
+        #[cfg(test)]
+        tests::panic_hook(event);
         let rendered = self.renderer.render(event, received.received_at_ms);
         let mut state = self.lock();
         state.counters.events_received += 1;
@@ -283,20 +328,20 @@ impl Inner {
         session: &SessionConfig,
         ctx: StartContext,
     ) -> Result<(), ChannelError> {
+        let (tx, mut rx) = mpsc::channel(session.queue_capacity.max(1));
         let session = Session::new(session.clone(), self.tokens.clone());
-        *self
-            .session_status
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(session.status());
+        *self.session.lock().unwrap_or_else(|e| e.into_inner()) = Some(SessionHandle {
+            status: session.status(),
+            queue: tx.downgrade(),
+        });
         let stop: CancellationToken = ctx.cancel.child_token();
-        let (tx, mut rx) = mpsc::channel(EVENT_QUEUE);
         let run = tokio::spawn(session.run(tx, stop.clone()));
         let mut outcome = Ok(());
         while let Some(received) = tokio::select! {
             r = rx.recv() => r,
             () = stop.cancelled() => None,
         } {
-            let Some(message) = self.accept(&received).await else {
+            let Ok(Some(message)) = self.accept(&received).await else {
                 continue;
             };
             let sent = tokio::select! {
@@ -340,9 +385,16 @@ impl Inner {
             d = rx.recv() => d,
             () = ctx.cancel.cancelled() => None,
         } {
-            let Some(message) = self.accept(&delivery.event).await else {
-                delivery.ack();
-                continue;
+            let message = match self.accept(&delivery.event).await {
+                Ok(Some(message)) => message,
+                Ok(None) => {
+                    delivery.ack();
+                    continue;
+                }
+                Err(EventFailed) => {
+                    delivery.reject();
+                    continue;
+                }
             };
             let id = message.message_id.clone();
             let sent = tokio::select! {
@@ -538,18 +590,30 @@ impl Channel for ZoomChannel {
     fn status(&self) -> AccountStatus {
         let inner = &self.inner;
         let session = inner
-            .session_status
+            .session
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
-            .map(|rx| rx.borrow().clone());
+            .map(|h| (h.status.borrow().clone(), h.queue.upgrade()));
         let state = inner.lock();
         let mut counters = state.counters.clone();
+        let mut queue = QueueStatus::default();
+        let mut next_retry_at_ms = None;
         let (connection, connected_since_ms, last_error) = match session {
-            Some(s) => {
+            Some((s, sender)) => {
                 counters.duplicates_dropped += s.duplicates_dropped;
                 counters.malformed += s.malformed_frames;
                 counters.connects = s.connects;
+                next_retry_at_ms = s.next_retry_at_ms;
+                queue = QueueStatus {
+                    depth: sender
+                        .as_ref()
+                        .map_or(0, |q| (q.max_capacity() - q.capacity()) as u64),
+                    capacity: sender.as_ref().map_or(0, |q| q.max_capacity() as u64),
+                    high_water: s.queue_high_water,
+                    reading_paused: s.reading_paused,
+                    pauses: s.pauses,
+                };
                 (
                     s.state,
                     s.connected_since_ms,
@@ -569,7 +633,12 @@ impl Channel for ZoomChannel {
             last_event_lag_ms: state.last_event_lag_ms,
             connected_since_ms,
             last_error,
+            next_retry_at_ms,
             counters,
+            queue,
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -858,26 +858,64 @@ async fn probe_checks_token_scopes_and_sender() {
 }
 
 #[tokio::test]
-async fn bad_credentials_fail_start_with_auth_error() {
+async fn bad_credentials_are_retried_with_a_clear_status_until_fixed() {
     let fake = FakeZoom::start(FakeConfig::default()).await.unwrap();
     fake.update_knobs(|k| k.fail_oauth = true);
-    let channel = build(&fake, base_config(&fake));
+    let (tokens, api) = clients(&fake);
+    let mut session = SessionConfig::new(fake.ws_url(), fake.config().subscription_id.clone());
+    // The real cap is minutes (tested with paused time in the zoom crate).
+    session.auth_backoff = zoom::Backoff {
+        base: Duration::from_millis(20),
+        max: Duration::from_millis(100),
+    };
+    let channel = ZoomChannel::new(base_config(&fake), session, tokens, api);
     let (tx, _rx) = inbound_channel(4);
+    let cancel = CancellationToken::new();
     let ctx = StartContext {
         account_id: "default".into(),
         inbound: tx,
-        cancel: CancellationToken::new(),
+        cancel: cancel.clone(),
     };
-    let err = tokio::time::timeout(WAIT, channel.start(ctx))
+    let task = tokio::spawn({
+        let channel = channel.clone();
+        async move { channel.start(ctx).await }
+    });
+    assert!(
+        fake.wait_for_token_requests(3, WAIT).await,
+        "a refused token request was not retried"
+    );
+    assert!(!task.is_finished(), "start gave up on a 401");
+    let status = channel.status();
+    assert!(
+        matches!(status.connection, ConnectionState::Reconnecting { .. }),
+        "{status:?}"
+    );
+    let error = status.last_error.unwrap();
+    assert!(
+        error.starts_with("Zoom rejected the client credentials (HTTP 401 invalid_client"),
+        "{error}"
+    );
+    assert!(error.contains("retrying in"), "{error}");
+    assert!(!error.contains(&fake.config().client_secret));
+
+    // The app is fixed (or reactivated): it connects without a restart.
+    fake.update_knobs(|k| k.fail_oauth = false);
+    assert!(fake.wait_for_open_connections(1, WAIT).await);
+    let mut connected = false;
+    for _ in 0..200 {
+        if channel.status().connected() {
+            connected = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(connected, "{:?}", channel.status());
+    cancel.cancel();
+    tokio::time::timeout(WAIT, task)
         .await
-        .expect("start should fail fast")
-        .unwrap_err();
-    assert!(matches!(err, ChannelError::Auth(_)), "{err}");
-    assert!(!err.to_string().contains(&fake.config().client_secret));
-    assert!(matches!(
-        channel.status().connection,
-        ConnectionState::Failed { .. }
-    ));
+        .unwrap()
+        .unwrap()
+        .unwrap();
     fake.shutdown();
 }
 

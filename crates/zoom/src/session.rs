@@ -28,6 +28,12 @@ use crate::{Backoff, TokenProvider, ZoomError, backoff::next_attempt, dedup::Ded
 const DEDUP_CAPACITY: usize = 10_000;
 /// Bound on sending our close frame and waiting for the server's.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default bound of the event queue between the session and its consumer.
+pub(crate) const DEFAULT_QUEUE_CAPACITY: usize = 10_000;
+/// Queue fill (percent of its capacity) from which a WARN is logged.
+const QUEUE_WARN_PERCENT: usize = 80;
+/// At most one queue-fill WARN per this period.
+const QUEUE_WARN_EVERY: Duration = Duration::from_secs(60);
 
 /// Query-string escaping: everything but RFC 3986 unreserved characters.
 const QUERY: &AsciiSet = &NON_ALPHANUMERIC
@@ -60,6 +66,15 @@ pub struct SessionConfig {
     pub recycle_before_expiry: Duration,
     /// How long a received event's content is remembered for dedup (default 5 min).
     pub dedup_window: Duration,
+    /// Backoff after the OAuth endpoint refuses the credentials (a 4xx such as
+    /// 401 `invalid_client`): slower than `backoff`, since a fix takes a human
+    /// (default 5 s doubling to 5 min).
+    pub auth_backoff: Backoff,
+    /// Capacity of the event queue a consumer should create for [`Session::run`]
+    /// (default 10,000). The session itself reads the bound from the sender it is
+    /// given: when that queue is full it stops reading the socket (TCP
+    /// backpressure) while heartbeats go on; no event is dropped.
+    pub queue_capacity: usize,
 }
 
 impl SessionConfig {
@@ -76,6 +91,11 @@ impl SessionConfig {
             stable_after: Duration::from_secs(60),
             recycle_before_expiry: Duration::from_secs(600),
             dedup_window: Duration::from_secs(300),
+            auth_backoff: Backoff {
+                base: Duration::from_secs(5),
+                max: Duration::from_secs(300),
+            },
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
         }
     }
 }
@@ -114,6 +134,15 @@ pub struct SessionStatus {
     pub duplicates_dropped: u64,
     /// Frames that could not be decoded.
     pub malformed_frames: u64,
+    /// When the next connection attempt is due while waiting after a failure
+    /// (ms since the epoch); `None` otherwise.
+    pub next_retry_at_ms: Option<i64>,
+    /// The highest number of events seen waiting in the event queue.
+    pub queue_high_water: u64,
+    /// True while the event queue is full and the socket is not read.
+    pub reading_paused: bool,
+    /// How many times reading paused on a full event queue.
+    pub pauses: u64,
 }
 
 /// A WebSocket event-subscription session: connects with a fresh token, sends
@@ -142,11 +171,17 @@ impl Session {
     }
 
     /// Runs until `cancel` fires or `events`' receiver is dropped (then closes
-    /// with a close frame and returns `Ok`), or until a fatal error.
+    /// with a close frame and returns `Ok`). Every failure, OAuth refusals
+    /// included, is retried with backoff and shown in the status.
+    ///
+    /// Backpressure: events go into `events` (bounded; see
+    /// [`SessionConfig::queue_capacity`]) without waiting. When it is full the
+    /// session holds the one event it has read, stops reading the socket and
+    /// suspends the liveness timer (unread frames would only prove the socket
+    /// alive), while heartbeats keep going; it reads again once there is room.
     ///
     /// # Errors
-    /// OAuth rejects the credentials ([`ZoomError::OAuth`] with a 4xx status);
-    /// the state becomes `Failed`.
+    /// None today: kept so a future fatal condition can be reported.
     pub async fn run(
         self,
         events: mpsc::Sender<ReceivedEvent>,
@@ -174,10 +209,14 @@ impl Session {
             cancel: &cancel,
             dedup: Dedup::new(config.dedup_window, DEDUP_CAPACITY),
             next_id: 0,
+            blocked: None,
+            warned_at: None,
+            paused_warned_at: None,
         };
         let mut attempt = 0;
         let mut stale = None;
         let mut connected_before = false;
+        let mut auth_refused = None;
         loop {
             if attempt == 0 {
                 live.set_state(ConnectionState::Connecting);
@@ -201,23 +240,33 @@ impl Session {
                         }
                     }
                 }
-                Err(failure) if is_fatal(&failure.error) => {
-                    let reason = failure.error.to_string();
-                    tracing::error!(error = %reason, "Zoom session failed");
-                    live.status
-                        .send_modify(|s| s.last_error = Some(reason.clone()));
-                    live.set_state(ConnectionState::Failed { reason });
-                    return Err(failure.error);
-                }
                 Err(failure) => {
-                    live.record_error(&failure.error);
                     stale = failure.stale;
+                    if is_auth_refusal(&failure.error) {
+                        auth_refused = Some(failure.error);
+                    } else {
+                        live.record_error(&failure.error);
+                    }
                     None
                 }
             };
             attempt = next_attempt(attempt, connected_for, config.stable_after);
-            let delay = config.backoff.delay(attempt, rand::random());
+            let backoff = if auth_refused.is_some() {
+                config.auth_backoff
+            } else {
+                config.backoff
+            };
+            let delay = backoff.delay(attempt, rand::random());
+            if let Some(error) = auth_refused.take() {
+                let reason = auth_refusal_text(&error, delay);
+                tracing::error!(error = %reason, "Zoom OAuth refused");
+                live.status.send_modify(|s| s.last_error = Some(reason));
+            }
             live.set_state(ConnectionState::Reconnecting { attempt });
+            let retry_at =
+                now_ms().saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+            live.status
+                .send_modify(|s| s.next_retry_at_ms = Some(retry_at));
             tracing::info!(
                 attempt,
                 delay_ms = delay.as_millis() as u64,
@@ -228,6 +277,7 @@ impl Session {
                 () = cancel.cancelled() => return live.stopped(),
                 () = sleep(delay) => {}
             }
+            live.status.send_modify(|s| s.next_retry_at_ms = None);
         }
     }
 }
@@ -306,8 +356,44 @@ fn ws_error_text(err: &tungstenite::Error, token: &str) -> String {
         .replace(token, "<redacted>")
 }
 
-fn is_fatal(error: &ZoomError) -> bool {
+/// The OAuth endpoint refused the request itself (4xx: bad or deactivated
+/// credentials, bad account id): retried on the slower
+/// [`SessionConfig::auth_backoff`].
+fn is_auth_refusal(error: &ZoomError) -> bool {
     matches!(error, ZoomError::OAuth { .. }) && error.retry_kind() == crate::RetryKind::Permanent
+}
+
+/// True (and records now) when the rate-limited log guarded by `last` may
+/// be written: never written yet, or [`QUEUE_WARN_EVERY`] ago.
+fn due(last: &mut Option<Instant>) -> bool {
+    let now = Instant::now();
+    if last.is_some_and(|at| now.duration_since(at) < QUEUE_WARN_EVERY) {
+        return false;
+    }
+    *last = Some(now);
+    true
+}
+
+/// The status text of an OAuth refusal, with when the next attempt comes,
+/// e.g. "Zoom rejected the client credentials (HTTP 401 invalid_client:
+/// Invalid client_id or client_secret); retrying in 300 s".
+fn auth_refusal_text(error: &ZoomError, delay: Duration) -> String {
+    let what = match error {
+        ZoomError::OAuth {
+            status,
+            reason,
+            error: code,
+        } => {
+            let verb = if *status == 401 {
+                "rejected the client credentials"
+            } else {
+                "refused the token request"
+            };
+            format!("Zoom {verb} (HTTP {status} {code}: {reason})")
+        }
+        other => other.to_string(),
+    };
+    format!("{what}; retrying in {} s", delay.as_secs_f64().ceil())
 }
 
 fn now_ms() -> i64 {
@@ -545,6 +631,12 @@ struct Live<'a> {
     cancel: &'a CancellationToken,
     dedup: Dedup,
     next_id: u64,
+    /// An event read while the queue was full: reading waits until it is queued.
+    blocked: Option<ReceivedEvent>,
+    /// When the last queue-fill WARN was logged.
+    warned_at: Option<Instant>,
+    /// When the last queue-full (reading paused) WARN was logged.
+    paused_warned_at: Option<Instant>,
 }
 
 impl Live<'_> {
@@ -597,6 +689,64 @@ impl Live<'_> {
         link
     }
 
+    /// Bookkeeping after an event entered the queue: the high-water mark and
+    /// a rate-limited WARN from [`QUEUE_WARN_PERCENT`] full.
+    fn queued(&mut self) {
+        let capacity = self.events.max_capacity();
+        let depth = capacity.saturating_sub(self.events.capacity());
+        let depth64 = depth as u64;
+        self.status.send_if_modified(|s| {
+            let higher = depth64 > s.queue_high_water;
+            if higher {
+                s.queue_high_water = depth64;
+            }
+            higher
+        });
+        let filling = depth.saturating_mul(100) >= capacity.saturating_mul(QUEUE_WARN_PERCENT);
+        if filling && due(&mut self.warned_at) {
+            tracing::warn!(
+                depth,
+                capacity,
+                "Zoom event queue is {}% full: the consumer (rendering, storage) is behind; \
+                 reading from Zoom pauses when it is full",
+                depth.saturating_mul(100) / capacity.max(1)
+            );
+        }
+    }
+
+    /// Publishes whether reading is paused on a full queue, and logs the
+    /// change (the WARN at most once per [`QUEUE_WARN_EVERY`]: under sustained
+    /// load reading pauses and resumes with every event).
+    fn set_paused(&mut self, paused: bool) {
+        let mut pauses = 0;
+        let changed = self.status.send_if_modified(|s| {
+            if s.reading_paused == paused {
+                return false;
+            }
+            s.reading_paused = paused;
+            if paused {
+                s.pauses += 1;
+            }
+            pauses = s.pauses;
+            true
+        });
+        if !changed {
+            return;
+        }
+        if !paused {
+            tracing::debug!("Zoom event queue has room again: reading resumed");
+        } else if due(&mut self.paused_warned_at) {
+            tracing::warn!(
+                capacity = self.events.max_capacity(),
+                pauses,
+                "Zoom event queue full: not reading from Zoom until the consumer catches up \
+                 (heartbeats go on)"
+            );
+        } else {
+            tracing::debug!(pauses, "Zoom event queue full again: reading paused");
+        }
+    }
+
     /// Handles one inbound message of connection `conn`.
     async fn on_message(&mut self, msg: Message, conn: u64) -> Flow {
         self.status
@@ -636,16 +786,21 @@ impl Live<'_> {
                     received_at_ms: now_ms(),
                     connection_id: conn,
                 };
-                tokio::select! {
-                    biased;
-                    () = self.cancel.cancelled() => Flow::Stop,
-                    sent = self.events.send(received) => match sent {
-                        Ok(()) => Flow::Continue,
-                        Err(_) => {
-                            tracing::info!("event receiver dropped; stopping the Zoom session");
-                            Flow::Stop
-                        }
-                    },
+                match self.events.try_reserve() {
+                    Ok(permit) => {
+                        permit.send(received);
+                        self.queued();
+                        Flow::Continue
+                    }
+                    Err(mpsc::error::TrySendError::Full(())) => {
+                        self.blocked = Some(received);
+                        self.set_paused(true);
+                        Flow::Continue
+                    }
+                    Err(mpsc::error::TrySendError::Closed(())) => {
+                        tracing::info!("event receiver dropped; stopping the Zoom session");
+                        Flow::Stop
+                    }
                 }
             }
             failed if failed.is_failure() => Flow::Lost(ZoomError::Protocol(format!(
@@ -680,6 +835,7 @@ impl Live<'_> {
         first: Link<K::Conn>,
     ) -> (End, Duration) {
         let config = self.config;
+        let events = self.events;
         let started = Instant::now();
         let mut recycle_stale = first.generation;
         let mut recycle_failures = 0;
@@ -699,7 +855,50 @@ impl Live<'_> {
                     close_link(draining.take()).await;
                     break End::Stopped;
                 }
-                msg = next_message(&mut primary), if primary.is_some() => {
+                permit = events.reserve(), if self.blocked.is_some() => {
+                    match permit {
+                        Ok(permit) => {
+                            permit.send(self.blocked.take().expect("guarded"));
+                            self.queued();
+                            self.set_paused(false);
+                            // Frames waited unread meanwhile: the liveness clock (and a
+                            // recycled connection's drain deadline) restart.
+                            let now = Instant::now();
+                            liveness.as_mut().reset(now + config.liveness_timeout);
+                            if draining.is_some() {
+                                drain_deadline.as_mut().reset(now + config.connect_timeout);
+                            }
+                            None
+                        }
+                        Err(_) => {
+                            tracing::info!("event receiver dropped; stopping the Zoom session");
+                            close_link(primary.take()).await;
+                            close_link(draining.take()).await;
+                            break End::Stopped;
+                        }
+                    }
+                }
+                // The recycled connection first: its events are older.
+                msg = next_message(&mut draining), if draining.is_some() && self.blocked.is_none() => {
+                    let id = draining.as_ref().expect("guarded").id;
+                    match msg {
+                        Some(Ok(msg)) => match self.on_message(msg, id).await {
+                            Flow::Stop => {
+                                close_link(primary.take()).await;
+                                close_link(draining.take()).await;
+                                break End::Stopped;
+                            }
+                            Flow::Lost(_) => draining = None,
+                            Flow::Continue | Flow::Closing(_) => {}
+                        },
+                        Some(Err(_)) | None => {
+                            tracing::debug!(connection = id, "old connection closed after recycle");
+                            draining = None;
+                        }
+                    }
+                    None
+                }
+                msg = next_message(&mut primary), if primary.is_some() && self.blocked.is_none() => {
                     let link = primary.as_mut().expect("guarded");
                     match msg {
                         Some(Ok(msg)) => {
@@ -726,25 +925,6 @@ impl Live<'_> {
                             link.close_note.take().unwrap_or_else(|| "connection closed".into()),
                         ))),
                     }
-                }
-                msg = next_message(&mut draining), if draining.is_some() => {
-                    let id = draining.as_ref().expect("guarded").id;
-                    match msg {
-                        Some(Ok(msg)) => match self.on_message(msg, id).await {
-                            Flow::Stop => {
-                                close_link(primary.take()).await;
-                                close_link(draining.take()).await;
-                                break End::Stopped;
-                            }
-                            Flow::Lost(_) => draining = None,
-                            Flow::Continue | Flow::Closing(_) => {}
-                        },
-                        Some(Err(_)) | None => {
-                            tracing::debug!(connection = id, "old connection closed after recycle");
-                            draining = None;
-                        }
-                    }
-                    None
                 }
                 done = poll_pending(&mut recycling), if recycling.is_some() => {
                     recycling = None;
@@ -791,7 +971,7 @@ impl Live<'_> {
                         Err(e) => Some(Failure::new(ZoomError::Network(format!("heartbeat send failed: {e}")))),
                     }
                 }
-                () = &mut liveness, if primary.is_some() => Some(Failure::new(ZoomError::Timeout(format!(
+                () = &mut liveness, if primary.is_some() && self.blocked.is_none() => Some(Failure::new(ZoomError::Timeout(format!(
                     "nothing received from Zoom for {:?}", config.liveness_timeout
                 )))),
                 () = &mut recycle, if primary.is_some() && recycling.is_none() => {
@@ -801,7 +981,7 @@ impl Live<'_> {
                     recycling = Some(Box::pin(open(ctx, Some(recycle_stale))));
                     None
                 }
-                () = &mut drain_deadline, if draining.is_some() => {
+                () = &mut drain_deadline, if draining.is_some() && self.blocked.is_none() => {
                     tracing::debug!("old connection did not close in time; dropping it");
                     draining = None;
                     None

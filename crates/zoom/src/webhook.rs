@@ -76,7 +76,7 @@ impl WebhookConfig {
 pub struct WebhookDelivery {
     /// The event; `connection_id` is 0 for webhook deliveries.
     pub event: ReceivedEvent,
-    ack: oneshot::Sender<()>,
+    ack: oneshot::Sender<bool>,
 }
 
 impl WebhookDelivery {
@@ -85,8 +85,15 @@ impl WebhookDelivery {
     pub fn ack(self) -> ReceivedEvent {
         // The request may have timed out already; the ack still marks the
         // event accepted, so Zoom's retry is dropped.
-        let _ = self.ack.send(());
+        let _ = self.ack.send(true);
         self.event
+    }
+
+    /// Tells Zoom the event cannot be handled (it made the consumer fail):
+    /// the request is answered 422, which Zoom does not retry, so the same
+    /// event does not fail again and again. Later events are unaffected.
+    pub fn reject(self) {
+        let _ = self.ack.send(false);
     }
 }
 
@@ -129,6 +136,8 @@ enum Outcome {
     Accepted,
     /// The consumer is gone, dropped it unacked, or its queue stayed full.
     Lost,
+    /// The consumer could not handle it ([`WebhookDelivery::reject`]).
+    Rejected,
 }
 
 type OutcomeRx = watch::Receiver<Option<Outcome>>;
@@ -244,10 +253,10 @@ async fn deliver(
         timeout(receiver.config.ack_timeout, receiver.events.send(delivery)).await,
         Ok(Ok(()))
     );
-    let outcome = if queued && acked.await.is_ok() {
-        Outcome::Accepted
-    } else {
-        Outcome::Lost
+    let outcome = match (queued, acked.await) {
+        (true, Ok(true)) => Outcome::Accepted,
+        (true, Ok(false)) => Outcome::Rejected,
+        _ => Outcome::Lost,
     };
     receiver.settle(id, outcome, &tx);
 }
@@ -381,6 +390,13 @@ async fn forward(receiver: &Arc<Receiver>, event: Event, raw_content: String) ->
         Ok(Ok(settled)) if *settled == Some(Outcome::Accepted) => {
             tracing::debug!(event = %name, "webhook event accepted");
             (StatusCode::OK, Json(json!({ "status": "accepted" }))).into_response()
+        }
+        Ok(Ok(settled)) if *settled == Some(Outcome::Rejected) => {
+            tracing::warn!(event = %name, "webhook event could not be handled; answered 422");
+            error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "the event could not be processed",
+            )
         }
         Ok(_) => {
             tracing::warn!(event = %name, "webhook event not taken by the consumer");

@@ -85,6 +85,62 @@ impl Doctor {
         }
     }
 
+    /// A sidecar already running with this configuration (its `listen`
+    /// answers): whether it is connected to Zoom and, if not, the reason it
+    /// reports, e.g. an OAuth refusal it keeps retrying. `None` when no
+    /// sidecar answers there.
+    pub(super) async fn running_sidecar(&self) -> Option<Check> {
+        const NAME: &str = "running sidecar";
+        let config = self.config();
+        let url = crate::status_cmd::url_of_listen(&config.listen).ok()?;
+        let addr = url.trim_start_matches("http://").to_owned();
+        let reachable = tokio::time::timeout(
+            Duration::from_secs(2),
+            tokio::net::TcpStream::connect(addr.as_str()),
+        )
+        .await;
+        if !matches!(reachable, Ok(Ok(_))) {
+            return None;
+        }
+        let password = config.password.clone().unwrap_or_default();
+        let status = match crate::status_cmd::fetch(&url, &password).await {
+            Ok(status) => status,
+            Err(e) => {
+                return Some(Check::fail(
+                    NAME,
+                    format!("{e:#}"),
+                    format!("is the process at {addr} this account's sidecar?"),
+                ));
+            }
+        };
+        let zoom: moltbot_channel::AccountStatus =
+            serde_json::from_value(status["zoom"].clone()).unwrap_or_default();
+        if zoom.connected() {
+            let q = &zoom.queue;
+            return Some(Check::ok(
+                NAME,
+                format!(
+                    "at {url}: connected to Zoom; event queue {} of {}",
+                    q.depth, q.capacity
+                ),
+            ));
+        }
+        let mut detail = format!(
+            "at {url}: Zoom {}",
+            crate::status_cmd::connection(&zoom.connection)
+        );
+        if let Some(error) = &zoom.last_error {
+            detail.push_str(": ");
+            detail.push_str(error);
+        }
+        Some(Check::fail(
+            NAME,
+            detail,
+            "it retries by itself; fix the cause (see the checks above), then follow it with \
+             `moltbot-zoom status`",
+        ))
+    }
+
     pub(super) fn scopes(&self, token: Option<&AccessToken>) -> Check {
         const NAME: &str = "scopes";
         let Some(token) = token else {

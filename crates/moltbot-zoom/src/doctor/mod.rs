@@ -211,6 +211,7 @@ pub(crate) async fn run_checks(sources: &Sources, options: Options) -> Vec<Check
     doctor.gateway(state_dir.as_deref(), &mut checks).await;
     let store = doctor.store(&mut checks).await;
     checks.push(outbox(store.as_ref()));
+    checks.extend(doctor.running_sidecar().await);
     checks
 }
 

@@ -142,11 +142,17 @@ impl SidecarProcess {
     /// Starts `moltbot-zoom run --config <config>` and waits for its
     /// "listening on" line.
     pub(crate) fn start(config: &Path, rust_log: &str) -> Self {
+        Self::start_with_env(config, rust_log, &[])
+    }
+
+    /// As [`SidecarProcess::start`], with extra environment variables.
+    pub(crate) fn start_with_env(config: &Path, rust_log: &str, env: &[(&str, &str)]) -> Self {
         let mut child = binary()
             .arg("run")
             .arg("--config")
             .arg(config)
             .env("RUST_LOG", rust_log)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -201,6 +207,27 @@ impl SidecarProcess {
     /// Everything the process wrote so far (stdout and stderr).
     pub(crate) fn output(&self) -> String {
         String::from_utf8_lossy(&self.output.lock().unwrap()).into_owned()
+    }
+
+    /// Waits (bounded by `timeout`) for the process to exit by itself; its
+    /// exit status and output, or `None` if it is still running.
+    pub(crate) fn wait_exit(
+        &mut self,
+        timeout: Duration,
+    ) -> Option<(std::process::ExitStatus, String)> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                for r in self.readers.drain(..) {
+                    let _ = r.join();
+                }
+                return Some((status, self.output()));
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// SIGKILL (on Unix), then waits for the process and its output.

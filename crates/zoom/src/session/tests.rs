@@ -69,7 +69,7 @@ fn config() -> SessionConfig {
 
 fn start(config: SessionConfig, tokens: TokenProvider) -> Harness {
     let (tx, accepted) = unbounded_channel();
-    let (events_tx, events) = mpsc::channel(64);
+    let (events_tx, events) = mpsc::channel(config.queue_capacity);
     let cancel = CancellationToken::new();
     let session = Session::new(config, tokens.clone());
     let status = session.status();
@@ -482,23 +482,305 @@ async fn cancel_sends_a_normal_close_frame() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn rejected_credentials_are_fatal() {
-    let tokens = TokenProvider::from_fn(|_| {
-        Err(ZoomError::OAuth {
-            status: 401,
-            reason: "Invalid client_id or client_secret".into(),
-            error: "invalid_client".into(),
+async fn rejected_credentials_are_retried_on_the_slow_backoff() {
+    const REFUSALS: u64 = 10;
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let tokens = {
+        let asked = asked.clone();
+        TokenProvider::from_fn(move |n| {
+            asked.lock().unwrap().push(Instant::now());
+            if n <= REFUSALS {
+                return Err(ZoomError::OAuth {
+                    status: 401,
+                    reason: "Invalid client_id or client_secret".into(),
+                    error: "invalid_client".into(),
+                });
+            }
+            Ok(TokenResponse {
+                access_token: format!("tok-{n}"),
+                token_type: "bearer".into(),
+                expires_in: 3600,
+                scope: String::new(),
+                api_url: None,
+            })
         })
+    };
+    let mut h = start(config(), tokens);
+    let status = wait_status(&mut h.status, |s| {
+        matches!(s.state, ConnectionState::Reconnecting { attempt: 1 })
+            && s.next_retry_at_ms.is_some()
+    })
+    .await;
+    let error = status.last_error.unwrap();
+    assert!(
+        error.starts_with(
+            "Zoom rejected the client credentials (HTTP 401 invalid_client: \
+             Invalid client_id or client_secret); retrying in "
+        ),
+        "{error}"
+    );
+    // It keeps trying and recovers once the credentials work again.
+    let mut conn = timeout(Duration::from_secs(3600), h.accepted.recv())
+        .await
+        .expect("no connection within an hour")
+        .unwrap();
+    assert!(
+        conn.url
+            .ends_with(&format!("access_token=tok-{}", REFUSALS + 1))
+    );
+    accept(&mut conn.ws).await;
+    let status = wait_status(&mut h.status, |s| s.state == ConnectionState::Connected).await;
+    assert_eq!(status.next_retry_at_ms, None);
+    // Delays of the auth backoff: [d/2, d] for d = 5 s doubling, capped at 5 min.
+    let times = asked.lock().unwrap().clone();
+    assert_eq!(times.len() as u64, REFUSALS + 1);
+    let gaps: Vec<_> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    let backoff = config().auth_backoff;
+    for (i, gap) in gaps.iter().enumerate() {
+        let attempt = u32::try_from(i + 1).unwrap();
+        let (low, high) = (backoff.delay(attempt, 0.0), backoff.delay(attempt, 1.0));
+        assert!(
+            *gap >= low && *gap <= high + Duration::from_millis(10),
+            "gap {i}: {gap:?} not in [{low:?}, {high:?}]; all: {gaps:?}"
+        );
+    }
+    assert!(
+        gaps.last().unwrap() >= &Duration::from_secs(150),
+        "the cap is reached: {gaps:?}"
+    );
+    h.stop().await.unwrap();
+}
+
+/// Splits a server socket: a task floods `frames` events (ids from `first`)
+/// into it while the returned stream half reads what the client sends.
+fn flood(
+    ws: ServerWs,
+    first: u64,
+    frames: u64,
+) -> (
+    futures_util::stream::SplitStream<ServerWs>,
+    JoinHandle<futures_util::stream::SplitSink<ServerWs, Message>>,
+) {
+    let (mut sink, stream) = ws.split();
+    let task = tokio::spawn(async move {
+        for n in first..first + frames {
+            sink.send(Message::text(message(n).to_string()))
+                .await
+                .unwrap();
+        }
+        sink
     });
-    let h = start(config(), tokens);
-    let err = timeout(Duration::from_secs(10), h.task)
+    (stream, task)
+}
+
+/// Reads the client's frames until `count` heartbeats arrived; their times.
+async fn heartbeats(
+    stream: &mut futures_util::stream::SplitStream<ServerWs>,
+    count: usize,
+) -> Vec<Instant> {
+    let mut beats = Vec::new();
+    while beats.len() < count {
+        let msg = timeout(Duration::from_secs(120), stream.next())
+            .await
+            .expect("no frame within 120 s")
+            .expect("closed")
+            .unwrap();
+        if msg.to_text().unwrap_or_default() == r#"{"module":"heartbeat"}"# {
+            beats.push(Instant::now());
+        }
+    }
+    beats
+}
+
+fn ids(events: &[ReceivedEvent]) -> Vec<u64> {
+    events
+        .iter()
+        .map(|e| {
+            e.event.payload["object"]["id"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect()
+}
+
+/// Log output of this test binary. Installed as the global subscriber:
+/// tracing caches callsite interest process-wide, so a thread-local one can
+/// miss events hit first on another test's thread. Tests find their own
+/// lines by a field value no other test uses.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn global() -> &'static Captured {
+        static LOGS: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+        LOGS.get_or_init(|| {
+            let logs = Captured::default();
+            let writer = logs.clone();
+            tracing::subscriber::set_global_default(
+                tracing_subscriber::fmt()
+                    .with_writer(move || writer.clone())
+                    .with_ansi(false)
+                    .with_max_level(tracing::Level::INFO)
+                    .finish(),
+            )
+            .expect("no other global subscriber in this test binary");
+            logs
+        })
+    }
+
+    /// WARN lines containing every one of `parts`.
+    fn warnings(&self, parts: &[&str]) -> usize {
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .lines()
+            .filter(|l| l.contains(" WARN ") && parts.iter().all(|p| l.contains(p)))
+            .count()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_queue_pauses_reading_while_heartbeats_keep_their_cadence() {
+    const FLOOD: u64 = 2_000;
+    // A capacity no other test uses: it marks this test's log lines.
+    const CAPACITY: u64 = 17;
+    let logs = Captured::global();
+    let mut cfg = config();
+    cfg.queue_capacity = CAPACITY as usize;
+    let mut h = start(cfg, tokens(3600));
+    let mut conn = h.next_connection().await;
+    accept(&mut conn.ws).await;
+    let t0 = Instant::now();
+    // Nobody reads the events; the server floods far more than the queue holds.
+    let (mut stream, flooding) = flood(conn.ws, 0, FLOOD);
+    let status = wait_status(&mut h.status, |s| s.reading_paused).await;
+    assert_eq!(status.queue_high_water, CAPACITY);
+    // Ten minutes stuck: heartbeats on their 25 s cadence, no reconnect (an
+    // unread socket is not a dead one), no event dropped.
+    let beats = heartbeats(&mut stream, 24).await;
+    let first = beats[0] - t0;
+    assert!(
+        first >= Duration::from_secs(25) && first <= Duration::from_secs(27),
+        "first heartbeat after {first:?}"
+    );
+    for pair in beats.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap >= Duration::from_secs(25) && gap <= Duration::from_secs(27),
+            "gap {gap:?}"
+        );
+    }
+    assert!(h.accepted.try_recv().is_err(), "reconnected while paused");
+    let status = h.status.borrow().clone();
+    assert!(status.reading_paused);
+    assert_eq!(
+        (status.connects, status.state),
+        (1, ConnectionState::Connected)
+    );
+    assert!(!flooding.is_finished(), "the socket was read while paused");
+    // The consumer catches up: every event, in order, exactly once.
+    let mut got = Vec::new();
+    for _ in 0..FLOOD {
+        got.push(h.next_event().await);
+    }
+    assert_eq!(ids(&got), (0..FLOOD).collect::<Vec<_>>());
+    let _sink = flooding.await.unwrap();
+    let status = wait_status(&mut h.status, |s| !s.reading_paused).await;
+    assert!(status.pauses >= 100, "{status:?}");
+    assert_eq!(status.queue_high_water, CAPACITY);
+    // Warned before it filled up and when it did, but rate-limited: once at
+    // the start and once more ten minutes later, not once per pause.
+    let mark = format!("capacity={CAPACITY}");
+    for what in ["% full", "queue full"] {
+        let n = logs.warnings(&[what, &mark]);
+        assert!((1..=2).contains(&n), "{n} WARN lines with `{what}`");
+    }
+    assert!(h.events.try_recv().is_err());
+    h.stop().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn liveness_is_enforced_while_the_consumer_is_behind() {
+    let mut cfg = config();
+    cfg.queue_capacity = 100;
+    let mut h = start(cfg, tokens(3600));
+    let mut first = h.next_connection().await;
+    accept(&mut first.ws).await;
+    // Fill the queue exactly; nobody reads it. Then the server goes silent.
+    for n in 0..100 {
+        send(&mut first.ws, message(n)).await;
+    }
+    wait_status(&mut h.status, |s| s.queue_high_water == 100).await;
+    let silent_from = Instant::now();
+    let zombie = tokio::spawn(async move {
+        let mut beats = 0;
+        while let Some(Ok(msg)) = first.ws.next().await {
+            beats += u32::from(msg.to_text().unwrap_or_default().contains("heartbeat"));
+        }
+        beats
+    });
+    let mut second = h.next_connection().await;
+    let after = Instant::now() - silent_from;
+    assert!(
+        after >= Duration::from_secs(60) && after < Duration::from_secs(62),
+        "reconnected after {after:?}"
+    );
+    assert_eq!(zombie.await.unwrap(), 2, "heartbeats at 25 and 50 s");
+    accept(&mut second.ws).await;
+    // One more event while the queue is still full: reading pauses, nothing is lost.
+    send(&mut second.ws, message(100)).await;
+    let status = wait_status(&mut h.status, |s| s.reading_paused).await;
+    assert!(status.last_error.unwrap().contains("nothing received"));
+    let mut got = Vec::new();
+    for _ in 0..=100 {
+        got.push(h.next_event().await);
+    }
+    assert_eq!(ids(&got), (0..=100).collect::<Vec<_>>());
+    assert_eq!(got[100].connection_id, 2);
+    wait_status(&mut h.status, |s| !s.reading_paused).await;
+    h.stop().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_recycle_during_a_pause_loses_none_of_the_old_connections_events() {
+    const SENT: u64 = 40;
+    let mut cfg = config();
+    cfg.queue_capacity = 5;
+    cfg.recycle_before_expiry = Duration::from_secs(60);
+    // 100 s tokens: the recycle comes at 50 s, while reading is paused.
+    let mut h = start(cfg, tokens(100));
+    let mut old = h.next_connection().await;
+    accept(&mut old.ws).await;
+    for n in 0..SENT {
+        send(&mut old.ws, message(n)).await;
+    }
+    wait_status(&mut h.status, |s| s.reading_paused).await;
+    // The old server end answers the client's close (after the events it sent).
+    let old_server = tokio::spawn(async move { while let Some(Ok(_)) = old.ws.next().await {} });
+    let mut new = h.next_connection().await;
+    accept(&mut new.ws).await;
+    send(&mut new.ws, message(SENT)).await;
+    // A paused minute later, the consumer catches up: nothing was lost.
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let mut got = Vec::new();
+    for _ in 0..=SENT {
+        got.push(h.next_event().await);
+    }
+    assert_eq!(ids(&got), (0..=SENT).collect::<Vec<_>>());
+    assert_eq!(got[SENT as usize].connection_id, 2);
+    timeout(Duration::from_secs(30), old_server)
         .await
         .unwrap()
-        .unwrap()
-        .unwrap_err();
-    assert!(matches!(err, ZoomError::OAuth { status: 401, .. }));
-    assert!(matches!(
-        h.status.borrow().state,
-        ConnectionState::Failed { .. }
-    ));
+        .unwrap();
+    h.stop().await.unwrap();
 }
