@@ -55,8 +55,8 @@ const WEBHOOK_EVENTS: [&str; 27] = [
     "server-update-downloading",
 ];
 
-/// Every route with its middleware: logging (outermost), body limit, rate
-/// limit, auth, timeout.
+/// Every route with its middleware: logging (outermost), body limit, auth
+/// (with the failed-authentication throttle), timeout.
 pub(crate) fn router(shim: Shim) -> Router {
     let body_limit = shim.0.config.body_limit;
     Router::new()
@@ -82,7 +82,6 @@ pub(crate) fn router(shim: Shim) -> Router {
         .fallback(fallback)
         .layer(from_fn_with_state(shim.clone(), limit::timeout))
         .layer(from_fn_with_state(shim.clone(), auth::require_password))
-        .layer(from_fn_with_state(shim.clone(), limit::rate_limit))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::Extension(BodyLimit(body_limit)))
         .layer(from_fn_with_state(shim.clone(), status::observe))

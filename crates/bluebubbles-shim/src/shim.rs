@@ -7,12 +7,12 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
-use moltbot_channel::{CancellationToken, Channel, InboundReceiver};
+use moltbot_channel::{CancellationToken, Channel, InboundReceiver, serve_http};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 use crate::envelope::ApiError;
-use crate::limit::RateLimiter;
+use crate::limit::AuthThrottle;
 use crate::status::HttpMetrics;
 use crate::{ShimConfig, ShimError, Store, outbox, routes};
 
@@ -35,7 +35,7 @@ pub(crate) struct Inner {
     pub(crate) config: ShimConfig,
     pub(crate) channel: Arc<dyn Channel>,
     pub(crate) store: Store,
-    pub(crate) limiter: Option<RateLimiter>,
+    pub(crate) auth_throttle: Option<AuthThrottle>,
     pub(crate) http: HttpMetrics,
     pub(crate) client: reqwest::Client,
     /// Wakes the delivery worker (new outbox entry, new webhook).
@@ -69,12 +69,15 @@ impl Shim {
         if config.max_attempts == 0 {
             return Err(ShimError::Config("max_attempts must be at least 1".into()));
         }
-        if let Some(rl) = config.rate_limit {
-            if !rl.per_second.is_finite() || rl.per_second <= 0.0 || rl.burst == 0 {
-                return Err(ShimError::Config(
-                    "rate_limit needs per_second > 0 and burst >= 1".into(),
-                ));
-            }
+        if config.auth_failure_limit.is_some_and(|l| !l.is_valid()) {
+            return Err(ShimError::Config(
+                "auth_failure_limit needs per_second > 0 and burst >= 1".into(),
+            ));
+        }
+        if config.listener.max_connections == 0 {
+            return Err(ShimError::Config(
+                "listener.max_connections must be at least 1".into(),
+            ));
         }
         for url in &config.webhooks {
             let ok = url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
@@ -91,7 +94,7 @@ impl Shim {
             .build()
             .map_err(|e| ShimError::Config(format!("HTTP client: {e}")))?;
         Ok(Self(Arc::new(Inner {
-            limiter: config.rate_limit.map(RateLimiter::new),
+            auth_throttle: config.auth_failure_limit.map(AuthThrottle::new),
             config,
             channel,
             store,
@@ -109,15 +112,17 @@ impl Shim {
         &self.0.store
     }
 
-    /// The REST router, with auth, limits and logging. Serve it with
-    /// `into_make_service_with_connect_info::<SocketAddr>()` so the rate
-    /// limit can tell clients apart.
+    /// The REST router, with auth, limits and logging. Requests should carry
+    /// `ConnectInfo<SocketAddr>` (as [`Shim::serve`] adds) so failed
+    /// authentication is throttled per client.
     pub fn router(&self) -> Router {
         routes::router(self.clone())
     }
 
     /// Serves the REST API on `listener` until `cancel` fires, then finishes
-    /// in-flight requests.
+    /// in-flight requests. The listener is hardened (`ShimConfig::listener`):
+    /// connection cap, header-read and idle timeouts, accept errors such as
+    /// `EMFILE` retried.
     ///
     /// # Errors
     /// I/O errors of the listener.
@@ -125,13 +130,7 @@ impl Shim {
         let addr = listener.local_addr()?;
         let _ = self.0.local_addr.set(addr);
         tracing::info!(%addr, "BlueBubbles shim listening");
-        axum::serve(
-            listener,
-            self.router()
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(cancel.cancelled_owned())
-        .await
+        serve_http(listener, self.router(), self.0.config.listener, cancel).await
     }
 
     /// Stores inbound messages from `rx` durably, acknowledging each after

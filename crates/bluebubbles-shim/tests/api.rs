@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use bluebubbles_shim::{RateLimit, Store};
+use bluebubbles_shim::{AuthFailureLimit, RateLimit, Store};
 use common::*;
 use moltbot_channel::{AccountStatus, ChannelError, ChatType, ConnectionState};
 use serde_json::{Value, json};
@@ -851,29 +851,99 @@ async fn oversize_bodies_get_413_in_the_envelope() {
     assert!(channel.texts.lock().unwrap().is_empty() && channel.media.lock().unwrap().is_empty());
 }
 
+/// One GET from `ip` through the router.
+async fn get_from(router: &axum::Router, ip: [u8; 4], uri: &str) -> StatusCode {
+    use tower::ServiceExt;
+    let mut req = Request::get(uri).body(Body::empty()).unwrap();
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+            ip, 40000,
+        ))));
+    router.clone().oneshot(req).await.unwrap().status()
+}
+
+/// Replaces the old per-IP request bucket (20 req/s, burst 40), under which
+/// this burst from the gateway's address got 429 after 40 requests.
 #[tokio::test]
-async fn clients_over_the_rate_limit_get_429() {
+async fn authenticated_bursts_from_one_address_are_never_throttled() {
     let mut config = config();
-    config.rate_limit = Some(RateLimit {
-        per_second: 0.01,
-        burst: 2,
+    config.auth_failure_limit = Some(AuthFailureLimit::default());
+    let (shim, _) = shim_with(config, Store::open_in_memory().unwrap());
+    let router = shim.router();
+    let mut statuses = std::collections::BTreeMap::new();
+    for i in 0..1000 {
+        let uri = if i % 2 == 0 {
+            authed("/api/v1/ping")
+        } else {
+            authed("/api/v1/server/info")
+        };
+        *statuses
+            .entry(get_from(&router, [127, 0, 0, 1], &uri).await.as_u16())
+            .or_insert(0) += 1;
+    }
+    assert_eq!(statuses, [(200, 1000)].into_iter().collect());
+}
+
+#[tokio::test]
+async fn failed_authentication_is_throttled_but_the_password_still_works() {
+    let mut config = config();
+    config.auth_failure_limit = Some(AuthFailureLimit {
+        per_client: RateLimit {
+            per_second: 0.01,
+            burst: 5,
+        },
+        total: RateLimit {
+            per_second: 0.01,
+            burst: 20,
+        },
     });
     let (shim, _) = shim_with(config, Store::open_in_memory().unwrap());
     let router = shim.router();
-    for _ in 0..2 {
-        assert_eq!(
-            get(&router, &authed("/api/v1/ping")).await.status,
-            StatusCode::OK
-        );
+    // A flood of bad passwords (and missing ones) from the gateway's address.
+    let mut flood = Vec::new();
+    for i in 0..100 {
+        let uri = if i % 3 == 0 {
+            "/api/v1/ping".to_owned()
+        } else {
+            format!("/api/v1/ping?password=guess-{i}")
+        };
+        flood.push(get_from(&router, [127, 0, 0, 1], &uri).await);
+        if i % 10 == 0 {
+            // The right password from the same address is never held back.
+            assert_eq!(
+                get_from(&router, [127, 0, 0, 1], &authed("/api/v1/ping")).await,
+                StatusCode::OK
+            );
+        }
     }
-    let r = get(&router, &authed("/api/v1/ping")).await;
+    assert!(flood[..5].iter().all(|s| *s == StatusCode::UNAUTHORIZED), "{flood:?}");
+    assert!(
+        flood[5..].iter().all(|s| *s == StatusCode::TOO_MANY_REQUESTS),
+        "{flood:?}"
+    );
+    let r = get(&router, "/api/v1/ping?password=again").await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(r.json["status"], 429);
+    assert_eq!(r.json["error"]["type"], "Server Error");
     assert!(r.headers.contains_key("retry-after"));
-    // Unauthenticated guessing is limited too.
+    // Hopping across 127/8 runs into the shared bucket (20 in total).
+    let mut hopped = Vec::new();
+    for i in 2..=60u8 {
+        hopped.push(get_from(&router, [127, 0, 0, i], "/api/v1/ping?password=x").await);
+    }
+    let unauthorized = hopped
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    assert_eq!(unauthorized, 15, "{hopped:?}");
+    assert!(
+        hopped[15..]
+            .iter()
+            .all(|s| *s == StatusCode::TOO_MANY_REQUESTS)
+    );
     assert_eq!(
-        get(&router, "/api/v1/ping?password=guess").await.status,
-        StatusCode::TOO_MANY_REQUESTS
+        get_from(&router, [127, 0, 0, 77], &authed("/api/v1/ping")).await,
+        StatusCode::OK
     );
 }
 
