@@ -84,6 +84,19 @@ impl ShimConfig {
     }
 }
 
+/// Checks a webhook URL the same way at start-up (configured webhooks) and
+/// at runtime (`POST /api/v1/webhook`): an absolute `http` or `https` URL
+/// with a host.
+///
+/// # Errors
+/// A message without the URL (it may carry a password in its query).
+pub fn check_webhook_url(url: &str) -> Result<(), &'static str> {
+    match url::Url::parse(url.trim()) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
+        _ => Err("must be an absolute http:// or https:// URL"),
+    }
+}
+
 /// A token bucket.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RateLimit {

@@ -22,7 +22,7 @@ mod store;
 use self::shim::{BLUEBUBBLES_VERSION, now_ms};
 
 pub use self::{
-    config::{AuthFailureLimit, RateLimit, ShimConfig},
+    config::{AuthFailureLimit, RateLimit, ShimConfig, check_webhook_url},
     error::ShimError,
     outbox::redact_url,
     shim::Shim,

@@ -672,9 +672,8 @@ async fn add_webhook(
 ) -> Result<Success, ApiError> {
     let f = Fields(&body);
     let url = f.required_str("url")?;
-    if !url.starts_with("http") || url::Url::parse(&url).is_err() {
-        return Err(ApiError::bad_request("The url must be an http(s) URL."));
-    }
+    crate::check_webhook_url(&url)
+        .map_err(|why| ApiError::bad_request(format!("The url {why}.")))?;
     let events = f
         .opt_str_array("events")?
         .filter(|e| !e.is_empty())

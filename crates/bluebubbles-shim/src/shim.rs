@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 use crate::envelope::ApiError;
 use crate::limit::AuthThrottle;
 use crate::status::HttpMetrics;
-use crate::{ShimConfig, ShimError, Store, outbox, routes};
+use crate::{ShimConfig, ShimError, Store, check_webhook_url, outbox, routes};
 
 /// The BlueBubbles server version `server/info` reports.
 pub(crate) const BLUEBUBBLES_VERSION: &str = "1.9.9";
@@ -80,13 +80,9 @@ impl Shim {
             ));
         }
         for url in &config.webhooks {
-            let ok = url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
-            if !ok {
-                return Err(ShimError::Config(format!(
-                    "webhook {} is not an http(s) URL",
-                    outbox::redact_url(url)
-                )));
-            }
+            check_webhook_url(url).map_err(|why| {
+                ShimError::Config(format!("webhook {}: {why}", outbox::redact_url(url)))
+            })?;
         }
         store.sync_config_webhooks(&config.webhooks, now_ms())?;
         let client = reqwest::Client::builder()

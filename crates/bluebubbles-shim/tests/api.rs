@@ -821,6 +821,52 @@ async fn webhook_management() {
     assert_envelope(&r, 404, "Database Error", "Webhook does not exist!");
 }
 
+/// `POST /api/v1/webhook` accepts exactly the URLs start-up accepts.
+#[tokio::test]
+async fn webhook_urls_are_validated_as_at_start_up() {
+    let (shim, _) = shim();
+    let router = shim.router();
+    let cases = [
+        ("httpx://x", false),
+        ("http:/x", true), // the URL parser normalises this to http://x/
+        ("ftp://127.0.0.1/hook", false),
+        ("http//127.0.0.1/hook", false),
+        ("file:///etc/passwd", false),
+        ("mailto:a@b.c", false),
+        ("https://", false),
+        ("not a url", false),
+        ("http://127.0.0.1:1/hook?password=pw", true),
+        ("HTTPS://example.com/h", true),
+    ];
+    for (url, ok) in cases {
+        assert_eq!(bluebubbles_shim::check_webhook_url(url).is_ok(), ok, "{url}");
+        let mut config = config();
+        config.webhooks = vec![url.to_owned()];
+        let at_start = bluebubbles_shim::Shim::new(
+            config,
+            Arc::new(FakeChannel::default()),
+            Store::open_in_memory().unwrap(),
+        );
+        assert_eq!(at_start.is_ok(), ok, "start-up: {url}");
+        let r = post(
+            &router,
+            &authed("/api/v1/webhook"),
+            json!({"url": url, "events": ["*"]}),
+        )
+        .await;
+        if ok {
+            assert_eq!(r.status, StatusCode::OK, "{url}: {}", r.text);
+        } else {
+            assert_envelope(
+                &r,
+                400,
+                "Validation Error",
+                "The url must be an absolute http:// or https:// URL.",
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn oversize_bodies_get_413_in_the_envelope() {
     let mut config = config();
