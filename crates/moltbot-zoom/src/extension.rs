@@ -603,7 +603,7 @@ mod tests {
     use super::*;
 
     /// Every key of the configuration contract (.lead/config-keys.md).
-    const CONTRACT_KEYS: [&str; 34] = [
+    const CONTRACT_KEYS: [&str; 39] = [
         "enabled",
         "name",
         "zoomAccountId",
@@ -637,6 +637,11 @@ mod tests {
         "inboundPath",
         "database",
         "maxAttempts",
+        "authFailureLimit",
+        "authFailureLimitTotal",
+        "maxConnections",
+        "headerReadTimeoutSecs",
+        "idleTimeoutSecs",
         "logLevel",
     ];
     const SECRET_KEYS: [&str; 3] = ["clientSecret", "password", "webhookSecretToken"];
