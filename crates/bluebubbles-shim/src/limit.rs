@@ -114,7 +114,10 @@ impl AuthThrottle {
                 state.clients.clear();
             }
         }
-        let Buckets { clients, total: all } = &mut *state;
+        let Buckets {
+            clients,
+            total: all,
+        } = &mut *state;
         let mine = clients
             .entry(key)
             .or_insert_with(|| Bucket::full(per_client, now));
@@ -193,7 +196,10 @@ mod tests {
             limiter.failure(a, t0).unwrap_err(),
             Duration::from_millis(500)
         );
-        assert!(limiter.failure(b, t0).is_ok(), "other clients have their own bucket");
+        assert!(
+            limiter.failure(b, t0).is_ok(),
+            "other clients have their own bucket"
+        );
         assert!(limiter.failure(a, t0 + Duration::from_millis(500)).is_ok());
         assert!(limiter.failure(a, t0 + Duration::from_millis(500)).is_err());
         // Refill is capped at the burst.

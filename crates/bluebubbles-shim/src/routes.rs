@@ -1,6 +1,8 @@
 //! The BlueBubbles REST routes.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -15,6 +17,7 @@ use tokio::task::JoinHandle;
 
 use crate::bb::{self, Form};
 use crate::envelope::{ApiError, AppJson, BodyLimit, Fields, Success, query_int};
+use crate::shim::{Claimed, SendResult};
 use crate::store::{AttachmentRecord, ChatRecord, MessageFilter, MessageRecord, Sent};
 use crate::{Shim, auth, guid, limit, now_ms, status};
 
@@ -164,8 +167,9 @@ async fn send_text(State(shim): State<Shim>, AppJson(body): AppJson) -> Result<S
     } else {
         message
     };
-    let (msg, chat) = send_text_to(&shim, &chat_guid, text, selected, temp_guid).await?;
-    Ok(Success::new("Message sent!").data(bb::rest_message(&msg, Some(&chat), false)))
+    let sent = send_text_to(&shim, &chat_guid, text, selected, temp_guid).await?;
+    let (msg, chat) = &*sent;
+    Ok(Success::new("Message sent!").data(bb::rest_message(msg, Some(chat), false)))
 }
 
 /// Sends text through the channel within the send timeout and records it.
@@ -175,44 +179,104 @@ async fn send_text_to(
     text: String,
     reply_to: Option<String>,
     temp_guid: Option<String>,
-) -> Result<(MessageRecord, ChatRecord), ApiError> {
+) -> Result<SendResult, ApiError> {
     let chat_guid = guid::canonical(chat_guid);
-    let claim = temp_guid
-        .as_deref()
-        .map(|t| shim.claim_temp_guid(t))
-        .transpose()?;
     let task_shim = shim.clone();
-    // The send runs in its own task: when the timeout answers the client, the
-    // send still completes and is recorded, and its tempGuid stays claimed
-    // until then.
+    let target = chat_guid.clone();
+    let key = temp_guid.clone();
+    send_once(
+        shim,
+        &chat_guid,
+        temp_guid.as_deref(),
+        shim.0.config.send_timeout,
+        async move {
+            let result = task_shim
+                .0
+                .channel
+                .send_text(outbound_text(
+                    target.clone(),
+                    text.clone(),
+                    reply_to.clone(),
+                    key.as_deref(),
+                ))
+                .await
+                .map_err(send_error)?;
+            let sent = Sent {
+                guid: result.message_id,
+                chat_guid: target,
+                text,
+                date_ms: if result.timestamp_ms > 0 {
+                    result.timestamp_ms
+                } else {
+                    now_ms()
+                },
+                thread_originator: reply_to,
+                temp_guid: key,
+                attachments: Vec::new(),
+            };
+            Ok(task_shim.0.store.call(move |s| s.record_sent(sent)).await?)
+        },
+    )
+    .await
+}
+
+/// The channel message for a text send.
+///
+/// MERGE(idempotency key): the zoom-channel branch gives the channel's send
+/// path an optional idempotency key, so a retried multi-part reply resumes
+/// after the parts already posted instead of posting them again. Connect it
+/// here by setting that field from `idempotency_key` (the request's
+/// `tempGuid`). Until then a retry of a *completed* send is answered from the
+/// shim's tempGuid map (see `send_once`), and a retry after a *failed*
+/// multi-part send posts the whole text again.
+fn outbound_text(
+    conversation_id: String,
+    text: String,
+    reply_to_id: Option<String>,
+    idempotency_key: Option<&str>,
+) -> OutboundMessage {
+    let _pending_merge = idempotency_key;
+    OutboundMessage {
+        conversation_id,
+        text,
+        reply_to_id,
+    }
+}
+
+/// Runs a send at most once per tempGuid, in its own task bounded by
+/// `limit`. A send with the same tempGuid in flight gets 400 ("already
+/// queued"); one that completed is answered with its recorded message
+/// without posting again. When the timeout answers the client, the send
+/// still completes and is recorded (and remembered under its tempGuid).
+async fn send_once<F>(
+    shim: &Shim,
+    chat_guid: &str,
+    temp_guid: Option<&str>,
+    limit: Duration,
+    send: F,
+) -> Result<SendResult, ApiError>
+where
+    F: Future<Output = Result<(MessageRecord, ChatRecord), ApiError>> + Send + 'static,
+{
+    let claim = match temp_guid
+        .map(|t| shim.claim_temp_guid(t, chat_guid))
+        .transpose()?
+    {
+        Some(Claimed::Done(result)) => {
+            tracing::info!("tempGuid already sent; answering with the recorded message");
+            return Ok(result);
+        }
+        Some(Claimed::New(claim)) => Some(claim),
+        None => None,
+    };
     let task = tokio::spawn(async move {
-        let _claim = claim;
-        let result = task_shim
-            .0
-            .channel
-            .send_text(OutboundMessage {
-                conversation_id: chat_guid.clone(),
-                text: text.clone(),
-                reply_to_id: reply_to.clone(),
-            })
-            .await
-            .map_err(send_error)?;
-        let sent = Sent {
-            guid: result.message_id,
-            chat_guid,
-            text,
-            date_ms: if result.timestamp_ms > 0 {
-                result.timestamp_ms
-            } else {
-                now_ms()
-            },
-            thread_originator: reply_to,
-            temp_guid,
-            attachments: Vec::new(),
-        };
-        Ok(task_shim.0.store.call(move |s| s.record_sent(sent)).await?)
+        let result = Arc::new(send.await?);
+        if let Some(claim) = claim {
+            claim.complete(Arc::clone(&result));
+        }
+        Ok(result)
     });
-    bounded(shim.0.config.send_timeout, task).await
+    bounded(limit, task).await
 }
 
 async fn send_attachment(
@@ -264,19 +328,16 @@ async fn send_attachment(
         .find_map(|k| field(k))
         .map(str::to_owned);
     let chat_guid = guid::canonical(&chat_guid);
-    let claim = temp_guid
-        .as_deref()
-        .map(|t| shim.claim_temp_guid(t))
-        .transpose()?;
     let total_bytes = i64::try_from(data.len()).unwrap_or(i64::MAX);
     let task_shim = shim.clone();
-    let task = tokio::spawn(async move {
-        let _claim = claim;
+    let target = chat_guid.clone();
+    let key = temp_guid.clone();
+    let sent = send_once(&shim, &chat_guid, temp_guid.as_deref(), shim.0.config.attachment_timeout, async move {
         let result = task_shim
             .0
             .channel
             .send_media(OutboundMedia {
-                conversation_id: chat_guid.clone(),
+                conversation_id: target.clone(),
                 caption: caption.clone(),
                 media: MediaSource::Bytes {
                     name: name.clone(),
@@ -300,7 +361,7 @@ async fn send_attachment(
                 total_bytes,
             }],
             guid: result.message_id,
-            chat_guid,
+            chat_guid: target,
             text: caption.unwrap_or_default(),
             date_ms: if result.timestamp_ms > 0 {
                 result.timestamp_ms
@@ -308,12 +369,13 @@ async fn send_attachment(
                 now_ms()
             },
             thread_originator: reply_to,
-            temp_guid,
+            temp_guid: key,
         };
         Ok(task_shim.0.store.call(move |s| s.record_sent(sent)).await?)
-    });
-    let (msg, chat) = bounded(shim.0.config.attachment_timeout, task).await?;
-    Ok(Success::new("Attachment sent!").data(bb::rest_message(&msg, Some(&chat), false)))
+    })
+    .await?;
+    let (msg, chat) = &*sent;
+    Ok(Success::new("Attachment sent!").data(bb::rest_message(msg, Some(chat), false)))
 }
 
 fn multipart_error(e: &MultipartError, limit: usize) -> ApiError {
@@ -513,9 +575,10 @@ async fn new_chat(State(shim): State<Shim>, AppJson(body): AppJson) -> Result<Su
     let chat = match message {
         Some(text) => {
             let chat_guid = guid::direct(&address);
-            let (msg, chat) = send_text_to(&shim, &chat_guid, text, None, temp_guid).await?;
-            let mut json = bb::chat(&chat, Form::Rest);
-            json.messages = Some(vec![bb::message(&msg, Form::Rest)]);
+            let sent = send_text_to(&shim, &chat_guid, text, None, temp_guid).await?;
+            let (msg, chat) = &*sent;
+            let mut json = bb::chat(chat, Form::Rest);
+            json.messages = Some(vec![bb::message(msg, Form::Rest)]);
             json
         }
         None => {

@@ -1,6 +1,6 @@
 //! The shim: shared state, the router, and the three long-running tasks.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 use crate::envelope::ApiError;
 use crate::limit::AuthThrottle;
 use crate::status::HttpMetrics;
+use crate::store::{ChatRecord, MessageRecord};
 use crate::{ShimConfig, ShimError, Store, check_webhook_url, outbox, routes};
 
 /// The BlueBubbles server version `server/info` reports.
@@ -42,7 +43,7 @@ pub(crate) struct Inner {
     pub(crate) wake: Notify,
     pub(crate) started: Instant,
     pub(crate) local_addr: OnceLock<SocketAddr>,
-    temp_guids: Arc<Mutex<HashSet<String>>>,
+    temp_guids: Arc<Mutex<TempGuids>>,
 }
 
 impl std::fmt::Debug for Shim {
@@ -165,34 +166,104 @@ impl Shim {
         result
     }
 
-    /// Claims a tempGuid for a send in flight; a second claim gets
-    /// BlueBubbles' "already queued" error.
-    pub(crate) fn claim_temp_guid(&self, temp_guid: &str) -> Result<TempGuidClaim, ApiError> {
-        let mut set = self.0.temp_guids.lock().unwrap_or_else(|e| e.into_inner());
-        if !set.insert(temp_guid.to_owned()) {
-            return Err(ApiError::bad_request(format!(
+    /// Claims a tempGuid for a send. A send with this tempGuid in flight
+    /// gets BlueBubbles' "already queued" error; one that completed returns
+    /// its recorded message so a retry never posts twice. Sends without a
+    /// tempGuid are not tracked.
+    pub(crate) fn claim_temp_guid(
+        &self,
+        temp_guid: &str,
+        chat_guid: &str,
+    ) -> Result<Claimed, ApiError> {
+        let mut map = self.0.temp_guids.lock().unwrap_or_else(|e| e.into_inner());
+        match map.entries.get(temp_guid) {
+            Some(None) => Err(ApiError::bad_request(format!(
                 "Message is already queued to be sent! (Temp GUID: {temp_guid})"
-            )));
+            ))),
+            Some(Some(done)) if done.chat_guid != chat_guid => Err(ApiError::bad_request(format!(
+                "The Temp GUID {temp_guid} was already used for a message to another chat."
+            ))),
+            Some(Some(done)) => Ok(Claimed::Done(Arc::clone(&done.result))),
+            None => {
+                map.entries.insert(temp_guid.to_owned(), None);
+                Ok(Claimed::New(TempGuidClaim {
+                    map: Arc::clone(&self.0.temp_guids),
+                    guid: temp_guid.to_owned(),
+                    chat_guid: chat_guid.to_owned(),
+                    completed: false,
+                }))
+            }
         }
-        Ok(TempGuidClaim {
-            set: Arc::clone(&self.0.temp_guids),
-            guid: temp_guid.to_owned(),
-        })
     }
 }
 
-/// Releases its tempGuid when dropped.
+/// Completed sends remembered by tempGuid (the oldest are forgotten first).
+const REMEMBERED_SENDS: usize = 10_000;
+
+/// A send's result: the message as recorded and its chat.
+pub(crate) type SendResult = Arc<(MessageRecord, ChatRecord)>;
+
+/// Sends by tempGuid: in flight (`None`) or completed.
+#[derive(Debug, Default)]
+pub(crate) struct TempGuids {
+    entries: HashMap<String, Option<Completed>>,
+    completed: VecDeque<String>,
+}
+
+/// A completed send and the chat it was asked for.
+#[derive(Debug)]
+struct Completed {
+    chat_guid: String,
+    result: SendResult,
+}
+
+/// What a tempGuid claim found.
+#[derive(Debug)]
+pub(crate) enum Claimed {
+    /// First send with this tempGuid: go ahead.
+    New(TempGuidClaim),
+    /// Sent before: its result.
+    Done(SendResult),
+}
+
+/// Holds a tempGuid while its send runs: [`complete`](Self::complete)
+/// remembers the result; dropping it uncompleted (a failed send) releases
+/// the tempGuid so a retry sends again.
 #[derive(Debug)]
 pub(crate) struct TempGuidClaim {
-    set: Arc<Mutex<HashSet<String>>>,
+    map: Arc<Mutex<TempGuids>>,
     guid: String,
+    chat_guid: String,
+    completed: bool,
+}
+
+impl TempGuidClaim {
+    /// Records the result of the send.
+    pub(crate) fn complete(mut self, result: SendResult) {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let done = Completed {
+            chat_guid: self.chat_guid.clone(),
+            result,
+        };
+        map.entries.insert(self.guid.clone(), Some(done));
+        map.completed.push_back(self.guid.clone());
+        while map.completed.len() > REMEMBERED_SENDS {
+            if let Some(old) = map.completed.pop_front() {
+                map.entries.remove(&old);
+            }
+        }
+        self.completed = true;
+    }
 }
 
 impl Drop for TempGuidClaim {
     fn drop(&mut self) {
-        self.set
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.guid);
+        if !self.completed {
+            self.map
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entries
+                .remove(&self.guid);
+        }
     }
 }

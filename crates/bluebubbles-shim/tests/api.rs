@@ -267,10 +267,119 @@ async fn a_temp_guid_in_flight_is_already_queued() {
     gate.add_permits(1);
     let first = first.await.unwrap();
     assert_eq!(first.status, StatusCode::OK);
-    // Released after the send completes.
+    // After the send completes, a retry is answered with the same message
+    // (it used to post again).
     gate.add_permits(1);
     let third = post(&router, &authed("/api/v1/message/text"), body).await;
     assert_eq!(third.status, StatusCode::OK);
+    assert_eq!(third.json, first.json);
+    assert_eq!(channel.texts.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_retried_temp_guid_returns_the_first_message_without_posting_again() {
+    let (shim, channel) = shim();
+    let router = shim.router();
+    let url = authed("/api/v1/message/text");
+    let body =
+        json!({"chatGuid": "zoom;-;bob@example.com", "tempGuid": "retry-1", "message": "hello"});
+    let first = post(&router, &url, body.clone()).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    // Another message in between changes the chat's last activity.
+    post(
+        &router,
+        &url,
+        json!({"chatGuid": "zoom;-;bob@example.com", "tempGuid": "other", "message": "more"}),
+    )
+    .await;
+    let again = post(&router, &url, body.clone()).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.json, first.json, "same response");
+    let texts: Vec<String> = channel
+        .texts
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|m| m.text.clone())
+        .collect();
+    assert_eq!(texts, ["hello", "more"], "one Zoom post per tempGuid");
+    // chat/new with the same tempGuid and chat is the same send.
+    let chat_new = post(
+        &router,
+        &authed("/api/v1/chat/new"),
+        json!({"addresses": ["bob@example.com"], "message": "hello", "tempGuid": "retry-1"}),
+    )
+    .await;
+    assert_eq!(chat_new.status, StatusCode::OK, "{}", chat_new.text);
+    assert_eq!(
+        chat_new.json["data"]["messages"][0]["guid"],
+        first.json["data"]["guid"]
+    );
+    assert_eq!(channel.texts.lock().unwrap().len(), 2);
+    // The same tempGuid for another chat is refused, not answered with bob's message.
+    let elsewhere = post(
+        &router,
+        &url,
+        json!({"chatGuid": "zoom;+;feed", "tempGuid": "retry-1", "message": "hello"}),
+    )
+    .await;
+    assert_envelope(
+        &elsewhere,
+        400,
+        "Validation Error",
+        "The Temp GUID retry-1 was already used for a message to another chat.",
+    );
+    assert_eq!(channel.texts.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_failed_send_releases_its_temp_guid_for_a_retry() {
+    let (shim, channel) = shim();
+    let router = shim.router();
+    let url = authed("/api/v1/message/text");
+    let body = json!({"chatGuid": "zoom;+;feed", "tempGuid": "fail-1", "message": "x"});
+    channel
+        .failures
+        .lock()
+        .unwrap()
+        .push_back(ChannelError::Network("down".into()));
+    let failed = post(&router, &url, body.clone()).await;
+    assert_eq!(failed.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let retry = post(&router, &url, body.clone()).await;
+    assert_eq!(retry.status, StatusCode::OK, "{}", retry.text);
+    assert_eq!(channel.texts.lock().unwrap().len(), 1);
+    let third = post(&router, &url, body).await;
+    assert_eq!(third.json, retry.json);
+    assert_eq!(channel.texts.lock().unwrap().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_after_a_timeout_gets_the_message_the_send_recorded() {
+    let (shim, channel) = shim();
+    let gate = Arc::new(Semaphore::new(0));
+    *channel.gate.lock().unwrap() = Some(gate.clone());
+    let router = shim.router();
+    let url = authed("/api/v1/message/text");
+    let body = json!({"chatGuid": "zoom;+;feed", "tempGuid": "slow-1", "message": "late"});
+    let first = post(&router, &url, body.clone()).await;
+    assert_eq!(first.status, StatusCode::GATEWAY_TIMEOUT);
+    // Zoom finally answers; the send is recorded in the background.
+    gate.add_permits(1);
+    eventually("the late send", || channel.texts.lock().unwrap().len() == 1).await;
+    let mut retry = post(&router, &url, body.clone()).await;
+    for _ in 0..100 {
+        if retry.status == StatusCode::OK {
+            break;
+        }
+        // Still recording: "already queued" until the store commits.
+        assert_eq!(retry.status, StatusCode::BAD_REQUEST, "{}", retry.text);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        retry = post(&router, &url, body.clone()).await;
+    }
+    assert_eq!(retry.status, StatusCode::OK, "{}", retry.text);
+    assert_eq!(retry.json["data"]["text"], "late");
+    assert_eq!(retry.json["data"]["tempGuid"], "slow-1");
+    assert_eq!(channel.texts.lock().unwrap().len(), 1, "never posted twice");
 }
 
 #[tokio::test(start_paused = true)]
@@ -431,7 +540,14 @@ async fn attachment_upload_goes_to_send_media() {
         "The chatGuid field is required.",
     );
 
+    // A retry with the same tempGuid is answered with the first upload.
+    let again = upload(&router, &fields, Some(("pic.png", b"PNGDATA"))).await;
+    assert_eq!(again.json["data"]["guid"], "zoom-msg-1", "{}", again.text);
+    assert_eq!(channel.media.lock().unwrap().len(), 1);
+
     channel.media_unsupported.store(true, Ordering::SeqCst);
+    let mut fields = fields;
+    fields[2] = ("tempGuid", "temp-10");
     let r = upload(&router, &fields, Some(("pic.png", b"PNGDATA"))).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(
@@ -839,7 +955,11 @@ async fn webhook_urls_are_validated_as_at_start_up() {
         ("HTTPS://example.com/h", true),
     ];
     for (url, ok) in cases {
-        assert_eq!(bluebubbles_shim::check_webhook_url(url).is_ok(), ok, "{url}");
+        assert_eq!(
+            bluebubbles_shim::check_webhook_url(url).is_ok(),
+            ok,
+            "{url}"
+        );
         let mut config = config();
         config.webhooks = vec![url.to_owned()];
         let at_start = bluebubbles_shim::Shim::new(
@@ -962,9 +1082,14 @@ async fn failed_authentication_is_throttled_but_the_password_still_works() {
             );
         }
     }
-    assert!(flood[..5].iter().all(|s| *s == StatusCode::UNAUTHORIZED), "{flood:?}");
     assert!(
-        flood[5..].iter().all(|s| *s == StatusCode::TOO_MANY_REQUESTS),
+        flood[..5].iter().all(|s| *s == StatusCode::UNAUTHORIZED),
+        "{flood:?}"
+    );
+    assert!(
+        flood[5..]
+            .iter()
+            .all(|s| *s == StatusCode::TOO_MANY_REQUESTS),
         "{flood:?}"
     );
     let r = get(&router, "/api/v1/ping?password=again").await;
