@@ -217,7 +217,11 @@ pub(crate) fn is_secret_key(key: &str) -> bool {
                 .into_iter()
                 .flatten()
                 .filter(|e| e.get("sensitive").and_then(toml::Value::as_bool) == Some(true))
-                .filter_map(|e| e.get("key").and_then(toml::Value::as_str).map(str::to_owned))
+                .filter_map(|e| {
+                    e.get("key")
+                        .and_then(toml::Value::as_str)
+                        .map(str::to_owned)
+                })
                 .collect()
         })
         .iter()
@@ -531,7 +535,10 @@ impl Config {
         for (key, value) in [
             ("maxAttempts", u64::from(self.max_attempts)),
             ("authFailureLimit", u64::from(self.auth_failure_limit)),
-            ("authFailureLimitTotal", u64::from(self.auth_failure_limit_total)),
+            (
+                "authFailureLimitTotal",
+                u64::from(self.auth_failure_limit_total),
+            ),
             ("maxConnections", u64::from(self.max_connections)),
             ("headerReadTimeoutSecs", self.header_read_timeout_secs),
             ("idleTimeoutSecs", self.idle_timeout_secs),
@@ -725,20 +732,27 @@ password = "pw-secret"
     #[test]
     fn toml_syntax_errors_on_a_secret_line_never_show_the_value() {
         let broken = [
-            ("clientSecret = \"cs-TOPSECRET-1", 3),     // unterminated string
-            ("clientSecret = cs-TOPSECRET-2", 3),        // unquoted
+            ("clientSecret = \"cs-TOPSECRET-1", 3), // unterminated string
+            ("clientSecret = cs-TOPSECRET-2", 3),   // unquoted
             ("clientSecret = \"cs-TOPSECRET\\q3\"", 3), // bad escape
             ("password = \"pw-TOPSECRET-4\" trailing", 3),
             ("password = \"\"\"pw-TOPSECRET-5\nstill = \"x", 3),
         ];
         for (line, line_no) in broken {
-            let file = format!("clientId = \"id\"\n# comment\n{line}\nsender = \"me@example.com\"\n");
+            let file =
+                format!("clientId = \"id\"\n# comment\n{line}\nsender = \"me@example.com\"\n");
             let errs = Config::load(&sources(&file, &[], None)).unwrap_err();
             let all = assert_hidden(&errs, &["TOPSECRET"]);
             assert!(all.contains("test.toml: invalid TOML at line"), "{all}");
-            assert!(all.contains(&format!("line {line_no}, column")) || line.contains("\"\"\""), "{all}");
+            assert!(
+                all.contains(&format!("line {line_no}, column")) || line.contains("\"\"\""),
+                "{all}"
+            );
             let key = line.split_whitespace().next().unwrap();
-            assert!(all.contains(&format!("in the value of `{key}` (env ")), "{all}");
+            assert!(
+                all.contains(&format!("in the value of `{key}` (env ")),
+                "{all}"
+            );
             assert!(all.contains("not shown because it holds a secret"), "{all}");
         }
         // A broken non-secret line names its key too, without the line.
@@ -772,7 +786,11 @@ password = "pw-secret"
         // Non-secret keys keep serde's detail.
         let errs =
             Config::load(&sources(&format!("{MINIMAL}\nrobotJid = 42\n"), &[], None)).unwrap_err();
-        assert!(errs.join("\n").contains("`robotJid` (env ZOOM_ROBOT_JID): invalid type: integer `42`"), "{errs:?}");
+        assert!(
+            errs.join("\n")
+                .contains("`robotJid` (env ZOOM_ROBOT_JID): invalid type: integer `42`"),
+            "{errs:?}"
+        );
     }
 
     #[test]
@@ -785,8 +803,14 @@ password = "pw-secret"
         ))
         .unwrap_err();
         let all = assert_hidden(&errs, &["24681357", "JSONSECRET"]);
-        assert!(all.contains("`password` (env MOLTBOT_ZOOM_PASSWORD): must be a string"), "{all}");
-        assert!(all.contains("`clientSecret`") && all.contains("`webhookSecretToken`"), "{all}");
+        assert!(
+            all.contains("`password` (env MOLTBOT_ZOOM_PASSWORD): must be a string"),
+            "{all}"
+        );
+        assert!(
+            all.contains("`clientSecret`") && all.contains("`webhookSecretToken`"),
+            "{all}"
+        );
         // Broken JSON: position only.
         for json in [
             r#"{"clientSecret": "cs-JSONSECRET\q"}"#,
@@ -795,7 +819,10 @@ password = "pw-secret"
         ] {
             let errs = Config::load(&sources(MINIMAL, &[], Some(json))).unwrap_err();
             let all = assert_hidden(&errs, &["JSONSECRET"]);
-            assert!(all.starts_with("MOLTBOT_ZOOM_ACCOUNT_JSON: invalid JSON: "), "{all}");
+            assert!(
+                all.starts_with("MOLTBOT_ZOOM_ACCOUNT_JSON: invalid JSON: "),
+                "{all}"
+            );
             assert!(all.contains("line 1 column"), "{all}");
         }
     }
@@ -803,7 +830,10 @@ password = "pw-secret"
     #[test]
     fn limits_are_keys_with_defaults_and_must_be_positive() {
         let c = Config::load(&sources(MINIMAL, &[], None)).unwrap();
-        assert_eq!(c.auth_failure_limit(), AuthFailureLimit::per_minute(30, 300));
+        assert_eq!(
+            c.auth_failure_limit(),
+            AuthFailureLimit::per_minute(30, 300)
+        );
         let l = c.listener_limits();
         assert_eq!(l.max_connections, 256);
         assert_eq!(l.header_read_timeout, Duration::from_secs(10));
@@ -816,7 +846,10 @@ password = "pw-secret"
         .unwrap_err()
         .join("\n");
         for key in ["authFailureLimit", "maxConnections", "idleTimeoutSecs"] {
-            assert!(errs.contains(&format!("`{key}`: must be at least 1")), "{errs}");
+            assert!(
+                errs.contains(&format!("`{key}`: must be at least 1")),
+                "{errs}"
+            );
         }
     }
 
@@ -830,7 +863,10 @@ password = "pw-secret"
         .unwrap_err()
         .join("\n");
         assert!(errs.contains("`webhookUrl` (env MOLTBOT_ZOOM_WEBHOOK_URL): must be an absolute http:// or https:// URL"), "{errs}");
-        assert!(errs.contains("`webhookUrls`: must be an absolute"), "{errs}");
+        assert!(
+            errs.contains("`webhookUrls`: must be an absolute"),
+            "{errs}"
+        );
         assert_eq!(errs.lines().count(), 2, "{errs}");
     }
 

@@ -26,8 +26,8 @@ pub use self::{
     rest::ZoomApi,
     session::{ReceivedEvent, Session, SessionConfig, SessionStatus},
     webhook::{
-        WebhookConfig, WebhookDelivery, serve_webhooks, serve_webhooks_with, webhook_listener_limits,
-        webhook_router,
+        WebhookConfig, WebhookDelivery, serve_webhooks, serve_webhooks_with,
+        webhook_listener_limits, webhook_router,
     },
 };
 pub use moltbot_channel::Backoff;
