@@ -83,6 +83,7 @@ pub(crate) fn router(shim: Shim) -> Router {
         .route("/status", get(status::status))
         .route("/metrics", get(status::metrics))
         .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn_with_state(shim.clone(), limit::timeout))
         .layer(from_fn_with_state(shim.clone(), auth::require_password))
         .layer(DefaultBodyLimit::max(body_limit))
@@ -93,6 +94,10 @@ pub(crate) fn router(shim: Shim) -> Router {
 
 async fn fallback() -> ApiError {
     ApiError::not_found("Not Found")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::method_not_allowed()
 }
 
 // ----- general -------------------------------------------------------------
