@@ -166,6 +166,11 @@ async fn serve_connection(
                 return;
             }
             () = cancel.cancelled(), if !shutting_down => {
+                // No request in hand (idle, or a head still arriving): close
+                // now rather than wait for the header-read timeout.
+                if slot.busy.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
                 shutting_down = true;
                 conn.as_mut().graceful_shutdown();
             }
@@ -461,8 +466,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn cancel_stops_the_server() {
+    async fn cancel_stops_the_server_without_waiting_for_slow_heads() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
         let cancel = CancellationToken::new();
         let task = tokio::spawn(serve_http(
             listener,
@@ -470,11 +476,22 @@ mod tests {
             ListenerLimits::default(),
             cancel.clone(),
         ));
+        let mut slow = TcpStream::connect(addr).await.unwrap();
+        slow.write_all(b"GET / HTTP/1.1\r\nhost:").await.unwrap();
+        // A served request on a later connection: the slow one was accepted.
+        let mut kept = TcpStream::connect(addr).await.unwrap();
+        kept.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut head = [0u8; 12];
+        kept.read_exact(&mut head).await.unwrap();
+        assert_eq!(&head, b"HTTP/1.1 404");
         cancel.cancel();
         tokio::time::timeout(Duration::from_secs(5), task)
             .await
-            .expect("stops")
+            .expect("stops well before the 10 s header-read timeout")
             .unwrap()
             .unwrap();
+        drop(kept);
     }
 }
