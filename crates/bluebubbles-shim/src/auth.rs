@@ -1,19 +1,23 @@
 //! Password check on every route: query `guid`, `password` or `token` (in
 //! that order, as BlueBubbles reads them) or `Authorization: Bearer`, compared
-//! in constant time. No localhost bypass.
+//! in constant time. No localhost bypass. A missing or wrong password spends
+//! a token of the failed-authentication throttle (see `limit`); without one
+//! the answer is 429 instead of 401. The right password is never throttled.
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use moltbot_channel::Secret;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use tokio::time::Instant;
 
-use crate::Shim;
 use crate::envelope::ApiError;
+use crate::{Shim, limit};
 
-/// Middleware: rejects requests without the right password.
+/// Middleware: rejects requests without the right password (401, or 429
+/// once the client's failures exceed the throttle).
 pub(crate) async fn require_password(
     State(shim): State<Shim>,
     req: Request,
@@ -21,6 +25,17 @@ pub(crate) async fn require_password(
 ) -> Response {
     match check(&shim.0.config.password, req.uri().query(), req.headers()) {
         Ok(()) => next.run(req).await,
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => {
+            let throttled = shim
+                .0
+                .auth_throttle
+                .as_ref()
+                .and_then(|t| t.failure(limit::peer_ip(&req), Instant::now()).err());
+            match throttled {
+                Some(wait) => ApiError::too_many_requests(wait).into_response(),
+                None => e.into_response(),
+            }
+        }
         Err(e) => e.into_response(),
     }
 }

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use moltbot_channel::{Backoff, Secret};
+use moltbot_channel::{Backoff, ListenerLimits, Secret};
 
 /// Settings of the shim: auth, limits, timeouts and webhook delivery.
 ///
@@ -19,8 +19,12 @@ pub struct ShimConfig {
     pub webhooks: Vec<String>,
     /// Largest accepted request body in bytes (default 10 MiB).
     pub body_limit: usize,
-    /// Per-client request rate limit; `None` disables it.
-    pub rate_limit: Option<RateLimit>,
+    /// Throttle of failed authentication (per client address and in total);
+    /// `None` disables it. Authenticated requests are never throttled.
+    pub auth_failure_limit: Option<AuthFailureLimit>,
+    /// Limits of the REST listener (connection cap, header-read and idle
+    /// timeouts).
+    pub listener: ListenerLimits,
     /// Upper bound of a whole `message/text` or `chat/new` call; keep it under
     /// Moltbot's 10 s client timeout (default 9 s).
     pub send_timeout: Duration,
@@ -56,7 +60,8 @@ impl ShimConfig {
             webhook_secret: None,
             webhooks: Vec::new(),
             body_limit: 10 * 1024 * 1024,
-            rate_limit: Some(RateLimit::default()),
+            auth_failure_limit: Some(AuthFailureLimit::default()),
+            listener: ListenerLimits::default(),
             send_timeout: Duration::from_secs(9),
             attachment_timeout: Duration::from_secs(55),
             request_timeout: Duration::from_secs(30),
@@ -79,22 +84,70 @@ impl ShimConfig {
     }
 }
 
-/// A token bucket per client IP address.
+/// Checks a webhook URL the same way at start-up (configured webhooks) and
+/// at runtime (`POST /api/v1/webhook`): an absolute `http` or `https` URL
+/// with a host.
+///
+/// # Errors
+/// A message without the URL (it may carry a password in its query).
+pub fn check_webhook_url(url: &str) -> Result<(), &'static str> {
+    match url::Url::parse(url.trim()) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
+        _ => Err("must be an absolute http:// or https:// URL"),
+    }
+}
+
+/// A token bucket.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RateLimit {
     /// Tokens added per second.
     pub per_second: f64,
-    /// Bucket size: requests allowed in a burst.
+    /// Bucket size: events allowed in a burst.
     pub burst: u32,
 }
 
-impl Default for RateLimit {
-    /// 20 requests per second, bursts of 40.
-    fn default() -> Self {
+impl RateLimit {
+    /// `n` events per minute, all of them allowed in one burst.
+    pub fn per_minute(n: u32) -> Self {
         Self {
-            per_second: 20.0,
-            burst: 40,
+            per_second: f64::from(n) / 60.0,
+            burst: n,
         }
+    }
+
+    fn is_valid(self) -> bool {
+        self.per_second.is_finite() && self.per_second > 0.0 && self.burst >= 1
+    }
+}
+
+/// How many failed authentications are answered 401 before the rest get 429.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AuthFailureLimit {
+    /// Per client address (IPv6: per /64).
+    pub per_client: RateLimit,
+    /// All clients together (so hopping across 127/8 gains nothing).
+    pub total: RateLimit,
+}
+
+impl AuthFailureLimit {
+    /// `per_client` and `total` failures per minute.
+    pub fn per_minute(per_client: u32, total: u32) -> Self {
+        Self {
+            per_client: RateLimit::per_minute(per_client),
+            total: RateLimit::per_minute(total),
+        }
+    }
+
+    /// True when both buckets have a positive rate and burst.
+    pub(crate) fn is_valid(self) -> bool {
+        self.per_client.is_valid() && self.total.is_valid()
+    }
+}
+
+impl Default for AuthFailureLimit {
+    /// 30 failures a minute per client, 300 in total.
+    fn default() -> Self {
+        Self::per_minute(30, 300)
     }
 }
 

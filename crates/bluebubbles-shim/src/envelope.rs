@@ -167,6 +167,17 @@ impl ApiError {
         )
     }
 
+    /// 405, not a BlueBubbles class but in its shape: the path exists, the
+    /// method does not.
+    pub(crate) fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "The requested method is not allowed on this route",
+            "Validation Error",
+            "Method Not Allowed",
+        )
+    }
+
     /// 429, not a BlueBubbles class but in its shape.
     pub(crate) fn too_many_requests(retry_after: Duration) -> Self {
         let mut e = Self::new(
@@ -413,6 +424,7 @@ mod tests {
                 "Gateway Timeout",
             ),
             (ApiError::too_large(10), 413, "Validation Error"),
+            (ApiError::method_not_allowed(), 405, "Validation Error"),
             (
                 ApiError::too_many_requests(Duration::from_millis(10)),
                 429,

@@ -22,10 +22,10 @@ mod store;
 use self::shim::{BLUEBUBBLES_VERSION, now_ms};
 
 pub use self::{
-    config::{RateLimit, ShimConfig},
+    config::{AuthFailureLimit, RateLimit, ShimConfig, check_webhook_url},
     error::ShimError,
     outbox::redact_url,
     shim::Shim,
     store::{DeadLetter, OutboxStats, Store, Webhook},
 };
-pub use moltbot_channel::Backoff;
+pub use moltbot_channel::{Backoff, ListenerLimits};

@@ -1,7 +1,14 @@
-//! Per-client rate limit (a token bucket per peer IP) and request timeouts.
+//! Throttle of failed authentication (token buckets per client address and
+//! one for all clients) and request timeouts.
+//!
+//! Authenticated requests are never throttled here: the one Moltbot gateway
+//! makes several calls per agent turn and a 429 would lose its reply. Only
+//! requests whose password is missing or wrong spend tokens; once a bucket is
+//! empty they are answered 429 instead of 401, while a request with the right
+//! password from the same address still passes.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -11,16 +18,22 @@ use axum::response::{IntoResponse, Response};
 use tokio::time::Instant;
 
 use crate::envelope::ApiError;
-use crate::{RateLimit, Shim};
+use crate::{AuthFailureLimit, RateLimit, Shim};
 
-/// Buckets kept before idle (full) ones are forgotten.
+/// Per-client buckets kept before full (idle) ones are forgotten.
 const MAX_TRACKED_CLIENTS: usize = 4096;
 
-/// Token buckets keyed by client IP.
+/// Failed-authentication buckets: one per client address, one for everyone.
 #[derive(Debug)]
-pub(crate) struct RateLimiter {
-    limit: RateLimit,
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+pub(crate) struct AuthThrottle {
+    limit: AuthFailureLimit,
+    state: Mutex<Buckets>,
+}
+
+#[derive(Debug)]
+struct Buckets {
+    clients: HashMap<IpAddr, Bucket>,
+    total: Bucket,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -29,52 +42,103 @@ struct Bucket {
     updated: Instant,
 }
 
-impl RateLimiter {
-    pub(crate) fn new(limit: RateLimit) -> Self {
+impl Bucket {
+    fn full(limit: RateLimit, now: Instant) -> Self {
         Self {
-            limit,
-            buckets: Mutex::new(HashMap::new()),
+            tokens: f64::from(limit.burst.max(1)),
+            updated: now,
         }
     }
 
-    /// Takes a token for `client`, or says how long until one is available.
-    pub(crate) fn check(&self, client: IpAddr, now: Instant) -> Result<(), Duration> {
-        let burst = f64::from(self.limit.burst.max(1));
-        let rate = self.limit.per_second.max(f64::MIN_POSITIVE);
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if buckets.len() >= MAX_TRACKED_CLIENTS && !buckets.contains_key(&client) {
-            buckets.retain(|_, b| {
-                b.tokens + now.duration_since(b.updated).as_secs_f64() * rate < burst
-            });
-        }
-        let bucket = buckets.entry(client).or_insert(Bucket {
-            tokens: burst,
-            updated: now,
-        });
-        let refill = now.duration_since(bucket.updated).as_secs_f64() * rate;
-        bucket.tokens = (bucket.tokens + refill).min(burst);
-        bucket.updated = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
+    fn refill(&mut self, limit: RateLimit, now: Instant) {
+        let rate = limit.per_second.max(f64::MIN_POSITIVE);
+        let refill = now.duration_since(self.updated).as_secs_f64() * rate;
+        self.tokens = (self.tokens + refill).min(f64::from(limit.burst.max(1)));
+        self.updated = now;
+    }
+
+    /// How long until a token is available (zero when one is).
+    fn wait(&self, limit: RateLimit) -> Duration {
+        if self.tokens >= 1.0 {
+            Duration::ZERO
         } else {
-            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / rate))
+            let rate = limit.per_second.max(f64::MIN_POSITIVE);
+            Duration::from_secs_f64(((1.0 - self.tokens) / rate).min(86_400.0))
         }
     }
 }
 
-/// Middleware: 429 in the envelope when the client's bucket is empty.
-pub(crate) async fn rate_limit(State(shim): State<Shim>, req: Request, next: Next) -> Response {
-    if let Some(limiter) = &shim.0.limiter {
-        let client = req
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
-        if let Err(wait) = limiter.check(client, Instant::now()) {
-            return ApiError::too_many_requests(wait).into_response();
+/// The address a client is counted under: an IPv4 address, or the /64 of an
+/// IPv6 address (one host usually owns a whole /64). IPv4-mapped IPv6
+/// addresses count as their IPv4 address.
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
+impl AuthThrottle {
+    pub(crate) fn new(limit: AuthFailureLimit) -> Self {
+        let now = Instant::now();
+        Self {
+            state: Mutex::new(Buckets {
+                clients: HashMap::new(),
+                total: Bucket::full(limit.total, now),
+            }),
+            limit,
         }
     }
-    next.run(req).await
+
+    /// Records a failed authentication from `client`: `Ok` while its bucket
+    /// and the shared one have tokens, else how long until they refill.
+    pub(crate) fn failure(&self, client: IpAddr, now: Instant) -> Result<(), Duration> {
+        let (per_client, total) = (self.limit.per_client, self.limit.total);
+        let key = client_key(client);
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.clients.len() >= MAX_TRACKED_CLIENTS && !state.clients.contains_key(&key) {
+            state.clients.retain(|_, b| {
+                let mut b = *b;
+                b.refill(per_client, now);
+                b.tokens < f64::from(per_client.burst.max(1))
+            });
+            if state.clients.len() >= MAX_TRACKED_CLIENTS {
+                // Every tracked client is mid-throttle: a new address is
+                // only limited by the shared bucket until room is made.
+                state.clients.clear();
+            }
+        }
+        let Buckets {
+            clients,
+            total: all,
+        } = &mut *state;
+        let mine = clients
+            .entry(key)
+            .or_insert_with(|| Bucket::full(per_client, now));
+        mine.refill(per_client, now);
+        all.refill(total, now);
+        let wait = mine.wait(per_client).max(all.wait(total));
+        if wait > Duration::ZERO {
+            return Err(wait);
+        }
+        mine.tokens -= 1.0;
+        all.tokens -= 1.0;
+        Ok(())
+    }
+}
+
+/// The peer address axum recorded, or 0.0.0.0 when served without
+/// connect info (then every client shares one bucket).
+pub(crate) fn peer_ip(req: &Request) -> IpAddr {
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
 }
 
 /// Middleware: 504 in the envelope when a request takes too long. Uploads get
@@ -106,31 +170,64 @@ pub(crate) async fn timeout(State(shim): State<Shim>, req: Request, next: Next) 
 mod tests {
     use super::*;
 
+    fn throttle(per_client: (f64, u32), total: (f64, u32)) -> AuthThrottle {
+        AuthThrottle::new(AuthFailureLimit {
+            per_client: RateLimit {
+                per_second: per_client.0,
+                burst: per_client.1,
+            },
+            total: RateLimit {
+                per_second: total.0,
+                burst: total.1,
+            },
+        })
+    }
+
     #[tokio::test(start_paused = true)]
-    async fn bucket_allows_a_burst_then_refills_per_client() {
-        let limiter = RateLimiter::new(RateLimit {
-            per_second: 2.0,
-            burst: 3,
-        });
+    async fn failures_allow_a_burst_per_client_then_refill() {
+        let limiter = throttle((2.0, 3), (100.0, 100));
         let a: IpAddr = "127.0.0.1".parse().unwrap();
         let b: IpAddr = "127.0.0.2".parse().unwrap();
         let t0 = Instant::now();
         for _ in 0..3 {
-            assert!(limiter.check(a, t0).is_ok());
+            assert!(limiter.failure(a, t0).is_ok());
         }
-        let wait = limiter.check(a, t0).unwrap_err();
-        assert_eq!(wait, Duration::from_millis(500));
+        assert_eq!(
+            limiter.failure(a, t0).unwrap_err(),
+            Duration::from_millis(500)
+        );
         assert!(
-            limiter.check(b, t0).is_ok(),
+            limiter.failure(b, t0).is_ok(),
             "other clients have their own bucket"
         );
-        assert!(limiter.check(a, t0 + Duration::from_millis(500)).is_ok());
-        assert!(limiter.check(a, t0 + Duration::from_millis(500)).is_err());
+        assert!(limiter.failure(a, t0 + Duration::from_millis(500)).is_ok());
+        assert!(limiter.failure(a, t0 + Duration::from_millis(500)).is_err());
         // Refill is capped at the burst.
         let later = t0 + Duration::from_secs(60);
         for _ in 0..3 {
-            assert!(limiter.check(a, later).is_ok());
+            assert!(limiter.failure(a, later).is_ok());
         }
-        assert!(limiter.check(a, later).is_err());
+        assert!(limiter.failure(a, later).is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_shared_bucket_stops_address_hopping() {
+        let limiter = throttle((1.0, 5), (1.0, 10));
+        let t0 = Instant::now();
+        let mut ok = 0;
+        for i in 1..=50u8 {
+            let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, i));
+            ok += usize::from(limiter.failure(ip, t0).is_ok());
+        }
+        assert_eq!(ok, 10, "127/8 addresses share the total bucket");
+    }
+
+    #[test]
+    fn ipv6_clients_count_per_64_and_mapped_v4_as_v4() {
+        let a: IpAddr = "2001:db8::1".parse().unwrap();
+        let b: IpAddr = "2001:db8::ffff:2".parse().unwrap();
+        assert_eq!(client_key(a), client_key(b));
+        let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        assert_eq!(client_key(mapped), "127.0.0.1".parse::<IpAddr>().unwrap());
     }
 }

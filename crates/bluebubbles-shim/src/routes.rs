@@ -1,6 +1,8 @@
 //! The BlueBubbles REST routes.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -9,12 +11,13 @@ use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{delete, get, post};
-use moltbot_channel::{ChannelError, MediaSource, OutboundMedia, OutboundMessage};
+use moltbot_channel::{ChannelError, MediaSource, OutboundMedia, OutboundMessage, SendOptions};
 use serde_json::json;
 use tokio::task::JoinHandle;
 
 use crate::bb::{self, Form};
 use crate::envelope::{ApiError, AppJson, BodyLimit, Fields, Success, query_int};
+use crate::shim::{Claimed, SendResult};
 use crate::store::{AttachmentRecord, ChatRecord, MessageFilter, MessageRecord, Sent};
 use crate::{Shim, auth, guid, limit, now_ms, status};
 
@@ -55,8 +58,8 @@ const WEBHOOK_EVENTS: [&str; 27] = [
     "server-update-downloading",
 ];
 
-/// Every route with its middleware: logging (outermost), body limit, rate
-/// limit, auth, timeout.
+/// Every route with its middleware: logging (outermost), body limit, auth
+/// (with the failed-authentication throttle), timeout.
 pub(crate) fn router(shim: Shim) -> Router {
     let body_limit = shim.0.config.body_limit;
     Router::new()
@@ -80,9 +83,9 @@ pub(crate) fn router(shim: Shim) -> Router {
         .route("/status", get(status::status))
         .route("/metrics", get(status::metrics))
         .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn_with_state(shim.clone(), limit::timeout))
         .layer(from_fn_with_state(shim.clone(), auth::require_password))
-        .layer(from_fn_with_state(shim.clone(), limit::rate_limit))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::Extension(BodyLimit(body_limit)))
         .layer(from_fn_with_state(shim.clone(), status::observe))
@@ -91,6 +94,10 @@ pub(crate) fn router(shim: Shim) -> Router {
 
 async fn fallback() -> ApiError {
     ApiError::not_found("Not Found")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::method_not_allowed()
 }
 
 // ----- general -------------------------------------------------------------
@@ -165,8 +172,9 @@ async fn send_text(State(shim): State<Shim>, AppJson(body): AppJson) -> Result<S
     } else {
         message
     };
-    let (msg, chat) = send_text_to(&shim, &chat_guid, text, selected, temp_guid).await?;
-    Ok(Success::new("Message sent!").data(bb::rest_message(&msg, Some(&chat), false)))
+    let sent = send_text_to(&shim, &chat_guid, text, selected, temp_guid).await?;
+    let (msg, chat) = &*sent;
+    Ok(Success::new("Message sent!").data(bb::rest_message(msg, Some(chat), false)))
 }
 
 /// Sends text through the channel within the send timeout and records it.
@@ -176,44 +184,88 @@ async fn send_text_to(
     text: String,
     reply_to: Option<String>,
     temp_guid: Option<String>,
-) -> Result<(MessageRecord, ChatRecord), ApiError> {
+) -> Result<SendResult, ApiError> {
     let chat_guid = guid::canonical(chat_guid);
-    let claim = temp_guid
-        .as_deref()
-        .map(|t| shim.claim_temp_guid(t))
-        .transpose()?;
     let task_shim = shim.clone();
-    // The send runs in its own task: when the timeout answers the client, the
-    // send still completes and is recorded, and its tempGuid stays claimed
-    // until then.
+    let target = chat_guid.clone();
+    let key = temp_guid.clone();
+    send_once(
+        shim,
+        &chat_guid,
+        temp_guid.as_deref(),
+        shim.0.config.send_timeout,
+        async move {
+            let result = task_shim
+                .0
+                .channel
+                .send_text_with(
+                    OutboundMessage {
+                        conversation_id: target.clone(),
+                        text: text.clone(),
+                        reply_to_id: reply_to.clone(),
+                    },
+                    // A retry with the same tempGuid resumes after the parts
+                    // already posted instead of posting them again.
+                    SendOptions {
+                        idempotency_key: key.clone(),
+                        max_wait: None,
+                    },
+                )
+                .await
+                .map_err(send_error)?;
+            let sent = Sent {
+                guid: result.message_id,
+                chat_guid: target,
+                text,
+                date_ms: if result.timestamp_ms > 0 {
+                    result.timestamp_ms
+                } else {
+                    now_ms()
+                },
+                thread_originator: reply_to,
+                temp_guid: key,
+                attachments: Vec::new(),
+            };
+            Ok(task_shim.0.store.call(move |s| s.record_sent(sent)).await?)
+        },
+    )
+    .await
+}
+
+/// Runs a send at most once per tempGuid, in its own task bounded by
+/// `limit`. A send with the same tempGuid in flight gets 400 ("already
+/// queued"); one that completed is answered with its recorded message
+/// without posting again. When the timeout answers the client, the send
+/// still completes and is recorded (and remembered under its tempGuid).
+async fn send_once<F>(
+    shim: &Shim,
+    chat_guid: &str,
+    temp_guid: Option<&str>,
+    limit: Duration,
+    send: F,
+) -> Result<SendResult, ApiError>
+where
+    F: Future<Output = Result<(MessageRecord, ChatRecord), ApiError>> + Send + 'static,
+{
+    let claim = match temp_guid
+        .map(|t| shim.claim_temp_guid(t, chat_guid))
+        .transpose()?
+    {
+        Some(Claimed::Done(result)) => {
+            tracing::info!("tempGuid already sent; answering with the recorded message");
+            return Ok(result);
+        }
+        Some(Claimed::New(claim)) => Some(claim),
+        None => None,
+    };
     let task = tokio::spawn(async move {
-        let _claim = claim;
-        let result = task_shim
-            .0
-            .channel
-            .send_text(OutboundMessage {
-                conversation_id: chat_guid.clone(),
-                text: text.clone(),
-                reply_to_id: reply_to.clone(),
-            })
-            .await
-            .map_err(send_error)?;
-        let sent = Sent {
-            guid: result.message_id,
-            chat_guid,
-            text,
-            date_ms: if result.timestamp_ms > 0 {
-                result.timestamp_ms
-            } else {
-                now_ms()
-            },
-            thread_originator: reply_to,
-            temp_guid,
-            attachments: Vec::new(),
-        };
-        Ok(task_shim.0.store.call(move |s| s.record_sent(sent)).await?)
+        let result = Arc::new(send.await?);
+        if let Some(claim) = claim {
+            claim.complete(Arc::clone(&result));
+        }
+        Ok(result)
     });
-    bounded(shim.0.config.send_timeout, task).await
+    bounded(limit, task).await
 }
 
 async fn send_attachment(
@@ -265,19 +317,16 @@ async fn send_attachment(
         .find_map(|k| field(k))
         .map(str::to_owned);
     let chat_guid = guid::canonical(&chat_guid);
-    let claim = temp_guid
-        .as_deref()
-        .map(|t| shim.claim_temp_guid(t))
-        .transpose()?;
     let total_bytes = i64::try_from(data.len()).unwrap_or(i64::MAX);
     let task_shim = shim.clone();
-    let task = tokio::spawn(async move {
-        let _claim = claim;
+    let target = chat_guid.clone();
+    let key = temp_guid.clone();
+    let sent = send_once(&shim, &chat_guid, temp_guid.as_deref(), shim.0.config.attachment_timeout, async move {
         let result = task_shim
             .0
             .channel
             .send_media(OutboundMedia {
-                conversation_id: chat_guid.clone(),
+                conversation_id: target.clone(),
                 caption: caption.clone(),
                 media: MediaSource::Bytes {
                     name: name.clone(),
@@ -301,7 +350,7 @@ async fn send_attachment(
                 total_bytes,
             }],
             guid: result.message_id,
-            chat_guid,
+            chat_guid: target,
             text: caption.unwrap_or_default(),
             date_ms: if result.timestamp_ms > 0 {
                 result.timestamp_ms
@@ -309,12 +358,13 @@ async fn send_attachment(
                 now_ms()
             },
             thread_originator: reply_to,
-            temp_guid,
+            temp_guid: key,
         };
         Ok(task_shim.0.store.call(move |s| s.record_sent(sent)).await?)
-    });
-    let (msg, chat) = bounded(shim.0.config.attachment_timeout, task).await?;
-    Ok(Success::new("Attachment sent!").data(bb::rest_message(&msg, Some(&chat), false)))
+    })
+    .await?;
+    let (msg, chat) = &*sent;
+    Ok(Success::new("Attachment sent!").data(bb::rest_message(msg, Some(chat), false)))
 }
 
 fn multipart_error(e: &MultipartError, limit: usize) -> ApiError {
@@ -514,9 +564,10 @@ async fn new_chat(State(shim): State<Shim>, AppJson(body): AppJson) -> Result<Su
     let chat = match message {
         Some(text) => {
             let chat_guid = guid::direct(&address);
-            let (msg, chat) = send_text_to(&shim, &chat_guid, text, None, temp_guid).await?;
-            let mut json = bb::chat(&chat, Form::Rest);
-            json.messages = Some(vec![bb::message(&msg, Form::Rest)]);
+            let sent = send_text_to(&shim, &chat_guid, text, None, temp_guid).await?;
+            let (msg, chat) = &*sent;
+            let mut json = bb::chat(chat, Form::Rest);
+            json.messages = Some(vec![bb::message(msg, Form::Rest)]);
             json
         }
         None => {
@@ -673,9 +724,8 @@ async fn add_webhook(
 ) -> Result<Success, ApiError> {
     let f = Fields(&body);
     let url = f.required_str("url")?;
-    if !url.starts_with("http") || url::Url::parse(&url).is_err() {
-        return Err(ApiError::bad_request("The url must be an http(s) URL."));
-    }
+    crate::check_webhook_url(&url)
+        .map_err(|why| ApiError::bad_request(format!("The url {why}.")))?;
     let events = f
         .opt_str_array("events")?
         .filter(|e| !e.is_empty())

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use bluebubbles_shim::{RateLimit, Store};
+use bluebubbles_shim::{AuthFailureLimit, RateLimit, Store};
 use common::*;
 use moltbot_channel::{AccountStatus, ChannelError, ChatType, ConnectionState};
 use serde_json::{Value, json};
@@ -267,10 +267,119 @@ async fn a_temp_guid_in_flight_is_already_queued() {
     gate.add_permits(1);
     let first = first.await.unwrap();
     assert_eq!(first.status, StatusCode::OK);
-    // Released after the send completes.
+    // After the send completes, a retry is answered with the same message
+    // (it used to post again).
     gate.add_permits(1);
     let third = post(&router, &authed("/api/v1/message/text"), body).await;
     assert_eq!(third.status, StatusCode::OK);
+    assert_eq!(third.json, first.json);
+    assert_eq!(channel.texts.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_retried_temp_guid_returns_the_first_message_without_posting_again() {
+    let (shim, channel) = shim();
+    let router = shim.router();
+    let url = authed("/api/v1/message/text");
+    let body =
+        json!({"chatGuid": "zoom;-;bob@example.com", "tempGuid": "retry-1", "message": "hello"});
+    let first = post(&router, &url, body.clone()).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    // Another message in between changes the chat's last activity.
+    post(
+        &router,
+        &url,
+        json!({"chatGuid": "zoom;-;bob@example.com", "tempGuid": "other", "message": "more"}),
+    )
+    .await;
+    let again = post(&router, &url, body.clone()).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.json, first.json, "same response");
+    let texts: Vec<String> = channel
+        .texts
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|m| m.text.clone())
+        .collect();
+    assert_eq!(texts, ["hello", "more"], "one Zoom post per tempGuid");
+    // chat/new with the same tempGuid and chat is the same send.
+    let chat_new = post(
+        &router,
+        &authed("/api/v1/chat/new"),
+        json!({"addresses": ["bob@example.com"], "message": "hello", "tempGuid": "retry-1"}),
+    )
+    .await;
+    assert_eq!(chat_new.status, StatusCode::OK, "{}", chat_new.text);
+    assert_eq!(
+        chat_new.json["data"]["messages"][0]["guid"],
+        first.json["data"]["guid"]
+    );
+    assert_eq!(channel.texts.lock().unwrap().len(), 2);
+    // The same tempGuid for another chat is refused, not answered with bob's message.
+    let elsewhere = post(
+        &router,
+        &url,
+        json!({"chatGuid": "zoom;+;feed", "tempGuid": "retry-1", "message": "hello"}),
+    )
+    .await;
+    assert_envelope(
+        &elsewhere,
+        400,
+        "Validation Error",
+        "The Temp GUID retry-1 was already used for a message to another chat.",
+    );
+    assert_eq!(channel.texts.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_failed_send_releases_its_temp_guid_for_a_retry() {
+    let (shim, channel) = shim();
+    let router = shim.router();
+    let url = authed("/api/v1/message/text");
+    let body = json!({"chatGuid": "zoom;+;feed", "tempGuid": "fail-1", "message": "x"});
+    channel
+        .failures
+        .lock()
+        .unwrap()
+        .push_back(ChannelError::Network("down".into()));
+    let failed = post(&router, &url, body.clone()).await;
+    assert_eq!(failed.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let retry = post(&router, &url, body.clone()).await;
+    assert_eq!(retry.status, StatusCode::OK, "{}", retry.text);
+    assert_eq!(channel.texts.lock().unwrap().len(), 1);
+    let third = post(&router, &url, body).await;
+    assert_eq!(third.json, retry.json);
+    assert_eq!(channel.texts.lock().unwrap().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_after_a_timeout_gets_the_message_the_send_recorded() {
+    let (shim, channel) = shim();
+    let gate = Arc::new(Semaphore::new(0));
+    *channel.gate.lock().unwrap() = Some(gate.clone());
+    let router = shim.router();
+    let url = authed("/api/v1/message/text");
+    let body = json!({"chatGuid": "zoom;+;feed", "tempGuid": "slow-1", "message": "late"});
+    let first = post(&router, &url, body.clone()).await;
+    assert_eq!(first.status, StatusCode::GATEWAY_TIMEOUT);
+    // Zoom finally answers; the send is recorded in the background.
+    gate.add_permits(1);
+    eventually("the late send", || channel.texts.lock().unwrap().len() == 1).await;
+    let mut retry = post(&router, &url, body.clone()).await;
+    for _ in 0..100 {
+        if retry.status == StatusCode::OK {
+            break;
+        }
+        // Still recording: "already queued" until the store commits.
+        assert_eq!(retry.status, StatusCode::BAD_REQUEST, "{}", retry.text);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        retry = post(&router, &url, body.clone()).await;
+    }
+    assert_eq!(retry.status, StatusCode::OK, "{}", retry.text);
+    assert_eq!(retry.json["data"]["text"], "late");
+    assert_eq!(retry.json["data"]["tempGuid"], "slow-1");
+    assert_eq!(channel.texts.lock().unwrap().len(), 1, "never posted twice");
 }
 
 #[tokio::test(start_paused = true)]
@@ -431,7 +540,14 @@ async fn attachment_upload_goes_to_send_media() {
         "The chatGuid field is required.",
     );
 
+    // A retry with the same tempGuid is answered with the first upload.
+    let again = upload(&router, &fields, Some(("pic.png", b"PNGDATA"))).await;
+    assert_eq!(again.json["data"]["guid"], "zoom-msg-1", "{}", again.text);
+    assert_eq!(channel.media.lock().unwrap().len(), 1);
+
     channel.media_unsupported.store(true, Ordering::SeqCst);
+    let mut fields = fields;
+    fields[2] = ("tempGuid", "temp-10");
     let r = upload(&router, &fields, Some(("pic.png", b"PNGDATA"))).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(
@@ -821,6 +937,56 @@ async fn webhook_management() {
     assert_envelope(&r, 404, "Database Error", "Webhook does not exist!");
 }
 
+/// `POST /api/v1/webhook` accepts exactly the URLs start-up accepts.
+#[tokio::test]
+async fn webhook_urls_are_validated_as_at_start_up() {
+    let (shim, _) = shim();
+    let router = shim.router();
+    let cases = [
+        ("httpx://x", false),
+        ("http:/x", true), // the URL parser normalises this to http://x/
+        ("ftp://127.0.0.1/hook", false),
+        ("http//127.0.0.1/hook", false),
+        ("file:///etc/passwd", false),
+        ("mailto:a@b.c", false),
+        ("https://", false),
+        ("not a url", false),
+        ("http://127.0.0.1:1/hook?password=pw", true),
+        ("HTTPS://example.com/h", true),
+    ];
+    for (url, ok) in cases {
+        assert_eq!(
+            bluebubbles_shim::check_webhook_url(url).is_ok(),
+            ok,
+            "{url}"
+        );
+        let mut config = config();
+        config.webhooks = vec![url.to_owned()];
+        let at_start = bluebubbles_shim::Shim::new(
+            config,
+            Arc::new(FakeChannel::default()),
+            Store::open_in_memory().unwrap(),
+        );
+        assert_eq!(at_start.is_ok(), ok, "start-up: {url}");
+        let r = post(
+            &router,
+            &authed("/api/v1/webhook"),
+            json!({"url": url, "events": ["*"]}),
+        )
+        .await;
+        if ok {
+            assert_eq!(r.status, StatusCode::OK, "{url}: {}", r.text);
+        } else {
+            assert_envelope(
+                &r,
+                400,
+                "Validation Error",
+                "The url must be an absolute http:// or https:// URL.",
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn oversize_bodies_get_413_in_the_envelope() {
     let mut config = config();
@@ -851,29 +1017,104 @@ async fn oversize_bodies_get_413_in_the_envelope() {
     assert!(channel.texts.lock().unwrap().is_empty() && channel.media.lock().unwrap().is_empty());
 }
 
+/// One GET from `ip` through the router.
+async fn get_from(router: &axum::Router, ip: [u8; 4], uri: &str) -> StatusCode {
+    use tower::ServiceExt;
+    let mut req = Request::get(uri).body(Body::empty()).unwrap();
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+            ip, 40000,
+        ))));
+    router.clone().oneshot(req).await.unwrap().status()
+}
+
+/// Replaces the old per-IP request bucket (20 req/s, burst 40), under which
+/// this burst from the gateway's address got 429 after 40 requests.
 #[tokio::test]
-async fn clients_over_the_rate_limit_get_429() {
+async fn authenticated_bursts_from_one_address_are_never_throttled() {
     let mut config = config();
-    config.rate_limit = Some(RateLimit {
-        per_second: 0.01,
-        burst: 2,
+    config.auth_failure_limit = Some(AuthFailureLimit::default());
+    let (shim, _) = shim_with(config, Store::open_in_memory().unwrap());
+    let router = shim.router();
+    let mut statuses = std::collections::BTreeMap::new();
+    for i in 0..1000 {
+        let uri = if i % 2 == 0 {
+            authed("/api/v1/ping")
+        } else {
+            authed("/api/v1/server/info")
+        };
+        *statuses
+            .entry(get_from(&router, [127, 0, 0, 1], &uri).await.as_u16())
+            .or_insert(0) += 1;
+    }
+    assert_eq!(statuses, [(200, 1000)].into_iter().collect());
+}
+
+#[tokio::test]
+async fn failed_authentication_is_throttled_but_the_password_still_works() {
+    let mut config = config();
+    config.auth_failure_limit = Some(AuthFailureLimit {
+        per_client: RateLimit {
+            per_second: 0.01,
+            burst: 5,
+        },
+        total: RateLimit {
+            per_second: 0.01,
+            burst: 20,
+        },
     });
     let (shim, _) = shim_with(config, Store::open_in_memory().unwrap());
     let router = shim.router();
-    for _ in 0..2 {
-        assert_eq!(
-            get(&router, &authed("/api/v1/ping")).await.status,
-            StatusCode::OK
-        );
+    // A flood of bad passwords (and missing ones) from the gateway's address.
+    let mut flood = Vec::new();
+    for i in 0..100 {
+        let uri = if i % 3 == 0 {
+            "/api/v1/ping".to_owned()
+        } else {
+            format!("/api/v1/ping?password=guess-{i}")
+        };
+        flood.push(get_from(&router, [127, 0, 0, 1], &uri).await);
+        if i % 10 == 0 {
+            // The right password from the same address is never held back.
+            assert_eq!(
+                get_from(&router, [127, 0, 0, 1], &authed("/api/v1/ping")).await,
+                StatusCode::OK
+            );
+        }
     }
-    let r = get(&router, &authed("/api/v1/ping")).await;
+    assert!(
+        flood[..5].iter().all(|s| *s == StatusCode::UNAUTHORIZED),
+        "{flood:?}"
+    );
+    assert!(
+        flood[5..]
+            .iter()
+            .all(|s| *s == StatusCode::TOO_MANY_REQUESTS),
+        "{flood:?}"
+    );
+    let r = get(&router, "/api/v1/ping?password=again").await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(r.json["status"], 429);
+    assert_eq!(r.json["error"]["type"], "Server Error");
     assert!(r.headers.contains_key("retry-after"));
-    // Unauthenticated guessing is limited too.
+    // Hopping across 127/8 runs into the shared bucket (20 in total).
+    let mut hopped = Vec::new();
+    for i in 2..=60u8 {
+        hopped.push(get_from(&router, [127, 0, 0, i], "/api/v1/ping?password=x").await);
+    }
+    let unauthorized = hopped
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    assert_eq!(unauthorized, 15, "{hopped:?}");
+    assert!(
+        hopped[15..]
+            .iter()
+            .all(|s| *s == StatusCode::TOO_MANY_REQUESTS)
+    );
     assert_eq!(
-        get(&router, "/api/v1/ping?password=guess").await.status,
-        StatusCode::TOO_MANY_REQUESTS
+        get_from(&router, [127, 0, 0, 77], &authed("/api/v1/ping")).await,
+        StatusCode::OK
     );
 }
 

@@ -3,12 +3,14 @@
 //! reduced to what a sidecar owns. The message types mirror the fields of
 //! Moltbot's inbound context (`MessageSid`, `From`, `ChatType`, `Body`, …).
 //! It also holds the two small pieces every sidecar crate shares: [`Secret`]
-//! and the retry [`Backoff`].
+//! and the retry [`Backoff`], and the hardened HTTP listener both of the
+//! sidecar's servers use ([`serve_http`]).
 
 mod backoff;
 mod channel;
 mod error;
 mod inbound;
+mod listener;
 mod outbound;
 mod secret;
 mod status;
@@ -21,6 +23,7 @@ pub use self::{
         ChatType, Conversation, Delivery, DeliveryMode, InboundMessage, InboundReceiver,
         InboundSender, Party, inbound_channel,
     },
+    listener::{ListenerLimits, serve_http},
     outbound::{DeliveryResult, MediaSource, OutboundMedia, OutboundMessage, SendOptions},
     secret::Secret,
     status::{

@@ -2,8 +2,9 @@
 //! environment, and Moltbot's `channels.zoom` account object passed as JSON by
 //! the extension. Precedence: JSON > environment > file > defaults.
 
-use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf};
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration};
 
+use bluebubbles_shim::{AuthFailureLimit, ListenerLimits};
 use moltbot_channel::{DeliveryMode, Secret};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -121,6 +122,11 @@ pub(crate) struct Config {
     pub(crate) state_dir: Option<PathBuf>,
     pub(crate) max_attempts: u32,
     pub(crate) event_queue_capacity: usize,
+    pub(crate) auth_failure_limit: u32,
+    pub(crate) auth_failure_limit_total: u32,
+    pub(crate) max_connections: u32,
+    pub(crate) header_read_timeout_secs: u64,
+    pub(crate) idle_timeout_secs: u64,
     pub(crate) log_level: Option<String>,
     /// Per-account overrides (extension side; the extension resolves them).
     pub(crate) accounts: Map<String, Value>,
@@ -165,6 +171,11 @@ impl Default for Config {
             state_dir: None,
             max_attempts: 12,
             event_queue_capacity: 10_000,
+            auth_failure_limit: 30,
+            auth_failure_limit_total: 300,
+            max_connections: 256,
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 120,
             log_level: None,
             accounts: Map::new(),
         }
@@ -183,13 +194,102 @@ pub(crate) struct ConfigProblem {
 
 impl std::fmt::Display for ConfigProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let env = ENV_KEYS
-            .iter()
-            .find(|(_, k)| *k == self.key)
-            .map(|(e, _)| format!(" (env {e})"))
-            .unwrap_or_default();
-        write!(f, "`{}`{env}: {}", self.key, self.message)
+        write!(f, "{}: {}", key_label(self.key), self.message)
     }
+}
+
+/// A key as messages name it: `` `key` (env VAR) ``.
+fn key_label(key: &str) -> String {
+    let env = ENV_KEYS
+        .iter()
+        .find(|(_, k)| *k == key)
+        .map(|(e, _)| format!(" (env {e})"))
+        .unwrap_or_default();
+    format!("`{key}`{env}")
+}
+
+/// Keys whose values are secrets: those marked `sensitive` in plugin.toml.
+/// Their values never appear in an error message.
+pub(crate) fn is_secret_key(key: &str) -> bool {
+    static SECRET_KEYS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    SECRET_KEYS
+        .get_or_init(|| {
+            let manifest: toml::Table =
+                toml::from_str(include_str!("../../../plugin.toml")).unwrap_or_default();
+            manifest
+                .get("config")
+                .and_then(toml::Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter(|e| e.get("sensitive").and_then(toml::Value::as_bool) == Some(true))
+                .filter_map(|e| {
+                    e.get("key")
+                        .and_then(toml::Value::as_str)
+                        .map(str::to_owned)
+                })
+                .collect()
+        })
+        .iter()
+        .any(|k| k == key)
+}
+
+/// A TOML syntax error as `FILE: invalid TOML at line L, column C: what`,
+/// naming the key whose assignment holds the error. Never the offending
+/// line (toml's own message quotes it, and it may hold a secret).
+fn toml_syntax_error(path: &std::path::Path, text: &str, e: &toml::de::Error) -> String {
+    let at = e.span().map_or(text.len(), |s| s.start);
+    let before = text.get(..at).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    let mut out = format!(
+        "{}: invalid TOML at line {line}, column {column}: {}",
+        path.display(),
+        e.message()
+    );
+    if let Some(key) = assignment_key(text, line) {
+        out.push_str(&format!(" (in the value of {}", key_label(&key)));
+        if is_secret_key(&key) {
+            out.push_str("; the line is not shown because it holds a secret");
+        }
+        out.push(')');
+    }
+    out
+}
+
+/// The key of the last `key = …` assignment that starts at or above `line`
+/// (1-based) outside a multi-line string, within the same table.
+fn assignment_key(text: &str, line: usize) -> Option<String> {
+    let mut key = None;
+    let mut open: Option<&str> = None; // delimiter of an open multi-line string
+    for l in text.lines().take(line) {
+        if let Some(delim) = open {
+            if l.matches(delim).count() % 2 == 1 {
+                open = None;
+            }
+            continue;
+        }
+        let t = l.trim_start();
+        if t.starts_with('[') {
+            key = None;
+            continue;
+        }
+        let Some((k, rest)) = t.split_once('=') else {
+            continue;
+        };
+        let k = k.trim().trim_matches(|c| c == '"' || c == '\'');
+        if k.is_empty()
+            || !k
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            continue;
+        }
+        key = Some(k.to_owned());
+        open = ["\"\"\"", "'''"]
+            .into_iter()
+            .find(|d| rest.matches(d).count() % 2 == 1);
+    }
+    key
 }
 
 /// Where configuration comes from.
@@ -273,11 +373,15 @@ impl Config {
                             Ok(v) => {
                                 merged.insert(k, v);
                             }
-                            Err(e) => errors.push(format!("{}: key `{k}`: {e}", path.display())),
+                            Err(_) => errors.push(format!(
+                                "{}: {}: unsupported value",
+                                path.display(),
+                                key_label(&k)
+                            )),
                         }
                     }
                 }
-                Err(e) => errors.push(format!("{}: invalid TOML: {e}", path.display())),
+                Err(e) => errors.push(toml_syntax_error(path, text, &e)),
             }
         }
         for (var, key) in ENV_KEYS {
@@ -318,11 +422,22 @@ impl Config {
                     }
                     // Secrets serialise as "<redacted>" in defaults; that is a valid string.
                     if let Err(err) = serde_json::from_value::<Config>(probe) {
-                        named.push(format!("`{k}`: {err}"));
+                        // serde quotes the value ("invalid type: integer `123`");
+                        // never for a secret.
+                        named.push(if is_secret_key(k) {
+                            format!(
+                                "{}: must be a string (the value is not shown)",
+                                key_label(k)
+                            )
+                        } else {
+                            format!("{}: {err}", key_label(k))
+                        });
                     }
                 }
                 if named.is_empty() {
-                    named.push(e.to_string());
+                    // `e` may quote a value; name no value at all.
+                    drop(e);
+                    named.push("the configuration does not match its schema".into());
                 }
                 return Err(named);
             }
@@ -411,22 +526,34 @@ impl Config {
             }
         }
         for (i, u) in self.webhook_targets().iter().enumerate() {
-            if !(u.starts_with("http://") || u.starts_with("https://")) {
+            if let Err(why) = bluebubbles_shim::check_webhook_url(u) {
                 p.push(ConfigProblem {
                     key: if i == 0 && self.webhook_url.is_some() {
                         "webhookUrl"
                     } else {
                         "webhookUrls"
                     },
-                    message: "must start with http:// or https://".into(),
+                    message: why.into(),
                 });
             }
         }
-        if self.max_attempts == 0 {
-            p.push(ConfigProblem {
-                key: "maxAttempts",
-                message: "must be at least 1".into(),
-            });
+        for (key, value) in [
+            ("maxAttempts", u64::from(self.max_attempts)),
+            ("authFailureLimit", u64::from(self.auth_failure_limit)),
+            (
+                "authFailureLimitTotal",
+                u64::from(self.auth_failure_limit_total),
+            ),
+            ("maxConnections", u64::from(self.max_connections)),
+            ("headerReadTimeoutSecs", self.header_read_timeout_secs),
+            ("idleTimeoutSecs", self.idle_timeout_secs),
+        ] {
+            if value == 0 {
+                p.push(ConfigProblem {
+                    key,
+                    message: "must be at least 1".into(),
+                });
+            }
         }
         if !(1..=MAX_EVENT_QUEUE).contains(&self.event_queue_capacity) {
             p.push(ConfigProblem {
@@ -435,6 +562,20 @@ impl Config {
             });
         }
         p
+    }
+
+    /// Limits of both listeners (REST API and Zoom webhooks).
+    pub(crate) fn listener_limits(&self) -> ListenerLimits {
+        ListenerLimits {
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs),
+        }
+    }
+
+    /// The throttle of failed authentication on the REST API.
+    pub(crate) fn auth_failure_limit(&self) -> AuthFailureLimit {
+        AuthFailureLimit::per_minute(self.auth_failure_limit, self.auth_failure_limit_total)
     }
 
     /// `webhookUrl` followed by `webhookUrls`.
@@ -605,6 +746,165 @@ password = "pw-secret"
             c.contains("`webhookSecretToken`") && c.contains("`robotJid`"),
             "{c}"
         );
+    }
+
+    fn assert_hidden(errs: &[String], secrets: &[&str]) -> String {
+        let all = errs.join("\n");
+        for secret in secrets {
+            assert!(!all.contains(secret), "secret {secret} leaked: {all}");
+        }
+        all
+    }
+
+    #[test]
+    fn secret_keys_come_from_plugin_toml() {
+        for key in ["clientSecret", "password", "webhookSecretToken"] {
+            assert!(is_secret_key(key), "{key}");
+        }
+        for key in ["clientId", "listen", "webhookUrl", "sender"] {
+            assert!(!is_secret_key(key), "{key}");
+        }
+    }
+
+    #[test]
+    fn toml_syntax_errors_on_a_secret_line_never_show_the_value() {
+        let broken = [
+            ("clientSecret = \"cs-TOPSECRET-1", 3), // unterminated string
+            ("clientSecret = cs-TOPSECRET-2", 3),   // unquoted
+            ("clientSecret = \"cs-TOPSECRET\\q3\"", 3), // bad escape
+            ("password = \"pw-TOPSECRET-4\" trailing", 3),
+            ("password = \"\"\"pw-TOPSECRET-5\nstill = \"x", 3),
+        ];
+        for (line, line_no) in broken {
+            let file =
+                format!("clientId = \"id\"\n# comment\n{line}\nsender = \"me@example.com\"\n");
+            let errs = Config::load(&sources(&file, &[], None)).unwrap_err();
+            let all = assert_hidden(&errs, &["TOPSECRET"]);
+            assert!(all.contains("test.toml: invalid TOML at line"), "{all}");
+            assert!(
+                all.contains(&format!("line {line_no}, column")) || line.contains("\"\"\""),
+                "{all}"
+            );
+            let key = line.split_whitespace().next().unwrap();
+            assert!(
+                all.contains(&format!("in the value of `{key}` (env ")),
+                "{all}"
+            );
+            assert!(all.contains("not shown because it holds a secret"), "{all}");
+        }
+        // A broken non-secret line names its key too, without the line.
+        let errs = Config::load(&sources("sender = me@example.com\n", &[], None)).unwrap_err();
+        assert!(
+            errs[0].starts_with("test.toml: invalid TOML at line 1, column 10: ")
+                && errs[0].contains("in the value of `sender` (env ZOOM_SENDER))"),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn wrong_type_secrets_are_named_without_their_value() {
+        let file = format!(
+            "{}\npassword = 987654321\nclientSecret = 123456789\nwebhookSecretToken = 555444333\n",
+            MINIMAL
+                .lines()
+                .filter(|l| !l.starts_with("password") && !l.starts_with("clientSecret"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        let errs = Config::load(&sources(&file, &[], None)).unwrap_err();
+        let all = assert_hidden(&errs, &["987654321", "123456789", "555444333"]);
+        for label in [
+            "`password` (env MOLTBOT_ZOOM_PASSWORD): must be a string (the value is not shown)",
+            "`clientSecret` (env ZOOM_CLIENT_SECRET): must be a string",
+            "`webhookSecretToken` (env ZOOM_WEBHOOK_SECRET_TOKEN): must be a string",
+        ] {
+            assert!(all.contains(label), "{all}");
+        }
+        // Non-secret keys keep serde's detail.
+        let errs =
+            Config::load(&sources(&format!("{MINIMAL}\nrobotJid = 42\n"), &[], None)).unwrap_err();
+        assert!(
+            errs.join("\n")
+                .contains("`robotJid` (env ZOOM_ROBOT_JID): invalid type: integer `42`"),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn the_extensions_json_never_shows_secret_values() {
+        // Wrong types from Moltbot's config (numbers are valid JSON5 there).
+        let errs = Config::load(&sources(
+            MINIMAL,
+            &[],
+            Some(r#"{"password": 24681357, "clientSecret": {"v": "cs-JSONSECRET"}, "webhookSecretToken": ["tok-JSONSECRET"]}"#),
+        ))
+        .unwrap_err();
+        let all = assert_hidden(&errs, &["24681357", "JSONSECRET"]);
+        assert!(
+            all.contains("`password` (env MOLTBOT_ZOOM_PASSWORD): must be a string"),
+            "{all}"
+        );
+        assert!(
+            all.contains("`clientSecret`") && all.contains("`webhookSecretToken`"),
+            "{all}"
+        );
+        // Broken JSON: position only.
+        for json in [
+            r#"{"clientSecret": "cs-JSONSECRET\q"}"#,
+            r#"{"password": "pw-JSONSECRET"#,
+            r#"{"password": pw-JSONSECRET}"#,
+        ] {
+            let errs = Config::load(&sources(MINIMAL, &[], Some(json))).unwrap_err();
+            let all = assert_hidden(&errs, &["JSONSECRET"]);
+            assert!(
+                all.starts_with("MOLTBOT_ZOOM_ACCOUNT_JSON: invalid JSON: "),
+                "{all}"
+            );
+            assert!(all.contains("line 1 column"), "{all}");
+        }
+    }
+
+    #[test]
+    fn limits_are_keys_with_defaults_and_must_be_positive() {
+        let c = Config::load(&sources(MINIMAL, &[], None)).unwrap();
+        assert_eq!(
+            c.auth_failure_limit(),
+            AuthFailureLimit::per_minute(30, 300)
+        );
+        let l = c.listener_limits();
+        assert_eq!(l.max_connections, 256);
+        assert_eq!(l.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(l.idle_timeout, Duration::from_secs(120));
+        let errs = Config::load(&sources(
+            &format!("{MINIMAL}\nauthFailureLimit = 0\nmaxConnections = 0\nidleTimeoutSecs = 0\n"),
+            &[],
+            None,
+        ))
+        .unwrap_err()
+        .join("\n");
+        for key in ["authFailureLimit", "maxConnections", "idleTimeoutSecs"] {
+            assert!(
+                errs.contains(&format!("`{key}`: must be at least 1")),
+                "{errs}"
+            );
+        }
+    }
+
+    #[test]
+    fn webhook_urls_use_the_shims_validator() {
+        let errs = Config::load(&sources(
+            &format!("{MINIMAL}\nwebhookUrl = \"httpx://x\"\nwebhookUrls = [\"http://127.0.0.1/ok\", \"https://\"]\n"),
+            &[],
+            None,
+        ))
+        .unwrap_err()
+        .join("\n");
+        assert!(errs.contains("`webhookUrl` (env MOLTBOT_ZOOM_WEBHOOK_URL): must be an absolute http:// or https:// URL"), "{errs}");
+        assert!(
+            errs.contains("`webhookUrls`: must be an absolute"),
+            "{errs}"
+        );
+        assert_eq!(errs.lines().count(), 2, "{errs}");
     }
 
     /// Keys the extension fills in itself; not user settings in plugin.toml.

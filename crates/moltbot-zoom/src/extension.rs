@@ -603,7 +603,7 @@ mod tests {
     use super::*;
 
     /// Every key of the configuration contract (.lead/config-keys.md).
-    const CONTRACT_KEYS: [&str; 35] = [
+    const CONTRACT_KEYS: [&str; 40] = [
         "enabled",
         "name",
         "zoomAccountId",
@@ -638,6 +638,11 @@ mod tests {
         "database",
         "maxAttempts",
         "eventQueueCapacity",
+        "authFailureLimit",
+        "authFailureLimitTotal",
+        "maxConnections",
+        "headerReadTimeoutSecs",
+        "idleTimeoutSecs",
         "logLevel",
     ];
     const SECRET_KEYS: [&str; 3] = ["clientSecret", "password", "webhookSecretToken"];

@@ -7,7 +7,7 @@ use anyhow::Context;
 use bluebubbles_shim::{Shim, ShimConfig, Store};
 use moltbot_channel::{CancellationToken, Channel, DeliveryMode, StartContext, inbound_channel};
 use zoom::{
-    Credentials, Grant, SessionConfig, TokenProvider, WebhookConfig, ZoomApi, serve_webhooks,
+    Credentials, Grant, SessionConfig, TokenProvider, WebhookConfig, ZoomApi, serve_webhooks_with,
     webhook_router,
 };
 use zoom_channel::{Routing, SendAs, ZoomChannel, ZoomChannelConfig};
@@ -132,7 +132,8 @@ impl Sidecar {
                         )
                     })?;
                 tracing::info!(addr = %listener.local_addr()?, "Zoom webhook endpoint listening");
-                let serve = serve_webhooks(listener, router, cancel.clone());
+                let serve =
+                    serve_webhooks_with(listener, router, config.listener_limits(), cancel.clone());
                 components.spawn("webhook-listener", async move {
                     serve.await.context("the webhook listener failed")
                 });
@@ -144,6 +145,8 @@ impl Sidecar {
         let mut shim_config = ShimConfig::new(config.password.clone().unwrap_or_default());
         shim_config.webhooks = config.webhook_targets();
         shim_config.max_attempts = config.max_attempts;
+        shim_config.auth_failure_limit = Some(config.auth_failure_limit());
+        shim_config.listener = config.listener_limits();
         let shim =
             Shim::new(shim_config, channel.clone(), store).context("invalid shim settings")?;
         let listener = tokio::net::TcpListener::bind(&config.listen)

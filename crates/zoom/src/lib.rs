@@ -25,6 +25,9 @@ pub use self::{
     probe::{WsProbe, probe_websocket},
     rest::ZoomApi,
     session::{ReceivedEvent, Session, SessionConfig, SessionStatus},
-    webhook::{WebhookConfig, WebhookDelivery, serve_webhooks, webhook_router},
+    webhook::{
+        WebhookConfig, WebhookDelivery, serve_webhooks, serve_webhooks_with,
+        webhook_listener_limits, webhook_router,
+    },
 };
 pub use moltbot_channel::Backoff;

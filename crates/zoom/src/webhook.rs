@@ -24,7 +24,7 @@ use axum::{
     routing::post,
 };
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use moltbot_channel::Secret;
+use moltbot_channel::{ListenerLimits, Secret, serve_http};
 use serde_json::{Value, json};
 use tokio::{
     net::TcpListener,
@@ -114,8 +114,8 @@ pub fn webhook_router(config: WebhookConfig, events: mpsc::Sender<WebhookDeliver
     Router::new().route("/", post(handle)).with_state(state)
 }
 
-/// Serves `router` on `listener` until `cancel` fires, then shuts down
-/// gracefully (in-flight requests finish).
+/// Serves `router` on `listener` with [`webhook_listener_limits`] until
+/// `cancel` fires, then shuts down gracefully (in-flight requests finish).
 ///
 /// # Errors
 /// The listener fails.
@@ -124,9 +124,31 @@ pub async fn serve_webhooks(
     router: Router,
     cancel: CancellationToken,
 ) -> io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(cancel.cancelled_owned())
-        .await
+    serve_webhooks_with(listener, router, webhook_listener_limits(), cancel).await
+}
+
+/// As [`serve_webhooks`] with explicit listener limits: a connection cap
+/// (the oldest idle connection makes room), header-read and idle timeouts,
+/// and an accept loop that pauses on `EMFILE` instead of exiting.
+///
+/// # Errors
+/// The listener fails.
+pub async fn serve_webhooks_with(
+    listener: TcpListener,
+    router: Router,
+    limits: ListenerLimits,
+    cancel: CancellationToken,
+) -> io::Result<()> {
+    serve_http(listener, router, limits, cancel).await
+}
+
+/// Listener limits for Zoom's webhook POSTs: 256 connections, 10 s to send
+/// the request head, 30 s without progress (Zoom gives up after 3 s).
+pub fn webhook_listener_limits() -> ListenerLimits {
+    ListenerLimits {
+        idle_timeout: Duration::from_secs(30),
+        ..ListenerLimits::default()
+    }
 }
 
 /// What became of a forwarded event.

@@ -131,7 +131,7 @@ impl Channel for FakeChannel {
 /// Defaults for tests: fast retries, quick polling, no rate limit.
 pub fn config() -> ShimConfig {
     let mut c = ShimConfig::new(PASSWORD);
-    c.rate_limit = None;
+    c.auth_failure_limit = None;
     c.backoff = Backoff {
         base: Duration::from_millis(5),
         max: Duration::from_millis(20),

@@ -147,12 +147,34 @@ impl SidecarProcess {
 
     /// As [`SidecarProcess::start`], with extra environment variables.
     pub(crate) fn start_with_env(config: &Path, rust_log: &str, env: &[(&str, &str)]) -> Self {
-        let mut child = binary()
-            .arg("run")
-            .arg("--config")
-            .arg(config)
+        let mut cmd = binary();
+        cmd.arg("run").arg("--config").arg(config);
+        cmd.envs(env.iter().copied());
+        Self::spawn(cmd, rust_log)
+    }
+
+    /// As [`start`](Self::start), with the open-file limit (`RLIMIT_NOFILE`)
+    /// of the process set to `nofile` by `sh -c 'ulimit -n …; exec …'`.
+    pub(crate) fn start_with_nofile(config: &Path, rust_log: &str, nofile: u32) -> Self {
+        let mut cmd = Command::new("/bin/sh");
+        cmd.env_clear()
+            .arg("-c")
+            .arg(format!(
+                "ulimit -n {nofile} && exec \"$0\" run --config \"$1\""
+            ))
+            .arg(env!("CARGO_BIN_EXE_moltbot-zoom"))
+            .arg(config);
+        Self::spawn(cmd, rust_log)
+    }
+
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn spawn(mut cmd: Command, rust_log: &str) -> Self {
+        let mut child = cmd
             .env("RUST_LOG", rust_log)
-            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
