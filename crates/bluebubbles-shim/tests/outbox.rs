@@ -87,10 +87,11 @@ async fn delivery_retries_a_flaky_receiver_in_order_per_conversation() {
     };
     assert_eq!(order("zoom;+;meeting:A"), expected_a);
     assert_eq!(order("zoom;+;channel:B"), expected_b);
+    // The URL carries `?password=`: the receiver reads that, no header.
     assert!(
         ok.iter()
             .chain(&failed)
-            .all(|h| h.authorization.as_deref() == Some("Bearer hook-secret"))
+            .all(|h| h.authorization.is_none() && h.x_password.is_none())
     );
     eventually("outbox to drain", || {
         shim.store().outbox_stats().unwrap().depth == 0
@@ -106,6 +107,27 @@ async fn delivery_retries_a_flaky_receiver_in_order_per_conversation() {
         Some("webhook answered HTTP 500")
     );
     assert!(stats.last_delivered_at_ms.is_some());
+    cancel.cancel();
+}
+
+#[tokio::test]
+async fn a_webhook_without_password_in_its_url_gets_the_secret_in_x_password() {
+    let mut rx = receiver(1).await;
+    let mut config = config();
+    config.webhooks = vec![rx.plain_url()];
+    config.webhook_secret = Some("hook-secret".into());
+    let (shim, _) = shim_with(config, Store::open_in_memory().unwrap());
+    let (tx, _cancel_in, _) = start_inbound(&shim);
+    let cancel = run_delivery(&shim);
+    tx.send_acked(inbound("x1", "zoom;+;feed", ChatType::Group, "x", 1))
+        .await
+        .unwrap();
+    let (ok, failed) = rx.accepted(1).await;
+    assert_eq!(failed.len(), 1);
+    for hit in ok.iter().chain(&failed) {
+        assert_eq!(hit.x_password.as_deref(), Some("hook-secret"));
+        assert_eq!(hit.authorization, None, "no Bearer header");
+    }
     cancel.cancel();
 }
 
@@ -241,7 +263,7 @@ async fn webhooks_registered_over_the_api_receive_earlier_and_later_messages() {
     let r = post(
         &shim.router(),
         &authed("/api/v1/webhook"),
-        json!({"url": rx.url, "events": ["new-message"]}),
+        json!({"url": rx.plain_url(), "events": ["new-message"]}),
     )
     .await;
     assert_eq!(r.status.as_u16(), 200, "{}", r.text);
@@ -254,11 +276,12 @@ async fn webhooks_registered_over_the_api_receive_earlier_and_later_messages() {
         .map(|h| h.body["data"]["guid"].as_str().unwrap())
         .collect();
     assert_eq!(got, ["early", "late"]);
-    // Default webhook secret is the shim password.
-    assert_eq!(
-        ok[0].authorization.as_deref(),
-        Some(format!("Bearer {PASSWORD}").as_str())
-    );
+    // No password in the URL: the default webhook secret (the shim
+    // password) goes raw in `x-password`, never as `Authorization`.
+    for hit in &ok {
+        assert_eq!(hit.x_password.as_deref(), Some(PASSWORD));
+        assert_eq!(hit.authorization, None);
+    }
     cancel.cancel();
 }
 
