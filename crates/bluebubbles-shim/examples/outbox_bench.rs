@@ -147,6 +147,27 @@ async fn receiver() -> (String, Arc<AtomicU64>) {
     (format!("http://{addr}/hook?password=bench"), hits)
 }
 
+/// CPU time of this process so far (user + system), from /proc (Linux);
+/// zero elsewhere. On a shared machine this is the fairer cost measure.
+fn cpu() -> Duration {
+    let ticks = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let after = s.rsplit_once(')')?.1.split_whitespace().collect::<Vec<_>>();
+            // Fields 14 and 15 (utime, stime); `after` starts at field 3.
+            let utime: u64 = after.get(11)?.parse().ok()?;
+            let stime: u64 = after.get(12)?.parse().ok()?;
+            Some(utime + stime)
+        })
+        .unwrap_or(0);
+    // USER_HZ is 100 on Linux.
+    Duration::from_millis(ticks * 10)
+}
+
+fn per_event_us(d: Duration, n: u64) -> f64 {
+    d.as_secs_f64() * 1e6 / n.max(1) as f64
+}
+
 fn rate(n: u64, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64().max(1e-9)
 }
@@ -173,7 +194,9 @@ async fn run(backlog: u64, batch: u64) {
 
     let fill = ingest(&tx, 0, backlog).await;
     let commits_before = shim.store().commits();
+    let cpu_before = cpu();
     let took = ingest(&tx, backlog, backlog + batch).await;
+    let ingest_cpu = cpu() - cpu_before;
     let commits = shim.store().commits() - commits_before;
     let total = backlog + batch;
     assert_eq!(shim.store().outbox_stats().expect("stats").pending, total);
@@ -181,6 +204,7 @@ async fn run(backlog: u64, batch: u64) {
         + std::fs::metadata(db.with_extension("db-wal")).map(|m| m.len()).unwrap_or(0);
 
     let started = Instant::now();
+    let cpu_before = cpu();
     let delivery = {
         let (shim, cancel) = (shim.clone(), cancel.clone());
         tokio::spawn(async move { shim.run_delivery(cancel).await })
@@ -191,6 +215,7 @@ async fn run(backlog: u64, batch: u64) {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let drain = started.elapsed();
+    let drain_cpu = cpu() - cpu_before;
     let delivered = hits.load(Ordering::Relaxed);
     cancel.cancel();
     let _ = inbound.await;
@@ -206,14 +231,16 @@ async fn run(backlog: u64, batch: u64) {
         );
     }
     println!(
-        "ingest    {batch:>7} on {backlog:>7} pending {:>9.0} ev/s  ({commits} commits, {:.1} events/commit, db+wal {:.1} MB)",
+        "ingest    {batch:>7} on {backlog:>7} pending {:>9.0} ev/s  {:>6.1} us CPU/ev  ({commits} commits, {:.1} events/commit, db+wal {:.1} MB)",
         rate(batch, took),
+        per_event_us(ingest_cpu, batch),
         batch as f64 / commits.max(1) as f64,
         size as f64 / 1e6
     );
     println!(
-        "drain     {total:>7} pending         {:>9.0} ev/s  ({:.2} s, {delivered} POSTs)",
+        "drain     {total:>7} pending         {:>9.0} ev/s  {:>6.1} us CPU/ev  ({:.2} s, {delivered} POSTs; CPU includes the receiver)",
         rate(total, drain),
+        per_event_us(drain_cpu, total),
         drain.as_secs_f64()
     );
 }

@@ -274,7 +274,7 @@ struct Event<'a> {
 pub(crate) fn new_message_event(m: &MessageRecord, c: &ChatRecord) -> String {
     let mut data = message(m, Form::Notification);
     data.chats = Some(vec![chat(c, Form::Notification)]);
-    if c.participants.len() < NOTIFICATION_PARTICIPANTS {
+    if !c.crowded && c.participants.len() < NOTIFICATION_PARTICIPANTS {
         let body = encode(&data);
         if body.len() <= MAX_NOTIFICATION_BYTES {
             return body;

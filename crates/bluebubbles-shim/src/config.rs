@@ -11,8 +11,8 @@ pub struct ShimConfig {
     /// The server password clients send as `?password=` (or `guid`, `token`,
     /// `Authorization: Bearer`).
     pub password: Secret,
-    /// Sent as `Authorization: Bearer …` with every webhook delivery; `None`
-    /// means the server password.
+    /// Sent as `x-password: …` with every webhook delivery whose URL carries
+    /// no `password=` / `guid=` query; `None` means the server password.
     pub webhook_secret: Option<Secret>,
     /// Webhook URLs from configuration (in addition to those registered with
     /// `POST /api/v1/webhook`).

@@ -64,7 +64,9 @@ pub(crate) async fn run_inbound(shim: &Shim, mut rx: InboundReceiver, cancel: Ca
         let now = now_ms();
         let pending: Vec<_> = buf
             .drain(..)
-            .map(|delivery| {
+            .map(|mut delivery| {
+                // The raw event is not stored; do not copy it.
+                delivery.message.raw = None;
                 let stored = shim
                     .0
                     .store
@@ -112,7 +114,6 @@ pub(crate) async fn run_delivery(shim: &Shim, cancel: CancellationToken) {
             if !due.is_empty() {
                 let seqs: Vec<i64> = due.iter().map(|d| d.entry.seq).collect();
                 let loaded = store.call(move |s| s.payloads(&seqs)).await;
-                let due = due;
                 match loaded {
                     Ok(bodies) => {
                         for (d, body) in due.into_iter().zip(bodies) {

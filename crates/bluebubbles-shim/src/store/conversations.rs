@@ -23,6 +23,10 @@ pub(super) const CHAT_BY_GUID: &str =
 pub(super) const PARTICIPANTS: &str = "SELECT h.rowid, h.address, h.name
      FROM chat_participants p JOIN handles h ON h.rowid = p.handle
      WHERE p.chat_guid = ?1 ORDER BY p.handle LIMIT ?2";
+/// Whether a conversation has more than ?2 participants (an index walk,
+/// no handle lookups).
+pub(super) const PARTICIPANTS_BEYOND: &str =
+    "SELECT 1 FROM chat_participants WHERE chat_guid = ?1 LIMIT 1 OFFSET ?2";
 pub(super) const MESSAGE_EXISTS: &str = "SELECT 1 FROM messages WHERE guid = ?1";
 pub(super) const MESSAGE_BY_GUID: &str = "SELECT m.rowid, m.guid, m.chat_guid, h.rowid, h.address, h.name, m.text, m.date_ms,
     m.is_from_me, m.thread_originator, m.temp_guid, m.attachments, m.zoom
@@ -113,6 +117,7 @@ pub(super) fn chat_by_guid(
                 kind: kind_of(&r.get::<_, String>(2)?),
                 display_name: r.get(3)?,
                 participants: Vec::new(),
+                crowded: false,
                 last_message_ms: r.get(4)?,
             })
         })
@@ -121,6 +126,20 @@ pub(super) fn chat_by_guid(
         return Ok(None);
     };
     let limit = participants.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+    if limit > 0 {
+        let crowded = conn
+            .prepare_cached(PARTICIPANTS_BEYOND)?
+            .query_row(params![chat_guid, limit - 1], |_| Ok(()))
+            .optional()?
+            .is_some();
+        if crowded {
+            // Callers asked for at most `limit`: a full list is never needed
+            // here, so do not read the rows (see `Shaper`).
+            chat.participants = Vec::new();
+            chat.crowded = true;
+            return Ok(Some(chat));
+        }
+    }
     chat.participants = conn
         .prepare_cached(PARTICIPANTS)?
         .query_map(params![chat_guid, limit], |r| {

@@ -19,6 +19,9 @@ pub(crate) struct ChatRecord {
     pub(crate) kind: ChatType,
     pub(crate) display_name: Option<String>,
     pub(crate) participants: Vec<Member>,
+    /// Read with a participant limit that the conversation reaches:
+    /// `participants` was left empty.
+    pub(crate) crowded: bool,
     pub(crate) last_message_ms: i64,
 }
 

@@ -379,6 +379,7 @@ fn hot_statements_search_by_key() {
         conversations::ADD_PARTICIPANT,
         conversations::CHAT_BY_GUID,
         conversations::PARTICIPANTS,
+        conversations::PARTICIPANTS_BEYOND,
         conversations::MESSAGE_EXISTS,
         conversations::MESSAGE_BY_GUID,
         conversations::INSERT_MESSAGE,
