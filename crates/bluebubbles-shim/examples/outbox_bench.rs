@@ -201,7 +201,9 @@ async fn run(backlog: u64, batch: u64) {
     let total = backlog + batch;
     assert_eq!(shim.store().outbox_stats().expect("stats").pending, total);
     let size = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0)
-        + std::fs::metadata(db.with_extension("db-wal")).map(|m| m.len()).unwrap_or(0);
+        + std::fs::metadata(db.with_extension("db-wal"))
+            .map(|m| m.len())
+            .unwrap_or(0);
 
     let started = Instant::now();
     let cpu_before = cpu();

@@ -170,10 +170,8 @@ pub(crate) async fn run_delivery(shim: &Shim, cancel: CancellationToken) {
 /// reads those), otherwise `x-password: <secret>` (the receiver compares
 /// the raw header value, so no `Bearer` prefix).
 pub(crate) fn auth_header(url: &str) -> Option<&'static str> {
-    let in_query = url::Url::parse(url).is_ok_and(|u| {
-        u.query_pairs()
-            .any(|(k, _)| k == "password" || k == "guid")
-    });
+    let in_query = url::Url::parse(url)
+        .is_ok_and(|u| u.query_pairs().any(|(k, _)| k == "password" || k == "guid"));
     (!in_query).then_some("x-password")
 }
 

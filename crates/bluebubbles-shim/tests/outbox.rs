@@ -502,7 +502,12 @@ async fn a_database_from_before_migrations_is_upgraded_and_its_outbox_delivered(
     }
     let stats = store.outbox_stats().unwrap();
     assert_eq!(
-        (stats.depth, stats.pending, stats.dead_letters, stats.delivered),
+        (
+            stats.depth,
+            stats.pending,
+            stats.dead_letters,
+            stats.delivered
+        ),
         (4, 3, 1, 7)
     );
     let mut config = config();

@@ -11,7 +11,8 @@ use crate::ShimError;
 pub(super) const UPSERT_HANDLE: &str = "INSERT INTO handles (address, name) VALUES (?1, ?2)
      ON CONFLICT (address) DO UPDATE SET name = COALESCE(excluded.name, handles.name)
      RETURNING rowid, address, name";
-pub(super) const UPSERT_CHAT: &str = "INSERT INTO chats (guid, kind, display_name, last_message_ms) VALUES (?1, ?2, ?3, ?4)
+pub(super) const UPSERT_CHAT: &str =
+    "INSERT INTO chats (guid, kind, display_name, last_message_ms) VALUES (?1, ?2, ?3, ?4)
      ON CONFLICT (guid) DO UPDATE SET
         kind = excluded.kind,
         display_name = COALESCE(excluded.display_name, chats.display_name),
@@ -28,7 +29,8 @@ pub(super) const PARTICIPANTS: &str = "SELECT h.rowid, h.address, h.name
 pub(super) const PARTICIPANTS_BEYOND: &str =
     "SELECT 1 FROM chat_participants WHERE chat_guid = ?1 LIMIT 1 OFFSET ?2";
 pub(super) const MESSAGE_EXISTS: &str = "SELECT 1 FROM messages WHERE guid = ?1";
-pub(super) const MESSAGE_BY_GUID: &str = "SELECT m.rowid, m.guid, m.chat_guid, h.rowid, h.address, h.name, m.text, m.date_ms,
+pub(super) const MESSAGE_BY_GUID: &str =
+    "SELECT m.rowid, m.guid, m.chat_guid, h.rowid, h.address, h.name, m.text, m.date_ms,
     m.is_from_me, m.thread_originator, m.temp_guid, m.attachments, m.zoom
     FROM messages m LEFT JOIN handles h ON h.rowid = m.sender_handle WHERE m.guid = ?1";
 pub(super) const INSERT_MESSAGE: &str = "INSERT INTO messages (guid, chat_guid, sender_handle, text, date_ms, is_from_me, thread_originator, temp_guid, attachments, zoom)
@@ -241,7 +243,11 @@ pub(super) fn insert_message(
 
 /// Drops up to `limit` messages of a conversation beyond its window;
 /// returns how many went.
-pub(super) fn trim_chat(conn: &Connection, chat_guid: &str, limit: i64) -> Result<usize, ShimError> {
+pub(super) fn trim_chat(
+    conn: &Connection,
+    chat_guid: &str,
+    limit: i64,
+) -> Result<usize, ShimError> {
     let edge: Option<(i64, i64)> = conn
         .prepare_cached(WINDOW_EDGE)?
         .query_row(params![chat_guid, RECENT_MESSAGES_PER_CHAT], |r| {
@@ -269,7 +275,8 @@ pub(super) fn prune_stale_chats(
         .collect::<Result<_, _>>()?;
     for guid in &guids {
         conn.prepare_cached(DELETE_CHAT_MESSAGES)?.execute([guid])?;
-        conn.prepare_cached(DELETE_CHAT_PARTICIPANTS)?.execute([guid])?;
+        conn.prepare_cached(DELETE_CHAT_PARTICIPANTS)?
+            .execute([guid])?;
         conn.prepare_cached(DELETE_CHAT)?.execute([guid])?;
     }
     Ok(guids.len())

@@ -36,11 +36,11 @@ use self::writer::WriterState;
 use crate::scheduler::{Completion, Dispatch, Entry, LaneKey, Scheduler};
 use crate::{Backoff, ShimError, guid};
 
-pub use self::records::{DeadLetter, OutboxStats, Webhook};
 pub(crate) use self::records::{
-    Attempt, AttemptOutcome, AttachmentRecord, ChatRecord, Member, MessageFilter, MessageRecord,
+    AttachmentRecord, Attempt, AttemptOutcome, ChatRecord, Member, MessageFilter, MessageRecord,
     Sent, ZoomMeta,
 };
+pub use self::records::{DeadLetter, OutboxStats, Webhook};
 
 /// Builds a message's webhook body from the stored records (BlueBubbles
 /// shaping lives above the store, in `bb`).
@@ -440,7 +440,10 @@ impl Store {
 
     /// Loads the bodies and guids of outbox messages by seq (one read
     /// transaction); `None` for one that is gone.
-    pub(crate) fn payloads(&self, seqs: &[i64]) -> Result<Vec<Option<(String, String)>>, ShimError> {
+    pub(crate) fn payloads(
+        &self,
+        seqs: &[i64],
+    ) -> Result<Vec<Option<(String, String)>>, ShimError> {
         self.read(|c| {
             c.execute_batch("BEGIN")?;
             let out = seqs.iter().map(|&s| queue::payload(c, s)).collect();
@@ -596,7 +599,11 @@ impl Store {
             Ok(conn
                 .prepare_cached(queue::REQUEUE)?
                 .query_row([id], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
                 })
                 .ok())
         })?;

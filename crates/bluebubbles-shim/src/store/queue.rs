@@ -12,7 +12,8 @@ use crate::ShimError;
 use crate::scheduler::{Entry, LaneKey};
 
 pub(super) const INSERT_OUTBOX: &str = "INSERT INTO outbox (guid, chat_guid, payload, created_ms, assigned) VALUES (?1, ?2, ?3, ?4, ?5)";
-pub(super) const INSERT_DELIVERY: &str = "INSERT OR IGNORE INTO deliveries (seq, webhook_id, chat_guid, state, next_attempt_ms)
+pub(super) const INSERT_DELIVERY: &str =
+    "INSERT OR IGNORE INTO deliveries (seq, webhook_id, chat_guid, state, next_attempt_ms)
      VALUES (?1, ?2, ?3, 'pending', ?4)";
 pub(super) const DELETE_DELIVERY: &str = "DELETE FROM deliveries WHERE id = ?1";
 pub(super) const HAS_SIBLINGS: &str = "SELECT 1 FROM deliveries WHERE seq = ?1 LIMIT 1";
@@ -21,8 +22,7 @@ pub(super) const RECORD_FAILURE: &str = "UPDATE deliveries SET attempts = ?2, st
 pub(super) const PAYLOAD: &str = "SELECT payload, guid FROM outbox WHERE seq = ?1";
 pub(super) const BUMP_META: &str = "INSERT INTO meta (key, value) VALUES (?1, ?2)
      ON CONFLICT (key) DO UPDATE SET value = meta.value + excluded.value";
-pub(super) const SET_META: &str =
-    "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+pub(super) const SET_META: &str = "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 pub(super) const GET_META: &str = "SELECT value FROM meta WHERE key = ?1";
 pub(super) const DEAD_LETTER: &str = "SELECT d.id, o.guid, d.chat_guid, d.webhook_id, w.url, d.attempts, d.last_error, o.created_ms, o.payload
      FROM deliveries d JOIN outbox o ON o.seq = d.seq JOIN webhooks w ON w.id = d.webhook_id
@@ -30,13 +30,15 @@ pub(super) const DEAD_LETTER: &str = "SELECT d.id, o.guid, d.chat_guid, d.webhoo
 pub(super) const DEAD_LETTERS: &str = "SELECT d.id, o.guid, d.chat_guid, d.webhook_id, w.url, d.attempts, d.last_error, o.created_ms, o.payload
      FROM deliveries d JOIN outbox o ON o.seq = d.seq JOIN webhooks w ON w.id = d.webhook_id
      WHERE d.state = 'dead' ORDER BY d.id";
-pub(super) const REQUEUE: &str = "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_ms = 0
+pub(super) const REQUEUE: &str =
+    "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_ms = 0
      WHERE id = ?1 AND state = 'dead' RETURNING seq, webhook_id, chat_guid";
 pub(super) const DROP_DEAD: &str =
     "DELETE FROM deliveries WHERE id = ?1 AND state = 'dead' RETURNING seq";
 /// Start-up: every pending delivery, ordered by lane then seq (one pass
 /// over `deliveries_by_head`).
-pub(super) const LOAD_PENDING: &str = "SELECT webhook_id, chat_guid, id, seq, attempts, next_attempt_ms
+pub(super) const LOAD_PENDING: &str =
+    "SELECT webhook_id, chat_guid, id, seq, attempts, next_attempt_ms
      FROM deliveries INDEXED BY deliveries_by_head
      WHERE state = 'pending' ORDER BY webhook_id, chat_guid, seq";
 
@@ -71,7 +73,11 @@ pub(super) fn insert_delivery(
 
 /// Removes a delivery and, when it was its message's last, the message.
 /// Returns (delivery removed, message removed).
-pub(super) fn remove_delivery(conn: &Connection, id: i64, seq: i64) -> Result<(bool, bool), ShimError> {
+pub(super) fn remove_delivery(
+    conn: &Connection,
+    id: i64,
+    seq: i64,
+) -> Result<(bool, bool), ShimError> {
     let removed = conn.prepare_cached(DELETE_DELIVERY)?.execute([id])? == 1;
     Ok((removed, prune_message(conn, seq)?))
 }
@@ -126,7 +132,8 @@ pub(super) fn set_meta(
     key: &str,
     value: impl rusqlite::ToSql,
 ) -> Result<(), ShimError> {
-    conn.prepare_cached(SET_META)?.execute(params![key, value])?;
+    conn.prepare_cached(SET_META)?
+        .execute(params![key, value])?;
     Ok(())
 }
 

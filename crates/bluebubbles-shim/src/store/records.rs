@@ -162,4 +162,3 @@ pub(crate) enum AttemptOutcome {
     Retry,
     Dead,
 }
-

@@ -98,7 +98,9 @@ fn flush(store: &Store) {
 }
 
 fn count(store: &Store, sql: &str) -> i64 {
-    store.read(|c| Ok(c.query_row(sql, [], |r| r.get(0))?)).unwrap()
+    store
+        .read(|c| Ok(c.query_row(sql, [], |r| r.get(0))?))
+        .unwrap()
 }
 
 fn picky(m: &MessageRecord, c: &ChatRecord) -> String {
@@ -114,7 +116,13 @@ async fn queued_inbound_messages_share_one_commit_and_all_are_acknowledged() {
     let before = store.commits();
     let gate = hold_writer(&store);
     let pending: Vec<_> = (0..200)
-        .map(|i| store.record_inbound(msg(&format!("m{i}"), &format!("zoom;+;c{}", i % 5), i), 1, SHAPE))
+        .map(|i| {
+            store.record_inbound(
+                msg(&format!("m{i}"), &format!("zoom;+;c{}", i % 5), i),
+                1,
+                SHAPE,
+            )
+        })
         .collect();
     drop(gate);
     for p in pending {
@@ -153,7 +161,12 @@ async fn a_failing_event_is_rolled_back_alone() {
     assert!(store.chat("zoom;+;b").unwrap().is_none());
     assert_eq!(store.outbox_stats().unwrap().depth, 2);
     // The writer carries on.
-    assert!(store.record_inbound(msg("next", "zoom;+;b", 4), 1, SHAPE).await.unwrap());
+    assert!(
+        store
+            .record_inbound(msg("next", "zoom;+;b", 4), 1, SHAPE)
+            .await
+            .unwrap()
+    );
 }
 
 #[tokio::test]
@@ -185,12 +198,20 @@ async fn a_failed_commit_acknowledges_nothing_in_its_group() {
     assert_eq!(count(&store, "SELECT COUNT(*) FROM messages"), 0);
     assert_eq!(store.outbox_stats().unwrap().depth, 0);
     // Sent again (as a producer would), they are stored.
-    assert!(store.record_inbound(msg("good1", "zoom;+;a", 1), 1, SHAPE).await.unwrap());
+    assert!(
+        store
+            .record_inbound(msg("good1", "zoom;+;a", 1), 1, SHAPE)
+            .await
+            .unwrap()
+    );
     assert_eq!(store.outbox_stats().unwrap().depth, 1);
 }
 
 fn guid_of(store: &Store, d: &Dispatch) -> String {
-    store.payloads(&[d.entry.seq]).unwrap()[0].clone().unwrap().1
+    store.payloads(&[d.entry.seq]).unwrap()[0]
+        .clone()
+        .unwrap()
+        .1
 }
 
 #[tokio::test]
@@ -199,9 +220,20 @@ async fn a_restart_reloads_the_scheduler_in_order_per_conversation() {
     {
         let store = Store::open(db.path()).unwrap();
         store.add_webhook(HOOK, &["*".into()], 0).unwrap();
-        for (id, chat) in [("a1", "A"), ("b1", "B"), ("a2", "A"), ("a3", "A"), ("b2", "B")] {
+        for (id, chat) in [
+            ("a1", "A"),
+            ("b1", "B"),
+            ("a2", "A"),
+            ("a3", "A"),
+            ("b2", "B"),
+        ] {
             let chat = format!("zoom;+;{chat}");
-            assert!(store.record_inbound(msg(id, &chat, 1), 1, SHAPE).await.unwrap());
+            assert!(
+                store
+                    .record_inbound(msg(id, &chat, 1), 1, SHAPE)
+                    .await
+                    .unwrap()
+            );
         }
     }
     let store = Store::open(db.path()).unwrap();
@@ -234,7 +266,10 @@ async fn retries_keep_order_then_dead_letter_and_requeue() {
     let store = Store::open_in_memory().unwrap();
     store.add_webhook(HOOK, &["*".into()], 0).unwrap();
     for id in ["m1", "m2"] {
-        store.record_inbound(msg(id, "zoom;+;A", 1), 1, SHAPE).await.unwrap();
+        store
+            .record_inbound(msg(id, "zoom;+;A", 1), 1, SHAPE)
+            .await
+            .unwrap();
     }
     let now = 1_000_000;
     let failed = Attempt::Failed("webhook answered HTTP 500".into());
@@ -264,7 +299,13 @@ async fn retries_keep_order_then_dead_letter_and_requeue() {
     flush(&store);
     let stats = store.outbox_stats().unwrap();
     assert_eq!(
-        (stats.depth, stats.pending, stats.dead_letters, stats.failed, stats.delivered),
+        (
+            stats.depth,
+            stats.pending,
+            stats.dead_letters,
+            stats.failed,
+            stats.delivered
+        ),
         (1, 0, 1, 2, 1)
     );
     let dead = store.dead_letters().unwrap();
@@ -288,7 +329,11 @@ async fn the_pruner_trims_windows_forgets_quiet_conversations_and_handles() {
     let total = conversations::RECENT_MESSAGES_PER_CHAT + extra;
     for i in 0..total {
         store
-            .record_inbound(msg(&format!("m{i}"), "zoom;+;busy", now - total + i), now, SHAPE)
+            .record_inbound(
+                msg(&format!("m{i}"), "zoom;+;busy", now - total + i),
+                now,
+                SHAPE,
+            )
             .await
             .unwrap();
     }
@@ -312,22 +357,40 @@ async fn the_pruner_trims_windows_forgets_quiet_conversations_and_handles() {
         }
     );
     assert_eq!(
-        count(&store, "SELECT COUNT(*) FROM messages WHERE chat_guid = 'zoom;+;busy'"),
+        count(
+            &store,
+            "SELECT COUNT(*) FROM messages WHERE chat_guid = 'zoom;+;busy'"
+        ),
         conversations::RECENT_MESSAGES_PER_CHAT
     );
     // The oldest went, the newest stayed.
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM messages WHERE guid = 'm0'"), 0);
     assert_eq!(
-        count(&store, &format!("SELECT COUNT(*) FROM messages WHERE guid = 'm{}'", total - 1)),
+        count(&store, "SELECT COUNT(*) FROM messages WHERE guid = 'm0'"),
+        0
+    );
+    assert_eq!(
+        count(
+            &store,
+            &format!(
+                "SELECT COUNT(*) FROM messages WHERE guid = 'm{}'",
+                total - 1
+            )
+        ),
         1
     );
     assert!(store.chat("zoom;+;quiet").unwrap().is_none());
     assert_eq!(
-        count(&store, "SELECT COUNT(*) FROM handles WHERE address = 'gone@example.com'"),
+        count(
+            &store,
+            "SELECT COUNT(*) FROM handles WHERE address = 'gone@example.com'"
+        ),
         0
     );
     assert_eq!(
-        count(&store, "SELECT COUNT(*) FROM handles WHERE address = 'ann@example.com'"),
+        count(
+            &store,
+            "SELECT COUNT(*) FROM handles WHERE address = 'ann@example.com'"
+        ),
         1
     );
     // The outbox is not the pruner's: every message still waits for a webhook.
@@ -354,10 +417,21 @@ async fn participants_are_rows_and_a_crowd_is_shaped_without_them() {
         .await
         .unwrap();
     assert_eq!(
-        count(&store, "SELECT COUNT(*) FROM chat_participants WHERE chat_guid = 'zoom;+;meeting:1'"),
+        count(
+            &store,
+            "SELECT COUNT(*) FROM chat_participants WHERE chat_guid = 'zoom;+;meeting:1'"
+        ),
         501
     );
-    assert_eq!(store.chat("zoom;+;meeting:1").unwrap().unwrap().participants.len(), 501);
+    assert_eq!(
+        store
+            .chat("zoom;+;meeting:1")
+            .unwrap()
+            .unwrap()
+            .participants
+            .len(),
+        501
+    );
     let bodies = store.payloads(&[1, 2]).unwrap();
     for (body, _) in bodies.into_iter().map(Option::unwrap) {
         assert!(body.len() <= bb::MAX_NOTIFICATION_BYTES);

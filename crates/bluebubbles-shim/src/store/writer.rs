@@ -60,10 +60,7 @@ pub(crate) struct WriterState {
 }
 
 impl WriterState {
-    pub(super) fn new(
-        shared: Arc<Shared>,
-        conn: &Connection,
-    ) -> Result<Self, ShimError> {
+    pub(super) fn new(shared: Arc<Shared>, conn: &Connection) -> Result<Self, ShimError> {
         let mut state = Self {
             shared,
             targets: Vec::new(),
@@ -188,7 +185,9 @@ impl Writer for WriterState {
         match data_version(conn) {
             Ok(v) if v != self.data_version => {
                 self.data_version = v;
-                tracing::debug!("the database was changed by another process; reloading the outbox");
+                tracing::debug!(
+                    "the database was changed by another process; reloading the outbox"
+                );
                 match self.reload(conn) {
                     Ok(()) => self.shared.wake.notify_one(),
                     Err(e) => tracing::error!(error = %e, "could not reload the outbox"),

@@ -302,11 +302,7 @@ pub async fn receiver(fail_first: usize) -> Receiver {
                     .to_owned();
                 let n = count.fetch_add(1, Ordering::SeqCst);
                 let accepted = n >= fail_first && !r.lock().unwrap().contains(&chat);
-                let header = |name: &str| {
-                    headers
-                        .get(name)
-                        .map(|v| v.to_str().unwrap().to_owned())
-                };
+                let header = |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_owned());
                 let _ = tx.send(Hit {
                     body,
                     authorization: header("authorization"),
