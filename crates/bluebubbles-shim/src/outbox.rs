@@ -39,9 +39,9 @@ const SHAPER: Shaper = Shaper {
 
 /// Stores every inbound message (conversation, message, outbox entry) and
 /// acknowledges it once its group has committed. Messages are taken from the
-/// channel as they come (whatever is queued forms a group, no waiting), and
-/// a few groups may await their commit at once, so the journal can put many
-/// messages in one transaction and one fsync. A message that cannot be
+/// channel as they come (whatever is queued forms one journal job, no
+/// waiting), and a few jobs may await their commit at once, so the journal
+/// can put many messages in one transaction and one fsync. A message that cannot be
 /// stored is not acknowledged, so a producer waiting with `send_acked` sees
 /// an error and its source can retry.
 pub(crate) async fn run_inbound(shim: &Shim, mut rx: InboundReceiver, cancel: CancellationToken) {
@@ -61,23 +61,20 @@ pub(crate) async fn run_inbound(shim: &Shim, mut rx: InboundReceiver, cancel: Ca
         if n == 0 {
             break;
         }
-        let now = now_ms();
-        let pending: Vec<_> = buf
-            .drain(..)
-            .map(|mut delivery| {
-                // The raw event is not stored; do not copy it.
-                delivery.message.raw = None;
-                let stored = shim
-                    .0
-                    .store
-                    .record_inbound(delivery.message.clone(), now, SHAPER);
-                (delivery, stored)
+        let mut group = std::mem::replace(&mut buf, Vec::with_capacity(INBOUND_GROUP));
+        // The raw event is not stored; do not copy it.
+        let messages = group
+            .iter_mut()
+            .map(|d| {
+                d.message.raw = None;
+                d.message.clone()
             })
             .collect();
+        let stored = shim.0.store.record_inbound(messages, now_ms(), SHAPER);
         groups.spawn(async move {
-            for (delivery, stored) in pending {
+            for (delivery, result) in group.into_iter().zip(stored.await) {
                 let id = &delivery.message.message_id;
-                match stored.await {
+                match result {
                     Ok(fresh) => {
                         if fresh {
                             tracing::debug!(message_id = %id, "inbound message stored");

@@ -82,11 +82,7 @@ where
         let Some(work) = self.work.take() else {
             return;
         };
-        let result = savepoint(conn, |conn| {
-            catch_unwind(AssertUnwindSafe(|| work(conn, state)))
-                .unwrap_or_else(|_| Err(ShimError::Task("a store job panicked".into())))
-        });
-        self.result = Some(result);
+        self.result = Some(isolated(conn, |conn| work(conn, state)));
     }
 
     fn finish(self: Box<Self>, commit: Result<(), String>) {
@@ -99,12 +95,15 @@ where
     }
 }
 
-fn savepoint<T>(
+/// Runs `f` in its own savepoint: an error or a panic rolls back what `f`
+/// wrote and nothing else. Savepoints nest, so a job may isolate its parts.
+pub(super) fn isolated<T>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> Result<T, ShimError>,
 ) -> Result<T, ShimError> {
     conn.execute_batch("SAVEPOINT job")?;
-    let result = f(conn);
+    let result = catch_unwind(AssertUnwindSafe(|| f(conn)))
+        .unwrap_or_else(|_| Err(ShimError::Task("a store job panicked".into())));
     if result.is_err() {
         conn.execute_batch("ROLLBACK TO job")?;
     }

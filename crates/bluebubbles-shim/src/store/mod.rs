@@ -82,6 +82,41 @@ impl Shared {
         self.wake.notify_one();
     }
 
+    /// Applies committed inbound messages: their deliveries join the
+    /// scheduler, the counters move.
+    fn stored(
+        &self,
+        each: Vec<Result<Stored, ShimError>>,
+        now_ms: i64,
+    ) -> Vec<Result<bool, ShimError>> {
+        let (mut fresh, mut deliveries) = (0, 0);
+        let mut s = lock(&self.scheduler);
+        let out = each
+            .into_iter()
+            .map(|r| {
+                r.map(|stored| {
+                    if stored.fresh {
+                        fresh += 1;
+                        deliveries += stored.deliveries.len() as u64;
+                        for (lane, entry) in stored.deliveries {
+                            s.push(lane, entry, now_ms);
+                        }
+                    }
+                    stored.fresh
+                })
+            })
+            .collect();
+        drop(s);
+        self.stats(|s| {
+            s.depth += fresh;
+            s.pending += deliveries;
+        });
+        if deliveries > 0 {
+            self.wake.notify_one();
+        }
+        out
+    }
+
     fn stats(&self, f: impl FnOnce(&mut OutboxStats)) {
         f(&mut lock(&self.stats));
     }
@@ -207,46 +242,48 @@ impl Store {
 
     // ----- conversations and messages -------------------------------------
 
-    /// Stores an inbound message, its conversation and its outbox entry
-    /// (shaped by `shaper`) in the next group commit. Resolves to false when
-    /// the message id was already stored (a redelivery), in which case
-    /// nothing changes. Resolves only after the commit (`synchronous=FULL`).
+    /// Stores inbound messages, each with its conversation and its outbox
+    /// entry (shaped by `shaper`), as one job of the next group commit, each
+    /// message in its own savepoint: one that fails is rolled back alone and
+    /// gets its error. Resolves only after the commit (`synchronous=FULL`),
+    /// to one result per message: false when the message id was already
+    /// stored (a redelivery, nothing changes). If the commit fails, every
+    /// message gets an error.
     pub(crate) fn record_inbound(
         &self,
-        m: InboundMessage,
+        messages: Vec<InboundMessage>,
         now_ms: i64,
         shaper: Shaper,
-    ) -> impl Future<Output = Result<bool, ShimError>> + Send + 'static {
+    ) -> impl Future<Output = Vec<Result<bool, ShimError>>> + Send + use<> {
         let shared = Arc::clone(&self.0.shared);
+        let n = messages.len();
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.0.journal.submit(
             Durability::Full,
-            move |conn, w| store_inbound(conn, w, &m, now_ms, shaper),
-            move |result: Result<Stored, ShimError>| {
-                let result = result.map(|stored| {
-                    if stored.fresh {
-                        let n = stored.deliveries.len();
-                        let mut s = lock(&shared.scheduler);
-                        for (lane, entry) in stored.deliveries {
-                            s.push(lane, entry, now_ms);
-                        }
-                        drop(s);
-                        shared.stats(|s| {
-                            s.depth += 1;
-                            s.pending += n as u64;
-                        });
-                        if n > 0 {
-                            shared.wake.notify_one();
-                        }
+            move |conn, w| {
+                Ok(messages
+                    .iter()
+                    .map(|m| {
+                        journal::isolated(conn, |conn| store_inbound(conn, w, m, now_ms, shaper))
+                    })
+                    .collect::<Vec<_>>())
+            },
+            move |result: Result<Vec<Result<Stored, ShimError>>, ShimError>| {
+                let _ = tx.send(match result {
+                    Ok(each) => shared.stored(each, now_ms),
+                    Err(e) => {
+                        let e = e.to_string();
+                        (0..n).map(|_| Err(ShimError::Task(e.clone()))).collect()
                     }
-                    stored.fresh
                 });
-                let _ = tx.send(result);
             },
         );
         async move {
-            rx.await
-                .map_err(|_| ShimError::Task("the store writer stopped".into()))?
+            rx.await.unwrap_or_else(|_| {
+                (0..n)
+                    .map(|_| Err(ShimError::Task("the store writer stopped".into())))
+                    .collect()
+            })
         }
     }
 

@@ -103,6 +103,17 @@ fn count(store: &Store, sql: &str) -> i64 {
         .unwrap()
 }
 
+/// Stores one message as a job of its own.
+fn one(
+    store: &Store,
+    m: InboundMessage,
+    now_ms: i64,
+    shaper: Shaper,
+) -> impl Future<Output = Result<bool, ShimError>> + use<> {
+    let each = store.record_inbound(vec![m], now_ms, shaper);
+    async move { each.await.pop().unwrap() }
+}
+
 fn picky(m: &MessageRecord, c: &ChatRecord) -> String {
     assert_ne!(m.guid, "bad", "this message cannot be shaped");
     bb::new_message_event(m, c)
@@ -117,7 +128,8 @@ async fn queued_inbound_messages_share_one_commit_and_all_are_acknowledged() {
     let gate = hold_writer(&store);
     let pending: Vec<_> = (0..200)
         .map(|i| {
-            store.record_inbound(
+            one(
+                &store,
                 msg(&format!("m{i}"), &format!("zoom;+;c{}", i % 5), i),
                 1,
                 SHAPE,
@@ -148,9 +160,9 @@ async fn a_failing_event_is_rolled_back_alone() {
         encode: picky,
     };
     let gate = hold_writer(&store);
-    let good1 = store.record_inbound(msg("good1", "zoom;+;a", 1), 1, shape);
-    let bad = store.record_inbound(msg("bad", "zoom;+;b", 2), 1, shape);
-    let good2 = store.record_inbound(msg("good2", "zoom;+;a", 3), 1, shape);
+    let good1 = one(&store, msg("good1", "zoom;+;a", 1), 1, shape);
+    let bad = one(&store, msg("bad", "zoom;+;b", 2), 1, shape);
+    let good2 = one(&store, msg("good2", "zoom;+;a", 3), 1, shape);
     drop(gate);
     assert!(good1.await.unwrap());
     let err = bad.await.unwrap_err();
@@ -162,18 +174,47 @@ async fn a_failing_event_is_rolled_back_alone() {
     assert_eq!(store.outbox_stats().unwrap().depth, 2);
     // The writer carries on.
     assert!(
-        store
-            .record_inbound(msg("next", "zoom;+;b", 4), 1, SHAPE)
+        one(&store, msg("next", "zoom;+;b", 4), 1, SHAPE)
             .await
             .unwrap()
     );
 }
 
 #[tokio::test]
+async fn a_failing_event_inside_one_job_fails_alone() {
+    let store = Store::open_in_memory().unwrap();
+    store.add_webhook(HOOK, &["*".into()], 0).unwrap();
+    let shape = Shaper {
+        participants: 10,
+        encode: picky,
+    };
+    let each = store
+        .record_inbound(
+            vec![
+                msg("good1", "zoom;+;a", 1),
+                msg("bad", "zoom;+;b", 2),
+                msg("good1", "zoom;+;a", 1),
+                msg("good2", "zoom;+;a", 3),
+            ],
+            1,
+            shape,
+        )
+        .await;
+    assert!(matches!(each[0], Ok(true)));
+    assert!(each[1].is_err());
+    assert!(matches!(each[2], Ok(false)), "a repeat inside the job");
+    assert!(matches!(each[3], Ok(true)));
+    assert!(store.chat("zoom;+;b").unwrap().is_none());
+    let stats = store.outbox_stats().unwrap();
+    assert_eq!((stats.depth, stats.pending), (2, 2));
+    assert_eq!(store.take_due(crate::now_ms(), 10).len(), 1, "one lane");
+}
+
+#[tokio::test]
 async fn a_failed_commit_acknowledges_nothing_in_its_group() {
     let store = Store::open_in_memory().unwrap();
     let gate = hold_writer(&store);
-    let good1 = store.record_inbound(msg("good1", "zoom;+;a", 1), 1, SHAPE);
+    let good1 = one(&store, msg("good1", "zoom;+;a", 1), 1, SHAPE);
     // A deferred foreign-key violation passes its savepoint but fails COMMIT.
     let (tx, breaker) = tokio::sync::oneshot::channel();
     store.0.journal.submit(
@@ -190,7 +231,7 @@ async fn a_failed_commit_acknowledges_nothing_in_its_group() {
             let _ = tx.send(r);
         },
     );
-    let good2 = store.record_inbound(msg("good2", "zoom;+;a", 3), 1, SHAPE);
+    let good2 = one(&store, msg("good2", "zoom;+;a", 3), 1, SHAPE);
     drop(gate);
     assert!(good1.await.is_err(), "not acknowledged");
     assert!(breaker.await.unwrap().is_err());
@@ -199,8 +240,7 @@ async fn a_failed_commit_acknowledges_nothing_in_its_group() {
     assert_eq!(store.outbox_stats().unwrap().depth, 0);
     // Sent again (as a producer would), they are stored.
     assert!(
-        store
-            .record_inbound(msg("good1", "zoom;+;a", 1), 1, SHAPE)
+        one(&store, msg("good1", "zoom;+;a", 1), 1, SHAPE)
             .await
             .unwrap()
     );
@@ -228,12 +268,7 @@ async fn a_restart_reloads_the_scheduler_in_order_per_conversation() {
             ("b2", "B"),
         ] {
             let chat = format!("zoom;+;{chat}");
-            assert!(
-                store
-                    .record_inbound(msg(id, &chat, 1), 1, SHAPE)
-                    .await
-                    .unwrap()
-            );
+            assert!(one(&store, msg(id, &chat, 1), 1, SHAPE).await.unwrap());
         }
     }
     let store = Store::open(db.path()).unwrap();
@@ -266,10 +301,7 @@ async fn retries_keep_order_then_dead_letter_and_requeue() {
     let store = Store::open_in_memory().unwrap();
     store.add_webhook(HOOK, &["*".into()], 0).unwrap();
     for id in ["m1", "m2"] {
-        store
-            .record_inbound(msg(id, "zoom;+;A", 1), 1, SHAPE)
-            .await
-            .unwrap();
+        one(&store, msg(id, "zoom;+;A", 1), 1, SHAPE).await.unwrap();
     }
     let now = 1_000_000;
     let failed = Attempt::Failed("webhook answered HTTP 500".into());
@@ -328,21 +360,21 @@ async fn the_pruner_trims_windows_forgets_quiet_conversations_and_handles() {
     let extra = 25;
     let total = conversations::RECENT_MESSAGES_PER_CHAT + extra;
     for i in 0..total {
-        store
-            .record_inbound(
-                msg(&format!("m{i}"), "zoom;+;busy", now - total + i),
-                now,
-                SHAPE,
-            )
-            .await
-            .unwrap();
+        one(
+            &store,
+            msg(&format!("m{i}"), "zoom;+;busy", now - total + i),
+            now,
+            SHAPE,
+        )
+        .await
+        .unwrap();
     }
     let mut old = msg("old", "zoom;+;quiet", 1_000);
     old.sender = Party {
         id: "gone@example.com".into(),
         name: None,
     };
-    store.record_inbound(old, now, SHAPE).await.unwrap();
+    one(&store, old, now, SHAPE).await.unwrap();
     let pruned = store
         .0
         .journal
@@ -411,9 +443,8 @@ async fn participants_are_rows_and_a_crowd_is_shaped_without_them() {
             name: None,
         })
         .collect();
-    store.record_inbound(m, 1, SHAPE).await.unwrap();
-    store
-        .record_inbound(msg("after", "zoom;+;meeting:1", 2), 1, SHAPE)
+    one(&store, m, 1, SHAPE).await.unwrap();
+    one(&store, msg("after", "zoom;+;meeting:1", 2), 1, SHAPE)
         .await
         .unwrap();
     assert_eq!(
