@@ -172,6 +172,71 @@ fn rate(n: u64, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64().max(1e-9)
 }
 
+/// The same number of events written the plainest durable way: one table,
+/// a ~1 kB body per row, groups of `per_commit` rows per FULL commit, one
+/// thread. What any SQLite-backed relay pays at least.
+fn baseline_store(dir: &std::path::Path, n: u64, per_commit: u64) -> (Duration, Duration) {
+    let db = dir.join("baseline.db");
+    let conn = rusqlite::Connection::open(&db).expect("baseline db");
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .expect("wal");
+    conn.pragma_update(None, "synchronous", "FULL")
+        .expect("full");
+    conn.execute_batch(
+        "CREATE TABLE q (seq INTEGER PRIMARY KEY, guid TEXT NOT NULL, body TEXT NOT NULL)",
+    )
+    .expect("table");
+    let body = "x".repeat(1100);
+    let (started, cpu_before) = (Instant::now(), cpu());
+    let mut i = 0;
+    while i < n {
+        conn.execute_batch("BEGIN").expect("begin");
+        let mut stmt = conn
+            .prepare_cached("INSERT INTO q (guid, body) VALUES (?1, ?2)")
+            .expect("prepare");
+        for _ in 0..per_commit.min(n - i) {
+            stmt.execute(rusqlite::params![format!("bench-{i}"), body])
+                .expect("insert");
+            i += 1;
+        }
+        drop(stmt);
+        conn.execute_batch("COMMIT").expect("commit");
+    }
+    (started.elapsed(), cpu() - cpu_before)
+}
+
+/// `n` POSTs of a ~1 kB body to `url`, 16 in flight: the webhook half of a
+/// relay without any bookkeeping.
+async fn baseline_posts(url: &str, n: u64) -> (Duration, Duration) {
+    let client = reqwest::Client::new();
+    let body = format!(
+        "{{\"type\":\"new-message\",\"data\":\"{}\"}}",
+        "x".repeat(1100)
+    );
+    let next = Arc::new(AtomicU64::new(0));
+    let (started, cpu_before) = (Instant::now(), cpu());
+    let workers: Vec<_> = (0..16)
+        .map(|_| {
+            let (client, url, body, next) = (
+                client.clone(),
+                url.to_owned(),
+                body.clone(),
+                Arc::clone(&next),
+            );
+            tokio::spawn(async move {
+                while next.fetch_add(1, Ordering::Relaxed) < n {
+                    let res = client.post(&url).body(body.clone()).send().await;
+                    assert!(res.expect("post").status().is_success());
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.expect("worker");
+    }
+    (started.elapsed(), cpu() - cpu_before)
+}
+
 async fn run(backlog: u64, batch: u64) {
     let base = std::env::var_os("MOLTBOT_BENCH_DIR")
         .map_or_else(std::env::temp_dir, std::path::PathBuf::from);
@@ -181,7 +246,7 @@ async fn run(backlog: u64, batch: u64) {
     let db = dir.join("bench.db");
     let (url, hits) = receiver().await;
     let mut config = ShimConfig::new("bench-password");
-    config.webhooks = vec![url];
+    config.webhooks = vec![url.clone()];
     config.rate_limit = None;
     let store = Store::open(&db).expect("open");
     let shim = Shim::new(config, Arc::new(Quiet), store).expect("shim");
@@ -223,8 +288,23 @@ async fn run(backlog: u64, batch: u64) {
     let _ = inbound.await;
     let _ = delivery.await;
     drop(shim);
-    let _ = std::fs::remove_dir_all(&dir);
 
+    if backlog == 0 {
+        let per_commit = (batch / commits.max(1)).max(1);
+        let (wall, used) = baseline_store(&dir, batch, per_commit);
+        println!(
+            "baseline  {batch:>7} plain FULL inserts  {:>9.0} ev/s  {:>6.1} us CPU/ev  ({per_commit} rows/commit, same disk, same run)",
+            rate(batch, wall),
+            per_event_us(used, batch)
+        );
+        let (wall, used) = baseline_posts(&url, batch).await;
+        println!(
+            "baseline  {batch:>7} plain POSTs         {:>9.0} ev/s  {:>6.1} us CPU/ev  (16 in flight, no store)",
+            rate(batch, wall),
+            per_event_us(used, batch)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
     if backlog > 0 {
         println!(
             "fill      {backlog:>7} events        {:>9.0} ev/s  ({:.2} s)",
