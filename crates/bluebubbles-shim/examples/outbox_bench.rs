@@ -4,7 +4,8 @@
 //! database in a temporary folder on disk), this fills the backlog through
 //! the inbound worker (no delivery running), measures the ingest of a further
 //! batch of events on top of it (concurrent `send_acked` producers, each
-//! acknowledged after its group commit with synchronous=FULL), then starts
+//! acknowledged after its group commit with synchronous=FULL) and of another
+//! batch sent without waiting (as the WebSocket transport does), then starts
 //! the delivery worker against a loopback webhook that answers 200 and
 //! measures the drain of everything. Prints events/s and transactions.
 //!
@@ -121,6 +122,22 @@ async fn ingest(tx: &InboundSender, from: u64, to: u64) -> Duration {
         .collect();
     for p in producers {
         p.await.expect("producer");
+    }
+    started.elapsed()
+}
+
+/// Sends events `from..to` from one producer without waiting for each
+/// acknowledgement (as the WebSocket transport does), then waits until all
+/// are stored; returns the elapsed time.
+async fn stream(shim: &Shim, tx: &InboundSender, from: u64, to: u64) -> Duration {
+    let started = Instant::now();
+    let before = shim.store().outbox_stats().expect("stats").depth;
+    for n in from..to {
+        tx.send(event(n)).await.expect("queued");
+    }
+    let want = before + (to - from);
+    while shim.store().outbox_stats().expect("stats").depth < want {
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
     started.elapsed()
 }
@@ -263,7 +280,12 @@ async fn run(backlog: u64, batch: u64) {
     let took = ingest(&tx, backlog, backlog + batch).await;
     let ingest_cpu = cpu() - cpu_before;
     let commits = shim.store().commits() - commits_before;
-    let total = backlog + batch;
+    let (commits_before, cpu_before) = (shim.store().commits(), cpu());
+    let streamed = stream(&shim, &tx, backlog + batch, backlog + 2 * batch).await;
+    let (stream_commits, stream_cpu) =
+        (shim.store().commits() - commits_before, cpu() - cpu_before);
+    let batch_total = 2 * batch;
+    let total = backlog + batch_total;
     assert_eq!(shim.store().outbox_stats().expect("stats").pending, total);
     let size = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0)
         + std::fs::metadata(db.with_extension("db-wal"))
@@ -318,6 +340,13 @@ async fn run(backlog: u64, batch: u64) {
         per_event_us(ingest_cpu, batch),
         batch as f64 / commits.max(1) as f64,
         size as f64 / 1e6
+    );
+    println!(
+        "stream    {batch:>7} on {:>7} pending {:>9.0} ev/s  {:>6.1} us CPU/ev  ({stream_commits} commits, {:.1} events/commit; unacknowledged sends, as the WebSocket)",
+        backlog + batch,
+        rate(batch, streamed),
+        per_event_us(stream_cpu, batch),
+        batch as f64 / stream_commits.max(1) as f64
     );
     println!(
         "drain     {total:>7} pending         {:>9.0} ev/s  {:>6.1} us CPU/ev  ({:.2} s, {delivered} POSTs; CPU includes the receiver)",
