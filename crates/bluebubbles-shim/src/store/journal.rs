@@ -101,13 +101,15 @@ pub(super) fn isolated<T>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> Result<T, ShimError>,
 ) -> Result<T, ShimError> {
-    conn.execute_batch("SAVEPOINT job")?;
+    // Cached: a savepoint is taken per event.
+    let run = |sql: &str| conn.prepare_cached(sql)?.execute([]).map(drop);
+    run("SAVEPOINT job")?;
     let result = catch_unwind(AssertUnwindSafe(|| f(conn)))
         .unwrap_or_else(|_| Err(ShimError::Task("a store job panicked".into())));
     if result.is_err() {
-        conn.execute_batch("ROLLBACK TO job")?;
+        run("ROLLBACK TO job")?;
     }
-    conn.execute_batch("RELEASE job")?;
+    run("RELEASE job")?;
     result
 }
 
