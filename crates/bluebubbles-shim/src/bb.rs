@@ -10,6 +10,11 @@ use crate::store::{AttachmentRecord, ChatRecord, Member, MessageRecord, ZoomMeta
 /// Above this size BlueBubbles drops `chats[].participants` from webhooks.
 pub(crate) const MAX_NOTIFICATION_BYTES: usize = 4000;
 
+/// Participants read for a webhook body: each handle takes at least 49
+/// bytes of JSON, so a conversation with this many cannot fit in
+/// [`MAX_NOTIFICATION_BYTES`] and is sent without participants anyway.
+pub(crate) const NOTIFICATION_PARTICIPANTS: usize = MAX_NOTIFICATION_BYTES / 49 + 1;
+
 /// The `service` of every handle.
 const SERVICE: &str = "zoom";
 
@@ -269,9 +274,11 @@ struct Event<'a> {
 pub(crate) fn new_message_event(m: &MessageRecord, c: &ChatRecord) -> String {
     let mut data = message(m, Form::Notification);
     data.chats = Some(vec![chat(c, Form::Notification)]);
-    let body = encode(&data);
-    if body.len() <= MAX_NOTIFICATION_BYTES {
-        return body;
+    if !c.crowded && c.participants.len() < NOTIFICATION_PARTICIPANTS {
+        let body = encode(&data);
+        if body.len() <= MAX_NOTIFICATION_BYTES {
+            return body;
+        }
     }
     for chat in data.chats.iter_mut().flatten() {
         chat.participants = None;

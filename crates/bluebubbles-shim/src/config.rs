@@ -11,8 +11,8 @@ pub struct ShimConfig {
     /// The server password clients send as `?password=` (or `guid`, `token`,
     /// `Authorization: Bearer`).
     pub password: Secret,
-    /// Sent as `Authorization: Bearer …` with every webhook delivery; `None`
-    /// means the server password.
+    /// Sent as `x-password: …` with every webhook delivery whose URL carries
+    /// no `password=` / `guid=` query; `None` means the server password.
     pub webhook_secret: Option<Secret>,
     /// Webhook URLs from configuration (in addition to those registered with
     /// `POST /api/v1/webhook`).
@@ -41,9 +41,9 @@ pub struct ShimConfig {
     pub delivery_timeout: Duration,
     /// Webhook POSTs in flight at once (default 16).
     pub delivery_concurrency: usize,
-    /// How often the delivery worker re-reads the outbox even without a wake-up,
-    /// so changes made by another process (the `outbox` CLI) are picked up
-    /// (default 5 s).
+    /// Longest the delivery worker sleeps without a wake-up (default 5 s).
+    /// Changes by another process (the `outbox` CLI) are noticed by the
+    /// store's writer within about a second, independently of this.
     pub poll_interval: Duration,
     /// `server/info` `os_version`; keep the major below 26 so Moltbot keeps
     /// its edit action (default `15.1.1`).

@@ -13,6 +13,10 @@ pub enum ShimError {
     /// The configuration is invalid; the message names the field.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The database's schema could not be brought up to date (or is newer
+    /// than this program).
+    #[error("database migration failed: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
     /// A blocking store task panicked or was cancelled.
     #[error("store task failed: {0}")]
     Task(String),

@@ -15,6 +15,7 @@ mod guid;
 mod limit;
 mod outbox;
 mod routes;
+mod scheduler;
 mod shim;
 mod status;
 mod store;

@@ -2,19 +2,15 @@
 //! acknowledging it; `run_delivery` POSTs stored messages to every webhook, in
 //! order per conversation, with retries and dead letters.
 
-use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use moltbot_channel::{CancellationToken, InboundReceiver};
 use reqwest::header::CONTENT_TYPE;
 use tokio::task::JoinSet;
 
-use crate::store::{Attempt, AttemptOutcome, Head};
-use crate::{Shim, now_ms};
-
-/// Heads read per pass; more than the concurrency so busy conversations do
-/// not hide idle ones.
-const HEADS_PER_PASS: i64 = 256;
+use crate::scheduler::Dispatch;
+use crate::store::{Attempt, AttemptOutcome, Shaper};
+use crate::{Shim, bb, now_ms};
 
 /// A URL without user info, query or fragment, safe to log.
 pub fn redact_url(raw: &str) -> String {
@@ -30,156 +26,191 @@ pub fn redact_url(raw: &str) -> String {
     }
 }
 
-/// Stores every inbound message (conversation, message, outbox entry) in one
-/// transaction, then acknowledges it. A message that cannot be stored is not
-/// acknowledged, so a producer waiting with `send_acked` sees an error and
-/// its source can retry.
+/// Inbound messages awaiting their commit at once, in groups.
+const INBOUND_GROUPS_IN_FLIGHT: usize = 4;
+/// Inbound messages taken from the channel per group.
+const INBOUND_GROUP: usize = 512;
+
+/// The webhook body shaping the store applies to inbound messages.
+const SHAPER: Shaper = Shaper {
+    participants: bb::NOTIFICATION_PARTICIPANTS,
+    encode: bb::new_message_event,
+};
+
+/// Stores every inbound message (conversation, message, outbox entry) and
+/// acknowledges it once its group has committed. Messages are taken from the
+/// channel as they come (whatever is queued forms one journal job, no
+/// waiting), and a few jobs may await their commit at once, so the journal
+/// can put many messages in one transaction and one fsync. A message that cannot be
+/// stored is not acknowledged, so a producer waiting with `send_acked` sees
+/// an error and its source can retry.
 pub(crate) async fn run_inbound(shim: &Shim, mut rx: InboundReceiver, cancel: CancellationToken) {
+    let mut groups = JoinSet::new();
+    let mut buf = Vec::with_capacity(INBOUND_GROUP);
     loop {
-        let delivery = tokio::select! {
+        if groups.len() >= INBOUND_GROUPS_IN_FLIGHT {
+            groups.join_next().await;
+            continue;
+        }
+        let n = tokio::select! {
             biased;
             () = cancel.cancelled() => break,
-            next = rx.recv() => match next {
-                Some(d) => d,
-                None => break,
-            },
+            Some(_) = groups.join_next(), if !groups.is_empty() => continue,
+            n = rx.recv_many(&mut buf, INBOUND_GROUP) => n,
         };
-        let message = delivery.message.clone();
-        let id = message.message_id.clone();
-        match shim
-            .0
-            .store
-            .call(move |s| s.record_inbound(&message, now_ms()))
-            .await
-        {
-            Ok(fresh) => {
-                delivery.ack();
-                if fresh {
-                    tracing::debug!(message_id = %id, "inbound message stored");
-                    shim.0.wake.notify_one();
-                } else {
-                    tracing::debug!(message_id = %id, "duplicate inbound message ignored");
+        if n == 0 {
+            break;
+        }
+        let mut group = std::mem::replace(&mut buf, Vec::with_capacity(INBOUND_GROUP));
+        // The raw event is not stored; do not copy it.
+        let messages = group
+            .iter_mut()
+            .map(|d| {
+                d.message.raw = None;
+                d.message.clone()
+            })
+            .collect();
+        let stored = shim.0.store.record_inbound(messages, now_ms(), SHAPER);
+        groups.spawn(async move {
+            for (delivery, result) in group.into_iter().zip(stored.await) {
+                let id = &delivery.message.message_id;
+                match result {
+                    Ok(fresh) => {
+                        if fresh {
+                            tracing::debug!(message_id = %id, "inbound message stored");
+                        } else {
+                            tracing::debug!(message_id = %id, "duplicate inbound message ignored");
+                        }
+                        delivery.ack();
+                    }
+                    Err(e) => {
+                        tracing::error!(message_id = %id, error = %e, "could not store inbound message; not acknowledged");
+                    }
                 }
             }
-            Err(e) => {
-                tracing::error!(message_id = %id, error = %e, "could not store inbound message; not acknowledged");
-            }
-        }
+        });
     }
+    // Messages already handed to the journal are acknowledged once committed.
+    while groups.join_next().await.is_some() {}
     tracing::debug!("inbound worker stopped");
 }
 
-/// Delivers outbox entries until `cancel` fires. For each (webhook,
-/// conversation) only the oldest pending entry is in flight, so a failing
-/// entry holds back its own conversation and nothing else.
+/// Delivers outbox entries until `cancel` fires. The store's in-memory
+/// scheduler hands out due heads, one per (webhook, conversation), so a
+/// failing entry holds back its own conversation and nothing else; a wake-up
+/// costs nothing per pending row.
 pub(crate) async fn run_delivery(shim: &Shim, cancel: CancellationToken) {
     let config = &shim.0.config;
+    let store = &shim.0.store;
+    let concurrency = config.delivery_concurrency.max(1);
     let mut tasks = JoinSet::new();
-    let mut in_flight: HashMap<tokio::task::Id, (i64, String)> = HashMap::new();
-    let mut busy: HashSet<(i64, String)> = HashSet::new();
     loop {
-        let now = now_ms();
-        let next_retry = match shim
-            .0
-            .store
-            .call(move |s| Ok((s.due_heads(now, HEADS_PER_PASS)?, s.next_retry_ms(now)?)))
-            .await
-        {
-            Ok((heads, next)) => {
-                for head in heads {
-                    if tasks.len() >= config.delivery_concurrency.max(1) {
-                        break;
+        let free = concurrency.saturating_sub(tasks.len());
+        if free > 0 {
+            let due = store.take_due(now_ms(), free);
+            if !due.is_empty() {
+                let seqs: Vec<i64> = due.iter().map(|d| d.entry.seq).collect();
+                let loaded = store.call(move |s| s.payloads(&seqs)).await;
+                match loaded {
+                    Ok(bodies) => {
+                        for (d, body) in due.into_iter().zip(bodies) {
+                            let url = store.webhook_url(d.lane.0);
+                            match (url, body) {
+                                (Some(url), Some((payload, guid))) => {
+                                    tasks.spawn(deliver(shim.clone(), d, url, payload, guid));
+                                }
+                                // Deleted meanwhile (webhook or message).
+                                _ => store.abandon(&d, true, now_ms()),
+                            }
+                        }
                     }
-                    let key = (head.webhook_id, head.chat_guid.clone());
-                    if busy.insert(key.clone()) {
-                        let handle = tasks.spawn(deliver(shim.clone(), head));
-                        in_flight.insert(handle.id(), key);
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not read the outbox; will retry");
+                        for d in &due {
+                            store.abandon(d, false, now_ms());
+                        }
+                        tokio::select! {
+                            () = cancel.cancelled() => break,
+                            () = tokio::time::sleep(config.poll_interval) => {}
+                        }
                     }
                 }
-                next
+                continue;
             }
-            Err(e) => {
-                tracing::error!(error = %e, "could not read the outbox");
-                None
-            }
-        };
-        let wait = next_retry
+        }
+        let (next, ready) = store.next_due();
+        if ready && free > 0 {
+            continue;
+        }
+        let wait = next
             .map(|at| Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0)))
             .unwrap_or(config.poll_interval)
             .min(config.poll_interval);
         tokio::select! {
             () = cancel.cancelled() => break,
+            () = store.shared().wake.notified() => {}
             () = shim.0.wake.notified() => {}
-            Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
-                let id = match done {
-                    Ok((id, ())) => id,
-                    Err(e) => e.id(),
-                };
-                if let Some(key) = in_flight.remove(&id) {
-                    busy.remove(&key);
-                }
-            }
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             () = tokio::time::sleep(wait) => {}
         }
     }
-    // Unfinished attempts stay pending and are retried on the next start.
+    // Unfinished attempts stay pending and are retried (on the next start,
+    // or by the next worker).
     tasks.abort_all();
+    while tasks.join_next().await.is_some() {}
+    store.release_in_flight(now_ms());
     tracing::debug!("delivery worker stopped");
 }
 
+/// How a webhook delivery authenticates: nothing when the URL's query
+/// already carries `password=` or `guid=` (Clawdbot's BlueBubbles receiver
+/// reads those), otherwise `x-password: <secret>` (the receiver compares
+/// the raw header value, so no `Bearer` prefix).
+pub(crate) fn auth_header(url: &str) -> Option<&'static str> {
+    let in_query = url::Url::parse(url)
+        .is_ok_and(|u| u.query_pairs().any(|(k, _)| k == "password" || k == "guid"));
+    (!in_query).then_some("x-password")
+}
+
 /// One POST of one outbox entry to one webhook, and its bookkeeping.
-async fn deliver(shim: Shim, head: Head) {
+async fn deliver(shim: Shim, d: Dispatch, url: String, payload: String, guid: String) {
     let config = &shim.0.config;
-    let url = redact_url(&head.url);
-    let result = shim
+    let shown = redact_url(&url);
+    let mut request = shim
         .0
         .client
-        .post(&head.url)
-        .bearer_auth(config.webhook_secret().expose())
+        .post(&url)
         .header(CONTENT_TYPE, "application/json")
-        .body(head.payload.clone())
-        .timeout(config.delivery_timeout)
-        .send()
-        .await;
-    let attempt = match result {
+        .body(payload)
+        .timeout(config.delivery_timeout);
+    if let Some(name) = auth_header(&url) {
+        request = request.header(name, config.webhook_secret().expose());
+    }
+    let attempt = match request.send().await {
         Ok(res) if res.status().is_success() => Attempt::Delivered,
         Ok(res) => Attempt::Failed(format!("webhook answered HTTP {}", res.status().as_u16())),
         Err(e) => Attempt::Failed(describe(&e)),
     };
-    let (max_attempts, backoff) = (config.max_attempts.max(1), config.backoff);
-    let recorded = attempt.clone();
-    let outcome = shim
-        .0
-        .store
-        .call(move |s| {
-            s.record_attempt(
-                head.id,
-                &recorded,
-                now_ms(),
-                max_attempts,
-                &backoff,
-                rand::random(),
-            )
-        })
-        .await;
-    let guid = &head.message_guid;
+    let outcome = shim.0.store.finish_attempt(
+        &d,
+        &attempt,
+        now_ms(),
+        config.max_attempts.max(1),
+        &config.backoff,
+        rand::random(),
+    );
+    let webhook_id = d.lane.0;
     match (outcome, attempt) {
-        (Ok(AttemptOutcome::Delivered), _) => {
-            tracing::debug!(webhook_id = head.webhook_id, %url, message_guid = %guid, "delivered");
+        (AttemptOutcome::Delivered, _) => {
+            tracing::debug!(webhook_id, url = %shown, message_guid = %guid, "delivered");
         }
-        (Ok(AttemptOutcome::Retry), Attempt::Failed(error)) => {
-            tracing::warn!(webhook_id = head.webhook_id, %url, message_guid = %guid, %error, "delivery failed; will retry");
+        (AttemptOutcome::Retry, Attempt::Failed(error)) => {
+            tracing::warn!(webhook_id, url = %shown, message_guid = %guid, %error, "delivery failed; will retry");
         }
-        (Ok(AttemptOutcome::Gone), _) => {
-            tracing::debug!(webhook_id = head.webhook_id, message_guid = %guid, "delivery was removed meanwhile");
+        (_, Attempt::Failed(error)) => {
+            tracing::error!(webhook_id, url = %shown, message_guid = %guid, %error, "delivery failed for good; moved to dead letters");
         }
-        (Ok(_), Attempt::Failed(error)) => {
-            tracing::error!(webhook_id = head.webhook_id, %url, message_guid = %guid, %error, "delivery failed for good; moved to dead letters");
-        }
-        (Ok(_), Attempt::Delivered) => {}
-        (Err(e), _) => {
-            tracing::error!(webhook_id = head.webhook_id, message_guid = %guid, error = %e, "could not record a delivery attempt");
-        }
+        (_, Attempt::Delivered) => {}
     }
 }
 
@@ -205,6 +236,20 @@ fn e_without_url(e: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auth_header_only_when_the_url_has_no_password_or_guid() {
+        assert_eq!(
+            auth_header("http://127.0.0.1:1/bluebubbles-webhook"),
+            Some("x-password")
+        );
+        assert_eq!(auth_header("http://127.0.0.1:1/hook?password=x"), None);
+        assert_eq!(auth_header("http://127.0.0.1:1/hook?a=1&guid=x"), None);
+        assert_eq!(
+            auth_header("http://127.0.0.1:1/hook?passwords=x"),
+            Some("x-password")
+        );
+    }
 
     #[test]
     fn redaction_drops_query_fragment_and_user_info() {

@@ -60,11 +60,8 @@ pub(crate) async fn observe(State(shim): State<Shim>, req: Request, next: Next) 
 
 /// `GET /status`.
 pub(crate) async fn status(State(shim): State<Shim>) -> Result<Response, ApiError> {
-    let (outbox, webhooks) = shim
-        .0
-        .store
-        .call(|s| Ok((s.outbox_stats()?, s.webhooks()?)))
-        .await?;
+    // Both from memory: no query per request.
+    let (outbox, webhooks) = (shim.0.store.outbox_stats()?, shim.0.store.webhooks()?);
     let account = shim.0.channel.status();
     let mut zoom = serde_json::to_value(&account).unwrap_or_default();
     if let Some(obj) = zoom.as_object_mut() {
@@ -82,7 +79,7 @@ pub(crate) async fn status(State(shim): State<Shim>) -> Result<Response, ApiErro
 
 /// `GET /metrics` in the Prometheus text format.
 pub(crate) async fn metrics(State(shim): State<Shim>) -> Result<Response, ApiError> {
-    let outbox = shim.0.store.call(|s| s.outbox_stats()).await?;
+    let outbox = shim.0.store.outbox_stats()?;
     let account = shim.0.channel.status();
     let mut out = String::new();
     let mut metric = |name: &str, kind: &str, help: &str, value: String| {

@@ -87,10 +87,11 @@ async fn delivery_retries_a_flaky_receiver_in_order_per_conversation() {
     };
     assert_eq!(order("zoom;+;meeting:A"), expected_a);
     assert_eq!(order("zoom;+;channel:B"), expected_b);
+    // The URL carries `?password=`: the receiver reads that, no header.
     assert!(
         ok.iter()
             .chain(&failed)
-            .all(|h| h.authorization.as_deref() == Some("Bearer hook-secret"))
+            .all(|h| h.authorization.is_none() && h.x_password.is_none())
     );
     eventually("outbox to drain", || {
         shim.store().outbox_stats().unwrap().depth == 0
@@ -106,6 +107,27 @@ async fn delivery_retries_a_flaky_receiver_in_order_per_conversation() {
         Some("webhook answered HTTP 500")
     );
     assert!(stats.last_delivered_at_ms.is_some());
+    cancel.cancel();
+}
+
+#[tokio::test]
+async fn a_webhook_without_password_in_its_url_gets_the_secret_in_x_password() {
+    let mut rx = receiver(1).await;
+    let mut config = config();
+    config.webhooks = vec![rx.plain_url()];
+    config.webhook_secret = Some("hook-secret".into());
+    let (shim, _) = shim_with(config, Store::open_in_memory().unwrap());
+    let (tx, _cancel_in, _) = start_inbound(&shim);
+    let cancel = run_delivery(&shim);
+    tx.send_acked(inbound("x1", "zoom;+;feed", ChatType::Group, "x", 1))
+        .await
+        .unwrap();
+    let (ok, failed) = rx.accepted(1).await;
+    assert_eq!(failed.len(), 1);
+    for hit in ok.iter().chain(&failed) {
+        assert_eq!(hit.x_password.as_deref(), Some("hook-secret"));
+        assert_eq!(hit.authorization, None, "no Bearer header");
+    }
     cancel.cancel();
 }
 
@@ -241,7 +263,7 @@ async fn webhooks_registered_over_the_api_receive_earlier_and_later_messages() {
     let r = post(
         &shim.router(),
         &authed("/api/v1/webhook"),
-        json!({"url": rx.url, "events": ["new-message"]}),
+        json!({"url": rx.plain_url(), "events": ["new-message"]}),
     )
     .await;
     assert_eq!(r.status.as_u16(), 200, "{}", r.text);
@@ -254,11 +276,12 @@ async fn webhooks_registered_over_the_api_receive_earlier_and_later_messages() {
         .map(|h| h.body["data"]["guid"].as_str().unwrap())
         .collect();
     assert_eq!(got, ["early", "late"]);
-    // Default webhook secret is the shim password.
-    assert_eq!(
-        ok[0].authorization.as_deref(),
-        Some(format!("Bearer {PASSWORD}").as_str())
-    );
+    // No password in the URL: the default webhook secret (the shim
+    // password) goes raw in `x-password`, never as `Authorization`.
+    for hit in &ok {
+        assert_eq!(hit.x_password.as_deref(), Some(PASSWORD));
+        assert_eq!(hit.authorization, None);
+    }
     cancel.cancel();
 }
 
@@ -354,5 +377,166 @@ async fn webhook_json_has_the_documented_fields() {
     assert_eq!(g["chats"][0]["style"], 43);
     assert!(g["chats"][0].get("participants").is_none());
     assert!(ok[1].body.to_string().len() <= 4000);
+    cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_producers_are_all_acknowledged_and_stored() {
+    let dir = TempDir::new();
+    let store = Store::open(dir.db()).unwrap();
+    let (shim, _) = shim_with(config(), store);
+    let (tx, cancel, task) = start_inbound(&shim);
+    let producers: Vec<_> = (0..32)
+        .map(|p| {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                for i in 0..25 {
+                    let id = format!("p{p}-{i}");
+                    let chat = format!("zoom;+;meeting:{}", p % 4);
+                    tx.send_acked(inbound(&id, &chat, ChatType::Group, "x", i64::from(i)))
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for p in producers {
+        p.await.unwrap();
+    }
+    assert_eq!(shim.store().outbox_stats().unwrap().depth, 800);
+    // Fewer transactions than messages: commits were shared.
+    assert!(shim.store().commits() < 800, "{}", shim.store().commits());
+    cancel.cancel();
+    task.await.unwrap();
+    drop(shim);
+    let reopened = Store::open(dir.db()).unwrap();
+    assert_eq!(reopened.outbox_stats().unwrap().depth, 800);
+}
+
+/// The schema before versioning (user_version 0), verbatim.
+const OLD_SCHEMA: &str = "
+CREATE TABLE handles (rowid INTEGER PRIMARY KEY, address TEXT NOT NULL UNIQUE, name TEXT);
+CREATE TABLE chats (rowid INTEGER PRIMARY KEY, guid TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
+    display_name TEXT, participants TEXT NOT NULL DEFAULT '[]', last_message_ms INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE messages (rowid INTEGER PRIMARY KEY, guid TEXT NOT NULL UNIQUE, chat_guid TEXT NOT NULL,
+    sender_handle INTEGER, text TEXT NOT NULL, date_ms INTEGER NOT NULL, is_from_me INTEGER NOT NULL,
+    thread_originator TEXT, temp_guid TEXT, attachments TEXT NOT NULL DEFAULT '[]', zoom TEXT);
+CREATE INDEX messages_by_chat ON messages (chat_guid, date_ms);
+CREATE INDEX messages_by_date ON messages (date_ms);
+CREATE TABLE webhooks (id INTEGER PRIMARY KEY, url TEXT NOT NULL UNIQUE, events TEXT NOT NULL,
+    created_ms INTEGER NOT NULL, source TEXT NOT NULL);
+CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, guid TEXT NOT NULL, chat_guid TEXT NOT NULL,
+    payload TEXT NOT NULL, created_ms INTEGER NOT NULL, assigned INTEGER NOT NULL);
+CREATE TABLE deliveries (id INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER NOT NULL REFERENCES outbox (seq) ON DELETE CASCADE,
+    webhook_id INTEGER NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+    chat_guid TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL, last_error TEXT, UNIQUE (seq, webhook_id));
+CREATE INDEX deliveries_by_head ON deliveries (webhook_id, chat_guid, state, seq);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value);
+";
+
+#[tokio::test]
+async fn a_database_from_before_migrations_is_upgraded_and_its_outbox_delivered() {
+    let dir = TempDir::new();
+    let mut rx = receiver(0).await;
+    {
+        let conn = rusqlite::Connection::open(dir.db()).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.execute_batch(OLD_SCHEMA).unwrap();
+        let body = |guid: &str, chat: &str| {
+            json!({"type": "new-message", "data": {"guid": guid, "chats": [{"guid": chat}]}})
+                .to_string()
+        };
+        conn.execute_batch(
+            "INSERT INTO handles (address, name) VALUES ('ann@example.com', 'Ann'), ('bob@example.com', NULL);
+             INSERT INTO chats (guid, kind, participants, last_message_ms) VALUES
+               ('zoom;+;meeting:1', 'group',
+                '[{\"rowid\":1,\"address\":\"ann@example.com\",\"name\":\"Ann\"},{\"rowid\":2,\"address\":\"bob@example.com\",\"name\":null}]', 5);
+             INSERT INTO meta (key, value) VALUES ('delivered', 7);",
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO webhooks (url, events, created_ms, source) VALUES (?1, '[\"*\"]', 0, 'config')",
+            [&rx.url],
+        )
+        .unwrap();
+        for (seq, guid, chat, state) in [
+            (1, "old-dead", "zoom;+;meeting:1", "dead"),
+            (2, "old-1", "zoom;+;meeting:1", "pending"),
+            (3, "old-2", "zoom;+;meeting:1", "pending"),
+            (4, "old-3", "zoom;+;meeting:2", "pending"),
+        ] {
+            conn.execute(
+                "INSERT INTO outbox (seq, guid, chat_guid, payload, created_ms, assigned) VALUES (?1, ?2, ?3, ?4, 0, 1)",
+                rusqlite::params![seq, guid, chat, body(guid, chat)],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO deliveries (seq, webhook_id, chat_guid, state, attempts, next_attempt_ms, last_error)
+                 VALUES (?1, 1, ?2, ?3, 2, 0, 'webhook answered HTTP 500')",
+                rusqlite::params![seq, chat, state],
+            )
+            .unwrap();
+        }
+    }
+    let store = Store::open(dir.db()).unwrap();
+    {
+        let conn = rusqlite::Connection::open(dir.db()).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert!(version >= 2, "user_version {version}");
+        let auto_vacuum: i64 = conn
+            .pragma_query_value(None, "auto_vacuum", |r| r.get(0))
+            .unwrap();
+        assert_eq!(auto_vacuum, 2, "converted to incremental auto-vacuum");
+        let members: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM chat_participants WHERE chat_guid = 'zoom;+;meeting:1'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(members, 2, "participants moved from JSON to rows");
+    }
+    let stats = store.outbox_stats().unwrap();
+    assert_eq!(
+        (
+            stats.depth,
+            stats.pending,
+            stats.dead_letters,
+            stats.delivered
+        ),
+        (4, 3, 1, 7)
+    );
+    let mut config = config();
+    config.webhooks = vec![rx.url.clone()];
+    let (shim, _) = shim_with(config, store);
+    let cancel = run_delivery(&shim);
+    let (ok, _) = rx.accepted(3).await;
+    let order = |chat: &str| -> Vec<String> {
+        ok.iter()
+            .filter(|h| h.body["data"]["chats"][0]["guid"] == chat)
+            .map(|h| h.body["data"]["guid"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(order("zoom;+;meeting:1"), ["old-1", "old-2"]);
+    assert_eq!(order("zoom;+;meeting:2"), ["old-3"]);
+    eventually("three delivered", || {
+        shim.store().outbox_stats().unwrap().pending == 0
+    })
+    .await;
+    let dead = shim.store().dead_letters().unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].message_guid, "old-dead");
+    assert!(shim.store().requeue(dead[0].id).unwrap());
+    let (ok, _) = rx.accepted(1).await;
+    assert_eq!(ok[0].body["data"]["guid"], "old-dead");
+    eventually("outbox to drain", || {
+        shim.store().outbox_stats().unwrap().depth == 0
+    })
+    .await;
+    assert_eq!(shim.store().outbox_stats().unwrap().delivered, 11);
     cancel.cancel();
 }

@@ -1,6 +1,7 @@
 //! `moltbot-zoom outbox`: inspect, requeue or drop dead letters directly in
 //! the SQLite store. Safe while the sidecar runs (WAL); a running delivery
-//! worker picks requeued messages up within its poll interval.
+//! worker notices the change (SQLite `data_version`) within about a second
+//! and delivers requeued messages.
 
 use std::{fmt::Write as _, path::PathBuf};
 

@@ -268,6 +268,7 @@ impl Drop for TempDir {
 pub struct Hit {
     pub body: Value,
     pub authorization: Option<String>,
+    pub x_password: Option<String>,
     pub accepted: bool,
 }
 
@@ -301,12 +302,11 @@ pub async fn receiver(fail_first: usize) -> Receiver {
                     .to_owned();
                 let n = count.fetch_add(1, Ordering::SeqCst);
                 let accepted = n >= fail_first && !r.lock().unwrap().contains(&chat);
-                let authorization = headers
-                    .get("authorization")
-                    .map(|v| v.to_str().unwrap().to_owned());
+                let header = |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_owned());
                 let _ = tx.send(Hit {
                     body,
-                    authorization,
+                    authorization: header("authorization"),
+                    x_password: header("x-password"),
                     accepted,
                 });
                 if accepted {
@@ -334,6 +334,11 @@ pub async fn receiver(fail_first: usize) -> Receiver {
 }
 
 impl Receiver {
+    /// The URL without its `?password=` query.
+    pub fn plain_url(&self) -> String {
+        self.url.split('?').next().unwrap().to_owned()
+    }
+
     /// Waits (bounded) for the next hit.
     pub async fn next(&mut self) -> Hit {
         tokio::time::timeout(Duration::from_secs(10), self.hits.recv())

@@ -1,0 +1,293 @@
+//! The journal: one writer thread owns the write connection and commits
+//! jobs in groups.
+//!
+//! The loop blocks for one job, takes whatever else is queued (up to
+//! [`MAX_BATCH`]), opens `BEGIN IMMEDIATE`, runs each job inside its own
+//! `SAVEPOINT` (a failing or panicking job is rolled back alone), commits
+//! once — one WAL sync for the whole group — and only then tells each job's
+//! caller its result. If the COMMIT fails, every job of the group gets an
+//! error, so nothing is acknowledged that is not on disk.
+//!
+//! A group that holds at least one durable job (inbound messages, admin
+//! changes) commits with `synchronous=FULL`; a group of attempt results only
+//! uses `NORMAL`: such a commit may be lost to a power cut (never to a
+//! process crash), which only means a redelivery, and the next FULL commit
+//! makes it durable too.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use crate::ShimError;
+
+/// Most jobs committed together.
+pub(crate) const MAX_BATCH: usize = 1024;
+
+/// How a job's commit must reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// `synchronous=FULL`: on disk before the caller hears back.
+    Full,
+    /// `synchronous=NORMAL`: survives a crash of the process, may roll back
+    /// after a power cut until the next FULL commit.
+    Normal,
+}
+
+/// What the writer thread does between groups and on its own schedule.
+pub(crate) trait Writer: Send + 'static {
+    /// Called before each group's COMMIT (e.g. to bump counters once).
+    ///
+    /// # Errors
+    /// An error fails the whole group.
+    fn before_commit(&mut self, conn: &Connection) -> Result<(), ShimError>;
+    /// Called after a failed COMMIT (in-memory state may need reloading).
+    fn after_rollback(&mut self, conn: &Connection);
+    /// Called when the queue has been idle for `IDLE_TICK`, and at most that
+    /// often under load (pruning, vacuum). Runs outside any transaction.
+    fn maintain(&mut self, conn: &Connection);
+}
+
+/// Idle time after which the writer runs [`Writer::maintain`].
+const IDLE_TICK: Duration = Duration::from_millis(500);
+
+/// A unit of work: runs in a savepoint, then hears whether it committed.
+trait Job<W>: Send {
+    fn durability(&self) -> Durability;
+    fn run(&mut self, conn: &Connection, state: &mut W);
+    fn finish(self: Box<Self>, commit: Result<(), String>);
+}
+
+struct Call<T, F, D> {
+    durability: Durability,
+    work: Option<F>,
+    result: Option<Result<T, ShimError>>,
+    done: D,
+}
+
+impl<W, T, F, D> Job<W> for Call<T, F, D>
+where
+    T: Send,
+    F: FnOnce(&Connection, &mut W) -> Result<T, ShimError> + Send,
+    D: FnOnce(Result<T, ShimError>) + Send,
+{
+    fn durability(&self) -> Durability {
+        self.durability
+    }
+
+    fn run(&mut self, conn: &Connection, state: &mut W) {
+        let Some(work) = self.work.take() else {
+            return;
+        };
+        self.result = Some(isolated(conn, |conn| work(conn, state)));
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), String>) {
+        let result = match (commit, self.result) {
+            (Ok(()), Some(r)) => r,
+            (Ok(()), None) => Err(ShimError::Task("store job did not run".into())),
+            (Err(e), _) => Err(ShimError::Task(format!("commit failed: {e}"))),
+        };
+        (self.done)(result);
+    }
+}
+
+/// Runs `f` in its own savepoint: an error or a panic rolls back what `f`
+/// wrote and nothing else. Savepoints nest, so a job may isolate its parts.
+pub(super) fn isolated<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T, ShimError>,
+) -> Result<T, ShimError> {
+    // Cached: a savepoint is taken per event.
+    let run = |sql: &str| conn.prepare_cached(sql)?.execute([]).map(drop);
+    run("SAVEPOINT job")?;
+    let result = catch_unwind(AssertUnwindSafe(|| f(conn)))
+        .unwrap_or_else(|_| Err(ShimError::Task("a store job panicked".into())));
+    if result.is_err() {
+        run("ROLLBACK TO job")?;
+    }
+    run("RELEASE job")?;
+    result
+}
+
+type BoxedJob<W> = Box<dyn Job<W>>;
+
+/// The sending side of the journal. Dropping it lets the writer finish the
+/// queued jobs and waits for it.
+pub(crate) struct Journal<W> {
+    tx: Option<mpsc::Sender<BoxedJob<W>>>,
+    thread: Option<JoinHandle<()>>,
+    commits: Arc<AtomicU64>,
+}
+
+impl<W> std::fmt::Debug for Journal<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Journal")
+    }
+}
+
+impl<W: Writer> Journal<W> {
+    /// Starts the writer thread on `conn` (already configured and migrated).
+    ///
+    /// # Errors
+    /// The thread cannot be spawned.
+    pub(crate) fn start(conn: Connection, state: W) -> Result<Self, ShimError> {
+        let (tx, rx) = mpsc::channel::<BoxedJob<W>>();
+        let commits = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&commits);
+        let thread = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || write_loop(&conn, state, &rx, &counter))
+            .map_err(|e| ShimError::Task(format!("cannot start the store writer: {e}")))?;
+        Ok(Self {
+            tx: Some(tx),
+            thread: Some(thread),
+            commits,
+        })
+    }
+
+    /// Groups committed so far.
+    pub(crate) fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    /// Queues `work`; `done` hears its result after the group commits (or
+    /// fails). Never blocks.
+    pub(crate) fn submit<T, F, D>(&self, durability: Durability, work: F, done: D)
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut W) -> Result<T, ShimError> + Send + 'static,
+        D: FnOnce(Result<T, ShimError>) + Send + 'static,
+    {
+        let job: BoxedJob<W> = Box::new(Call {
+            durability,
+            work: Some(work),
+            result: None,
+            done,
+        });
+        if let Some(tx) = &self.tx {
+            if let Err(mpsc::SendError(job)) = tx.send(job) {
+                job.finish(Err("the store writer stopped".into()));
+            }
+        }
+    }
+
+    /// Runs `work` and waits (blocking the thread) for its commit.
+    ///
+    /// # Errors
+    /// The job's own error, or a commit failure.
+    pub(crate) fn call<T, F>(&self, durability: Durability, work: F) -> Result<T, ShimError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut W) -> Result<T, ShimError> + Send + 'static,
+    {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.submit(durability, work, move |r| {
+            let _ = tx.send(r);
+        });
+        rx.recv()
+            .map_err(|_| ShimError::Task("the store writer stopped".into()))?
+    }
+}
+
+impl<W> Drop for Journal<W> {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(thread) = self.thread.take() {
+            if thread.thread().id() != std::thread::current().id() {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+fn write_loop<W: Writer>(
+    conn: &Connection,
+    mut state: W,
+    rx: &mpsc::Receiver<BoxedJob<W>>,
+    commits: &AtomicU64,
+) {
+    let mut sync = Durability::Full;
+    let mut last_maintenance = std::time::Instant::now();
+    loop {
+        let first = match rx.recv_timeout(IDLE_TICK) {
+            Ok(job) => job,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                state.maintain(conn);
+                last_maintenance = std::time::Instant::now();
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        commit_group(conn, &mut state, batch, &mut sync, commits);
+        if last_maintenance.elapsed() >= IDLE_TICK {
+            state.maintain(conn);
+            last_maintenance = std::time::Instant::now();
+        }
+    }
+    state.maintain(conn);
+}
+
+fn commit_group<W: Writer>(
+    conn: &Connection,
+    state: &mut W,
+    mut batch: Vec<BoxedJob<W>>,
+    sync: &mut Durability,
+    commits: &AtomicU64,
+) {
+    let want = if batch.iter().any(|j| j.durability() == Durability::Full) {
+        Durability::Full
+    } else {
+        Durability::Normal
+    };
+    if want != *sync {
+        let value = if want == Durability::Full {
+            "FULL"
+        } else {
+            "NORMAL"
+        };
+        match conn.pragma_update(None, "synchronous", value) {
+            Ok(()) => *sync = want,
+            Err(e) => return fail(batch, &e.to_string()),
+        }
+    }
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        return fail(batch, &e.to_string());
+    }
+    for job in &mut batch {
+        job.run(conn, state);
+    }
+    let committed = state
+        .before_commit(conn)
+        .and_then(|()| Ok(conn.execute_batch("COMMIT")?));
+    match committed {
+        Ok(()) => {
+            commits.fetch_add(1, Ordering::Relaxed);
+            for job in batch {
+                job.finish(Ok(()));
+            }
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            state.after_rollback(conn);
+            tracing::error!(error = %e, jobs = batch.len(), "store commit failed; nothing in the group is acknowledged");
+            fail(batch, &e.to_string());
+        }
+    }
+}
+
+fn fail<W>(batch: Vec<BoxedJob<W>>, error: &str) {
+    for job in batch {
+        job.finish(Err(error.to_owned()));
+    }
+}

@@ -1,0 +1,838 @@
+//! The SQLite store: conversations, recent messages, webhooks and the
+//! durable outbox of webhook deliveries.
+//!
+//! - [`journal`]: the one writer thread, group commit with a savepoint per
+//!   job; callers hear back only after the commit.
+//! - [`schema`]: connection settings and migrations.
+//! - [`conversations`]: handles, conversations, participants, messages.
+//! - [`queue`]: outbox rows, deliveries, dead letters, webhooks, counters.
+//! - [`writer`]: the writer's state and its periodic pruning and vacuum.
+//! - The in-memory [`Scheduler`] (in `crate::scheduler`) is loaded here at
+//!   open with one ordered read and kept in step after every commit.
+//!
+//! Reads (API, CLI, payloads for delivery) use a separate connection;
+//! `/status` numbers come from memory.
+
+mod conversations;
+mod journal;
+mod queue;
+mod records;
+mod schema;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use moltbot_channel::{ChatType, InboundMessage, Party};
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::Notify;
+
+use self::journal::{Durability, Journal};
+use self::writer::WriterState;
+use crate::scheduler::{Completion, Dispatch, Entry, LaneKey, Scheduler};
+use crate::{Backoff, ShimError, guid};
+
+pub(crate) use self::records::{
+    AttachmentRecord, Attempt, AttemptOutcome, ChatRecord, Member, MessageFilter, MessageRecord,
+    Sent, ZoomMeta,
+};
+pub use self::records::{DeadLetter, OutboxStats, Webhook};
+
+/// Builds a message's webhook body from the stored records (BlueBubbles
+/// shaping lives above the store, in `bb`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Shaper {
+    /// Participants to read for the body; a conversation with this many or
+    /// more is shaped without them.
+    pub(crate) participants: usize,
+    /// The encoder.
+    pub(crate) encode: fn(&MessageRecord, &ChatRecord) -> String,
+}
+
+/// In-memory state shared by the writer thread and the delivery worker.
+pub(crate) struct Shared {
+    scheduler: Mutex<Scheduler>,
+    stats: Mutex<OutboxStats>,
+    webhooks: Mutex<Vec<Webhook>>,
+    /// Signalled when deliveries become ready.
+    pub(crate) wake: Notify,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these locks leaves plain data behind.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Webhooks, pending deliveries and counters as read from the tables.
+pub(crate) struct Loaded {
+    hooks: Vec<Webhook>,
+    rows: Vec<(LaneKey, Entry)>,
+    stats: OutboxStats,
+}
+
+impl Shared {
+    fn replace(&self, loaded: Loaded) {
+        *lock(&self.webhooks) = loaded.hooks;
+        lock(&self.scheduler).reload(loaded.rows, crate::now_ms());
+        *lock(&self.stats) = loaded.stats;
+        self.wake.notify_one();
+    }
+
+    /// Applies committed inbound messages: their deliveries join the
+    /// scheduler, the counters move.
+    fn stored(
+        &self,
+        each: Vec<Result<Stored, ShimError>>,
+        now_ms: i64,
+    ) -> Vec<Result<bool, ShimError>> {
+        let (mut fresh, mut deliveries) = (0, 0);
+        let mut s = lock(&self.scheduler);
+        let out = each
+            .into_iter()
+            .map(|r| {
+                r.map(|stored| {
+                    if stored.fresh {
+                        fresh += 1;
+                        deliveries += stored.deliveries.len() as u64;
+                        for (lane, entry) in stored.deliveries {
+                            s.push(lane, entry, now_ms);
+                        }
+                    }
+                    stored.fresh
+                })
+            })
+            .collect();
+        drop(s);
+        self.stats(|s| {
+            s.depth += fresh;
+            s.pending += deliveries;
+        });
+        if deliveries > 0 {
+            self.wake.notify_one();
+        }
+        out
+    }
+
+    fn stats(&self, f: impl FnOnce(&mut OutboxStats)) {
+        f(&mut lock(&self.stats));
+    }
+}
+
+/// Counts the outbox from the tables (start-up, reloads, webhook changes:
+/// never per event).
+fn recount(conn: &Connection, pending: usize) -> Result<OutboxStats, ShimError> {
+    let meta_u64 = |key| -> Result<u64, ShimError> {
+        Ok(u64::try_from(queue::get_meta::<i64>(conn, key)?.unwrap_or(0)).unwrap_or(0))
+    };
+    Ok(OutboxStats {
+        depth: queue::count(conn, "outbox")?,
+        pending: u64::try_from(pending).unwrap_or(u64::MAX),
+        dead_letters: queue::count(conn, "dead")?,
+        delivered: meta_u64("delivered")?,
+        failed: meta_u64("failed")?,
+        last_error: queue::get_meta(conn, "last_error")?,
+        last_delivered_at_ms: queue::get_meta(conn, "last_delivered_ms")?,
+    })
+}
+
+/// The shim's SQLite database. Cheap to clone; all clones share one writer
+/// thread, one read connection and the in-memory outbox state.
+#[derive(Clone)]
+pub struct Store(Arc<Inner>);
+
+struct Inner {
+    // Field order: the reader closes before the journal joins its thread.
+    reader: Mutex<Connection>,
+    shared: Arc<Shared>,
+    journal: Journal<WriterState>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Store")
+    }
+}
+
+/// Result of storing an inbound message.
+struct Stored {
+    fresh: bool,
+    deliveries: Vec<(LaneKey, Entry)>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, migrating it to
+    /// the current schema.
+    ///
+    /// # Errors
+    /// [`ShimError::Database`] when the file cannot be opened,
+    /// [`ShimError::Migration`] when it cannot be migrated (or comes from a
+    /// newer version).
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, ShimError> {
+        let path = path.as_ref();
+        let mut writer = Connection::open(path)?;
+        schema::prepare_writer(&mut writer, true)?;
+        let reader = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        Self::start(writer, reader)
+    }
+
+    /// An in-memory database (tests, demo), shared by the writer and the
+    /// reader through SQLite's `memdb` VFS.
+    ///
+    /// # Errors
+    /// [`ShimError::Database`] when SQLite fails.
+    pub fn open_in_memory() -> Result<Self, ShimError> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let name = format!(
+            "file:/moltbot-zoom-{}-{}-{}?vfs=memdb",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed),
+            rand::random::<u32>()
+        );
+        let mut writer = Connection::open(&name)?;
+        schema::prepare_writer(&mut writer, false)?;
+        let reader = Connection::open(&name)?;
+        Self::start(writer, reader)
+    }
+
+    fn start(writer: Connection, reader: Connection) -> Result<Self, ShimError> {
+        schema::prepare_reader(&reader)?;
+        let shared = Arc::new(Shared {
+            scheduler: Mutex::new(Scheduler::default()),
+            stats: Mutex::new(OutboxStats::default()),
+            webhooks: Mutex::new(Vec::new()),
+            wake: Notify::new(),
+        });
+        let state = WriterState::new(Arc::clone(&shared), &writer)?;
+        let journal = Journal::start(writer, state)?;
+        Ok(Self(Arc::new(Inner {
+            reader: Mutex::new(reader),
+            shared,
+            journal,
+        })))
+    }
+
+    /// Runs `f` on a blocking thread.
+    pub(crate) async fn call<R, F>(&self, f: F) -> Result<R, ShimError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Store) -> Result<R, ShimError> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| ShimError::Task(e.to_string()))?
+    }
+
+    fn read<R>(&self, f: impl FnOnce(&Connection) -> Result<R, ShimError>) -> Result<R, ShimError> {
+        f(&lock(&self.0.reader))
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.0.shared
+    }
+
+    // ----- conversations and messages -------------------------------------
+
+    /// Stores inbound messages, each with its conversation and its outbox
+    /// entry (shaped by `shaper`), as one job of the next group commit, each
+    /// message in its own savepoint: one that fails is rolled back alone and
+    /// gets its error. Resolves only after the commit (`synchronous=FULL`),
+    /// to one result per message: false when the message id was already
+    /// stored (a redelivery, nothing changes). If the commit fails, every
+    /// message gets an error.
+    pub(crate) fn record_inbound(
+        &self,
+        messages: Vec<InboundMessage>,
+        now_ms: i64,
+        shaper: Shaper,
+    ) -> impl Future<Output = Vec<Result<bool, ShimError>>> + Send + use<> {
+        let shared = Arc::clone(&self.0.shared);
+        let n = messages.len();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.0.journal.submit(
+            Durability::Full,
+            move |conn, w| {
+                Ok(messages
+                    .iter()
+                    .map(|m| {
+                        journal::isolated(conn, |conn| store_inbound(conn, w, m, now_ms, shaper))
+                    })
+                    .collect::<Vec<_>>())
+            },
+            move |result: Result<Vec<Result<Stored, ShimError>>, ShimError>| {
+                let _ = tx.send(match result {
+                    Ok(each) => shared.stored(each, now_ms),
+                    Err(e) => {
+                        let e = e.to_string();
+                        (0..n).map(|_| Err(ShimError::Task(e.clone()))).collect()
+                    }
+                });
+            },
+        );
+        async move {
+            rx.await.unwrap_or_else(|_| {
+                (0..n)
+                    .map(|_| Err(ShimError::Task("the store writer stopped".into())))
+                    .collect()
+            })
+        }
+    }
+
+    /// Records a message we sent (and its conversation, created if new).
+    pub(crate) fn record_sent(&self, sent: Sent) -> Result<(MessageRecord, ChatRecord), ShimError> {
+        self.0
+            .journal
+            .call(Durability::Normal, move |conn, w| store_sent(conn, w, sent))
+    }
+
+    /// Creates a direct conversation with `address` unless it exists.
+    pub(crate) fn ensure_direct_chat(&self, address: &str) -> Result<ChatRecord, ShimError> {
+        let address = address.trim().to_owned();
+        self.0.journal.call(Durability::Normal, move |conn, _| {
+            let chat_guid = guid::direct(&address);
+            let member = conversations::upsert_handle(
+                conn,
+                &Party {
+                    id: address,
+                    name: None,
+                },
+            )?;
+            conversations::upsert_chat(conn, &chat_guid, ChatType::Direct, None, &[member], 0)?;
+            conversations::chat_by_guid(conn, &chat_guid, None)?
+                .ok_or_else(|| ShimError::Task("conversation vanished".into()))
+        })
+    }
+
+    /// One conversation.
+    pub(crate) fn chat(&self, chat_guid: &str) -> Result<Option<ChatRecord>, ShimError> {
+        self.read(|c| conversations::chat_by_guid(c, chat_guid, None))
+    }
+
+    /// A page of conversations (oldest first, or most recently active first)
+    /// and the total count.
+    pub(crate) fn chats(
+        &self,
+        filter_guid: Option<&str>,
+        by_activity: bool,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<ChatRecord>, i64), ShimError> {
+        self.read(|c| conversations::chats(c, filter_guid, by_activity, offset, limit))
+    }
+
+    /// A page of messages and the total matching count.
+    pub(crate) fn messages(
+        &self,
+        f: &MessageFilter,
+    ) -> Result<(Vec<MessageRecord>, i64), ShimError> {
+        self.read(|c| conversations::messages(c, f))
+    }
+
+    // ----- webhooks --------------------------------------------------------
+
+    /// Runs a webhook change, then re-reads webhooks, counters and the
+    /// pending deliveries (webhook changes are rare; this keeps them simple).
+    fn change_webhooks<T, F>(&self, f: F) -> Result<T, ShimError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, ShimError> + Send + 'static,
+    {
+        let shared = Arc::clone(&self.0.shared);
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.0.journal.submit(
+            Durability::Full,
+            move |conn, w| {
+                let out = f(conn)?;
+                Ok((out, w.load(conn)?))
+            },
+            // Applied after the commit, in order with the other jobs' effects.
+            move |r: Result<(T, Loaded), ShimError>| {
+                let _ = tx.send(r.map(|(out, loaded)| {
+                    shared.replace(loaded);
+                    out
+                }));
+            },
+        );
+        rx.recv()
+            .map_err(|_| ShimError::Task("the store writer stopped".into()))?
+    }
+
+    /// Makes the configured webhooks match `urls`: adds new ones, removes
+    /// configured ones no longer listed (webhooks added over the API stay).
+    pub(crate) fn sync_config_webhooks(
+        &self,
+        urls: &[String],
+        now_ms: i64,
+    ) -> Result<(), ShimError> {
+        let urls = urls.to_vec();
+        self.change_webhooks(move |conn| {
+            let existing: Vec<(i64, String)> = conn
+                .prepare("SELECT id, url FROM webhooks WHERE source = 'config'")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            for (id, url) in existing {
+                if !urls.contains(&url) {
+                    conn.execute("DELETE FROM webhooks WHERE id = ?1", [id])?;
+                }
+            }
+            for url in &urls {
+                conn.execute(
+                    "INSERT OR IGNORE INTO webhooks (url, events, created_ms, source) VALUES (?1, '[\"*\"]', ?2, 'config')",
+                    rusqlite::params![url, now_ms],
+                )?;
+            }
+            prune_orphans(conn)?;
+            assign_waiting(conn, now_ms)
+        })
+    }
+
+    /// Every webhook, oldest first.
+    ///
+    /// # Errors
+    /// [`ShimError::Database`] when SQLite fails.
+    pub fn webhooks(&self) -> Result<Vec<Webhook>, ShimError> {
+        Ok(lock(&self.0.shared.webhooks).clone())
+    }
+
+    /// Registers a webhook; an existing URL returns the stored record
+    /// unchanged (`false`). Messages waiting for a first webhook go to it.
+    pub(crate) fn add_webhook(
+        &self,
+        url: &str,
+        events: &[String],
+        now_ms: i64,
+    ) -> Result<(Webhook, bool), ShimError> {
+        let url = url.to_owned();
+        let events = serde_json::to_string(events)?;
+        self.change_webhooks(move |conn| {
+            let inserted = conn.execute(
+                "INSERT OR IGNORE INTO webhooks (url, events, created_ms, source) VALUES (?1, ?2, ?3, 'api')",
+                rusqlite::params![url, events, now_ms],
+            )? == 1;
+            assign_waiting(conn, now_ms)?;
+            let hook = queue::webhooks(conn)?
+                .into_iter()
+                .find(|w| w.url == url)
+                .ok_or_else(|| ShimError::Task("webhook vanished".into()))?;
+            Ok((hook, inserted))
+        })
+    }
+
+    /// Removes a webhook and its pending deliveries; false when unknown.
+    pub(crate) fn delete_webhook(&self, id: i64) -> Result<bool, ShimError> {
+        self.change_webhooks(move |conn| {
+            let removed = conn.execute("DELETE FROM webhooks WHERE id = ?1", [id])? == 1;
+            prune_orphans(conn)?;
+            Ok(removed)
+        })
+    }
+
+    // ----- delivery --------------------------------------------------------
+
+    /// Takes up to `max` due deliveries (one per lane), marking their lanes
+    /// busy until [`Store::finish_attempt`].
+    pub(crate) fn take_due(&self, now_ms: i64, max: usize) -> Vec<Dispatch> {
+        lock(&self.0.shared.scheduler).take(now_ms, max)
+    }
+
+    /// When the next waiting delivery becomes due, and whether one is due now.
+    pub(crate) fn next_due(&self) -> (Option<i64>, bool) {
+        let s = lock(&self.0.shared.scheduler);
+        (s.next_due(), s.has_ready())
+    }
+
+    /// Gives dispatched deliveries back untried (their bodies could not be
+    /// read); a delivery whose message is gone is forgotten.
+    pub(crate) fn abandon(&self, d: &Dispatch, gone: bool, now_ms: i64) {
+        let mut s = lock(&self.0.shared.scheduler);
+        if gone {
+            s.complete(&d.lane, d.entry.id, Completion::Done, now_ms);
+            s.settled(d.entry.id);
+        } else {
+            s.abandon(&d.lane, d.entry.id, now_ms);
+        }
+    }
+
+    /// Frees lanes whose attempts were abandoned (the worker stopped).
+    pub(crate) fn release_in_flight(&self, now_ms: i64) {
+        lock(&self.0.shared.scheduler).release_all(now_ms);
+    }
+
+    /// The URL of a webhook.
+    pub(crate) fn webhook_url(&self, id: i64) -> Option<String> {
+        lock(&self.0.shared.webhooks)
+            .iter()
+            .find(|w| w.id == id)
+            .map(|w| w.url.clone())
+    }
+
+    /// Loads the bodies and guids of outbox messages by seq (one read
+    /// transaction); `None` for one that is gone.
+    pub(crate) fn payloads(
+        &self,
+        seqs: &[i64],
+    ) -> Result<Vec<Option<(String, String)>>, ShimError> {
+        self.read(|c| {
+            c.execute_batch("BEGIN")?;
+            let out = seqs.iter().map(|&s| queue::payload(c, s)).collect();
+            c.execute_batch("COMMIT")?;
+            out
+        })
+    }
+
+    /// Records an attempt: updates the scheduler at once (so the lane's next
+    /// message can go) and queues the journal write (`synchronous=NORMAL`,
+    /// batched). A success removes the delivery by id, and its message by
+    /// seq once no other delivery needs it; a failure schedules a retry
+    /// after the backoff or, at `max_attempts`, makes a dead letter.
+    pub(crate) fn finish_attempt(
+        &self,
+        d: &Dispatch,
+        attempt: &Attempt,
+        now_ms: i64,
+        max_attempts: u32,
+        backoff: &Backoff,
+        jitter: f64,
+    ) -> AttemptOutcome {
+        let Dispatch { lane, entry } = d;
+        let (id, seq) = (entry.id, entry.seq);
+        let shared = Arc::clone(&self.0.shared);
+        match attempt {
+            Attempt::Delivered => {
+                lock(&shared.scheduler).complete(lane, id, Completion::Done, now_ms);
+                shared.wake.notify_one();
+                let hook = Arc::clone(&shared);
+                self.0.journal.submit(
+                    Durability::Normal,
+                    move |conn, w| {
+                        let removed = queue::remove_delivery(conn, id, seq)?;
+                        if removed.0 {
+                            w.counters.delivered += 1;
+                            w.counters.last_delivered_ms = Some(now_ms);
+                        }
+                        Ok(removed)
+                    },
+                    move |r: Result<(bool, bool), ShimError>| {
+                        lock(&hook.scheduler).settled(id);
+                        match r {
+                            Ok((true, gone)) => hook.stats(|s| {
+                                s.pending = s.pending.saturating_sub(1);
+                                s.delivered += 1;
+                                s.last_delivered_at_ms = Some(now_ms);
+                                if gone {
+                                    s.depth = s.depth.saturating_sub(1);
+                                }
+                            }),
+                            Ok((false, _)) => {}
+                            Err(e) => {
+                                tracing::error!(delivery = id, error = %e, "could not record a delivery; it will be redelivered after a restart");
+                            }
+                        }
+                    },
+                );
+                AttemptOutcome::Delivered
+            }
+            Attempt::Failed(error) => {
+                let attempts = entry.attempts.saturating_add(1);
+                let dead = attempts >= max_attempts;
+                let delay = backoff.delay(attempts, jitter);
+                let next_ms =
+                    now_ms.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+                let how = if dead {
+                    Completion::Done
+                } else {
+                    Completion::Retry { attempts, next_ms }
+                };
+                lock(&shared.scheduler).complete(lane, id, how, now_ms);
+                let error = error.clone();
+                let hook = Arc::clone(&shared);
+                self.0.journal.submit(
+                    Durability::Normal,
+                    move |conn, w| {
+                        let found = queue::record_failure(conn, id, attempts, dead, next_ms, &error)?;
+                        if found {
+                            w.counters.failed += 1;
+                            w.counters.last_error = Some(error.clone());
+                        }
+                        Ok(found.then_some(error))
+                    },
+                    move |r: Result<Option<String>, ShimError>| {
+                        lock(&hook.scheduler).settled(id);
+                        match r {
+                            Ok(Some(error)) => hook.stats(|s| {
+                                s.failed += 1;
+                                s.last_error = Some(error);
+                                if dead {
+                                    s.pending = s.pending.saturating_sub(1);
+                                    s.dead_letters += 1;
+                                }
+                            }),
+                            Ok(None) => {}
+                            Err(e) => {
+                                tracing::error!(delivery = id, error = %e, "could not record a failed attempt");
+                            }
+                        }
+                    },
+                );
+                if dead {
+                    AttemptOutcome::Dead
+                } else {
+                    AttemptOutcome::Retry
+                }
+            }
+        }
+    }
+
+    // ----- admin -----------------------------------------------------------
+
+    /// Transactions the writer has committed since open; with the number of
+    /// events stored it gives the group-commit batch size (benchmarks).
+    pub fn commits(&self) -> u64 {
+        self.0.journal.commits()
+    }
+
+    /// Outbox counters, from memory (kept in step with every commit).
+    ///
+    /// # Errors
+    /// None today; kept fallible for callers.
+    pub fn outbox_stats(&self) -> Result<OutboxStats, ShimError> {
+        Ok(lock(&self.0.shared.stats).clone())
+    }
+
+    /// Every dead letter, oldest first.
+    ///
+    /// # Errors
+    /// [`ShimError::Database`] when SQLite fails.
+    pub fn dead_letters(&self) -> Result<Vec<DeadLetter>, ShimError> {
+        self.read(queue::dead_letters)
+    }
+
+    /// One dead letter.
+    ///
+    /// # Errors
+    /// [`ShimError::Database`] when SQLite fails.
+    pub fn dead_letter(&self, id: i64) -> Result<Option<DeadLetter>, ShimError> {
+        self.read(|c| queue::dead_letter(c, id))
+    }
+
+    /// Puts a dead letter back in the queue with a fresh attempt budget;
+    /// false when there is no such dead letter. A delivery worker in this
+    /// process picks it up at once; one in another process within a second.
+    ///
+    /// # Errors
+    /// [`ShimError::Database`] when SQLite fails.
+    pub fn requeue(&self, id: i64) -> Result<bool, ShimError> {
+        let shared = Arc::clone(&self.0.shared);
+        let found = self.0.journal.call(Durability::Full, move |conn, _| {
+            Ok(conn
+                .prepare_cached(queue::REQUEUE)?
+                .query_row([id], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                })
+                .ok())
+        })?;
+        let Some((seq, webhook_id, chat_guid)) = found else {
+            return Ok(false);
+        };
+        let now = crate::now_ms();
+        let entry = Entry {
+            id,
+            seq,
+            attempts: 0,
+            next_ms: 0,
+        };
+        lock(&shared.scheduler).push((webhook_id, Arc::from(chat_guid.as_str())), entry, now);
+        shared.stats(|s| {
+            s.dead_letters = s.dead_letters.saturating_sub(1);
+            s.pending += 1;
+        });
+        shared.wake.notify_one();
+        Ok(true)
+    }
+
+    /// Deletes a dead letter for good; false when there is no such dead letter.
+    ///
+    /// # Errors
+    /// [`ShimError::Database`] when SQLite fails.
+    pub fn drop_dead_letter(&self, id: i64) -> Result<bool, ShimError> {
+        let outcome = self.0.journal.call(Durability::Full, move |conn, _| {
+            let seq: Option<i64> = conn
+                .prepare_cached(queue::DROP_DEAD)?
+                .query_row([id], |r| r.get(0))
+                .ok();
+            match seq {
+                Some(seq) => Ok(Some(queue::prune_message(conn, seq)?)),
+                None => Ok(None),
+            }
+        })?;
+        let Some(message_gone) = outcome else {
+            return Ok(false);
+        };
+        self.0.shared.stats(|s| {
+            s.dead_letters = s.dead_letters.saturating_sub(1);
+            if message_gone {
+                s.depth = s.depth.saturating_sub(1);
+            }
+        });
+        Ok(true)
+    }
+}
+
+/// Deletes outbox messages whose every delivery is gone (after a webhook
+/// was deleted). Scans the outbox: admin changes only.
+fn prune_orphans(conn: &Connection) -> Result<(), ShimError> {
+    conn.execute(
+        "DELETE FROM outbox WHERE assigned = 1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.seq = outbox.seq)",
+        [],
+    )?;
+    Ok(())
+}
+
+/// Gives messages waiting for a first webhook to the current targets.
+fn assign_waiting(conn: &Connection, now_ms: i64) -> Result<(), ShimError> {
+    let targets: Vec<i64> = queue::webhooks(conn)?
+        .into_iter()
+        .filter(Webhook::wants_new_message)
+        .map(|w| w.id)
+        .collect();
+    queue::assign_waiting(conn, &targets, now_ms)?;
+    Ok(())
+}
+
+fn store_inbound(
+    conn: &Connection,
+    w: &mut WriterState,
+    m: &InboundMessage,
+    now_ms: i64,
+    shaper: Shaper,
+) -> Result<Stored, ShimError> {
+    if conversations::message_exists(conn, &m.message_id)? {
+        return Ok(Stored {
+            fresh: false,
+            deliveries: Vec::new(),
+        });
+    }
+    let chat_guid = m.conversation.id.as_str();
+    let sender = conversations::upsert_handle(conn, &m.sender)?;
+    let mut members = Vec::with_capacity(1 + m.participants.len());
+    members.push(sender.clone());
+    for p in &m.participants {
+        members.push(conversations::upsert_handle(conn, p)?);
+    }
+    conversations::upsert_chat(
+        conn,
+        chat_guid,
+        m.conversation.kind,
+        m.conversation.label.as_deref(),
+        &members,
+        m.timestamp_ms,
+    )?;
+    let zoom = ZoomMeta {
+        event_type: m.event_type.clone(),
+        mode: serde_json::to_value(m.mode)?
+            .as_str()
+            .unwrap_or("message")
+            .to_owned(),
+        conversation_kind: m.conversation.kind.as_str().to_owned(),
+        conversation_label: m.conversation.label.clone(),
+    };
+    let record = conversations::insert_message(
+        conn,
+        MessageRecord {
+            rowid: 0,
+            guid: m.message_id.clone(),
+            chat_guid: chat_guid.to_owned(),
+            sender: Some(sender),
+            text: m.body.clone(),
+            date_ms: m.timestamp_ms,
+            is_from_me: false,
+            thread_originator: m.reply_to_id.clone(),
+            temp_guid: None,
+            attachments: Vec::new(),
+            zoom: Some(zoom),
+        },
+    )?;
+    let chat = conversations::chat_by_guid(conn, chat_guid, Some(shaper.participants))?
+        .ok_or_else(|| ShimError::Task("conversation vanished".into()))?;
+    let payload = (shaper.encode)(&record, &chat);
+    let assigned = !w.targets.is_empty();
+    let seq = queue::insert_outbox(conn, &record.guid, chat_guid, &payload, now_ms, assigned)?;
+    let chat: Arc<str> = Arc::from(chat_guid);
+    let mut deliveries = Vec::with_capacity(w.targets.len());
+    for &webhook_id in &w.targets {
+        if let Some(id) = queue::insert_delivery(conn, seq, webhook_id, &chat, now_ms)? {
+            deliveries.push((
+                (webhook_id, Arc::clone(&chat)),
+                Entry {
+                    id,
+                    seq,
+                    attempts: 0,
+                    next_ms: now_ms,
+                },
+            ));
+        }
+    }
+    if !w.dirty_chats.contains(chat_guid) {
+        w.dirty_chats.insert(chat_guid.to_owned());
+    }
+    Ok(Stored {
+        fresh: true,
+        deliveries,
+    })
+}
+
+fn store_sent(
+    conn: &Connection,
+    w: &mut WriterState,
+    sent: Sent,
+) -> Result<(MessageRecord, ChatRecord), ShimError> {
+    let kind = guid::kind_of(&sent.chat_guid);
+    let mut members = Vec::new();
+    if kind == ChatType::Direct {
+        let address = guid::identifier(&sent.chat_guid).to_owned();
+        members.push(conversations::upsert_handle(
+            conn,
+            &Party {
+                id: address,
+                name: None,
+            },
+        )?);
+    }
+    conversations::upsert_chat(conn, &sent.chat_guid, kind, None, &members, sent.date_ms)?;
+    let record = match conversations::message_by_guid(conn, &sent.guid)? {
+        Some(m) => m,
+        None => conversations::insert_message(
+            conn,
+            MessageRecord {
+                rowid: 0,
+                guid: sent.guid,
+                chat_guid: sent.chat_guid.clone(),
+                sender: None,
+                text: sent.text,
+                date_ms: sent.date_ms,
+                is_from_me: true,
+                thread_originator: sent.thread_originator,
+                temp_guid: sent.temp_guid,
+                attachments: sent.attachments,
+                zoom: None,
+            },
+        )?,
+    };
+    let chat = conversations::chat_by_guid(conn, &sent.chat_guid, None)?
+        .ok_or_else(|| ShimError::Task("conversation vanished".into()))?;
+    w.dirty_chats.insert(chat.guid.clone());
+    Ok((record, chat))
+}

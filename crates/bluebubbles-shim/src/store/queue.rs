@@ -1,0 +1,285 @@
+//! The outbox tables: messages waiting for delivery (`outbox`), one
+//! `deliveries` row per (message, webhook), dead letters, webhooks and the
+//! `meta` counters. Every per-event statement is a keyed SEARCH; listing
+//! and loading happen at start-up or on admin commands only.
+
+use std::sync::Arc;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::records::{DeadLetter, Webhook};
+use crate::ShimError;
+use crate::scheduler::{Entry, LaneKey};
+
+pub(super) const INSERT_OUTBOX: &str = "INSERT INTO outbox (guid, chat_guid, payload, created_ms, assigned) VALUES (?1, ?2, ?3, ?4, ?5)";
+pub(super) const INSERT_DELIVERY: &str =
+    "INSERT OR IGNORE INTO deliveries (seq, webhook_id, chat_guid, state, next_attempt_ms)
+     VALUES (?1, ?2, ?3, 'pending', ?4)";
+pub(super) const DELETE_DELIVERY: &str = "DELETE FROM deliveries WHERE id = ?1";
+pub(super) const HAS_SIBLINGS: &str = "SELECT 1 FROM deliveries WHERE seq = ?1 LIMIT 1";
+pub(super) const DELETE_OUTBOX: &str = "DELETE FROM outbox WHERE seq = ?1 AND assigned = 1";
+pub(super) const RECORD_FAILURE: &str = "UPDATE deliveries SET attempts = ?2, state = ?3, next_attempt_ms = ?4, last_error = ?5 WHERE id = ?1";
+pub(super) const PAYLOAD: &str = "SELECT payload, guid FROM outbox WHERE seq = ?1";
+pub(super) const BUMP_META: &str = "INSERT INTO meta (key, value) VALUES (?1, ?2)
+     ON CONFLICT (key) DO UPDATE SET value = meta.value + excluded.value";
+pub(super) const SET_META: &str = "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+pub(super) const GET_META: &str = "SELECT value FROM meta WHERE key = ?1";
+pub(super) const DEAD_LETTER: &str = "SELECT d.id, o.guid, d.chat_guid, d.webhook_id, w.url, d.attempts, d.last_error, o.created_ms, o.payload
+     FROM deliveries d JOIN outbox o ON o.seq = d.seq JOIN webhooks w ON w.id = d.webhook_id
+     WHERE d.id = ?1 AND d.state = 'dead'";
+pub(super) const DEAD_LETTERS: &str = "SELECT d.id, o.guid, d.chat_guid, d.webhook_id, w.url, d.attempts, d.last_error, o.created_ms, o.payload
+     FROM deliveries d JOIN outbox o ON o.seq = d.seq JOIN webhooks w ON w.id = d.webhook_id
+     WHERE d.state = 'dead' ORDER BY d.id";
+pub(super) const REQUEUE: &str =
+    "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_ms = 0
+     WHERE id = ?1 AND state = 'dead' RETURNING seq, webhook_id, chat_guid";
+pub(super) const DROP_DEAD: &str =
+    "DELETE FROM deliveries WHERE id = ?1 AND state = 'dead' RETURNING seq";
+/// Start-up: every pending delivery, ordered by lane then seq (one pass
+/// over `deliveries_by_head`).
+pub(super) const LOAD_PENDING: &str =
+    "SELECT webhook_id, chat_guid, id, seq, attempts, next_attempt_ms
+     FROM deliveries INDEXED BY deliveries_by_head
+     WHERE state = 'pending' ORDER BY webhook_id, chat_guid, seq";
+
+/// Inserts an outbox row; returns its seq.
+pub(super) fn insert_outbox(
+    conn: &Connection,
+    guid: &str,
+    chat_guid: &str,
+    payload: &str,
+    now_ms: i64,
+    assigned: bool,
+) -> Result<i64, ShimError> {
+    conn.prepare_cached(INSERT_OUTBOX)?
+        .execute(params![guid, chat_guid, payload, now_ms, assigned])?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Inserts a pending delivery of `seq` to `webhook_id`; its id, or `None`
+/// when it already existed.
+pub(super) fn insert_delivery(
+    conn: &Connection,
+    seq: i64,
+    webhook_id: i64,
+    chat_guid: &str,
+    now_ms: i64,
+) -> Result<Option<i64>, ShimError> {
+    let n = conn
+        .prepare_cached(INSERT_DELIVERY)?
+        .execute(params![seq, webhook_id, chat_guid, now_ms])?;
+    Ok((n == 1).then(|| conn.last_insert_rowid()))
+}
+
+/// Removes a delivery and, when it was its message's last, the message.
+/// Returns (delivery removed, message removed).
+pub(super) fn remove_delivery(
+    conn: &Connection,
+    id: i64,
+    seq: i64,
+) -> Result<(bool, bool), ShimError> {
+    let removed = conn.prepare_cached(DELETE_DELIVERY)?.execute([id])? == 1;
+    Ok((removed, prune_message(conn, seq)?))
+}
+
+/// Deletes outbox message `seq` once no delivery refers to it.
+pub(super) fn prune_message(conn: &Connection, seq: i64) -> Result<bool, ShimError> {
+    let siblings = conn
+        .prepare_cached(HAS_SIBLINGS)?
+        .query_row([seq], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if siblings {
+        return Ok(false);
+    }
+    Ok(conn.prepare_cached(DELETE_OUTBOX)?.execute([seq])? == 1)
+}
+
+/// Stores a failed attempt (pending with a retry time, or dead); false
+/// when the delivery is gone.
+pub(super) fn record_failure(
+    conn: &Connection,
+    id: i64,
+    attempts: u32,
+    dead: bool,
+    next_ms: i64,
+    error: &str,
+) -> Result<bool, ShimError> {
+    let state = if dead { "dead" } else { "pending" };
+    Ok(conn
+        .prepare_cached(RECORD_FAILURE)?
+        .execute(params![id, attempts, state, next_ms, error])?
+        == 1)
+}
+
+/// A message's webhook body and guid.
+pub(super) fn payload(conn: &Connection, seq: i64) -> Result<Option<(String, String)>, ShimError> {
+    Ok(conn
+        .prepare_cached(PAYLOAD)?
+        .query_row([seq], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
+}
+
+/// Adds `by` to a `meta` counter.
+pub(super) fn bump_meta(conn: &Connection, key: &str, by: i64) -> Result<(), ShimError> {
+    conn.prepare_cached(BUMP_META)?.execute(params![key, by])?;
+    Ok(())
+}
+
+/// Sets a `meta` value.
+pub(super) fn set_meta(
+    conn: &Connection,
+    key: &str,
+    value: impl rusqlite::ToSql,
+) -> Result<(), ShimError> {
+    conn.prepare_cached(SET_META)?
+        .execute(params![key, value])?;
+    Ok(())
+}
+
+/// Reads a `meta` value.
+pub(super) fn get_meta<T: rusqlite::types::FromSql>(
+    conn: &Connection,
+    key: &str,
+) -> Result<Option<T>, ShimError> {
+    Ok(conn
+        .prepare_cached(GET_META)?
+        .query_row([key], |r| r.get(0))
+        .optional()?)
+}
+
+/// Every webhook, oldest first.
+pub(super) fn webhooks(conn: &Connection) -> Result<Vec<Webhook>, ShimError> {
+    let rows: Vec<(i64, String, String, i64)> = conn
+        .prepare_cached("SELECT id, url, events, created_ms FROM webhooks ORDER BY id")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<Result<_, _>>()?;
+    rows.into_iter()
+        .map(|(id, url, events, created_ms)| {
+            Ok(Webhook {
+                id,
+                url,
+                events: serde_json::from_str(&events)?,
+                created_ms,
+            })
+        })
+        .collect()
+}
+
+/// Assigns every message still waiting for a first webhook to `targets`;
+/// returns the new deliveries as scheduler entries.
+pub(super) fn assign_waiting(
+    conn: &Connection,
+    targets: &[i64],
+    now_ms: i64,
+) -> Result<Vec<(LaneKey, Entry)>, ShimError> {
+    if targets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let waiting: Vec<(i64, String)> = conn
+        .prepare_cached("SELECT seq, chat_guid FROM outbox WHERE assigned = 0 ORDER BY seq")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::new();
+    for (seq, chat_guid) in waiting {
+        let chat: Arc<str> = Arc::from(chat_guid.as_str());
+        for &webhook_id in targets {
+            if let Some(id) = insert_delivery(conn, seq, webhook_id, &chat_guid, now_ms)? {
+                out.push((
+                    (webhook_id, Arc::clone(&chat)),
+                    Entry {
+                        id,
+                        seq,
+                        attempts: 0,
+                        next_ms: now_ms,
+                    },
+                ));
+            }
+        }
+        conn.prepare_cached("UPDATE outbox SET assigned = 1 WHERE seq = ?1")?
+            .execute([seq])?;
+    }
+    Ok(out)
+}
+
+/// Every pending delivery, ordered by lane then seq.
+pub(super) fn load_pending(conn: &Connection) -> Result<Vec<(LaneKey, Entry)>, ShimError> {
+    let mut stmt = conn.prepare(LOAD_PENDING)?;
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    let mut chat: Option<Arc<str>> = None;
+    while let Some(r) = rows.next()? {
+        let webhook_id: i64 = r.get(0)?;
+        let chat_guid: String = r.get(1)?;
+        let key = match &chat {
+            Some(c) if **c == *chat_guid => Arc::clone(c),
+            _ => {
+                let c: Arc<str> = Arc::from(chat_guid.as_str());
+                chat = Some(Arc::clone(&c));
+                c
+            }
+        };
+        out.push((
+            (webhook_id, key),
+            Entry {
+                id: r.get(2)?,
+                seq: r.get(3)?,
+                attempts: r.get(4)?,
+                next_ms: r.get(5)?,
+            },
+        ));
+    }
+    Ok(out)
+}
+
+/// Deliveries in `state` and outbox rows, counted (start-up and reloads
+/// only).
+pub(super) fn count(conn: &Connection, what: &str) -> Result<u64, ShimError> {
+    let sql = match what {
+        "outbox" => "SELECT COUNT(*) FROM outbox",
+        _ => "SELECT COUNT(*) FROM deliveries WHERE state = 'dead'",
+    };
+    let n: i64 = conn.query_row(sql, [], |r| r.get(0))?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+fn dead_letter_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(DeadLetter, String)> {
+    let url: String = r.get(4)?;
+    Ok((
+        DeadLetter {
+            id: r.get(0)?,
+            message_guid: r.get(1)?,
+            chat_guid: r.get(2)?,
+            webhook_id: r.get(3)?,
+            webhook_url: crate::outbox::redact_url(&url),
+            attempts: r.get(5)?,
+            last_error: r.get(6)?,
+            created_ms: r.get(7)?,
+            payload: serde_json::Value::Null,
+        },
+        r.get(8)?,
+    ))
+}
+
+fn with_payload((mut d, payload): (DeadLetter, String)) -> Result<DeadLetter, ShimError> {
+    d.payload = serde_json::from_str(&payload)?;
+    Ok(d)
+}
+
+/// Every dead letter, oldest first.
+pub(super) fn dead_letters(conn: &Connection) -> Result<Vec<DeadLetter>, ShimError> {
+    let rows: Vec<_> = conn
+        .prepare_cached(DEAD_LETTERS)?
+        .query_map([], dead_letter_row)?
+        .collect::<Result<_, _>>()?;
+    rows.into_iter().map(with_payload).collect()
+}
+
+/// One dead letter.
+pub(super) fn dead_letter(conn: &Connection, id: i64) -> Result<Option<DeadLetter>, ShimError> {
+    conn.prepare_cached(DEAD_LETTER)?
+        .query_row([id], dead_letter_row)
+        .optional()?
+        .map(with_payload)
+        .transpose()
+}

@@ -1,0 +1,531 @@
+//! Store internals: group commit, savepoints, failed commits, restart
+//! reload, dead letters, pruning and the query plans of hot statements.
+
+use std::path::PathBuf;
+use std::sync::mpsc as std_mpsc;
+
+use moltbot_channel::{Conversation, DeliveryMode};
+
+use super::*;
+use crate::bb;
+
+const SHAPE: Shaper = Shaper {
+    participants: bb::NOTIFICATION_PARTICIPANTS,
+    encode: bb::new_message_event,
+};
+
+const HOOK: &str = "http://127.0.0.1:9/hook";
+
+struct TempDb(PathBuf);
+
+impl TempDb {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "bb-store-{}-{}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    fn path(&self) -> PathBuf {
+        self.0.join("store.db")
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn msg(id: &str, chat: &str, ts: i64) -> InboundMessage {
+    InboundMessage {
+        message_id: id.into(),
+        conversation: Conversation {
+            id: chat.into(),
+            kind: ChatType::Group,
+            label: None,
+        },
+        sender: Party {
+            id: "ann@example.com".into(),
+            name: Some("Ann".into()),
+        },
+        body: format!("body of {id}"),
+        timestamp_ms: ts,
+        reply_to_id: None,
+        event_type: "meeting.started".into(),
+        mode: DeliveryMode::Message,
+        participants: Vec::new(),
+        raw: None,
+    }
+}
+
+fn backoff() -> Backoff {
+    Backoff {
+        base: std::time::Duration::from_millis(100),
+        max: std::time::Duration::from_millis(100),
+    }
+}
+
+/// Parks the writer inside a job until the returned sender is dropped, so
+/// jobs submitted meanwhile are all queued when it comes back.
+fn hold_writer(store: &Store) -> std_mpsc::Sender<()> {
+    let (release, wait) = std_mpsc::channel::<()>();
+    let (started, is_started) = std_mpsc::channel();
+    store.0.journal.submit(
+        Durability::Normal,
+        move |_, _| {
+            let _ = started.send(());
+            let _ = wait.recv();
+            Ok(())
+        },
+        |_: Result<(), ShimError>| {},
+    );
+    is_started.recv().unwrap();
+    release
+}
+
+/// Returns once every job submitted before has committed and its effects
+/// are applied (the journal is FIFO).
+fn flush(store: &Store) {
+    store
+        .0
+        .journal
+        .call(Durability::Normal, |_, _| Ok(()))
+        .unwrap();
+}
+
+fn count(store: &Store, sql: &str) -> i64 {
+    store
+        .read(|c| Ok(c.query_row(sql, [], |r| r.get(0))?))
+        .unwrap()
+}
+
+/// Stores one message as a job of its own.
+fn one(
+    store: &Store,
+    m: InboundMessage,
+    now_ms: i64,
+    shaper: Shaper,
+) -> impl Future<Output = Result<bool, ShimError>> + use<> {
+    let each = store.record_inbound(vec![m], now_ms, shaper);
+    async move { each.await.pop().unwrap() }
+}
+
+fn picky(m: &MessageRecord, c: &ChatRecord) -> String {
+    assert_ne!(m.guid, "bad", "this message cannot be shaped");
+    bb::new_message_event(m, c)
+}
+
+#[tokio::test]
+async fn queued_inbound_messages_share_one_commit_and_all_are_acknowledged() {
+    let db = TempDb::new();
+    let store = Store::open(db.path()).unwrap();
+    store.add_webhook(HOOK, &["*".into()], 0).unwrap();
+    let before = store.commits();
+    let gate = hold_writer(&store);
+    let pending: Vec<_> = (0..200)
+        .map(|i| {
+            one(
+                &store,
+                msg(&format!("m{i}"), &format!("zoom;+;c{}", i % 5), i),
+                1,
+                SHAPE,
+            )
+        })
+        .collect();
+    drop(gate);
+    for p in pending {
+        assert!(p.await.unwrap());
+    }
+    assert_eq!(
+        store.commits() - before,
+        2,
+        "the parked group and one group for all 200"
+    );
+    let stats = store.outbox_stats().unwrap();
+    assert_eq!((stats.depth, stats.pending), (200, 200));
+    let other = Store::open(db.path()).unwrap();
+    assert_eq!(other.outbox_stats().unwrap().depth, 200);
+    assert_eq!(count(&other, "SELECT COUNT(*) FROM deliveries"), 200);
+}
+
+#[tokio::test]
+async fn a_failing_event_is_rolled_back_alone() {
+    let store = Store::open_in_memory().unwrap();
+    let shape = Shaper {
+        participants: 10,
+        encode: picky,
+    };
+    let gate = hold_writer(&store);
+    let good1 = one(&store, msg("good1", "zoom;+;a", 1), 1, shape);
+    let bad = one(&store, msg("bad", "zoom;+;b", 2), 1, shape);
+    let good2 = one(&store, msg("good2", "zoom;+;a", 3), 1, shape);
+    drop(gate);
+    assert!(good1.await.unwrap());
+    let err = bad.await.unwrap_err();
+    assert!(err.to_string().contains("panicked"), "{err}");
+    assert!(good2.await.unwrap());
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM messages"), 2);
+    // The bad event's conversation, written before it failed, is gone too.
+    assert!(store.chat("zoom;+;b").unwrap().is_none());
+    assert_eq!(store.outbox_stats().unwrap().depth, 2);
+    // The writer carries on.
+    assert!(
+        one(&store, msg("next", "zoom;+;b", 4), 1, SHAPE)
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn a_failing_event_inside_one_job_fails_alone() {
+    let store = Store::open_in_memory().unwrap();
+    store.add_webhook(HOOK, &["*".into()], 0).unwrap();
+    let shape = Shaper {
+        participants: 10,
+        encode: picky,
+    };
+    let each = store
+        .record_inbound(
+            vec![
+                msg("good1", "zoom;+;a", 1),
+                msg("bad", "zoom;+;b", 2),
+                msg("good1", "zoom;+;a", 1),
+                msg("good2", "zoom;+;a", 3),
+            ],
+            1,
+            shape,
+        )
+        .await;
+    assert!(matches!(each[0], Ok(true)));
+    assert!(each[1].is_err());
+    assert!(matches!(each[2], Ok(false)), "a repeat inside the job");
+    assert!(matches!(each[3], Ok(true)));
+    assert!(store.chat("zoom;+;b").unwrap().is_none());
+    let stats = store.outbox_stats().unwrap();
+    assert_eq!((stats.depth, stats.pending), (2, 2));
+    assert_eq!(store.take_due(crate::now_ms(), 10).len(), 1, "one lane");
+}
+
+#[tokio::test]
+async fn a_failed_commit_acknowledges_nothing_in_its_group() {
+    let store = Store::open_in_memory().unwrap();
+    let gate = hold_writer(&store);
+    let good1 = one(&store, msg("good1", "zoom;+;a", 1), 1, SHAPE);
+    // A deferred foreign-key violation passes its savepoint but fails COMMIT.
+    let (tx, breaker) = tokio::sync::oneshot::channel();
+    store.0.journal.submit(
+        Durability::Full,
+        |conn, _| {
+            conn.execute_batch(
+                "PRAGMA defer_foreign_keys = ON;
+                 INSERT INTO deliveries (seq, webhook_id, chat_guid, state, next_attempt_ms)
+                 VALUES (999999, 999999, 'x', 'pending', 0);",
+            )?;
+            Ok(())
+        },
+        move |r: Result<(), ShimError>| {
+            let _ = tx.send(r);
+        },
+    );
+    let good2 = one(&store, msg("good2", "zoom;+;a", 3), 1, SHAPE);
+    drop(gate);
+    assert!(good1.await.is_err(), "not acknowledged");
+    assert!(breaker.await.unwrap().is_err());
+    assert!(good2.await.is_err(), "not acknowledged");
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM messages"), 0);
+    assert_eq!(store.outbox_stats().unwrap().depth, 0);
+    // Sent again (as a producer would), they are stored.
+    assert!(
+        one(&store, msg("good1", "zoom;+;a", 1), 1, SHAPE)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.outbox_stats().unwrap().depth, 1);
+}
+
+fn guid_of(store: &Store, d: &Dispatch) -> String {
+    store.payloads(&[d.entry.seq]).unwrap()[0]
+        .clone()
+        .unwrap()
+        .1
+}
+
+#[tokio::test]
+async fn a_restart_reloads_the_scheduler_in_order_per_conversation() {
+    let db = TempDb::new();
+    {
+        let store = Store::open(db.path()).unwrap();
+        store.add_webhook(HOOK, &["*".into()], 0).unwrap();
+        for (id, chat) in [
+            ("a1", "A"),
+            ("b1", "B"),
+            ("a2", "A"),
+            ("a3", "A"),
+            ("b2", "B"),
+        ] {
+            let chat = format!("zoom;+;{chat}");
+            assert!(one(&store, msg(id, &chat, 1), 1, SHAPE).await.unwrap());
+        }
+    }
+    let store = Store::open(db.path()).unwrap();
+    assert_eq!(store.outbox_stats().unwrap().pending, 5);
+    let now = crate::now_ms();
+    let mut seen: Vec<String> = Vec::new();
+    for _ in 0..10 {
+        let due = store.take_due(now, 10);
+        if due.is_empty() {
+            break;
+        }
+        assert!(due.len() <= 2, "one in flight per conversation");
+        for d in &due {
+            seen.push(guid_of(&store, d));
+            store.finish_attempt(d, &Attempt::Delivered, now, 3, &backoff(), 0.0);
+        }
+    }
+    let a: Vec<_> = seen.iter().filter(|g| g.starts_with('a')).collect();
+    let b: Vec<_> = seen.iter().filter(|g| g.starts_with('b')).collect();
+    assert_eq!(a, ["a1", "a2", "a3"]);
+    assert_eq!(b, ["b1", "b2"]);
+    flush(&store);
+    let stats = store.outbox_stats().unwrap();
+    assert_eq!((stats.depth, stats.pending, stats.delivered), (0, 0, 5));
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM outbox"), 0);
+}
+
+#[tokio::test]
+async fn retries_keep_order_then_dead_letter_and_requeue() {
+    let store = Store::open_in_memory().unwrap();
+    store.add_webhook(HOOK, &["*".into()], 0).unwrap();
+    for id in ["m1", "m2"] {
+        one(&store, msg(id, "zoom;+;A", 1), 1, SHAPE).await.unwrap();
+    }
+    let now = 1_000_000;
+    let failed = Attempt::Failed("webhook answered HTTP 500".into());
+    let d = store.take_due(now, 10);
+    assert_eq!(d.len(), 1);
+    assert_eq!(
+        store.finish_attempt(&d[0], &failed, now, 2, &backoff(), 0.0),
+        AttemptOutcome::Retry
+    );
+    // m2 waits behind m1's backoff.
+    assert!(store.take_due(now, 10).is_empty());
+    let (next, _) = store.next_due();
+    let next = next.unwrap();
+    assert!(next > now);
+    let d2 = store.take_due(next, 10);
+    assert_eq!(d2.len(), 1);
+    assert_eq!(d2[0].entry.id, d[0].entry.id);
+    assert_eq!(d2[0].entry.attempts, 1);
+    assert_eq!(
+        store.finish_attempt(&d2[0], &failed, next, 2, &backoff(), 0.0),
+        AttemptOutcome::Dead
+    );
+    // Dead: m2 goes next.
+    let d3 = store.take_due(next, 10);
+    assert_eq!(guid_of(&store, &d3[0]), "m2");
+    store.finish_attempt(&d3[0], &Attempt::Delivered, next, 2, &backoff(), 0.0);
+    flush(&store);
+    let stats = store.outbox_stats().unwrap();
+    assert_eq!(
+        (
+            stats.depth,
+            stats.pending,
+            stats.dead_letters,
+            stats.failed,
+            stats.delivered
+        ),
+        (1, 0, 1, 2, 1)
+    );
+    let dead = store.dead_letters().unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0].message_guid.as_str(), dead[0].attempts), ("m1", 2));
+    assert!(store.requeue(dead[0].id).unwrap());
+    let d4 = store.take_due(crate::now_ms(), 10);
+    assert_eq!(guid_of(&store, &d4[0]), "m1");
+    assert_eq!(d4[0].entry.attempts, 0);
+    store.finish_attempt(&d4[0], &Attempt::Delivered, next, 2, &backoff(), 0.0);
+    flush(&store);
+    let stats = store.outbox_stats().unwrap();
+    assert_eq!((stats.depth, stats.pending, stats.dead_letters), (0, 0, 0));
+}
+
+#[tokio::test]
+async fn the_pruner_trims_windows_forgets_quiet_conversations_and_handles() {
+    let store = Store::open_in_memory().unwrap();
+    let now = crate::now_ms();
+    let extra = 25;
+    let total = conversations::RECENT_MESSAGES_PER_CHAT + extra;
+    for i in 0..total {
+        one(
+            &store,
+            msg(&format!("m{i}"), "zoom;+;busy", now - total + i),
+            now,
+            SHAPE,
+        )
+        .await
+        .unwrap();
+    }
+    let mut old = msg("old", "zoom;+;quiet", 1_000);
+    old.sender = Party {
+        id: "gone@example.com".into(),
+        name: None,
+    };
+    one(&store, old, now, SHAPE).await.unwrap();
+    let pruned = store
+        .0
+        .journal
+        .call(Durability::Normal, move |conn, w| w.prune(conn, now))
+        .unwrap();
+    assert_eq!(
+        pruned,
+        writer::Pruned {
+            messages: usize::try_from(extra).unwrap(),
+            chats: 1,
+            handles: 1
+        }
+    );
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM messages WHERE chat_guid = 'zoom;+;busy'"
+        ),
+        conversations::RECENT_MESSAGES_PER_CHAT
+    );
+    // The oldest went, the newest stayed.
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM messages WHERE guid = 'm0'"),
+        0
+    );
+    assert_eq!(
+        count(
+            &store,
+            &format!(
+                "SELECT COUNT(*) FROM messages WHERE guid = 'm{}'",
+                total - 1
+            )
+        ),
+        1
+    );
+    assert!(store.chat("zoom;+;quiet").unwrap().is_none());
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM handles WHERE address = 'gone@example.com'"
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM handles WHERE address = 'ann@example.com'"
+        ),
+        1
+    );
+    // The outbox is not the pruner's: every message still waits for a webhook.
+    assert_eq!(
+        store.outbox_stats().unwrap().depth,
+        u64::try_from(total + 1).unwrap()
+    );
+}
+
+#[tokio::test]
+async fn participants_are_rows_and_a_crowd_is_shaped_without_them() {
+    let store = Store::open_in_memory().unwrap();
+    store.add_webhook(HOOK, &["*".into()], 0).unwrap();
+    let mut m = msg("crowd", "zoom;+;meeting:1", 1);
+    m.participants = (0..500)
+        .map(|i| Party {
+            id: format!("p{i}@example.com"),
+            name: None,
+        })
+        .collect();
+    one(&store, m, 1, SHAPE).await.unwrap();
+    one(&store, msg("after", "zoom;+;meeting:1", 2), 1, SHAPE)
+        .await
+        .unwrap();
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM chat_participants WHERE chat_guid = 'zoom;+;meeting:1'"
+        ),
+        501
+    );
+    assert_eq!(
+        store
+            .chat("zoom;+;meeting:1")
+            .unwrap()
+            .unwrap()
+            .participants
+            .len(),
+        501
+    );
+    let bodies = store.payloads(&[1, 2]).unwrap();
+    for (body, _) in bodies.into_iter().map(Option::unwrap) {
+        assert!(body.len() <= bb::MAX_NOTIFICATION_BYTES);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert!(v["data"]["chats"][0].get("participants").is_none());
+    }
+}
+
+/// Every statement that runs per event, per delivery or per pruner step
+/// must be a keyed search: no full scan, no temporary sort.
+#[test]
+fn hot_statements_search_by_key() {
+    let db = TempDb::new();
+    drop(Store::open(db.path()).unwrap());
+    let conn = Connection::open(db.path()).unwrap();
+    let hot = [
+        conversations::UPSERT_HANDLE,
+        conversations::UPSERT_CHAT,
+        conversations::ADD_PARTICIPANT,
+        conversations::CHAT_BY_GUID,
+        conversations::PARTICIPANTS,
+        conversations::PARTICIPANTS_BEYOND,
+        conversations::MESSAGE_EXISTS,
+        conversations::MESSAGE_BY_GUID,
+        conversations::INSERT_MESSAGE,
+        conversations::WINDOW_EDGE,
+        conversations::TRIM_CHAT,
+        conversations::STALE_CHATS,
+        conversations::DELETE_CHAT_MESSAGES,
+        conversations::DELETE_CHAT_PARTICIPANTS,
+        conversations::DELETE_CHAT,
+        conversations::PRUNE_HANDLES,
+        conversations::HANDLE_CURSOR,
+        queue::INSERT_OUTBOX,
+        queue::INSERT_DELIVERY,
+        queue::DELETE_DELIVERY,
+        queue::HAS_SIBLINGS,
+        queue::DELETE_OUTBOX,
+        queue::RECORD_FAILURE,
+        queue::PAYLOAD,
+        queue::BUMP_META,
+        queue::SET_META,
+        queue::GET_META,
+        queue::DEAD_LETTER,
+        queue::REQUEUE,
+        queue::DROP_DEAD,
+    ];
+    for sql in hot {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
+        let plan: Vec<String> = stmt
+            .query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        if !sql.trim_start().starts_with("INSERT") {
+            assert!(!plan.is_empty(), "no plan for {sql}");
+        }
+        for step in &plan {
+            assert!(
+                !step.starts_with("SCAN") && !step.contains("TEMP B-TREE"),
+                "{sql}\n=> {plan:#?}"
+            );
+        }
+    }
+}
