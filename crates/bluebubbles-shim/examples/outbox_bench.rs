@@ -264,7 +264,6 @@ async fn run(backlog: u64, batch: u64) {
     let (url, hits) = receiver().await;
     let mut config = ShimConfig::new("bench-password");
     config.webhooks = vec![url.clone()];
-    config.rate_limit = None;
     let store = Store::open(&db).expect("open");
     let shim = Shim::new(config, Arc::new(Quiet), store).expect("shim");
     let (tx, rx) = inbound_channel(1024);
