@@ -49,13 +49,12 @@ enum Action {
 
 /// A request as the rule sees it: its index among all requests, and how
 /// many earlier requests carried the same message guid.
-struct Request<'a> {
+struct Request {
     index: usize,
-    guid: &'a str,
     earlier_copies: usize,
 }
 
-type Rule = Box<dyn Fn(&Request<'_>) -> Action + Send + Sync>;
+type Rule = Box<dyn Fn(&Request) -> Action + Send + Sync>;
 
 /// A message the receiver processed.
 #[derive(Debug, Clone)]
@@ -98,7 +97,6 @@ async fn faulty_receive(State(st): State<Arc<ReceiverState>>, body: axum::body::
     }
     let action = (st.rule)(&Request {
         index,
-        guid: &guid,
         earlier_copies,
     });
     if let Action::Fail(code) = action {
@@ -125,7 +123,7 @@ async fn faulty_receive(State(st): State<Arc<ReceiverState>>, body: axum::body::
 
 impl FaultyReceiver {
     /// Listens on `127.0.0.1:port` (0 = any).
-    async fn start(port: u16, rule: impl Fn(&Request<'_>) -> Action + Send + Sync + 'static) -> (Self, u16) {
+    async fn start(port: u16, rule: impl Fn(&Request) -> Action + Send + Sync + 'static) -> (Self, u16) {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let state = Arc::new(ReceiverState {
