@@ -524,3 +524,25 @@ async fn malformed_frames_and_unknown_events_interleaved_lose_nothing() {
     assert_eq!(status["zoom"]["connected"], true, "{status:#}");
     assert_eq!(fake.ws_connects(), 1, "a hostile frame cost the connection");
 }
+
+/// Issue 8, item 4 ("never stop by itself"): an event whose time leaves the
+/// supported range after conversion panicked the renderer and stopped inbound
+/// for good. Ignored until the renderer fix merges; run it with `--ignored`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "fails until the issue 8 item 4 renderer fix merges"]
+async fn an_event_that_breaks_the_renderer_does_not_stop_inbound() {
+    let fake = fake_zoom().await;
+    let (receiver, port) = FaultyReceiver::start(0, |_| Action::Accept).await;
+    let dir = TempDir::new("faults-render");
+    let sidecar = start_sidecar(&dir, &fake, port);
+    connected(&fake, &sidecar).await;
+    let mut stream = Counted::new(7, 2, 1);
+    stream.push_rounds(&fake, 2);
+    let mut hostile = meeting_started(7_999, 0, 1_736_150_600_000);
+    hostile["payload"]["object"]["start_time"] = json!("9999-12-31T23:59:59-05:00");
+    hostile["payload"]["object"]["duration"] = json!(i64::MAX);
+    assert_eq!(fake.push_event(hostile), 1);
+    stream.push_rounds(&fake, 2);
+    let got = receiver.wait_all(&stream, DELIVERY_WAIT).await;
+    stream.check(&got, &sidecar.output());
+}
