@@ -79,7 +79,8 @@ impl Baseline {
         });
 
         let counter = journaled.clone();
-        let writer = tokio::task::spawn_blocking(move || journal(file, parsed_rx, durable_tx, &counter));
+        let writer =
+            tokio::task::spawn_blocking(move || journal(file, parsed_rx, durable_tx, &counter));
         let writer = tokio::spawn(async move {
             let _ = writer.await;
         });
@@ -143,7 +144,11 @@ fn journal(
             }
         }
         for body in &batch {
-            if out.write_all(body).and_then(|()| out.write_all(b"\n")).is_err() {
+            if out
+                .write_all(body)
+                .and_then(|()| out.write_all(b"\n"))
+                .is_err()
+            {
                 return;
             }
         }
@@ -170,10 +175,7 @@ async fn dispatch(url: String, mut rx: mpsc::UnboundedReceiver<Vec<Vec<u8>>>) {
             .header("content-type", "application/json")
             .body(body.clone());
         async move {
-            let ok = request
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
+            let ok = request.send().await.is_ok_and(|r| r.status().is_success());
             (body, ok)
         }
     };

@@ -133,10 +133,14 @@ async fn run(args: Args, binary: PathBuf) -> anyhow::Result<()> {
         .map(|r| (f64::from(*r) * rate_secs) as u64)
         .max()
         .unwrap_or(0);
-    let most = [events, most_rate, backlogs.iter().copied().max().unwrap_or(0)]
-        .into_iter()
-        .max()
-        .unwrap_or(0);
+    let most = [
+        events,
+        most_rate,
+        backlogs.iter().copied().max().unwrap_or(0),
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or(0);
     eprintln!("generating {most} events");
     let all = stream::frames(most);
     let prefix = |n: u64| -> stream::Frames {
@@ -173,7 +177,9 @@ async fn run(args: Args, binary: PathBuf) -> anyhow::Result<()> {
         let frames = prefix(events);
         for &s in &subjects {
             eprintln!("blast: {} × {events}", s.name());
-            report.blast.push((s, phases::blast(&env, s, &frames).await?));
+            report
+                .blast
+                .push((s, phases::blast(&env, s, &frames).await?));
         }
     }
     if args.runs("rate") {
@@ -191,7 +197,9 @@ async fn run(args: Args, binary: PathBuf) -> anyhow::Result<()> {
             let frames = prefix(n);
             for &s in &subjects {
                 eprintln!("drain: {} × {n}", s.name());
-                report.drains.push((s, phases::drain(&env, s, &frames).await?));
+                report
+                    .drains
+                    .push((s, phases::drain(&env, s, &frames).await?));
             }
         }
     }

@@ -339,7 +339,9 @@ pub(crate) async fn drain(env: &Env, subject: Subject, frames: &Frames) -> anyho
     let mut times: Vec<Instant> = rec.arrivals().into_iter().flatten().collect();
     times.sort();
     let drain = if finished {
-        times.last().map_or(Duration::ZERO, |t| t.saturating_duration_since(open))
+        times
+            .last()
+            .map_or(Duration::ZERO, |t| t.saturating_duration_since(open))
     } else {
         env.timeout
     };

@@ -95,7 +95,11 @@ impl Report {
     pub(crate) fn render(&self) -> String {
         let mut out = String::new();
         let m = &self.machine;
-        let _ = writeln!(out, "## moltbot-zoom-bench{}\n", if self.quick { " (quick)" } else { "" });
+        let _ = writeln!(
+            out,
+            "## moltbot-zoom-bench{}\n",
+            if self.quick { " (quick)" } else { "" }
+        );
         let _ = writeln!(out, "| machine | |\n|---|---|");
         let _ = writeln!(out, "| cores (nproc) | {} |", m.nproc);
         let _ = writeln!(out, "| CPU | {} |", m.cpu);
@@ -111,10 +115,18 @@ impl Report {
             "| temp folder | `{}` on {}{} |",
             self.dir.display(),
             m.disk,
-            if m.in_memory { " **(RAM: fsync is free)**" } else { "" }
+            if m.in_memory {
+                " **(RAM: fsync is free)**"
+            } else {
+                ""
+            }
         );
         let _ = writeln!(out, "| sidecar | `{}` |", self.binary.display());
-        let _ = writeln!(out, "| wait cap | {} s per phase |\n", self.timeout.as_secs());
+        let _ = writeln!(
+            out,
+            "| wait cap | {} s per phase |\n",
+            self.timeout.as_secs()
+        );
         self.render_blast(&mut out);
         self.render_rates(&mut out);
         self.render_drains(&mut out);
@@ -134,11 +146,16 @@ impl Report {
             first.events,
             crate::stream::conversations(first.events)
         );
-        let _ = writeln!(out, "| | sidecar | baseline | sidecar / baseline |\n|---|---|---|---|");
+        let _ = writeln!(
+            out,
+            "| | sidecar | baseline | sidecar / baseline |\n|---|---|---|---|"
+        );
         let (s, b) = pair(&self.blast, |_| true);
         let cell = |r: &Option<Blast>| match r {
             None => "not run".to_owned(),
-            Some(r) if r.finished => format!("{} ({:.1} s)", rate(r.rate()), r.elapsed.as_secs_f64()),
+            Some(r) if r.finished => {
+                format!("{} ({:.1} s)", rate(r.rate()), r.elapsed.as_secs_f64())
+            }
             Some(r) => format!(
                 "{} — **did not finish within {} s**: {} of {} delivered",
                 rate(r.rate()),
@@ -151,10 +168,22 @@ impl Report {
             (Some(s), Some(b)) => ratio(s.rate(), b.rate()),
             _ => "–".into(),
         };
-        let _ = writeln!(out, "| throughput | {} | {} | {ratio_cell} |", cell(&s), cell(&b));
-        let dups = |r: &Option<Blast>| r.as_ref().map_or("–".into(), |r| r.duplicates.to_string());
-        let _ = writeln!(out, "| duplicate deliveries | {} | {} | |", dups(&s), dups(&b));
-        let unknown = |r: &Option<Blast>| r.as_ref().map_or("–".into(), |r| r.unknown.to_string());
+        let _ = writeln!(
+            out,
+            "| throughput | {} | {} | {ratio_cell} |",
+            cell(&s),
+            cell(&b)
+        );
+        let dups =
+            |r: &Option<Blast>| r.as_ref().map_or("–".into(), |r| r.duplicates.to_string());
+        let _ = writeln!(
+            out,
+            "| duplicate deliveries | {} | {} | |",
+            dups(&s),
+            dups(&b)
+        );
+        let unknown =
+            |r: &Option<Blast>| r.as_ref().map_or("–".into(), |r| r.unknown.to_string());
         let _ = writeln!(
             out,
             "| webhooks naming no event of the run | {} | {} | |\n",
@@ -196,7 +225,11 @@ impl Report {
                 q(r.max, r),
                 r.backlog_at_end,
                 ms(r.push_behind),
-                if r.runaway() { "**ran away**" } else { "stable" }
+                if r.runaway() {
+                    "**ran away**"
+                } else {
+                    "stable"
+                }
             );
         }
         let rates: std::collections::BTreeSet<u64> =
@@ -265,7 +298,12 @@ impl Report {
                 opt_rate(d.last_tenth_rate),
             );
         }
-        for size in self.drains.iter().map(|(_, d)| d.backlog).collect::<std::collections::BTreeSet<_>>() {
+        for size in self
+            .drains
+            .iter()
+            .map(|(_, d)| d.backlog)
+            .collect::<std::collections::BTreeSet<_>>()
+        {
             let (s, b) = pair(&self.drains, |d| d.backlog == size);
             if let (Some(s), Some(b)) = (s, b) {
                 let _ = writeln!(
@@ -309,7 +347,10 @@ impl Report {
              (from the connect, between heartbeats, to the close); late = over {} s.\n",
             HEARTBEAT_LATE.as_secs()
         );
-        let _ = writeln!(out, "| connection | lasted | heartbeats | max gap | |\n|---|---|---|---|---|");
+        let _ = writeln!(
+            out,
+            "| connection | lasted | heartbeats | max gap | |\n|---|---|---|---|---|"
+        );
         for c in sidecar {
             let lasted = c.closed.unwrap_or(now).saturating_duration_since(c.opened);
             let gap = c.max_gap(now);

@@ -184,7 +184,10 @@ pub(crate) fn locate_binary(explicit: Option<PathBuf>, no_build: bool) -> anyhow
                 .args(["build", "--release", "-p", "moltbot-zoom"])
                 .status()
                 .context("cannot run cargo")?;
-            anyhow::ensure!(status.success(), "cargo build --release -p moltbot-zoom failed");
+            anyhow::ensure!(
+                status.success(),
+                "cargo build --release -p moltbot-zoom failed"
+            );
         }
     }
     let exe = std::env::current_exe()?;

@@ -187,7 +187,8 @@ impl WsServer {
             st.pushers.push(push_tx);
             st.conns.len() - 1
         };
-        let ok = json!({"module":"build_connection","success":true,"content":"success","header":{}});
+        let ok =
+            json!({"module":"build_connection","success":true,"content":"success","header":{}});
         if sink.send(Message::text(ok.to_string())).await.is_err() {
             return;
         }
@@ -218,8 +219,9 @@ impl WsServer {
                 }
             }
         });
-        let ack =
-            Message::text(json!({"module":"heartbeat","success":true,"content":"live","header":{}}).to_string());
+        let ack = Message::text(
+            json!({"module":"heartbeat","success":true,"content":"live","header":{}}).to_string(),
+        );
         let mut reader = reader;
         loop {
             tokio::select! {
@@ -277,7 +279,9 @@ async fn run_push(
                 if next_due > Instant::now() {
                     tokio::time::sleep_until(next_due.min(push.deadline)).await;
                 }
-                let elapsed = Instant::now().saturating_duration_since(start).as_secs_f64();
+                let elapsed = Instant::now()
+                    .saturating_duration_since(start)
+                    .as_secs_f64();
                 ((elapsed * rate) as usize + 1).clamp(sent + 1, total)
             }
         };

@@ -80,7 +80,10 @@ struct FaultyReceiver {
     state: Arc<ReceiverState>,
 }
 
-async fn faulty_receive(State(st): State<Arc<ReceiverState>>, body: axum::body::Bytes) -> StatusCode {
+async fn faulty_receive(
+    State(st): State<Arc<ReceiverState>>,
+    body: axum::body::Bytes,
+) -> StatusCode {
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let data = &body["data"];
     let guid = data["guid"].as_str().unwrap_or_default().to_owned();
@@ -104,7 +107,10 @@ async fn faulty_receive(State(st): State<Arc<ReceiverState>>, body: axum::body::
     }
     st.accepted.lock().unwrap().push(Delivery {
         guid: guid.clone(),
-        chat: data["chats"][0]["guid"].as_str().unwrap_or_default().to_owned(),
+        chat: data["chats"][0]["guid"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
         text: data["text"].as_str().unwrap_or_default().to_owned(),
     });
     st.changed.notify_waiters();
@@ -123,8 +129,13 @@ async fn faulty_receive(State(st): State<Arc<ReceiverState>>, body: axum::body::
 
 impl FaultyReceiver {
     /// Listens on `127.0.0.1:port` (0 = any).
-    async fn start(port: u16, rule: impl Fn(&Request) -> Action + Send + Sync + 'static) -> (Self, u16) {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    async fn start(
+        port: u16,
+        rule: impl Fn(&Request) -> Action + Send + Sync + 'static,
+    ) -> (Self, u16) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
         let port = listener.local_addr().unwrap().port();
         let state = Arc::new(ReceiverState {
             rule: Box::new(rule),
@@ -150,7 +161,11 @@ impl FaultyReceiver {
     }
 
     /// Waits (bounded) until `pred` holds for the processed messages.
-    async fn wait_for(&self, timeout: Duration, pred: impl Fn(&[Delivery]) -> bool) -> Vec<Delivery> {
+    async fn wait_for(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&[Delivery]) -> bool,
+    ) -> Vec<Delivery> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let notified = self.state.changed.notified();
@@ -163,7 +178,8 @@ impl FaultyReceiver {
 
     /// Waits until every counted event of `stream` was processed at least once.
     async fn wait_all(&self, stream: &Counted, timeout: Duration) -> Vec<Delivery> {
-        self.wait_for(timeout, |got| stream.missing(got).is_empty()).await
+        self.wait_for(timeout, |got| stream.missing(got).is_empty())
+            .await
     }
 }
 
@@ -233,7 +249,11 @@ impl Counted {
             .iter()
             .filter_map(|d| Some((d.chat.clone(), seq_of(&d.text)?)))
             .collect();
-        self.pushed.iter().filter(|p| !have.contains(p)).cloned().collect()
+        self.pushed
+            .iter()
+            .filter(|p| !have.contains(p))
+            .cloned()
+            .collect()
     }
 
     /// Checks the contract over `got`; returns the guids delivered more than
@@ -256,7 +276,11 @@ impl Counted {
             };
             match guid_of.get(&(d.chat.clone(), seq)) {
                 Some(guid) => {
-                    assert_eq!(guid, &d.guid, "{} #{seq} came again with a new guid", d.chat);
+                    assert_eq!(
+                        guid, &d.guid,
+                        "{} #{seq} came again with a new guid",
+                        d.chat
+                    );
                     repeated.push(d.guid.clone());
                 }
                 None => {
@@ -270,10 +294,18 @@ impl Counted {
             expected.entry(chat.clone()).or_default().push(*seq);
         }
         for (chat, seqs) in &expected {
-            assert_eq!(first_order.get(chat), Some(seqs), "delivery order of {chat}; {context}");
+            assert_eq!(
+                first_order.get(chat),
+                Some(seqs),
+                "delivery order of {chat}; {context}"
+            );
         }
         let counted: usize = first_order.values().map(Vec::len).sum();
-        assert_eq!(counted, self.pushed.len(), "events nobody pushed arrived; {context}");
+        assert_eq!(
+            counted,
+            self.pushed.len(),
+            "events nobody pushed arrived; {context}"
+        );
         repeated
     }
 }
@@ -300,7 +332,13 @@ fn channel_message(channel: &str, seq: u32, ts: i64) -> Value {
 
 /// A sidecar for `fake` delivering to port `hook_port`.
 fn start_sidecar(dir: &TempDir, fake: &FakeZoom, hook_port: u16) -> SidecarProcess {
-    let config = write_config(dir, fake, "127.0.0.1:0", &webhook_url(hook_port), "maxAttempts = 1000");
+    let config = write_config(
+        dir,
+        fake,
+        "127.0.0.1:0",
+        &webhook_url(hook_port),
+        "maxAttempts = 1000",
+    );
     SidecarProcess::start(&config, "info")
 }
 
@@ -329,8 +367,14 @@ async fn intermittent_500_and_503_lose_nothing_and_duplicate_nothing() {
     stream.push_rounds(&fake, 8);
     let got = receiver.wait_all(&stream, DELIVERY_WAIT).await;
     let repeated = stream.check(&got, &sidecar.output());
-    assert!(repeated.is_empty(), "duplicates without an at-least-once window: {repeated:?}");
-    assert!(receiver.requests() > got.len(), "no request failed: the fault was not injected");
+    assert!(
+        repeated.is_empty(),
+        "duplicates without an at-least-once window: {repeated:?}"
+    );
+    assert!(
+        receiver.requests() > got.len(),
+        "no request failed: the fault was not injected"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -461,7 +505,8 @@ async fn zoom_connection_drops_and_reconnects_lose_nothing_pushed_while_connecte
         receiver.wait_all(&stream, DELIVERY_WAIT).await;
         drop(&fake);
         assert!(
-            fake.wait_for_ws_connects(u64::try_from(i).unwrap() + 2, WAIT).await,
+            fake.wait_for_ws_connects(u64::try_from(i).unwrap() + 2, WAIT)
+                .await,
             "no reconnect after the {what}; output:\n{}",
             sidecar.output()
         );
@@ -519,7 +564,11 @@ async fn malformed_frames_and_unknown_events_interleaved_lose_nothing() {
         .await;
     stream.check(&got, &sidecar.output());
     let generic: Vec<&Delivery> = got.iter().filter(|d| d.text.contains("unknown-")).collect();
-    assert_eq!(generic.len(), unknown, "unknown events were lost:\n{got:#?}");
+    assert_eq!(
+        generic.len(),
+        unknown,
+        "unknown events were lost:\n{got:#?}"
+    );
     let status = sidecar.status().await;
     assert_eq!(status["zoom"]["connected"], true, "{status:#}");
     assert_eq!(fake.ws_connects(), 1, "a hostile frame cost the connection");
