@@ -478,6 +478,9 @@ async fn sigkill_mid_stream_and_restart_lose_nothing() {
         .await;
 }
 
+/// A way to cut the sidecar's Zoom connection.
+type Cut = fn(&FakeZoom);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zoom_connection_drops_and_reconnects_lose_nothing_pushed_while_connected() {
     let fake = fake_zoom().await;
@@ -487,23 +490,17 @@ async fn zoom_connection_drops_and_reconnects_lose_nothing_pushed_while_connecte
     connected(&fake, &sidecar).await;
     let mut stream = Counted::new(5, 2, 2);
     // Abrupt TCP drop, then a 1001 close, then a token expiry.
-    let drops: [(&str, fn(&FakeZoom)); 3] = [
-        ("TCP drop", |f| {
-            f.drop_connections(None);
-        }),
-        ("close 1001", |f| {
-            f.drop_connections(Some(1001));
-        }),
-        ("token expiry", |f| {
-            f.expire_tokens();
-        }),
+    let cuts: [(&str, Cut); 3] = [
+        ("TCP drop", |f| f.drop_connections(None)),
+        ("close 1001", |f| f.drop_connections(Some(1001))),
+        ("token expiry", |f| f.expire_tokens()),
     ];
-    for (i, (what, drop)) in drops.iter().enumerate() {
+    for (i, (what, cut)) in cuts.iter().enumerate() {
         stream.push_rounds(&fake, 4);
         // What was pushed is delivered before the drop (Zoom replays nothing,
         // so frames in flight at a drop are not the sidecar's to keep).
         receiver.wait_all(&stream, DELIVERY_WAIT).await;
-        drop(&fake);
+        cut(&fake);
         assert!(
             fake.wait_for_ws_connects(u64::try_from(i).unwrap() + 2, WAIT)
                 .await,
