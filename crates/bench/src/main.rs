@@ -38,7 +38,7 @@ struct Args {
     /// Fixed rates to measure, events/s.
     #[arg(long, value_delimiter = ',', default_value = "1000,5000")]
     rates: Vec<u32>,
-    /// How long each fixed rate is offered, seconds [default: 20, quick 2].
+    /// How long each fixed rate is offered, seconds [default: 30, quick 1].
     #[arg(long)]
     rate_secs: Option<f64>,
     /// Backlog sizes to drain [default: 10000,100000, quick 1000].
@@ -108,7 +108,7 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(args: Args, binary: PathBuf) -> anyhow::Result<()> {
     let events = args.pick(2_000, 100_000, args.events);
-    let rate_secs = args.pick(2.0, 20.0, args.rate_secs);
+    let rate_secs = args.pick(1.0, 30.0, args.rate_secs);
     let backlogs = args.pick(vec![1_000], vec![10_000, 100_000], args.backlogs.clone());
     let replies = args.pick(200, 1_000, args.replies);
     let sequential = if args.quick { 30 } else { 100 };

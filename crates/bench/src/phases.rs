@@ -200,17 +200,20 @@ pub(crate) struct Rate {
     pub(crate) backlog_at_end: u64,
     /// Worst lag of the push behind its schedule (TCP backpressure).
     pub(crate) push_behind: Duration,
+    /// Median latency of the last tenth of the events minus that of the
+    /// first tenth (`None` when the last tenth did not all arrive).
+    pub(crate) growth: Option<Duration>,
     pub(crate) finished: bool,
     /// How long the bench waited after the push for the rest.
     pub(crate) waited: Duration,
 }
 
 impl Rate {
-    /// The queue ran away: more than one second of events still queued when
-    /// the push ended, the push itself fell a second behind, or not all
-    /// events arrived in time.
+    /// The queue ran away: latency grew by more than half a second from the
+    /// first to the last tenth of the run, the push itself fell a second
+    /// behind, or not all events arrived in time.
     pub(crate) fn runaway(&self) -> bool {
-        self.backlog_at_end as f64 > self.rate
+        self.growth.is_none_or(|g| g > Duration::from_millis(500))
             || self.push_behind > Duration::from_secs(1)
             || !self.finished
     }
@@ -229,10 +232,11 @@ pub(crate) async fn fixed_rate(
     let n = frames.len();
     let rec = env.receiver.begin(n);
     env.receiver.set_accept(true);
-    let push_cap = Duration::from_secs_f64(n as f64 / rate) + env.timeout;
+    // One deadline for the push and the deliveries: the offered time plus the cap.
+    let deadline = Instant::now() + Duration::from_secs_f64(n as f64 / rate) + env.timeout;
     let pushed = env
         .ws
-        .push(frames.clone(), Pace::Rate(rate), Instant::now() + push_cap)
+        .push(frames.clone(), Pace::Rate(rate), deadline)
         .await?;
     let delivered_by_end = rec
         .arrivals()
@@ -241,23 +245,26 @@ pub(crate) async fn fixed_rate(
         .filter(|t| **t <= pushed.end)
         .count() as u64;
     let wait_from = Instant::now();
-    let finished = rec
-        .wait_delivered(pushed.frames as u64, wait_from + env.timeout)
-        .await
-        && !pushed.cut_short;
+    let finished = rec.wait_delivered(pushed.frames as u64, deadline).await && !pushed.cut_short;
     let waited = wait_from.elapsed();
     running.stop().await;
     let arrivals = rec.arrivals();
-    let mut latencies: Vec<Duration> = arrivals
-        .iter()
-        .enumerate()
-        .filter_map(|(i, t)| {
-            let due = pushed.start + Duration::from_secs_f64(i as f64 / rate);
-            t.map(|t| t.saturating_duration_since(due))
-        })
-        .collect();
+    let latency = |i: usize| {
+        let due = pushed.start + Duration::from_secs_f64(i as f64 / rate);
+        arrivals[i].map(|t| t.saturating_duration_since(due))
+    };
+    let mut latencies: Vec<Duration> = (0..n).filter_map(latency).collect();
     latencies.sort();
     let missing = n - latencies.len();
+    let tenth_median = |range: std::ops::Range<usize>| {
+        let mut part: Vec<Duration> = range.map(latency).collect::<Option<_>>()?;
+        part.sort();
+        quantile(&part, 0, 0.5)
+    };
+    let tenth = (n / 10).max(1);
+    let growth = tenth_median(n - tenth..n)
+        .zip(tenth_median(0..tenth))
+        .map(|(last, first)| last.saturating_sub(first));
     Ok(Rate {
         rate,
         offered: n as u64,
@@ -267,6 +274,7 @@ pub(crate) async fn fixed_rate(
         max: quantile(&latencies, missing, 1.0),
         backlog_at_end: (pushed.frames as u64).saturating_sub(delivered_by_end),
         push_behind: pushed.max_behind,
+        growth,
         finished,
         waited,
     })

@@ -180,7 +180,25 @@ pub(crate) fn locate_binary(explicit: Option<PathBuf>, no_build: bool) -> anyhow
     if !no_build {
         if let Some(cargo) = std::env::var_os("CARGO") {
             eprintln!("building the sidecar: cargo build --release -p moltbot-zoom");
-            let status = std::process::Command::new(cargo)
+            // Without the variables `cargo run` set for the bench itself: build
+            // scripts that watch them would rebuild their crates every time.
+            let mut build = std::process::Command::new(cargo);
+            for (key, _) in std::env::vars_os() {
+                let key = key.to_string_lossy().into_owned();
+                if [
+                    "CARGO_PKG_",
+                    "CARGO_MANIFEST_",
+                    "CARGO_BIN_",
+                    "CARGO_CRATE_",
+                    "CARGO_PRIMARY_",
+                ]
+                .iter()
+                .any(|p| key.starts_with(p))
+                {
+                    build.env_remove(key);
+                }
+            }
+            let status = build
                 .args(["build", "--release", "-p", "moltbot-zoom"])
                 .status()
                 .context("cannot run cargo")?;

@@ -285,22 +285,26 @@ async fn run_push(
                 ((elapsed * rate) as usize + 1).clamp(sent + 1, total)
             }
         };
-        while acks.try_recv().is_ok() {
-            alive &= sink.feed(ack.clone()).await.is_ok();
-        }
-        for frame in &push.frames[sent..upto] {
-            if sink.feed(Message::text(frame.as_ref())).await.is_err() {
-                alive = false;
-                break;
+        // A reader that stops reading blocks these writes; the deadline still holds.
+        let write = async {
+            while acks.try_recv().is_ok() {
+                sink.feed(ack.clone()).await?;
             }
-        }
-        alive &= sink.flush().await.is_ok();
-        if alive {
-            if let Pace::Rate(rate) = push.pace {
-                let due = start + Duration::from_secs_f64((upto - 1) as f64 / rate);
-                max_behind = max_behind.max(Instant::now().saturating_duration_since(due));
+            for frame in &push.frames[sent..upto] {
+                sink.feed(Message::text(frame.as_ref())).await?;
             }
-            sent = upto;
+            sink.flush().await
+        };
+        match tokio::time::timeout_at(push.deadline, write).await {
+            Ok(Ok(())) => {
+                if let Pace::Rate(rate) = push.pace {
+                    let due = start + Duration::from_secs_f64((upto - 1) as f64 / rate);
+                    max_behind = max_behind.max(Instant::now().saturating_duration_since(due));
+                }
+                sent = upto;
+            }
+            Ok(Err(_)) => alive = false,
+            Err(_) => break,
         }
     }
     let _ = push.done.send(Pushed {
