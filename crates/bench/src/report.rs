@@ -211,6 +211,7 @@ impl Report {
         );
         let q = |d: Option<Duration>, r: &Rate| match d {
             Some(d) => ms(d),
+            None if r.waited.is_zero() => "not delivered within the cap".to_owned(),
             None => format!("> {} (not delivered)", ms(r.waited)),
         };
         for (s, r) in &self.rates {
