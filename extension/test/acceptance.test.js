@@ -67,7 +67,7 @@ const meetingEvent = (guid, extra = {}) =>
 
 test("Clawdbot-style turn: 200 once the turn completes; the guid lands in the dedup log", async () => {
   const turn = gate();
-  const t = setup({ onDispatch: (args) => clawdbotTurn(args, { before: turn.promise }) });
+  const t = setup({ onDispatch: (args) => clawdbotTurn(args, { before: turn.promise }), options: { holdMs: 5000 } });
   const { res, done } = t.send(meetingEvent("cb-1"));
   await waitFor(() => t.calls.dispatch.length === 1, 2000, "dispatch");
   await new Promise((r) => setTimeout(r, 50));
