@@ -1426,8 +1426,15 @@ export function createZoomPlugin(options = {}) {
       });
     }
 
-    function unavailable(res, seconds, why) {
-      reply(res, 503, `not accepted: ${why}`, { "retry-after": String(Math.max(1, Math.ceil(seconds))) });
+    /**
+     * 503 + Retry-After. While the gateway stops, the connection is closed with the answer:
+     * an idle keep-alive socket would hold Clawdbot's server close until its 5 s forced exit
+     * (which also turns a SIGUSR1 restart into an exit).
+     */
+    function unavailable(res, seconds, why, { closing = false } = {}) {
+      const headers = { "retry-after": String(Math.max(1, Math.ceil(seconds))) };
+      if (closing) headers.connection = "close";
+      reply(res, 503, `not accepted: ${why}`, headers);
       return true;
     }
 
@@ -1486,7 +1493,7 @@ export function createZoomPlugin(options = {}) {
       const stopping = state.stopping.get(account.accountId)?.signal;
       let entry = state.inflight.get(key);
       if (!entry) {
-        if (stopping?.aborted) return unavailable(res, 5, "gateway stopping");
+        if (stopping?.aborted) return unavailable(res, 5, "gateway stopping", { closing: true });
         patchStatus(account.accountId, { lastInboundAt: Date.now() });
         let route;
         try {
@@ -1513,11 +1520,12 @@ export function createZoomPlugin(options = {}) {
         ok: false,
         reason: "agent turn still running",
       });
+      const closing = stopping?.aborted === true;
       if (outcome.ok) {
-        reply(res, 200, "ok");
+        reply(res, 200, "ok", closing ? { connection: "close" } : {});
         return true;
       }
-      return unavailable(res, outcome.stopping ? 5 : opts.retryAfterS, outcome.reason);
+      return unavailable(res, closing ? 5 : opts.retryAfterS, outcome.reason, { closing });
     }
 
     const plugin = {

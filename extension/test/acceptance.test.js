@@ -212,8 +212,10 @@ test("when the account stops: held and new webhooks get 503 at once", async () =
   assert.ok(Date.now() - startedAt < 1000, "answered without waiting for the hold");
   assert.equal(res.statusCode, 503);
   assert.equal(res.headers["retry-after"], "5");
+  assert.equal(res.headers.connection, "close", "no idle keep-alive socket holds the server's close");
   const fresh = await t.post(meetingEvent("stop-2"));
   assert.equal(fresh.statusCode, 503);
+  assert.equal(fresh.headers.connection, "close");
   assert.equal(t.calls.dispatch.length, 1, "no new turn while stopping");
   turn.open();
   await task;

@@ -29,7 +29,10 @@ function records(file) {
 const alive = (pid) => pidAlive(pid);
 
 const started = [];
+const aborts = [];
 after(() => {
+  // a failed test may leave its supervisor running: stop them all, then the processes
+  for (const abort of aborts) abort.abort();
   // detached sidecars outlive their startAccount by design: clean up what the tests left
   for (const pid of started) {
     try {
@@ -83,6 +86,7 @@ function start({ zoom = {}, env = {}, options = {}, source, stateDir, out, cfg: 
   const statuses = [];
   let current = {};
   const abort = new AbortController();
+  aborts.push(abort);
   let settled = false;
   const task = channel.gateway
     .startAccount({
