@@ -71,6 +71,8 @@ const DEFAULT_OPTIONS = {
   watchIntervalMs: 500,
   // Retry-After (seconds) when the message is not accepted yet.
   retryAfterS: 2,
+  // How long a turn the host deferred behind an active run may wait for its adoption.
+  deferredWaitMs: 10 * 60_000,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -1327,16 +1329,18 @@ export function createZoomPlugin(options = {}) {
       const refuse = (reason) => {
         if (entry.settled) return;
         entry.settled = true;
+        logger.warn?.(`zoom: [${account.accountId}] ${msg.guid} not accepted (503, will be redelivered): ${reason}`);
         settle({ ok: false, reason });
       };
       state.inflight.set(key, entry);
       serialized(state, route.sessionKey, async () => {
         if (entry.settled) return;
-        const lifecycle = new AbortController();
         let adopted = false;
         let deferred = false;
         let abandoned = false;
         let runStarted = false;
+        let lifecycleDone;
+        const lifecycleSettled = new Promise((resolve) => (lifecycleDone = resolve));
         const startedAt = Date.now();
         try {
           const ctx = buildContext(cfg, account, msg, route, sid);
@@ -1368,29 +1372,36 @@ export function createZoomPlugin(options = {}) {
               onAgentRunStart: () => {
                 runStarted = true;
               },
+              // OpenClaw: adoption is durable; a deferred turn waits in memory behind the
+              // session's active run and is adopted when it ends, or abandoned by a drain.
+              // Aborting a deferred turn would make the host post its "Gateway is
+              // restarting" notice to the chat, so it is left to the host.
               turnAdoptionLifecycle: {
                 admission: "exclusive",
                 onAdopted: () => {
                   adopted = true;
                   accept("adopted");
+                  lifecycleDone();
                 },
                 onDeferred: () => {
                   deferred = true;
-                  refuse("deferred behind an active run");
-                  lifecycle.abort();
                 },
                 onAbandoned: () => {
                   abandoned = true;
                   refuse("abandoned by the host");
+                  lifecycleDone();
                 },
-                abortSignal: lifecycle.signal,
               },
             },
           });
+          if (!adopted && !abandoned && (deferred || result?.deferredToActiveRun)) {
+            // Queued behind an active run: hold the session (and this guid's in-flight
+            // entry, so a redelivery waits for it) until the host adopts or abandons it.
+            await awaitBounded(lifecycleSettled, opts.deferredWaitMs, undefined, undefined);
+            if (!entry.settled) refuse("deferred behind an active run and never adopted");
+          }
           if (adopted || entry.settled) {
             // accepted (or refused) already
-          } else if (deferred || abandoned || result?.deferredToActiveRun) {
-            refuse("deferred by the host");
           } else {
             if (!runStarted) {
               logger.warn?.(

@@ -148,29 +148,48 @@ test("OpenClaw-style adoption: 200 at onAdopted while the turn still runs", asyn
   turn.open();
 });
 
-test("deferred behind an active run: 503, and the lifecycle signal is aborted", async () => {
-  let signal;
+test("deferred behind an active run: held until the host adopts it; a redelivery waits for the same turn", async () => {
+  const adopt = gate();
   const t = setup({
     onDispatch: async (args) => {
       const lifecycle = args.replyOptions.turnAdoptionLifecycle;
-      signal = lifecycle.abortSignal;
+      assert.equal(lifecycle.abortSignal, undefined, "the extension never aborts a deferred turn");
       lifecycle.onDeferred();
-      lifecycle.onAbandoned?.();
+      // the host resolves the dispatch while the turn waits in its follow-up queue
+      adopt.promise.then(() => lifecycle.onAdopted());
       return { deferredToActiveRun: "followup" };
     },
   });
-  const res = await t.post(meetingEvent("def-1"));
-  assert.equal(res.statusCode, 503);
-  assert.match(res.body, /deferred/);
-  assert.equal(signal.aborted, true);
+  const first = await t.post(meetingEvent("def-1"));
+  assert.equal(first.statusCode, 503, "not adopted within the hold");
   assert.equal(existsSync(join(t.stateDir, "zoom", "accepted.jsonl")), false);
+  const again = t.send(meetingEvent("def-1"));
+  adopt.open();
+  assert.equal((await again.done).statusCode, 200);
+  assert.equal(t.calls.dispatch.length, 1, "one turn for both deliveries");
+  assert.equal((await t.post(meetingEvent("def-1"))).body, "duplicate");
 });
 
-test("abandoned, or resolved as deferred without callbacks: 503", async () => {
+test("abandoned (e.g. by a drain), or deferred and never adopted: 503, and a later delivery starts a new turn", async () => {
   const abandoned = setup({ onDispatch: async (args) => args.replyOptions.turnAdoptionLifecycle.onAbandoned() });
   assert.equal((await abandoned.post(meetingEvent("ab-1"))).statusCode, 503);
-  const resolved = setup({ onDispatch: async () => ({ deferredToActiveRun: "followup" }) });
-  assert.equal((await resolved.post(meetingEvent("ab-2"))).statusCode, 503);
+  assert.ok(abandoned.fake.logs.some(([l, m]) => l === "warn" && m.includes("ab-1 not accepted") && m.includes("abandoned")));
+  const deferredAbandoned = setup({
+    onDispatch: async (args) => {
+      const lifecycle = args.replyOptions.turnAdoptionLifecycle;
+      lifecycle.onDeferred();
+      setTimeout(() => lifecycle.onAbandoned(), 20);
+      return { deferredToActiveRun: "followup" };
+    },
+    options: { holdMs: 2000 },
+  });
+  assert.equal((await deferredAbandoned.post(meetingEvent("ab-2"))).statusCode, 503);
+  const never = setup({ onDispatch: async () => ({ deferredToActiveRun: "followup" }), options: { holdMs: 2000, deferredWaitMs: 50 } });
+  const res = await never.post(meetingEvent("ab-3"));
+  assert.equal(res.statusCode, 503);
+  assert.match(res.body, /never adopted/);
+  assert.equal((await never.post(meetingEvent("ab-3"))).statusCode, 503);
+  assert.equal(never.calls.dispatch.length, 2, "the redelivery started a new turn");
 });
 
 test("resolved without a run (command, or queued in the host's memory): 200 and a warning", async () => {
