@@ -42,6 +42,8 @@ const ACCEPTED_CAPACITY = 20_000;
 const PENDING_CONTEXT_CAPACITY = 500;
 /** Clawdbot evicts a session-store lock only when it is older than this. */
 const STALE_LOCK_AGE_MS = 30_000;
+/** OpenClaw's reply for a turn it aborted before adoption (`RESTART_LIFECYCLE_REPLY_TEXT`). */
+const HOST_RESTART_NOTICE = /^\s*⚠️ Gateway is restarting\. Please wait a few seconds and try again\.\s*$/u;
 /** The sidecar's log file is rotated (one old copy) past this size when it is (re)started. */
 const SIDECAR_LOG_ROTATE_BYTES = 10 * 1024 * 1024;
 /** The system sender of meeting-event conversations (the authenticated sidecar). */
@@ -1339,8 +1341,11 @@ export function createZoomPlugin(options = {}) {
         let deferred = false;
         let abandoned = false;
         let runStarted = false;
+        let interrupted = false;
         let lifecycleDone;
         const lifecycleSettled = new Promise((resolve) => (lifecycleDone = resolve));
+        // OpenClaw wants the lifecycle's signal; it is never aborted by the extension.
+        const lifecycleSignal = new AbortController().signal;
         const startedAt = Date.now();
         try {
           const ctx = buildContext(cfg, account, msg, route, sid);
@@ -1352,6 +1357,12 @@ export function createZoomPlugin(options = {}) {
                 const urls = Array.isArray(out?.mediaUrls) ? out.mediaUrls : [out?.mediaUrl];
                 const text = [out?.text, ...urls].filter(present).join("\n");
                 if (!text) return;
+                if (!adopted && HOST_RESTART_NOTICE.test(text)) {
+                  // OpenClaw's notice for a turn it dropped before adoption: not a reply.
+                  // The message is refused and redelivered; the rerun answers instead.
+                  interrupted = true;
+                  return;
+                }
                 await sendText({
                   cfg,
                   to: msg.chatGuid,
@@ -1391,6 +1402,7 @@ export function createZoomPlugin(options = {}) {
                   refuse("abandoned by the host");
                   lifecycleDone();
                 },
+                abortSignal: lifecycleSignal,
               },
             },
           });
@@ -1402,6 +1414,8 @@ export function createZoomPlugin(options = {}) {
           }
           if (adopted || entry.settled) {
             // accepted (or refused) already
+          } else if (interrupted) {
+            refuse("the host dropped the turn before adopting it (restart notice)");
           } else {
             if (!runStarted) {
               logger.warn?.(

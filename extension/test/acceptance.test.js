@@ -153,7 +153,7 @@ test("deferred behind an active run: held until the host adopts it; a redelivery
   const t = setup({
     onDispatch: async (args) => {
       const lifecycle = args.replyOptions.turnAdoptionLifecycle;
-      assert.equal(lifecycle.abortSignal, undefined, "the extension never aborts a deferred turn");
+      assert.equal(lifecycle.abortSignal.aborted, false, "the extension never aborts a deferred turn");
       lifecycle.onDeferred();
       // the host resolves the dispatch while the turn waits in its follow-up queue
       adopt.promise.then(() => lifecycle.onAdopted());
@@ -190,6 +190,28 @@ test("abandoned (e.g. by a drain), or deferred and never adopted: 503, and a lat
   assert.match(res.body, /never adopted/);
   assert.equal((await never.post(meetingEvent("ab-3"))).statusCode, 503);
   assert.equal(never.calls.dispatch.length, 2, "the redelivery started a new turn");
+});
+
+test("OpenClaw's restart notice for a turn it dropped before adoption: not sent, 503, the redelivery runs the turn", async () => {
+  let n = 0;
+  const t = setup({
+    onDispatch: async (args) => {
+      n += 1;
+      if (n === 1) {
+        await args.dispatcherOptions.deliver({ text: "⚠️ Gateway is restarting. Please wait a few seconds and try again." }, { kind: "final" });
+        return { queuedFinal: true };
+      }
+      await args.replyOptions.turnAdoptionLifecycle.onAdopted();
+      await args.dispatcherOptions.deliver({ text: "ACK: real" }, { kind: "final" });
+      return { queuedFinal: true };
+    },
+  });
+  const first = await t.post(meetingEvent("notice-1"));
+  assert.equal(first.statusCode, 503);
+  assert.match(first.body, /restart notice/);
+  assert.equal(sidecar.requests.filter((r) => String(r.body?.message).includes("Gateway is restarting")).length, 0, "notice not posted");
+  assert.equal((await t.post(meetingEvent("notice-1"))).statusCode, 200);
+  await waitFor(() => sidecar.requests.some((r) => r.body?.message === "ACK: real"), 2000, "the rerun's reply");
 });
 
 test("resolved without a run (command, or queued in the host's memory): 200 and a warning", async () => {
