@@ -42,8 +42,6 @@ const ACCEPTED_CAPACITY = 20_000;
 const PENDING_CONTEXT_CAPACITY = 500;
 /** Clawdbot evicts a session-store lock only when it is older than this. */
 const STALE_LOCK_AGE_MS = 30_000;
-/** OpenClaw's reply for a turn it aborted before adoption (`RESTART_LIFECYCLE_REPLY_TEXT`). */
-const HOST_RESTART_NOTICE = /^\s*⚠️ Gateway is restarting\. Please wait a few seconds and try again\.\s*$/u;
 /** The sidecar's log file is rotated (one old copy) past this size when it is (re)started. */
 const SIDECAR_LOG_ROTATE_BYTES = 10 * 1024 * 1024;
 /** The system sender of meeting-event conversations (the authenticated sidecar). */
@@ -1341,7 +1339,6 @@ export function createZoomPlugin(options = {}) {
         let deferred = false;
         let abandoned = false;
         let runStarted = false;
-        let interrupted = false;
         let lifecycleDone;
         const lifecycleSettled = new Promise((resolve) => (lifecycleDone = resolve));
         // OpenClaw wants the lifecycle's signal; it is never aborted by the extension.
@@ -1357,12 +1354,6 @@ export function createZoomPlugin(options = {}) {
                 const urls = Array.isArray(out?.mediaUrls) ? out.mediaUrls : [out?.mediaUrl];
                 const text = [out?.text, ...urls].filter(present).join("\n");
                 if (!text) return;
-                if (!adopted && HOST_RESTART_NOTICE.test(text)) {
-                  // OpenClaw's notice for a turn it dropped before adoption: not a reply.
-                  // The message is refused and redelivered; the rerun answers instead.
-                  interrupted = true;
-                  return;
-                }
                 await sendText({
                   cfg,
                   to: msg.chatGuid,
@@ -1391,6 +1382,7 @@ export function createZoomPlugin(options = {}) {
                 admission: "exclusive",
                 onAdopted: () => {
                   adopted = true;
+                  state.hostAdopts = true;
                   accept("adopted");
                   lifecycleDone();
                 },
@@ -1414,8 +1406,11 @@ export function createZoomPlugin(options = {}) {
           }
           if (adopted || entry.settled) {
             // accepted (or refused) already
-          } else if (interrupted) {
-            refuse("the host dropped the turn before adopting it (restart notice)");
+          } else if (adoptsTurns(state)) {
+            // OpenClaw adopts every turn it takes (commands too); one it resolved without
+            // adopting was dropped, e.g. interrupted by its session maintenance, which posts
+            // "Gateway is restarting" through the channel itself.
+            refuse("the host resolved the dispatch without adopting the turn");
           } else {
             if (!runStarted) {
               logger.warn?.(
@@ -1433,6 +1428,15 @@ export function createZoomPlugin(options = {}) {
         }
       });
       return entry;
+    }
+
+    /**
+     * Whether the host adopts every turn it takes (`turnAdoptionLifecycle.onAdopted`):
+     * OpenClaw, recognised by its durable next-turn injection API or by an adoption seen
+     * in this process. Clawdbot / Moltbot never adopt.
+     */
+    function adoptsTurns(state) {
+      return state.hostAdopts === true || durableInjection() !== undefined;
     }
 
     /** `promise`'s value, or `fallback` after `ms` or when `signal` aborts. */

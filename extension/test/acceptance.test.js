@@ -192,25 +192,23 @@ test("abandoned (e.g. by a drain), or deferred and never adopted: 503, and a lat
   assert.equal(never.calls.dispatch.length, 2, "the redelivery started a new turn");
 });
 
-test("OpenClaw's restart notice for a turn it dropped before adoption: not sent, 503, the redelivery runs the turn", async () => {
+test("OpenClaw (adopts every turn): a dispatch resolved without adoption is refused and redelivered", async () => {
   let n = 0;
   const t = setup({
+    api: { session: { workflow: { enqueueNextTurnInjection: async () => ({ enqueued: true }) } } },
     onDispatch: async (args) => {
       n += 1;
-      if (n === 1) {
-        await args.dispatcherOptions.deliver({ text: "⚠️ Gateway is restarting. Please wait a few seconds and try again." }, { kind: "final" });
-        return { queuedFinal: true };
-      }
+      // the first attempt is dropped by the host (it posts its own notice elsewhere)
+      if (n === 1) return { queuedFinal: false };
       await args.replyOptions.turnAdoptionLifecycle.onAdopted();
       await args.dispatcherOptions.deliver({ text: "ACK: real" }, { kind: "final" });
       return { queuedFinal: true };
     },
   });
-  const first = await t.post(meetingEvent("notice-1"));
+  const first = await t.post(meetingEvent("drop-1"));
   assert.equal(first.statusCode, 503);
-  assert.match(first.body, /restart notice/);
-  assert.equal(sidecar.requests.filter((r) => String(r.body?.message).includes("Gateway is restarting")).length, 0, "notice not posted");
-  assert.equal((await t.post(meetingEvent("notice-1"))).statusCode, 200);
+  assert.match(first.body, /without adopting/);
+  assert.equal((await t.post(meetingEvent("drop-1"))).statusCode, 200);
   await waitFor(() => sidecar.requests.some((r) => r.body?.message === "ACK: real"), 2000, "the rerun's reply");
 });
 
