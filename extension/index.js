@@ -817,6 +817,12 @@ export function createZoomPlugin(options = {}) {
     const runtime = api.runtime ?? {};
     const logger = api.logger ?? console;
     const statusSinks = new Map();
+    const accountLogs = new Map();
+
+    /** The running account's log (shown under the channel in the gateway log), else the plugin logger. */
+    function logFor(accountId) {
+      return accountLogs.get(accountId) ?? logger;
+    }
 
     function liveConfig() {
       const config = runtime.config;
@@ -954,6 +960,7 @@ export function createZoomPlugin(options = {}) {
         ctx.setStatus?.(status);
       };
       statusSinks.set(id, setStatus);
+      accountLogs.set(id, log);
       setStatus({
         running: true,
         connected: false,
@@ -1329,7 +1336,7 @@ export function createZoomPlugin(options = {}) {
       const refuse = (reason) => {
         if (entry.settled) return;
         entry.settled = true;
-        logger.warn?.(`zoom: [${account.accountId}] ${msg.guid} not accepted (503, will be redelivered): ${reason}`);
+        logFor(account.accountId).warn?.(`${msg.guid} not accepted (503, will be redelivered): ${reason}`);
         settle({ ok: false, reason });
       };
       state.inflight.set(key, entry);
@@ -1384,6 +1391,7 @@ export function createZoomPlugin(options = {}) {
                   adopted = true;
                   state.hostAdopts = true;
                   accept("adopted");
+                  logFor(account.accountId).info?.(`${msg.guid} adopted by the host`);
                   lifecycleDone();
                 },
                 onDeferred: () => {
