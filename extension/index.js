@@ -71,8 +71,6 @@ const DEFAULT_OPTIONS = {
   watchIntervalMs: 500,
   // Retry-After (seconds) when the message is not accepted yet.
   retryAfterS: 2,
-  // How long a turn the host deferred behind an active run may wait for its adoption.
-  deferredWaitMs: 10 * 60_000,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -1306,9 +1304,8 @@ export function createZoomPlugin(options = {}) {
 
     /**
      * Starts the agent turn of a message-mode webhook. Its `accepted` promise resolves to
-     * `{ok: true}` once the host holds the message durably (OpenClaw: `onAdopted`; otherwise
-     * the final reply sent or the dispatch completed) and the guid is in the accepted log,
-     * or to `{ok: false, reason}` when the host refused, deferred or failed it.
+     * `{ok: true}` once the turn's final reply was sent or its dispatch completed and the
+     * guid is in the accepted log, or to `{ok: false, reason}` when the dispatch failed.
      */
     function startTurn(state, key, cfg, account, msg, route) {
       const attempt = (state.attempts.get(key) ?? 0) + 1;
@@ -1342,17 +1339,12 @@ export function createZoomPlugin(options = {}) {
       state.inflight.set(key, entry);
       serialized(state, route.sessionKey, async () => {
         if (entry.settled) return;
-        let adopted = false;
-        let deferred = false;
-        let abandoned = false;
         let runStarted = false;
-        let lifecycleDone;
-        const lifecycleSettled = new Promise((resolve) => (lifecycleDone = resolve));
-        // OpenClaw wants the lifecycle's signal; it is never aborted by the extension.
-        const lifecycleSignal = new AbortController().signal;
         const startedAt = Date.now();
         try {
           const ctx = buildContext(cfg, account, msg, route, sid);
+          // No `turnAdoptionLifecycle`: with it, OpenClaw 2026.9.6 dropped adopted turns of
+          // this plugin under load (posting "Gateway is restarting"), see docs/reliability.md.
           const result = await runtime.channel.reply.dispatchReplyWithBufferedBlockDispatcher({
             ctx,
             cfg,
@@ -1381,48 +1373,14 @@ export function createZoomPlugin(options = {}) {
               onAgentRunStart: () => {
                 runStarted = true;
               },
-              // OpenClaw: adoption is durable; a deferred turn waits in memory behind the
-              // session's active run and is adopted when it ends, or abandoned by a drain.
-              // Aborting a deferred turn would make the host post its "Gateway is
-              // restarting" notice to the chat, so it is left to the host.
-              turnAdoptionLifecycle: {
-                admission: "exclusive",
-                onAdopted: () => {
-                  adopted = true;
-                  state.hostAdopts = true;
-                  accept("adopted");
-                  logFor(account.accountId).info?.(`${msg.guid} adopted by the host`);
-                  lifecycleDone();
-                },
-                onDeferred: () => {
-                  deferred = true;
-                },
-                onAbandoned: () => {
-                  abandoned = true;
-                  refuse("abandoned by the host");
-                  lifecycleDone();
-                },
-                abortSignal: lifecycleSignal,
-              },
             },
           });
-          if (!adopted && !abandoned && (deferred || result?.deferredToActiveRun)) {
-            // Queued behind an active run: hold the session (and this guid's in-flight
-            // entry, so a redelivery waits for it) until the host adopts or abandons it.
-            await awaitBounded(lifecycleSettled, opts.deferredWaitMs, undefined, undefined);
-            if (!entry.settled) refuse("deferred behind an active run and never adopted");
-          }
-          if (adopted || entry.settled) {
-            // accepted (or refused) already
-          } else if (adoptsTurns(state)) {
-            // OpenClaw adopts every turn it takes (commands too); one it resolved without
-            // adopting was dropped, e.g. interrupted by its session maintenance, which posts
-            // "Gateway is restarting" through the channel itself.
-            refuse("the host resolved the dispatch without adopting the turn");
-          } else {
-            if (!runStarted) {
-              logger.warn?.(
-                `zoom: [${account.accountId}] ${msg.guid} started no agent run (queued by the host in memory, or a command)`,
+          if (!entry.settled) {
+            if (result?.deferredToActiveRun || !runStarted) {
+              // Queued behind the session's active run in the host's memory (or a command):
+              // acknowledged, and lost if the gateway stops before that queue runs.
+              logFor(account.accountId).warn?.(
+                `${msg.guid} started no agent run yet (queued by the host in memory, or a command)`,
               );
             }
             accept(runStarted ? "completed" : "resolved without a run");
@@ -1436,15 +1394,6 @@ export function createZoomPlugin(options = {}) {
         }
       });
       return entry;
-    }
-
-    /**
-     * Whether the host adopts every turn it takes (`turnAdoptionLifecycle.onAdopted`):
-     * OpenClaw, recognised by its durable next-turn injection API or by an adoption seen
-     * in this process. Clawdbot / Moltbot never adopt.
-     */
-    function adoptsTurns(state) {
-      return state.hostAdopts === true || durableInjection() !== undefined;
     }
 
     /** `promise`'s value, or `fallback` after `ms` or when `signal` aborts. */

@@ -130,92 +130,19 @@ test("a failed dispatch answers 503; the retry gets a fresh MessageSid (host ded
   );
 });
 
-test("OpenClaw-style adoption: 200 at onAdopted while the turn still runs", async () => {
-  const turn = gate();
-  const t = setup({
-    onDispatch: async (args) => {
-      const lifecycle = args.replyOptions.turnAdoptionLifecycle;
-      assert.equal(lifecycle.admission, "exclusive");
-      await lifecycle.onAdopted();
-      await turn.promise;
-      await args.dispatcherOptions.deliver({ text: "late" }, { kind: "final" });
-    },
-  });
-  const res = await t.post(meetingEvent("oc-1"));
-  assert.equal(res.statusCode, 200);
-  assert.ok(existsSync(join(t.stateDir, "zoom", "accepted.jsonl")));
-  assert.equal((await t.post(meetingEvent("oc-1"))).body, "duplicate");
-  turn.open();
-});
-
-test("deferred behind an active run: held until the host adopts it; a redelivery waits for the same turn", async () => {
-  const adopt = gate();
-  const t = setup({
-    onDispatch: async (args) => {
-      const lifecycle = args.replyOptions.turnAdoptionLifecycle;
-      assert.equal(lifecycle.abortSignal.aborted, false, "the extension never aborts a deferred turn");
-      lifecycle.onDeferred();
-      // the host resolves the dispatch while the turn waits in its follow-up queue
-      adopt.promise.then(() => lifecycle.onAdopted());
-      return { deferredToActiveRun: "followup" };
-    },
-  });
-  const first = await t.post(meetingEvent("def-1"));
-  assert.equal(first.statusCode, 503, "not adopted within the hold");
-  assert.equal(existsSync(join(t.stateDir, "zoom", "accepted.jsonl")), false);
-  const again = t.send(meetingEvent("def-1"));
-  adopt.open();
-  assert.equal((await again.done).statusCode, 200);
-  assert.equal(t.calls.dispatch.length, 1, "one turn for both deliveries");
-  assert.equal((await t.post(meetingEvent("def-1"))).body, "duplicate");
-});
-
-test("abandoned (e.g. by a drain), or deferred and never adopted: 503, and a later delivery starts a new turn", async () => {
-  const abandoned = setup({ onDispatch: async (args) => args.replyOptions.turnAdoptionLifecycle.onAbandoned() });
-  assert.equal((await abandoned.post(meetingEvent("ab-1"))).statusCode, 503);
-  assert.ok(abandoned.fake.logs.some(([l, m]) => l === "warn" && m.includes("ab-1 not accepted") && m.includes("abandoned")));
-  const deferredAbandoned = setup({
-    onDispatch: async (args) => {
-      const lifecycle = args.replyOptions.turnAdoptionLifecycle;
-      lifecycle.onDeferred();
-      setTimeout(() => lifecycle.onAbandoned(), 20);
-      return { deferredToActiveRun: "followup" };
-    },
-    options: { holdMs: 2000 },
-  });
-  assert.equal((await deferredAbandoned.post(meetingEvent("ab-2"))).statusCode, 503);
-  const never = setup({ onDispatch: async () => ({ deferredToActiveRun: "followup" }), options: { holdMs: 2000, deferredWaitMs: 50 } });
-  const res = await never.post(meetingEvent("ab-3"));
-  assert.equal(res.statusCode, 503);
-  assert.match(res.body, /never adopted/);
-  assert.equal((await never.post(meetingEvent("ab-3"))).statusCode, 503);
-  assert.equal(never.calls.dispatch.length, 2, "the redelivery started a new turn");
-});
-
-test("OpenClaw (adopts every turn): a dispatch resolved without adoption is refused and redelivered", async () => {
-  let n = 0;
-  const t = setup({
-    api: { session: { workflow: { enqueueNextTurnInjection: async () => ({ enqueued: true }) } } },
-    onDispatch: async (args) => {
-      n += 1;
-      // the first attempt is dropped by the host (it posts its own notice elsewhere)
-      if (n === 1) return { queuedFinal: false };
-      await args.replyOptions.turnAdoptionLifecycle.onAdopted();
-      await args.dispatcherOptions.deliver({ text: "ACK: real" }, { kind: "final" });
-      return { queuedFinal: true };
-    },
-  });
-  const first = await t.post(meetingEvent("drop-1"));
-  assert.equal(first.statusCode, 503);
-  assert.match(first.body, /without adopting/);
-  assert.equal((await t.post(meetingEvent("drop-1"))).statusCode, 200);
-  await waitFor(() => sidecar.requests.some((r) => r.body?.message === "ACK: real"), 2000, "the rerun's reply");
-});
-
 test("resolved without a run (command, or queued in the host's memory): 200 and a warning", async () => {
   const t = setup({ onDispatch: async () => ({ queuedFinal: false }) });
   assert.equal((await t.post(meetingEvent("norun-1"))).statusCode, 200);
   assert.ok(t.fake.logs.some(([l, m]) => l === "warn" && m.includes("norun-1 started no agent run")));
+  const deferred = setup({ onDispatch: async () => ({ deferredToActiveRun: "followup" }) });
+  assert.equal((await deferred.post(meetingEvent("norun-2"))).statusCode, 200);
+  assert.ok(deferred.fake.logs.some(([l, m]) => l === "warn" && m.includes("norun-2 started no agent run")));
+});
+
+test("no turnAdoptionLifecycle is passed (OpenClaw dropped adopted turns with it)", async () => {
+  const t = setup({ onDispatch: (args) => clawdbotTurn(args) });
+  assert.equal((await t.post(meetingEvent("nolife-1"))).statusCode, 200);
+  assert.equal("turnAdoptionLifecycle" in t.calls.dispatch[0].replyOptions, false);
 });
 
 test("the final reply sent counts as accepted even before the dispatch resolves", async () => {
