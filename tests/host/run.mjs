@@ -296,7 +296,7 @@ function startProcess(lab, name, cmd, args, { env = baseEnv(), cwd = lab.dir } =
 }
 
 /** Stops `proc` (its process group); descendants that outlive it are killed unless in `spare`. */
-async function stopProcess(proc, { spare = [], signal = "SIGTERM" } = {}) {
+async function stopProcess(proc, { spare = [], signal = "SIGTERM", timeout = STOP_TIMEOUT } = {}) {
   const idx = running.indexOf(proc);
   if (idx >= 0) running.splice(idx, 1);
   const family = proc.exit ? [] : descendants(proc.pid).filter((p) => !spare.includes(p));
@@ -306,9 +306,9 @@ async function stopProcess(proc, { spare = [], signal = "SIGTERM" } = {}) {
     } catch {
       /* already gone */
     }
-    const res = await within(proc.exited, STOP_TIMEOUT);
+    const res = await within(proc.exited, timeout);
     if (!res) {
-      log(`${proc.name}: no exit ${secs(STOP_TIMEOUT)} after ${signal}, sending SIGKILL`);
+      log(`${proc.name}: no exit ${secs(timeout)} after ${signal}, sending SIGKILL`);
       try {
         process.kill(-proc.pid, "SIGKILL");
       } catch {
@@ -1021,8 +1021,9 @@ async function restartScenario(host, root, opts) {
     const restartGateway = async (signal) => {
       const sidecar = sidecarState(lab);
       const t0 = Date.now();
-      await stopProcess(gateway.proc, { spare: sidecar?.pid ? [sidecar.pid] : [], signal });
+      await stopProcess(gateway.proc, { spare: sidecar?.pid ? [sidecar.pid] : [], signal, timeout: RESTART_STOP_TIMEOUT });
       const down = Date.now();
+      if (gateway.proc.exit?.signal === "SIGKILL" && signal !== "SIGKILL") log(`${scope}: the gateway needed SIGKILL after ${signal}`);
       gen += 1;
       gateway = await startGateway(host, lab, gatewayPort, ready, `gateway-${gen}`);
       return `stopped in ${secs(down - t0)}, ready again ${secs(Date.now() - down)} later`;
