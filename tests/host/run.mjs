@@ -355,10 +355,13 @@ async function waitForOutput(proc, re, what, timeout) {
 // ---------------------------------------------------------------------------------------------
 // Lab, fakes, gateway
 
+const labs = [];
+
 function makeLab(root, name) {
   const dir = path.join(root, name);
   const lab = { dir, state: path.join(dir, "state"), home: path.join(dir, "home"), workspace: path.join(dir, "workspace"), logs: path.join(dir, "logs") };
   for (const d of Object.values(lab)) fs.mkdirSync(d, { recursive: true });
+  labs.push(lab);
   return lab;
 }
 
@@ -1326,10 +1329,12 @@ async function main() {
     if (interrupted) return;
     interrupted = true;
     log(`${sig}: stopping children`);
-    stopAll().finally(() => {
-      log(`lab kept at ${root}`);
-      process.exit(130);
-    });
+    stopAll()
+      .then(() => Promise.all(labs.map(stopSidecar)))
+      .finally(() => {
+        log(`lab kept at ${root}`);
+        process.exit(130);
+      });
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
