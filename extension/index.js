@@ -1340,6 +1340,7 @@ export function createZoomPlugin(options = {}) {
       serialized(state, route.sessionKey, async () => {
         if (entry.settled) return;
         let runStarted = false;
+        let replyFailed;
         const startedAt = Date.now();
         try {
           const ctx = buildContext(cfg, account, msg, route, sid);
@@ -1353,13 +1354,18 @@ export function createZoomPlugin(options = {}) {
                 const urls = Array.isArray(out?.mediaUrls) ? out.mediaUrls : [out?.mediaUrl];
                 const text = [out?.text, ...urls].filter(present).join("\n");
                 if (!text) return;
-                await sendText({
-                  cfg,
-                  to: msg.chatGuid,
-                  text,
-                  accountId: account.accountId,
-                  replyToId: out?.replyToId,
-                });
+                try {
+                  await sendText({
+                    cfg,
+                    to: msg.chatGuid,
+                    text,
+                    accountId: account.accountId,
+                    replyToId: out?.replyToId,
+                  });
+                } catch (err) {
+                  replyFailed = err;
+                  throw err;
+                }
                 // The final reply is out: a rerun would post it twice.
                 if (info?.kind === "final") accept("final reply sent");
               },
@@ -1375,7 +1381,11 @@ export function createZoomPlugin(options = {}) {
               },
             },
           });
-          if (!entry.settled) {
+          if (!entry.settled && replyFailed) {
+            // The sidecar did not take the reply (e.g. it was restarting): the redelivered
+            // message runs the turn again rather than leaving it unanswered.
+            refuse(`the reply could not be sent: ${replyFailed?.message ?? replyFailed}`);
+          } else if (!entry.settled) {
             if (result?.deferredToActiveRun || !runStarted) {
               // Queued behind the session's active run in the host's memory (or a command):
               // acknowledged, and lost if the gateway stops before that queue runs.

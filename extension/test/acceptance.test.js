@@ -96,7 +96,7 @@ test("a retry after a gateway restart is dropped by the persisted dedup log", as
 
 test("a turn longer than the hold: 503 + Retry-After, the turn runs on; a redelivery waits for the same turn", async () => {
   const turn = gate();
-  const t = setup({ onDispatch: (args) => clawdbotTurn(args, { before: turn.promise }) });
+  const t = setup({ onDispatch: (args) => clawdbotTurn(args, { before: turn.promise }), options: { holdMs: 1500 } });
   const first = await t.post(meetingEvent("slow-1"));
   assert.equal(first.statusCode, 503);
   assert.equal(first.headers["retry-after"], "2");
@@ -128,6 +128,32 @@ test("a failed dispatch answers 503; the retry gets a fresh MessageSid (host ded
     t.calls.dispatch.map((d) => d.ctx.MessageSid),
     ["fail-1", "fail-1#2"],
   );
+});
+
+test("a reply the sidecar did not take (e.g. it was restarting): 503, the redelivery runs the turn again", async () => {
+  let n = 0;
+  const t = setup({
+    onDispatch: async (args) => {
+      n += 1;
+      args.replyOptions.onAgentRunStart?.();
+      const text = n === 1 ? "ACK: lost" : "ACK: again";
+      const to = n === 1 ? "http://127.0.0.1:9" : undefined;
+      try {
+        if (to) t.cfg.channels.zoom.sidecarUrl = to;
+        await args.dispatcherOptions.deliver({ text }, { kind: "final" });
+      } catch (err) {
+        args.dispatcherOptions.onError(err, { kind: "final" });
+      } finally {
+        t.cfg.channels.zoom.sidecarUrl = sidecar.url;
+      }
+      return { queuedFinal: true };
+    },
+  });
+  const first = await t.post(meetingEvent("replyfail-1"));
+  assert.equal(first.statusCode, 503);
+  assert.match(first.body, /reply could not be sent/);
+  assert.equal((await t.post(meetingEvent("replyfail-1"))).statusCode, 200);
+  assert.equal(sidecar.requests.filter((r) => r.body?.message === "ACK: again").length, 1);
 });
 
 test("resolved without a run (command, or queued in the host's memory): 200 and a warning", async () => {
