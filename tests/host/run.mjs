@@ -1107,7 +1107,9 @@ async function restartScenario(host, root, opts) {
         const reqs = await llm.requests(llmSince);
         const sends = (await fz.teamChat()).slice(chatFrom);
         for (const e of events) {
-          e.llm = reqs.filter((r) => JSON.stringify(r.messages ?? r.body).includes(e.marker)).length;
+          // The request body (prompt and the session's history) names the event's meeting;
+          // every event has its own meeting, so only that session's turns match.
+          e.llm = reqs.filter((r) => JSON.stringify(r.body).includes(e.marker)).length;
           e.replies = sends.filter((x) => String(x.body?.message ?? "").includes(e.marker)).length;
         }
         return pushed.every((e) => e.replies >= 1);
