@@ -1354,6 +1354,13 @@ export function createZoomPlugin(options = {}) {
                 const urls = Array.isArray(out?.mediaUrls) ? out.mediaUrls : [out?.mediaUrl];
                 const text = [out?.text, ...urls].filter(present).join("\n");
                 if (!text) return;
+                if (state.stopping.get(account.accountId)?.signal.aborted) {
+                  // The gateway is going down: a reply sent now may reach Zoom after the
+                  // process can no longer record the message as accepted, and the
+                  // redelivery would post it twice. Leave the answer to the redelivery.
+                  replyFailed = new Error("gateway stopping");
+                  throw replyFailed;
+                }
                 try {
                   await sendText({
                     cfg,

@@ -209,8 +209,12 @@ test("when the account stops: held and new webhooks get 503 at once", async () =
   assert.equal(fresh.statusCode, 503);
   assert.equal(fresh.headers.connection, "close");
   assert.equal(t.calls.dispatch.length, 1, "no new turn while stopping");
+  const before = sidecar.requests.length;
   turn.open();
   await task;
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(sidecar.requests.length, before, "the turn's reply is left to the redelivery");
+  assert.equal(existsSync(join(t.stateDir, "zoom", "accepted.jsonl")), false, "not acknowledged");
 });
 
 test("a session-store lock left by a dead gateway: 503 with Retry-After until Clawdbot would evict it", async () => {
