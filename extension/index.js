@@ -42,6 +42,8 @@ const ACCEPTED_CAPACITY = 20_000;
 const PENDING_CONTEXT_CAPACITY = 500;
 /** Clawdbot evicts a session-store lock only when it is older than this. */
 const STALE_LOCK_AGE_MS = 30_000;
+/** OpenClaw's text for a turn it dropped (`RESTART_LIFECYCLE_REPLY_TEXT` in its agent runner). */
+const HOST_RESTART_NOTICE = /^\s*⚠️ Gateway is restarting\. Please wait a few seconds and try again\.\s*$/u;
 /** The sidecar's log file is rotated (one old copy) past this size when it is (re)started. */
 const SIDECAR_LOG_ROTATE_BYTES = 10 * 1024 * 1024;
 /** The system sender of meeting-event conversations (the authenticated sidecar). */
@@ -1354,6 +1356,13 @@ export function createZoomPlugin(options = {}) {
                 const urls = Array.isArray(out?.mediaUrls) ? out.mediaUrls : [out?.mediaUrl];
                 const text = [out?.text, ...urls].filter(present).join("\n");
                 if (!text) return;
+                if (HOST_RESTART_NOTICE.test(text)) {
+                  // OpenClaw's answer for a turn it dropped (it posts this while starting,
+                  // draining or interrupting session work): not a reply. Leave the answer
+                  // to the redelivery instead of acknowledging a message nobody answered.
+                  replyFailed = new Error("the host dropped the turn (restart notice)");
+                  return;
+                }
                 if (state.stopping.get(account.accountId)?.signal.aborted) {
                   // The gateway is going down: a reply sent now may reach Zoom after the
                   // process can no longer record the message as accepted, and the

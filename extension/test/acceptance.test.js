@@ -156,6 +156,24 @@ test("a reply the sidecar did not take (e.g. it was restarting): 503, the redeli
   assert.equal(sidecar.requests.filter((r) => r.body?.message === "ACK: again").length, 1);
 });
 
+test("OpenClaw's restart notice for a turn it dropped: not posted, 503, the redelivery answers", async () => {
+  let n = 0;
+  const t = setup({
+    onDispatch: async (args) => {
+      n += 1;
+      const text = n === 1 ? "⚠️ Gateway is restarting. Please wait a few seconds and try again." : "ACK: real";
+      await args.dispatcherOptions.deliver({ text }, { kind: "final" });
+      return { queuedFinal: true };
+    },
+  });
+  const first = await t.post(meetingEvent("notice-1"));
+  assert.equal(first.statusCode, 503);
+  assert.match(first.body, /restart notice/);
+  assert.equal(sidecar.requests.filter((r) => String(r.body?.message).includes("Gateway is restarting")).length, 0);
+  assert.equal((await t.post(meetingEvent("notice-1"))).statusCode, 200);
+  assert.equal(sidecar.requests.filter((r) => r.body?.message === "ACK: real").length, 1);
+});
+
 test("resolved without a run (command, or queued in the host's memory): 200 and a warning", async () => {
   const t = setup({ onDispatch: async () => ({ queuedFinal: false }) });
   assert.equal((await t.post(meetingEvent("norun-1"))).statusCode, 200);
