@@ -8,11 +8,23 @@
 // Plain ESM, no dependencies, no SDK imports. `register(api)` is synchronous and has no
 // side effects: it also runs in every CLI process.
 
-import { spawn as nodeSpawn } from "node:child_process";
-import { randomUUID, timingSafeEqual } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { createInterface } from "node:readline";
+import { execFileSync, spawn as nodeSpawn } from "node:child_process";
+import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
+import { homedir } from "node:os";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const PLUGIN_ID = "zoom";
@@ -24,7 +36,16 @@ const DEFAULT_LISTEN = "127.0.0.1:18790";
 const DEFAULT_GATEWAY_PORT = 18789;
 const SEND_TIMEOUT_MS = 10_000;
 const MAX_BODY_BYTES = 1024 * 1024;
-const SEEN_CAPACITY = 2048;
+/** Accepted guids remembered per state dir (the file is compacted at twice this). */
+const ACCEPTED_CAPACITY = 20_000;
+/** Context events kept for the next turn per state dir (oldest dropped beyond). */
+const PENDING_CONTEXT_CAPACITY = 500;
+/** Clawdbot evicts a session-store lock only when it is older than this. */
+const STALE_LOCK_AGE_MS = 30_000;
+/** OpenClaw's text for a turn it dropped (`RESTART_LIFECYCLE_REPLY_TEXT` in its agent runner). */
+const HOST_RESTART_NOTICE = /^\s*⚠️ Gateway is restarting\. Please wait a few seconds and try again\.\s*$/u;
+/** The sidecar's log file is rotated (one old copy) past this size when it is (re)started. */
+const SIDECAR_LOG_ROTATE_BYTES = 10 * 1024 * 1024;
 /** The system sender of meeting-event conversations (the authenticated sidecar). */
 const EVENT_SENDER = "zoom";
 
@@ -45,6 +66,13 @@ const DEFAULT_OPTIONS = {
   backoff: { initialMs: 1_000, maxMs: 30_000, resetAfterMs: 60_000 },
   killGraceMs: 5_000,
   healthIntervalMs: 30_000,
+  // How long a webhook waits for the host to accept its message: below the sidecar's
+  // 10 s delivery timeout (crates/bluebubbles-shim/src/config.rs).
+  holdMs: 8_000,
+  // How often a detached sidecar's pid is checked and its log file tailed.
+  watchIntervalMs: 500,
+  // Retry-After (seconds) when the message is not accepted yet.
+  retryAfterS: 2,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -307,17 +335,26 @@ async function sidecarRequest(fetchImpl, account, method, path, body, timeoutMs 
 // ---------------------------------------------------------------------------------------
 // Inbound webhook helpers
 
-function tokenOf(req) {
+/** Every credential a webhook carries: `x-password`, `Authorization: Bearer`, `?password=`, `?guid=`. */
+function tokensOf(req) {
+  const tokens = [];
+  const header = req.headers?.["x-password"];
+  if (typeof header === "string") tokens.push(header);
   const auth = req.headers?.authorization;
   if (typeof auth === "string") {
     const match = /^Bearer\s+(.+)$/i.exec(auth.trim());
-    if (match) return match[1];
+    if (match) tokens.push(match[1]);
   }
   try {
-    return new URL(req.url ?? "/", "http://localhost").searchParams.get("password") ?? undefined;
+    const query = new URL(req.url ?? "/", "http://localhost").searchParams;
+    for (const name of ["password", "guid"]) {
+      const value = query.get(name);
+      if (value !== null) tokens.push(value);
+    }
   } catch {
-    return undefined;
+    // no usable query
   }
+  return tokens;
 }
 
 function readBody(req, limit) {
@@ -420,53 +457,342 @@ function sleep(ms, signal) {
   });
 }
 
-function pipeLines(stream, write) {
-  if (!stream) return;
-  createInterface({ input: stream, crlfDelay: Infinity }).on("line", (line) => {
-    if (line.trim()) write(line);
-  });
-}
-
 function logLevelOf(line) {
   if (/\bERROR\b/.test(line)) return "error";
   if (/\bWARN\b/.test(line)) return "warn";
   return "info";
 }
 
-/** Runs one child until it exits, or until `signal` aborts (SIGTERM, SIGKILL after grace). */
-function runChild(spawnImpl, command, args, env, log, prefix, signal, killGraceMs) {
-  return new Promise((resolve) => {
-    let child;
+// ---------------------------------------------------------------------------------------
+// Durable files in <stateDir>/zoom/: every write is fsync'd (append) or written to a
+// temporary file, fsync'd and renamed, so a crash leaves the old or the new content.
+
+function fsyncDir(dir) {
+  try {
+    const fd = openSync(dir, "r");
     try {
-      child = spawnImpl(command, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // not every platform can fsync a directory
+  }
+}
+
+/** Replaces `file` with `text` atomically. */
+export function writeFileDurably(file, text) {
+  mkdirSync(dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  const fd = openSync(tmp, "w", 0o600);
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+  fsyncDir(dirname(file));
+}
+
+function appendDurably(file, text) {
+  mkdirSync(dirname(file), { recursive: true });
+  const fd = openSync(file, "a", 0o600);
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readText(file) {
+  try {
+    return readFileSync(file, "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The guids whose messages the host accepted, one JSON line each, append-only with fsync.
+ * Bounded: past twice `capacity` lines the newest `capacity` are rewritten atomically.
+ * A torn last line (crash mid-append) is ignored.
+ */
+export class AcceptedLog {
+  constructor(file, capacity = ACCEPTED_CAPACITY) {
+    this.file = file;
+    this.capacity = capacity;
+    this.keys = undefined;
+    this.lines = 0;
+  }
+
+  load() {
+    if (this.keys) return;
+    this.keys = new Set();
+    const text = readText(this.file) ?? "";
+    const lines = text.split("\n");
+    const complete = text.endsWith("\n") ? lines.slice(0, -1) : lines.slice(0, -1);
+    for (const line of complete) {
+      try {
+        const key = JSON.parse(line);
+        if (typeof key === "string") this.keys.add(key);
+      } catch {
+        // a damaged line: skip it
+      }
+    }
+    this.lines = this.keys.size;
+    if (text && !text.endsWith("\n")) this.compact();
+  }
+
+  has(key) {
+    this.load();
+    return this.keys.has(key);
+  }
+
+  add(key) {
+    this.load();
+    if (this.keys.has(key)) return;
+    appendDurably(this.file, `${JSON.stringify(key)}\n`);
+    this.keys.add(key);
+    this.lines += 1;
+    if (this.lines > 2 * this.capacity) this.compact();
+  }
+
+  compact() {
+    const keep = [...this.keys].slice(-this.capacity);
+    this.keys = new Set(keep);
+    this.lines = keep.length;
+    writeFileDurably(this.file, keep.map((k) => `${JSON.stringify(k)}\n`).join(""));
+  }
+}
+
+/**
+ * Context events waiting for their session's next turn, for hosts without a durable
+ * injection API (Clawdbot keeps system events in memory). One JSON file, replaced atomically.
+ */
+export class PendingContext {
+  constructor(file, capacity = PENDING_CONTEXT_CAPACITY) {
+    this.file = file;
+    this.capacity = capacity;
+  }
+
+  all() {
+    try {
+      const list = JSON.parse(readText(this.file) ?? "[]");
+      return Array.isArray(list) ? list.filter((e) => e && typeof e === "object") : [];
+    } catch {
+      return [];
+    }
+  }
+
+  add(entry) {
+    const list = this.all().filter((e) => e.key !== entry.key);
+    list.push(entry);
+    this.save(list.slice(-this.capacity));
+  }
+
+  /** Drops the entries of `sessionKey` queued at or before `before` (ms). */
+  consume(sessionKey, before) {
+    const list = this.all();
+    const rest = list.filter((e) => e.sessionKey !== sessionKey || e.at > before);
+    if (rest.length !== list.length) this.save(rest);
+  }
+
+  save(list) {
+    writeFileDurably(this.file, `${JSON.stringify(list)}\n`);
+  }
+}
+
+/** A file name part for an account id. */
+function fileSafe(id) {
+  return String(id).replace(/[^A-Za-z0-9_.-]/g, "_");
+}
+
+// ---------------------------------------------------------------------------------------
+// Processes (the detached sidecar)
+
+/** Whether `pid` runs (a zombie does not). */
+export function pidAlive(pid) {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return err?.code === "EPERM";
+  }
+  const stat = readText(`/proc/${pid}/stat`);
+  if (stat === undefined) return true;
+  return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+}
+
+function signalGroup(pid, sig) {
+  try {
+    process.kill(-pid, sig);
+    return;
+  } catch {
+    // not a group leader (or gone): signal the process itself
+  }
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // gone
+  }
+}
+
+/** SIGTERM to the sidecar's process group, SIGKILL after `graceMs`; resolves once it is gone. */
+async function stopPid(pid, graceMs) {
+  if (!pidAlive(pid)) return;
+  signalGroup(pid, "SIGTERM");
+  const deadline = Date.now() + graceMs;
+  while (pidAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  if (!pidAlive(pid)) return;
+  signalGroup(pid, "SIGKILL");
+  for (let i = 0; i < 40 && pidAlive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+}
+
+/** The sidecar binary's version line, or a fingerprint of the file when it has none. */
+function defaultSidecarVersion(command) {
+  let stat;
+  try {
+    stat = statSync(command);
+  } catch {
+    return "missing";
+  }
+  let line = "";
+  try {
+    line = execFileSync(command, ["--version"], { timeout: 5_000, stdio: ["ignore", "pipe", "ignore"] })
+      .toString("utf8")
+      .trim();
+  } catch {
+    // no --version: the fingerprint alone
+  }
+  return `${line || basename(command)} (${stat.size} bytes, mtime ${Math.trunc(stat.mtimeMs)})`;
+}
+
+/** Stable JSON (sorted keys) for hashing a configuration. */
+function canonicalJson(value) {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value && typeof value === "object") {
+    return `{${Object.keys(value)
+      .sort()
+      .filter((k) => value[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`)
+      .join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export function configHash(command, accountJson) {
+  return createHash("sha256").update(canonicalJson({ command, accountJson })).digest("hex");
+}
+
+/** An exclusive lock file holding our pid; a lock whose holder is dead is taken over. */
+async function withFileLock(file, fn, timeoutMs = 15_000) {
+  mkdirSync(dirname(file), { recursive: true });
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const fd = openSync(file, "wx", 0o600);
+      writeSync(fd, JSON.stringify({ pid: process.pid, at: Date.now() }));
+      closeSync(fd);
+      break;
     } catch (err) {
-      resolve({ error: err });
+      if (err?.code !== "EEXIST") throw err;
+      let holder;
+      try {
+        holder = JSON.parse(readFileSync(file, "utf8"));
+      } catch {
+        holder = undefined;
+      }
+      const stale = !holder || !pidAlive(holder.pid) || (holder.pid === process.pid && Date.now() - holder.at > timeoutMs);
+      if (stale) {
+        try {
+          unlinkSync(file);
+        } catch {
+          // someone else removed it
+        }
+        continue;
+      }
+      if (Date.now() > deadline) throw new Error(`lock ${file} held by pid ${holder.pid}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    try {
+      unlinkSync(file);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** Follows a log file from `offset`, passing complete lines to `write`. */
+function tailFile(file, offset, write) {
+  let position = offset;
+  let partial = "";
+  return function poll() {
+    let size;
+    try {
+      size = statSync(file).size;
+    } catch {
       return;
     }
-    let settled = false;
-    let killTimer;
-    const onAbort = () => {
-      child.kill("SIGTERM");
-      killTimer = setTimeout(() => child.kill("SIGKILL"), killGraceMs);
+    if (size < position) position = 0;
+    if (size === position) return;
+    const fd = openSync(file, "r");
+    try {
+      const buf = Buffer.alloc(Math.min(size - position, 1024 * 1024));
+      const n = readSync(fd, buf, 0, buf.length, position);
+      position += n;
+      const lines = (partial + buf.subarray(0, n).toString("utf8")).split("\n");
+      partial = lines.pop() ?? "";
+      for (const line of lines) if (line.trim()) write(line);
+    } finally {
+      closeSync(fd);
+    }
+  };
+}
+
+/** State shared by every registration in this process for one state dir (survives Clawdbot's in-process restart). */
+function processState(stateDirPath) {
+  const root = (globalThis[Symbol.for("moltbot-zoom.state")] ??= new Map());
+  let state = root.get(stateDirPath);
+  if (!state) {
+    state = {
+      inflight: new Map(), // accountId\0guid -> { accepted: Promise, sid }
+      attempts: new Map(), // accountId\0guid -> attempts started in this process
+      sessions: new Map(), // sessionKey -> tail of the serialized dispatch chain
+      stopping: new Map(), // accountId -> AbortController fired when the account stops
+      contextReplayed: new Set(), // accountIds whose pending context was re-queued
+      accepted: undefined,
+      pending: undefined,
     };
-    const finish = (result) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(killTimer);
-      signal.removeEventListener("abort", onAbort);
-      resolve(result);
-    };
-    const write = (line) => {
-      const level = logLevelOf(line);
-      (log[level] ?? log.info)?.call(log, `${prefix} sidecar: ${line}`);
-    };
-    pipeLines(child.stdout, write);
-    pipeLines(child.stderr, write);
-    child.once("error", (error) => finish({ error }));
-    child.once("exit", (code, sig) => finish({ code, signal: sig }));
-    if (signal.aborted) onAbort();
-    else signal.addEventListener("abort", onAbort, { once: true });
-  });
+    root.set(stateDirPath, state);
+  }
+  return state;
+}
+
+/** Clawdbot's session-store lock left by a dead process and not yet evictable: ms left, else 0. */
+export function staleStoreLockWait(storePath, now = Date.now()) {
+  if (typeof storePath !== "string" || !storePath) return 0;
+  const lock = `${storePath}.lock`;
+  let stat;
+  try {
+    stat = statSync(lock);
+  } catch {
+    return 0;
+  }
+  let holder;
+  try {
+    holder = JSON.parse(readFileSync(lock, "utf8"));
+  } catch {
+    holder = undefined;
+  }
+  if (holder?.pid === process.pid || pidAlive(holder?.pid)) return 0;
+  const age = now - stat.mtimeMs;
+  return age < STALE_LOCK_AGE_MS ? STALE_LOCK_AGE_MS - age : 0;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -490,8 +816,13 @@ export function createZoomPlugin(options = {}) {
     const meta = readChannelMeta(dir);
     const runtime = api.runtime ?? {};
     const logger = api.logger ?? console;
-    const seen = new Map();
     const statusSinks = new Map();
+    const accountLogs = new Map();
+
+    /** The running account's log (shown under the channel in the gateway log), else the plugin logger. */
+    function logFor(accountId) {
+      return accountLogs.get(accountId) ?? logger;
+    }
 
     function liveConfig() {
       const config = runtime.config;
@@ -594,7 +925,26 @@ export function createZoomPlugin(options = {}) {
         // fall through to the environment
       }
       const env = process.env;
-      return env.MOLTBOT_STATE_DIR || env.CLAWDBOT_STATE_DIR || env.OPENCLAW_STATE_DIR || undefined;
+      return (
+        env.MOLTBOT_STATE_DIR ||
+        env.CLAWDBOT_STATE_DIR ||
+        env.OPENCLAW_STATE_DIR ||
+        join(homedir(), ".moltbot-zoom")
+      );
+    }
+
+    /** This process's shared state for our state dir, with its durable files opened. */
+    function shared() {
+      const dirPath = stateDir();
+      const state = processState(dirPath);
+      state.accepted ??= new AcceptedLog(join(dirPath, "zoom", "accepted.jsonl"));
+      state.pending ??= new PendingContext(join(dirPath, "zoom", "pending-context.json"));
+      return state;
+    }
+
+    function sidecarFiles(accountId) {
+      const base = join(stateDir(), "zoom", `sidecar-${fileSafe(accountId)}`);
+      return { state: `${base}.json`, lock: `${base}.lock`, log: `${base}.log` };
     }
 
     async function startAccount(ctx) {
@@ -610,6 +960,7 @@ export function createZoomPlugin(options = {}) {
         ctx.setStatus?.(status);
       };
       statusSinks.set(id, setStatus);
+      accountLogs.set(id, log);
       setStatus({
         running: true,
         connected: false,
@@ -618,30 +969,53 @@ export function createZoomPlugin(options = {}) {
         baseUrl: account.baseUrl,
         webhookPath: account.inboundPath,
       });
+      // Webhooks answer 503 from the moment the host stops this account (Clawdbot fires
+      // the signal first when it closes; held requests would force its 5 s exit).
+      const state = shared();
+      const stopping = new AbortController();
+      state.stopping.set(id, stopping);
+      const onAbort = () => stopping.abort();
+      if (signal.aborted) onAbort();
+      else signal.addEventListener("abort", onAbort, { once: true });
+      replayPendingContext(state, id, log, prefix);
       try {
         if (present(account.config.sidecarUrl)) {
           log.info?.(`${prefix} zoom channel started (attached to ${account.baseUrl})`);
-          while (!signal.aborted) {
-            try {
-              await sidecarRequest(fetchImpl, account, "GET", "/api/v1/ping", undefined, 5_000);
-              setStatus({ connected: true, lastError: null });
-            } catch (err) {
-              setStatus({ connected: false, lastError: err.message });
-              log.warn?.(`${prefix} ${err.message}`);
-            }
-            await sleep(opts.healthIntervalMs, signal);
-          }
+          await watchHealth(account, signal, setStatus, log, prefix);
         } else {
           await superviseSidecar(account, cfg, log, prefix, signal, setStatus);
         }
       } finally {
+        signal.removeEventListener("abort", onAbort);
         if (statusSinks.get(id) === setStatus) statusSinks.delete(id);
         setStatus({ running: false, connected: false, lastStopAt: Date.now() });
       }
     }
 
-    async function superviseSidecar(account, cfg, log, prefix, signal, setStatus) {
-      const command = sidecarCommand(account);
+    async function watchHealth(account, signal, setStatus, log, prefix) {
+      while (!signal.aborted) {
+        try {
+          await sidecarRequest(fetchImpl, account, "GET", "/api/v1/ping", undefined, 5_000);
+          setStatus({ connected: true, lastError: null });
+        } catch (err) {
+          setStatus({ connected: false, lastError: err.message });
+          log.warn?.(`${prefix} ${err.message}`);
+        }
+        await sleep(opts.healthIntervalMs, signal);
+      }
+    }
+
+    /** Whether the live config no longer wants this account's sidecar. */
+    function channelWithdrawn(accountId) {
+      const cfg = liveConfig();
+      if (cfg?.plugins?.entries?.zoom?.enabled === false) return true;
+      if (!zoomSection(cfg)) return true;
+      const account = resolveAccount(cfg, accountId);
+      return !account.enabled || !account.configured || present(account.config.sidecarUrl);
+    }
+
+    /** The sidecar's configuration as the extension hands it over. */
+    function sidecarAccountJson(account, cfg) {
       const port = cfg?.gateway?.port ?? DEFAULT_GATEWAY_PORT;
       const { accounts: _ignored, ...config } = account.config;
       const accountJson = {
@@ -651,59 +1025,229 @@ export function createZoomPlugin(options = {}) {
       };
       const dirForState = stateDir();
       if (dirForState) accountJson.stateDir = dirForState;
+      return accountJson;
+    }
+
+    /**
+     * Keeps a detached sidecar (own session, so a gateway stop or restart does not reach it)
+     * running: attaches to the one recorded in the state file when its pid lives, its version
+     * and configuration match and `/status` answers to our password; replaces it otherwise.
+     * On abort it is left running, unless the live config withdrew the channel.
+     */
+    async function superviseSidecar(account, cfg, log, prefix, signal, setStatus) {
+      const command = sidecarCommand(account);
+      const accountJson = sidecarAccountJson(account, cfg);
+      const hash = configHash(command, accountJson);
+      const files = sidecarFiles(account.accountId);
       const env = { ...process.env, MOLTBOT_ZOOM_ACCOUNT_JSON: JSON.stringify(accountJson) };
+      const write = (line) => {
+        const level = logLevelOf(line);
+        (log[level] ?? log.info)?.call(log, `${prefix} sidecar: ${line}`);
+      };
       const { initialMs, maxMs, resetAfterMs } = opts.backoff;
       let delay = initialMs;
       let announced = false;
+      let pid;
       while (!signal.aborted) {
-        const startedAt = Date.now();
-        const run = runChild(spawnImpl, command, ["run"], env, log, prefix, signal, opts.killGraceMs);
+        const version = versionOf(command);
+        let started;
+        try {
+          started = await withFileLock(files.lock, () =>
+            attachOrSpawn({ account, command, version, hash, files, env, log, prefix }),
+          );
+        } catch (err) {
+          started = { error: err };
+        }
+        if (started.error) {
+          setStatus({ connected: false, lastError: `sidecar failed to start: ${started.error.message}` });
+          log.warn?.(`${prefix} sidecar failed to start: ${started.error.message}; restarting in ${delay} ms`);
+          await sleep(delay, signal);
+          delay = Math.min(delay * 2, maxMs);
+          continue;
+        }
+        pid = started.pid;
         if (!announced) {
           announced = true;
-          log.info?.(`${prefix} zoom channel started (sidecar ${command})`);
+          log.info?.(`${prefix} zoom channel started (sidecar ${command}, pid ${pid})`);
         }
-        const result = await run;
+        const since = Date.now();
+        const poll = tailFile(files.log, started.logOffset, write);
+        let lastHealth = 0;
+        while (!signal.aborted && pidAlive(pid)) {
+          poll();
+          if (Date.now() - lastHealth >= opts.healthIntervalMs) {
+            lastHealth = Date.now();
+            pingSidecar(account).then((ok) => setStatus(ok ? { connected: true, lastError: null } : { connected: false }));
+          }
+          await sleep(opts.watchIntervalMs, signal);
+        }
+        poll();
         if (signal.aborted) break;
-        if (Date.now() - startedAt >= resetAfterMs) delay = initialMs;
-        const why = result.error
-          ? `failed to start: ${result.error.message}`
-          : `exited (${result.signal ?? `code ${result.code}`})`;
-        setStatus({ connected: false, lastError: `sidecar ${why}` });
-        log.warn?.(`${prefix} sidecar ${why}; restarting in ${delay} ms`);
+        if (Date.now() - since >= resetAfterMs) delay = initialMs;
+        setStatus({ connected: false, lastError: `sidecar exited (pid ${pid})` });
+        log.warn?.(`${prefix} sidecar exited (pid ${pid}); restarting in ${delay} ms`);
         await sleep(delay, signal);
         delay = Math.min(delay * 2, maxMs);
       }
+      if (pid && pidAlive(pid)) {
+        if (channelWithdrawn(account.accountId)) {
+          log.info?.(`${prefix} zoom channel withdrawn: stopping sidecar pid ${pid}`);
+          await stopPid(pid, opts.killGraceMs);
+          try {
+            unlinkSync(files.state);
+          } catch {
+            // already gone
+          }
+        } else {
+          log.info?.(`${prefix} sidecar pid ${pid} keeps running for the next gateway start`);
+        }
+      }
     }
 
-    async function processInbound(cfg, account, msg) {
-      const channel = runtime.channel ?? {};
+    function versionOf(command) {
+      return (opts.sidecarVersion ?? defaultSidecarVersion)(command);
+    }
+
+    async function pingSidecar(account) {
+      try {
+        await sidecarRequest(fetchImpl, account, "GET", "/status", undefined, 3_000);
+        return true;
+      } catch {
+        return false;
+      }
+    }
+
+    async function attachOrSpawn({ account, command, version, hash, files, env, log, prefix }) {
+      const recorded = readJson(files.state);
+      if (recorded && pidAlive(recorded.pid)) {
+        const same = recorded.version === version && recorded.configHash === hash;
+        if (same && (await pingSidecar(account))) {
+          log.info?.(`${prefix} attached to the running sidecar pid ${recorded.pid}`);
+          return { pid: recorded.pid, logOffset: fileSize(files.log) };
+        }
+        const why = !same
+          ? recorded.version !== version
+            ? "its version changed"
+            : "its configuration changed"
+          : "it does not answer /status";
+        log.info?.(`${prefix} replacing the sidecar pid ${recorded.pid}: ${why}`);
+        await stopPid(recorded.pid, opts.killGraceMs);
+      }
+      rotateLog(files.log);
+      const logOffset = fileSize(files.log);
+      mkdirSync(dirname(files.log), { recursive: true });
+      const out = openSync(files.log, "a", 0o600);
+      let child;
+      try {
+        child = spawnImpl(command, ["run"], { env, detached: true, stdio: ["ignore", out, out] });
+      } finally {
+        closeSync(out);
+      }
+      const pid = await new Promise((resolve, reject) => {
+        if (child.pid) resolve(child.pid);
+        child.once?.("error", reject);
+        child.once?.("spawn", () => resolve(child.pid));
+      });
+      child.on?.("error", () => {});
+      child.unref?.();
+      writeFileDurably(
+        files.state,
+        `${JSON.stringify({ pid, version, configHash: hash, listen: account.baseUrl, startedAt: Date.now() })}\n`,
+      );
+      return { pid, logOffset };
+    }
+
+    function fileSize(file) {
+      try {
+        return statSync(file).size;
+      } catch {
+        return 0;
+      }
+    }
+
+    function rotateLog(file) {
+      if (fileSize(file) < SIDECAR_LOG_ROTATE_BYTES) return;
+      try {
+        renameSync(file, `${file}.1`);
+      } catch {
+        // keep appending
+      }
+    }
+
+    /** Re-queues context events that a previous gateway process accepted but never used. */
+    function replayPendingContext(state, accountId, log, prefix) {
+      if (state.contextReplayed.has(accountId) || durableInjection()) return;
+      state.contextReplayed.add(accountId);
+      const entries = state.pending.all().filter((e) => e.accountId === accountId);
+      for (const e of entries) {
+        runtime.system?.enqueueSystemEvent?.(e.text, { sessionKey: e.sessionKey, agentId: e.agentId, contextKey: e.contextKey });
+      }
+      if (entries.length) log.info?.(`${prefix} re-queued ${entries.length} context event(s) for their sessions' next turn`);
+    }
+
+    /** OpenClaw's durable next-turn injection, when this host has it. */
+    function durableInjection() {
+      const workflow = api.session?.workflow;
+      if (typeof workflow?.enqueueNextTurnInjection === "function") {
+        return (input) => workflow.enqueueNextTurnInjection(input);
+      }
+      if (typeof api.enqueueNextTurnInjection === "function") return (input) => api.enqueueNextTurnInjection(input);
+      return undefined;
+    }
+
+    function routeFor(cfg, account, msg) {
       const peer =
         msg.kind === "direct" ? { kind: "dm", id: msg.sender } : { kind: msg.kind, id: msg.chatGuid };
-      const route = channel.routing.resolveAgentRoute({
+      return runtime.channel.routing.resolveAgentRoute({
         cfg,
         channel: PLUGIN_ID,
         accountId: account.accountId,
         peer,
       });
-      if (msg.mode === "context") {
-        runtime.system.enqueueSystemEvent(`Zoom: ${msg.text}`, {
+    }
+
+    function storePathFor(cfg, route) {
+      const session = runtime.channel?.session;
+      if (typeof session?.resolveStorePath !== "function") return undefined;
+      try {
+        return session.resolveStorePath(cfg?.session?.store, { agentId: route.agentId });
+      } catch {
+        return undefined;
+      }
+    }
+
+    /** Context mode: durable before 2xx (the host's injection queue, else our own file). */
+    async function acceptContext(state, account, msg, route) {
+      const text = `Zoom: ${msg.text}`;
+      const contextKey = `zoom:event:${msg.guid}`;
+      const inject = durableInjection();
+      if (inject) {
+        await inject({ sessionKey: route.sessionKey, agentId: route.agentId, text, idempotencyKey: contextKey });
+      } else {
+        state.pending.add({
+          key: contextKey,
+          accountId: account.accountId,
           sessionKey: route.sessionKey,
           agentId: route.agentId,
-          contextKey: `zoom:event:${msg.guid}`,
+          text,
+          contextKey,
+          at: Date.now(),
         });
-        return;
+        runtime.system.enqueueSystemEvent(text, { sessionKey: route.sessionKey, agentId: route.agentId, contextKey });
       }
+    }
+
+    function buildContext(cfg, account, msg, route, messageSid) {
       let previousTimestamp;
-      const session = channel.session;
-      if (typeof session?.resolveStorePath === "function") {
+      const storePath = storePathFor(cfg, route);
+      if (storePath) {
         try {
-          const storePath = session.resolveStorePath(cfg?.session?.store, { agentId: route.agentId });
-          previousTimestamp = session.readSessionUpdatedAt?.({ storePath, sessionKey: route.sessionKey });
+          previousTimestamp = runtime.channel.session.readSessionUpdatedAt?.({ storePath, sessionKey: route.sessionKey });
         } catch {
           previousTimestamp = undefined;
         }
       }
-      const replyApi = channel.reply;
+      const replyApi = runtime.channel.reply;
       const body =
         typeof replyApi.formatAgentEnvelope === "function"
           ? replyApi.formatAgentEnvelope({
@@ -733,7 +1277,7 @@ export function createZoomPlugin(options = {}) {
         ConversationLabel: label,
         SenderName: msg.senderName,
         SenderId: msg.sender,
-        MessageSid: msg.guid,
+        MessageSid: messageSid,
         ReplyToId: msg.replyToId,
         Timestamp: msg.timestamp,
         Provider: PLUGIN_ID,
@@ -743,39 +1287,166 @@ export function createZoomPlugin(options = {}) {
         CommandAuthorized: fromTeamChat && isAllowed(account.config, msg.sender, msg.chatGuid),
       };
       if (!isDirect) payload.GroupSubject = label;
-      const ctx =
-        typeof replyApi.finalizeInboundContext === "function"
-          ? replyApi.finalizeInboundContext(payload)
-          : payload;
-      await replyApi.dispatchReplyWithBufferedBlockDispatcher({
-        ctx,
-        cfg,
-        dispatcherOptions: {
-          deliver: async (out) => {
-            const urls = Array.isArray(out?.mediaUrls) ? out.mediaUrls : [out?.mediaUrl];
-            const text = [out?.text, ...urls].filter(present).join("\n");
-            if (!text) return;
-            await sendText({
-              cfg,
-              to: msg.chatGuid,
-              text,
-              accountId: account.accountId,
-              replyToId: out?.replyToId,
-            });
-          },
-          onError: (err, info) => {
-            logger.error?.(
-              `zoom: [${account.accountId}] ${info?.kind ?? "reply"} failed: ${err?.message ?? err}`,
-            );
-          },
-        },
+      return typeof replyApi.finalizeInboundContext === "function"
+        ? replyApi.finalizeInboundContext(payload)
+        : payload;
+    }
+
+    /** Runs `task` after the previous task of `sessionKey` settled, so zoom never defers itself. */
+    function serialized(state, sessionKey, task) {
+      const previous = state.sessions.get(sessionKey) ?? Promise.resolve();
+      const run = previous.then(task, task);
+      const tail = run.catch(() => {});
+      state.sessions.set(sessionKey, tail);
+      tail.then(() => {
+        if (state.sessions.get(sessionKey) === tail) state.sessions.delete(sessionKey);
+      });
+      return run;
+    }
+
+    /**
+     * Starts the agent turn of a message-mode webhook. Its `accepted` promise resolves to
+     * `{ok: true}` once the turn's final reply was sent or its dispatch completed and the
+     * guid is in the accepted log, or to `{ok: false, reason}` when the dispatch failed.
+     */
+    function startTurn(state, key, cfg, account, msg, route) {
+      const attempt = (state.attempts.get(key) ?? 0) + 1;
+      state.attempts.set(key, attempt);
+      // Clawdbot's in-memory dedupe remembers a MessageSid before processing: a retry in
+      // the same process needs a fresh one.
+      const sid = attempt === 1 ? msg.guid : `${msg.guid}#${attempt}`;
+      let settle;
+      const entry = { sid, accepted: new Promise((resolve) => (settle = resolve)), settled: false };
+      const accept = (how) => {
+        if (entry.settled) return;
+        try {
+          state.accepted.add(key);
+        } catch (err) {
+          logger.error?.(`zoom: [${account.accountId}] cannot record ${msg.guid} as accepted: ${err?.message ?? err}`);
+          entry.settled = true;
+          settle({ ok: false, reason: "dedup record failed" });
+          return;
+        }
+        entry.settled = true;
+        entry.how = how;
+        state.attempts.delete(key);
+        settle({ ok: true, how });
+      };
+      const refuse = (reason) => {
+        if (entry.settled) return;
+        entry.settled = true;
+        logFor(account.accountId).warn?.(`${msg.guid} not accepted (503, will be redelivered): ${reason}`);
+        settle({ ok: false, reason });
+      };
+      state.inflight.set(key, entry);
+      serialized(state, route.sessionKey, async () => {
+        if (entry.settled) return;
+        let runStarted = false;
+        let replyFailed;
+        const startedAt = Date.now();
+        try {
+          const ctx = buildContext(cfg, account, msg, route, sid);
+          // No `turnAdoptionLifecycle`: with it, OpenClaw 2026.9.6 dropped adopted turns of
+          // this plugin under load (posting "Gateway is restarting"), see docs/reliability.md.
+          const result = await runtime.channel.reply.dispatchReplyWithBufferedBlockDispatcher({
+            ctx,
+            cfg,
+            dispatcherOptions: {
+              deliver: async (out, info) => {
+                const urls = Array.isArray(out?.mediaUrls) ? out.mediaUrls : [out?.mediaUrl];
+                const text = [out?.text, ...urls].filter(present).join("\n");
+                if (!text) return;
+                if (HOST_RESTART_NOTICE.test(text)) {
+                  // OpenClaw's answer for a turn it dropped (it posts this while starting,
+                  // draining or interrupting session work): not a reply. Leave the answer
+                  // to the redelivery instead of acknowledging a message nobody answered.
+                  replyFailed = new Error("the host dropped the turn (restart notice)");
+                  return;
+                }
+                if (state.stopping.get(account.accountId)?.signal.aborted) {
+                  // The gateway is going down: a reply sent now may reach Zoom after the
+                  // process can no longer record the message as accepted, and the
+                  // redelivery would post it twice. Leave the answer to the redelivery.
+                  replyFailed = new Error("gateway stopping");
+                  throw replyFailed;
+                }
+                try {
+                  await sendText({
+                    cfg,
+                    to: msg.chatGuid,
+                    text,
+                    accountId: account.accountId,
+                    replyToId: out?.replyToId,
+                  });
+                } catch (err) {
+                  replyFailed = err;
+                  throw err;
+                }
+                // The final reply is out: a rerun would post it twice.
+                if (info?.kind === "final") accept("final reply sent");
+              },
+              onError: (err, info) => {
+                logger.error?.(
+                  `zoom: [${account.accountId}] ${info?.kind ?? "reply"} failed: ${err?.message ?? err}`,
+                );
+              },
+            },
+            replyOptions: {
+              onAgentRunStart: () => {
+                runStarted = true;
+              },
+            },
+          });
+          if (!entry.settled && replyFailed) {
+            // The sidecar did not take the reply (e.g. it was restarting): the redelivered
+            // message runs the turn again rather than leaving it unanswered.
+            refuse(`the reply could not be sent: ${replyFailed?.message ?? replyFailed}`);
+          } else if (!entry.settled) {
+            if (result?.deferredToActiveRun || !runStarted) {
+              // Queued behind the session's active run in the host's memory (or a command):
+              // acknowledged, and lost if the gateway stops before that queue runs.
+              logFor(account.accountId).warn?.(
+                `${msg.guid} started no agent run yet (queued by the host in memory, or a command)`,
+              );
+            }
+            accept(runStarted ? "completed" : "resolved without a run");
+          }
+          if (entry.how && !durableInjection()) state.pending.consume(route.sessionKey, startedAt);
+        } catch (err) {
+          logger.error?.(`zoom: [${account.accountId}] inbound ${msg.guid} failed: ${err?.message ?? err}`);
+          refuse(`dispatch failed: ${err?.message ?? err}`);
+        } finally {
+          if (state.inflight.get(key) === entry) state.inflight.delete(key);
+        }
+      });
+      return entry;
+    }
+
+    /** `promise`'s value, or `fallback` after `ms` or when `signal` aborts. */
+    function awaitBounded(promise, ms, signal, fallback) {
+      return new Promise((resolve) => {
+        const done = (value) => {
+          clearTimeout(timer);
+          signal?.removeEventListener("abort", onAbort);
+          resolve(value);
+        };
+        const onAbort = () => done({ ok: false, reason: "gateway stopping", stopping: true });
+        const timer = setTimeout(() => done(fallback), ms);
+        if (signal?.aborted) return onAbort();
+        signal?.addEventListener("abort", onAbort, { once: true });
+        promise.then(done, (err) => done({ ok: false, reason: err?.message ?? String(err) }));
       });
     }
 
-    function remember(key) {
-      if (seen.has(key)) return false;
-      seen.set(key, true);
-      if (seen.size > SEEN_CAPACITY) seen.delete(seen.keys().next().value);
+    /**
+     * 503 + Retry-After. While the gateway stops, the connection is closed with the answer:
+     * an idle keep-alive socket would hold Clawdbot's server close until its 5 s forced exit
+     * (which also turns a SIGUSR1 restart into an exit).
+     */
+    function unavailable(res, seconds, why, { closing = false } = {}) {
+      const headers = { "retry-after": String(Math.max(1, Math.ceil(seconds))) };
+      if (closing) headers.connection = "close";
+      reply(res, 503, `not accepted: ${why}`, headers);
       return true;
     }
 
@@ -785,10 +1456,10 @@ export function createZoomPlugin(options = {}) {
         return true;
       }
       const cfg = liveConfig();
-      const token = tokenOf(req);
+      const tokens = tokensOf(req);
       const account = listAccountIds(cfg)
         .map((id) => resolveAccount(cfg, id))
-        .find((a) => a.enabled && a.inboundPath === path && secretEquals(a.config.password, token));
+        .find((a) => a.enabled && a.inboundPath === path && tokens.some((t) => secretEquals(a.config.password, t)));
       if (!account) {
         reply(res, 401, "unauthorized");
         return true;
@@ -817,23 +1488,56 @@ export function createZoomPlugin(options = {}) {
         return true;
       }
       const teamChat = msg.sender !== EVENT_SENDER;
-      if (
-        msg.fromMe ||
-        msg.mode === "drop" ||
-        (teamChat && !isSenderPermitted(account.config, msg.sender, msg.chatGuid)) ||
-        !remember(`${account.accountId}\u0000${msg.guid}`)
-      ) {
+      if (msg.fromMe || msg.mode === "drop" || (teamChat && !isSenderPermitted(account.config, msg.sender, msg.chatGuid))) {
         reply(res, 200, "ok");
         return true;
       }
-      patchStatus(account.accountId, { lastInboundAt: Date.now() });
-      reply(res, 200, "ok");
+      const state = shared();
+      const key = `${account.accountId}\u0000${msg.guid}`;
       try {
-        await processInbound(cfg, account, msg);
+        if (state.accepted.has(key)) {
+          reply(res, 200, "duplicate");
+          return true;
+        }
       } catch (err) {
-        logger.error?.(`zoom: [${account.accountId}] inbound ${msg.guid} failed: ${err?.message ?? err}`);
+        return unavailable(res, opts.retryAfterS, `dedup log unreadable: ${err?.message ?? err}`);
       }
-      return true;
+      const stopping = state.stopping.get(account.accountId)?.signal;
+      let entry = state.inflight.get(key);
+      if (!entry) {
+        if (stopping?.aborted) return unavailable(res, 5, "gateway stopping", { closing: true });
+        patchStatus(account.accountId, { lastInboundAt: Date.now() });
+        let route;
+        try {
+          route = routeFor(cfg, account, msg);
+        } catch (err) {
+          return unavailable(res, opts.retryAfterS, `routing failed: ${err?.message ?? err}`);
+        }
+        if (msg.mode === "context") {
+          try {
+            await acceptContext(state, account, msg, route);
+            state.accepted.add(key);
+          } catch (err) {
+            logger.error?.(`zoom: [${account.accountId}] context ${msg.guid} not queued: ${err?.message ?? err}`);
+            return unavailable(res, opts.retryAfterS, "context not queued");
+          }
+          reply(res, 200, "ok");
+          return true;
+        }
+        const lockWait = staleStoreLockWait(storePathFor(cfg, route));
+        if (lockWait > 0) return unavailable(res, lockWait / 1000, "session store locked by a stopped gateway");
+        entry = startTurn(state, key, cfg, account, msg, route);
+      }
+      const outcome = await awaitBounded(entry.accepted, opts.holdMs, stopping, {
+        ok: false,
+        reason: "agent turn still running",
+      });
+      const closing = stopping?.aborted === true;
+      if (outcome.ok) {
+        reply(res, 200, "ok", closing ? { connection: "close" } : {});
+        return true;
+      }
+      return unavailable(res, closing ? 5 : opts.retryAfterS, outcome.reason, { closing });
     }
 
     const plugin = {

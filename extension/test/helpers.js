@@ -1,7 +1,10 @@
 // Fakes shared by the extension tests: plugin api + runtime, IncomingMessage /
 // ServerResponse, and a loopback HTTP server standing in for the sidecar.
 import { EventEmitter } from "node:events";
+import { mkdtempSync } from "node:fs";
 import { createServer } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 export const PASSWORD = "s3cret-pass";
 
@@ -25,7 +28,12 @@ export function baseConfig(zoom = {}, extra = {}) {
   };
 }
 
-export function fakeRuntime({ onDispatch } = {}) {
+/** A fresh state dir per runtime: the dedup log and the sidecar files live under it. */
+export function tempStateDir() {
+  return mkdtempSync(join(tmpdir(), "zoom-state-"));
+}
+
+export function fakeRuntime({ onDispatch, stateDir = tempStateDir(), storePath } = {}) {
   const calls = {
     resolveAgentRoute: [],
     finalizeInboundContext: [],
@@ -36,7 +44,7 @@ export function fakeRuntime({ onDispatch } = {}) {
   };
   const runtime = {
     config: {},
-    state: { resolveStateDir: () => "/tmp/fake-state" },
+    state: { resolveStateDir: () => stateDir },
     system: {
       enqueueSystemEvent: (text, opts) => calls.enqueueSystemEvent.push({ text, opts }),
     },
@@ -52,7 +60,7 @@ export function fakeRuntime({ onDispatch } = {}) {
         },
       },
       session: {
-        resolveStorePath: (store, { agentId }) => `/tmp/store-${agentId}`,
+        resolveStorePath: (store, { agentId }) => storePath ?? join(stateDir, `store-${agentId}.json`),
         readSessionUpdatedAt: (args) => {
           calls.readSessionUpdatedAt.push(args);
           return 1_700_000_000_000;
@@ -76,7 +84,7 @@ export function fakeRuntime({ onDispatch } = {}) {
       },
     },
   };
-  return { runtime, calls };
+  return { runtime, calls, stateDir };
 }
 
 export function fakeApi({ config, runtime, source } = {}) {

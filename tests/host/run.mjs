@@ -13,6 +13,7 @@
 
 import { spawn } from "node:child_process";
 import fs from "node:fs";
+import nodeHttp from "node:http";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -231,10 +232,38 @@ function comm(pid) {
   }
 }
 
+/** The detached sidecar the extension recorded in the lab's state dir (pid, version, config hash). */
+function sidecarState(lab) {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(lab.state, "zoom", "sidecar-default.json"), "utf8"));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Stops the lab's detached sidecar (it outlives the gateway by design). */
+async function stopSidecar(lab) {
+  const pid = sidecarState(lab)?.pid;
+  if (!pid || !alive(pid)) return;
+  for (const sig of ["SIGTERM", "SIGKILL"]) {
+    try {
+      process.kill(-pid, sig);
+    } catch {
+      /* gone */
+    }
+    if (await waitFor(`sidecar ${pid} to exit`, () => !alive(pid), { timeout: STOP_TIMEOUT }).then(() => true, () => false)) return;
+  }
+}
+
 function alive(pid) {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat[stat.lastIndexOf(")") + 2] !== "Z";
   } catch {
     return false;
   }
@@ -266,19 +295,20 @@ function startProcess(lab, name, cmd, args, { env = baseEnv(), cwd = lab.dir } =
   return proc;
 }
 
-async function stopProcess(proc) {
+/** Stops `proc` (its process group); descendants that outlive it are killed unless in `spare`. */
+async function stopProcess(proc, { spare = [], signal = "SIGTERM", timeout = STOP_TIMEOUT } = {}) {
   const idx = running.indexOf(proc);
   if (idx >= 0) running.splice(idx, 1);
-  const family = proc.exit ? [] : descendants(proc.pid);
+  const family = proc.exit ? [] : descendants(proc.pid).filter((p) => !spare.includes(p));
   if (!proc.exit) {
     try {
-      process.kill(-proc.pid, "SIGTERM");
+      process.kill(-proc.pid, signal);
     } catch {
       /* already gone */
     }
-    const res = await within(proc.exited, STOP_TIMEOUT);
+    const res = await within(proc.exited, timeout);
     if (!res) {
-      log(`${proc.name}: no exit ${secs(STOP_TIMEOUT)} after SIGTERM, sending SIGKILL`);
+      log(`${proc.name}: no exit ${secs(timeout)} after ${signal}, sending SIGKILL`);
       try {
         process.kill(-proc.pid, "SIGKILL");
       } catch {
@@ -325,10 +355,13 @@ async function waitForOutput(proc, re, what, timeout) {
 // ---------------------------------------------------------------------------------------------
 // Lab, fakes, gateway
 
+const labs = [];
+
 function makeLab(root, name) {
   const dir = path.join(root, name);
   const lab = { dir, state: path.join(dir, "state"), home: path.join(dir, "home"), workspace: path.join(dir, "workspace"), logs: path.join(dir, "logs") };
   for (const d of Object.values(lab)) fs.mkdirSync(d, { recursive: true });
+  labs.push(lab);
   return lab;
 }
 
@@ -392,7 +425,7 @@ function hostEnv(host, lab) {
   };
 }
 
-function writeConfig(host, lab, { gatewayPort, llmUrl, channels, plugins }) {
+function writeConfig(host, lab, { gatewayPort, llmUrl, channels, plugins, extra: more = {} }) {
   const base = {
     gateway: { mode: "local", port: gatewayPort, bind: "loopback", auth: { mode: "token", token: GATEWAY_TOKEN } },
     update: { checkOnStart: false },
@@ -431,16 +464,16 @@ function writeConfig(host, lab, { gatewayPort, llmUrl, channels, plugins }) {
     plugins,
   };
   const extra = HOSTS[host].extraConfig();
-  const config = { ...base, ...extra, models: { ...base.models, ...(extra.models ?? {}) } };
+  const config = { ...base, ...extra, ...more, models: { ...base.models, ...(extra.models ?? {}) } };
   const file = path.join(lab.state, HOSTS[host].configFile);
   fs.writeFileSync(file, `${JSON.stringify(config, null, 2)}\n`);
   return config;
 }
 
-async function startGateway(host, lab, port, readyLines) {
+async function startGateway(host, lab, port, readyLines, name = "gateway") {
   const env = hostEnv(host, lab);
   const started = Date.now();
-  const proc = startProcess(lab, "gateway", process.execPath, [HOSTS[host].entry, "gateway", "run", "--port", String(port)], { env });
+  const proc = startProcess(lab, name, process.execPath, [HOSTS[host].entry, "gateway", "run", "--port", String(port)], { env });
   await waitFor(
     "gateway HTTP answer",
     async () => {
@@ -799,11 +832,17 @@ async function extensionScenario(host, root, opts) {
     if (!rss.parts.some((p) => p.includes(":moltbot-zoom:"))) log(`note: no moltbot-zoom process found under the gateway`);
   } finally {
     if (gateway) {
-      const leftovers = await stopProcess(gateway.proc);
-      await check(scope, "stopping the gateway leaves no process behind", () => {
-        if (leftovers.length) throw new Error(`still alive after the gateway stopped (killed now): ${leftovers.join(", ")}`);
+      const sidecar = sidecarState(lab);
+      const others = await stopProcess(gateway.proc, { spare: sidecar?.pid ? [sidecar.pid] : [] });
+      await check(scope, "stopping the gateway leaves only the detached sidecar running (own session), still connected", async () => {
+        if (others.length) throw new Error(`still alive after the gateway stopped (killed now): ${others.join(", ")}`);
+        if (!sidecar?.pid || !alive(sidecar.pid)) throw new Error(`sidecar ${JSON.stringify(sidecar)} did not outlive the gateway`);
+        const st = await fz.stats();
+        if (!(st?.open_connections >= 1)) throw new Error(`sidecar not connected to Zoom after the gateway stopped: ${JSON.stringify(st)}`);
+        return `sidecar pid ${sidecar.pid} up, ${st.open_connections} Zoom connection(s)`;
       });
     }
+    await stopSidecar(lab);
     await stopAll();
   }
 }
@@ -909,17 +948,260 @@ async function unconfiguredScenario(host, root, opts) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Gateway restarts while Zoom events stream in
+
+const STREAM_EVENTS = Number(process.env.HOST_STREAM_EVENTS || 24);
+const STREAM_INTERVAL_MS = Number(process.env.HOST_STREAM_INTERVAL_MS || 300);
+/** The event after which the disruption starts (a quarter into the stream). */
+const DISRUPT_AFTER = Math.max(1, Math.floor(STREAM_EVENTS / 4));
+/** How long pushed events may take to come through after the stream (outbox backoff 1 → 300 s). */
+const CATCHUP_TIMEOUT = Number(process.env.HOST_CATCHUP_TIMEOUT_MS || 180_000);
+const RESTART_STOP_TIMEOUT = 120_000; // OpenClaw drains active work before it exits
+const ALL_RESTART_SCENARIOS = ["sigterm", "host-restart", "sigkill-gateway", "sigkill-sidecar"];
+const RESTART_SCENARIOS = (process.env.HOST_RESTART_SCENARIOS || ALL_RESTART_SCENARIOS.join(","))
+  .split(",")
+  .map((x) => x.trim())
+  .filter(Boolean);
+
+const restartCounts = [];
+/** Which scenario groups run (HOST_SCENARIOS, comma-separated): extension, missing-key, restarts, dropin. */
+const SCENARIO_GROUPS = new Set((process.env.HOST_SCENARIOS || "extension,missing-key,restarts,dropin").split(",").map((x) => x.trim()));
+
+/** The zoom channel's start lines so far (fresh starts and in-process restarts). */
+function channelStarts(proc) {
+  return (proc.output.match(/zoom channel started/g) ?? []).length;
+}
+
+/**
+ * One gateway with the extension (detached sidecar); per scenario, STREAM_EVENTS
+ * `meeting.started` (one meeting each) pushed STREAM_INTERVAL_MS apart while the gateway or
+ * the sidecar is disrupted. Counts per event the LLM requests and the Team Chat replies
+ * that carry it.
+ */
+async function restartScenario(host, root, opts) {
+  const scope = `${host} restarts`;
+  const lab = makeLab(root, `${host}-restarts`);
+  if (!fs.existsSync(HOSTS[host].entry)) return fail(scope, "gateway installed", `${HOSTS[host].entry} missing`);
+  let gateway;
+  try {
+    const llm = await startFakeLlm(lab);
+    const fz = await startFakeZoom(lab, "fake-zoom");
+    const gatewayPort = await freePort();
+    const sidecarPort = await freePort();
+    await installExtension(lab, opts);
+    writeConfig(host, lab, {
+      gatewayPort,
+      llmUrl: llm.url,
+      channels: {
+        zoom: {
+          enabled: true,
+          clientId: fz.clientId,
+          clientSecret: fz.clientSecret,
+          zoomAccountId: fz.accountId,
+          subscriptionId: fz.subscriptionId,
+          oauthUrl: fz.baseUrl,
+          apiUrl: fz.baseUrl,
+          wsUrl: fz.wsUrl,
+          sender: ME,
+          defaultTarget: ME,
+          password: ZOOM_PASSWORD,
+          listen: `127.0.0.1:${sidecarPort}`,
+          dmPolicy: "allowlist",
+          allowFrom: ["alice@example.com"],
+        },
+      },
+      plugins: { slots: { memory: "none" }, entries: { zoom: { enabled: true } } },
+      // Clawdbot's in-process restart (SIGUSR1) needs it.
+      extra: host === "clawdbot" ? { commands: { restart: true } } : {},
+    });
+    let gen = 0;
+    const ready = [["zoom channel started line", /zoom channel started/]];
+    gateway = await startGateway(host, lab, gatewayPort, ready, `gateway-${gen}`);
+    const connectedNow = async () => (await fz.stats())?.open_connections >= 1;
+    await waitFor("the sidecar's Zoom WebSocket", connectedNow, { timeout: CHECK_TIMEOUT });
+
+    const restartGateway = async (signal) => {
+      const sidecar = sidecarState(lab);
+      const t0 = Date.now();
+      await stopProcess(gateway.proc, { spare: sidecar?.pid ? [sidecar.pid] : [], signal, timeout: RESTART_STOP_TIMEOUT });
+      const down = Date.now();
+      if (gateway.proc.exit?.signal === "SIGKILL" && signal !== "SIGKILL") log(`${scope}: the gateway needed SIGKILL after ${signal}`);
+      gen += 1;
+      gateway = await startGateway(host, lab, gatewayPort, ready, `gateway-${gen}`);
+      return `stopped in ${secs(down - t0)}, ready again ${secs(Date.now() - down)} later`;
+    };
+    const disruptions = {
+      sigterm: () => restartGateway("SIGTERM"),
+      "sigkill-gateway": () => restartGateway("SIGKILL"),
+      "host-restart": async () => {
+        const proc = gateway.proc;
+        const before = channelStarts(proc);
+        const t0 = Date.now();
+        process.kill(proc.pid, host === "clawdbot" ? "SIGUSR1" : "SIGUSR2");
+        const how = host === "clawdbot" ? "SIGUSR1 (in-process restart)" : "SIGUSR2 (gateway restart: drain, then restart)";
+        const outcome = await waitFor(
+          "the gateway's own restart",
+          () => (proc.exit ? "exited" : channelStarts(proc) > before ? "restarted" : false),
+          { timeout: RESTART_STOP_TIMEOUT },
+        );
+        if (outcome === "exited") {
+          gen += 1;
+          gateway = await startGateway(host, lab, gatewayPort, ready, `gateway-${gen}`);
+          return `${how}: the process exited (${JSON.stringify(proc.exit)}) after ${secs(Date.now() - t0)}; started again`;
+        }
+        return `${how}: channel restarted in-process after ${secs(Date.now() - t0)}`;
+      },
+      "sigkill-sidecar": async () => {
+        const pid = sidecarState(lab)?.pid;
+        if (!pid || !alive(pid)) throw new Error(`no sidecar pid in ${path.join(lab.state, "zoom")}`);
+        const t0 = Date.now();
+        process.kill(pid, "SIGKILL");
+        await waitFor("a new sidecar pid", () => {
+          const next = sidecarState(lab)?.pid;
+          return next && next !== pid && alive(next);
+        }, { timeout: 60_000 });
+        await waitFor("the new sidecar's Zoom WebSocket", connectedNow, { timeout: 60_000 });
+        return `sidecar pid ${pid} killed; a new one connected ${secs(Date.now() - t0)} later`;
+      },
+    };
+
+    for (const name of RESTART_SCENARIOS) {
+      const disrupt = disruptions[name];
+      if (!disrupt) {
+        fail(scope, `scenario ${name}`, `unknown scenario (known: ${ALL_RESTART_SCENARIOS.join(", ")})`);
+        continue;
+      }
+      await waitFor("the sidecar's Zoom WebSocket", connectedNow, { timeout: 60_000 });
+      const llmSince = await llm.next();
+      const chatFrom = (await fz.teamChat()).length;
+      const events = [];
+      let disruption;
+      const t0 = Date.now();
+      for (let i = 1; i <= STREAM_EVENTS; i++) {
+        const marker = `zr-${name}-${String(i).padStart(2, "0")}`;
+        const meetingId = String(87_000_000_000 + ALL_RESTART_SCENARIOS.indexOf(name) * 1000 + i);
+        let pushed = true;
+        let error;
+        try {
+          await fz.push(meetingStarted(meetingId, `Stream ${marker}`));
+        } catch (e) {
+          pushed = false;
+          error = e.message;
+        }
+        events.push({ marker, pushed, error, at: Date.now() - t0, during: Boolean(disruption && !disruption.settled) });
+        if (i === DISRUPT_AFTER) {
+          disruption = { settled: false };
+          disruption.promise = disrupt().then(
+            (detail) => Object.assign(disruption, { settled: true, detail }),
+            (e) => Object.assign(disruption, { settled: true, error: e }),
+          );
+        }
+        await sleep(STREAM_INTERVAL_MS);
+      }
+      await disruption.promise;
+      const pushed = events.filter((e) => e.pushed);
+      // Wait until every pushed event has a reply (or the catch-up budget is spent), then a
+      // quiet window for late duplicates.
+      const count = async () => {
+        const reqs = await llm.requests(llmSince);
+        const sends = (await fz.teamChat()).slice(chatFrom);
+        for (const e of events) {
+          // The request body (prompt and the session's history) names the event's meeting;
+          // every event has its own meeting, so only that session's turns match.
+          e.llm = reqs.filter((r) => JSON.stringify(r.body).includes(e.marker)).length;
+          e.replies = sends.filter((x) => String(x.body?.message ?? "").includes(e.marker)).length;
+        }
+        return pushed.every((e) => e.replies >= 1);
+      };
+      const caughtUp = await waitFor("a reply for every pushed event", count, { timeout: CATCHUP_TIMEOUT, interval: 500 }).then(
+        () => true,
+        () => false,
+      );
+      await sleep(QUIET_WINDOW);
+      await count();
+      const lost = pushed.filter((e) => e.replies === 0);
+      const doubled = pushed.filter((e) => e.replies > 1);
+      const reruns = pushed.filter((e) => e.llm > 1);
+      const c = {
+        host,
+        scenario: name,
+        events: events.length,
+        pushed: pushed.length,
+        notPushed: events.length - pushed.length,
+        replied: pushed.filter((e) => e.replies >= 1).length,
+        pushedDuringDisruption: pushed.filter((e) => e.during).length,
+        repliedDuringDisruption: pushed.filter((e) => e.during && e.replies >= 1).length,
+        lost: lost.length,
+        doubleReplies: doubled.length,
+        reruns: reruns.length,
+        extraLlmRequests: pushed.reduce((n, e) => n + Math.max(0, e.llm - 1), 0),
+        catchUpS: Number(((Date.now() - t0) / 1000).toFixed(1)),
+        disruption: disruption.error ? `failed: ${disruption.error.message}` : disruption.detail,
+      };
+      restartCounts.push(c);
+      log(`${scope} ${name}: ${JSON.stringify(c)}`);
+      await check(scope, `${name}: 0 lost, no reply twice (${c.pushed}/${c.events} pushed while connected)`, () => {
+        if (disruption.error) throw disruption.error;
+        if (!caughtUp && lost.length === 0) throw new Error("catch-up wait failed");
+        const problems = [];
+        if (lost.length) problems.push(`lost: ${lost.map((e) => `${e.marker} (llm ${e.llm})`).join(", ")}`);
+        if (doubled.length) problems.push(`replied twice: ${doubled.map((e) => `${e.marker} ×${e.replies}`).join(", ")}`);
+        if (pushed.length < events.length - 2 && name !== "sigkill-sidecar") {
+          problems.push(`only ${pushed.length}/${events.length} events reached a connected sidecar: ${events.filter((e) => !e.pushed).map((e) => e.marker).join(", ")}`);
+        }
+        if (problems.length) throw new Error(problems.join("\n"));
+        return `${c.replied}/${c.pushed} replied, ${c.reruns} re-run(s), ${c.disruption}`;
+      });
+    }
+  } finally {
+    if (gateway) await stopProcess(gateway.proc, { spare: [sidecarState(lab)?.pid].filter(Boolean) });
+    await stopSidecar(lab);
+    await stopAll();
+  }
+}
+
+/**
+ * An HTTP forwarder on 127.0.0.1 that opens every upstream connection from 127.0.0.2, so the
+ * gateway sees a source address outside its 127.0.0.1 / ::1 loopback bypass while all traffic
+ * stays on the loopback range. Records each answer's status (paths without their query).
+ */
+async function startNonLocalForwarder(targetPort, sourceAddress = "127.0.0.2") {
+  const answers = [];
+  const server = nodeHttp.createServer((req, res) => {
+    const upstream = nodeHttp.request(
+      { host: "127.0.0.1", port: targetPort, localAddress: sourceAddress, method: req.method, path: req.url, headers: req.headers },
+      (up) => {
+        answers.push({ path: req.url.split("?")[0], status: up.statusCode, at: Date.now() });
+        res.writeHead(up.statusCode, up.headers);
+        up.pipe(res);
+      },
+    );
+    upstream.on("error", (e) => {
+      answers.push({ path: req.url.split("?")[0], status: 502, error: e.message, at: Date.now() });
+      res.writeHead(502);
+      res.end(e.message);
+    });
+    req.pipe(upstream);
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { port: server.address().port, answers, close: () => new Promise((r) => server.close(r)) };
+}
+
 async function dropInScenario(root) {
   const host = "clawdbot";
   const scope = "clawdbot drop-in (stock bluebubbles)";
   const lab = makeLab(root, "clawdbot-dropin");
   if (!fs.existsSync(HOSTS[host].entry)) return fail(scope, "gateway installed", `${HOSTS[host].entry} missing`);
   let gateway;
+  let forwarder;
   try {
     const llm = await startFakeLlm(lab);
     const fz = await startFakeZoom(lab, "fake-zoom-2");
     const gatewayPort = await freePort();
     const shimPort = await freePort();
+    // Webhooks go through a forwarder whose upstream connections come from 127.0.0.2.
+    forwarder = await startNonLocalForwarder(gatewayPort);
     const shimUrl = `http://127.0.0.1:${shimPort}`;
     const account = {
       accountId: "default",
@@ -934,7 +1216,7 @@ async function dropInScenario(root) {
       defaultTarget: ME,
       password: BB_PASSWORD,
       listen: `127.0.0.1:${shimPort}`,
-      webhookUrl: `http://127.0.0.1:${gatewayPort}/bluebubbles-webhook?password=${BB_PASSWORD}`,
+      webhookUrl: `http://127.0.0.1:${forwarder.port}/bluebubbles-webhook?password=${BB_PASSWORD}`,
       database: path.join(lab.dir, "sidecar.sqlite"),
     };
     const sidecar = startProcess(lab, "sidecar", MOLTBOT_ZOOM_BIN, ["run"], {
@@ -981,6 +1263,25 @@ async function dropInScenario(root) {
       await waitFor("an open WS connection at fake Zoom", async () => (await fz.stats())?.open_connections >= 1);
     });
     if (!connected) return;
+    // Controls on the same path: an own message (ignored if accepted), from 127.0.0.2.
+    const own = (guid) => ({
+      type: "new-message",
+      data: { guid, text: "control", isFromMe: true, dateCreated: Date.now(), handle: { address: "control@example.com" }, chats: [{ guid: "iMessage;-;control@example.com" }] },
+    });
+    const via = (query) => `http://127.0.0.1:${forwarder.port}/bluebubbles-webhook?${query}`;
+    await check(scope, "from 127.0.0.2 (outside the receiver's loopback bypass): wrong password 401, ?password= alone 2xx", async () => {
+      const wrong = await http("POST", via(`password=wrong-${BB_PASSWORD}`), own("control-1"));
+      if (wrong.status !== 401) throw new Error(`wrong password: expected 401, got ${wrong.status} ${wrong.text}`);
+      const bearer = await fetch(via(`password=${BB_PASSWORD}`), {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${BB_PASSWORD}` },
+        body: JSON.stringify(own("control-2")),
+      });
+      const right = await http("POST", via(`password=${BB_PASSWORD}`), own("control-3"));
+      if (right.status < 200 || right.status > 299) throw new Error(`?password= alone: expected 2xx, got ${right.status} ${right.text}`);
+      forwarder.answers.length = 0;
+      return `wrong 401, ?password= ${right.status}, ?password= plus "Authorization: Bearer" ${bearer.status}`;
+    });
     const topic = "Drop-in Standup";
     const meetingId = "86600000001";
     let started;
@@ -998,10 +1299,18 @@ async function dropInScenario(root) {
       metrics.push({ scope, what: "meeting.started: LLM reply → Team Chat send", value: secs(sent.at_ms - started.req.doneAt) });
       return `${secs(sent.at_ms - started.req.doneAt)} LLM reply → Team Chat`;
     });
+    await check(scope, "every webhook delivery from 127.0.0.2 (no loopback bypass) answered 2xx", () => {
+      const deliveries = forwarder.answers.filter((a) => a.path === "/bluebubbles-webhook");
+      if (!deliveries.length) throw new Error("no webhook went through the 127.0.0.2 forwarder");
+      const bad = deliveries.filter((a) => a.status < 200 || a.status > 299);
+      if (bad.length) throw new Error(`${bad.length}/${deliveries.length} deliveries refused: ${[...new Set(bad.map((a) => a.status))].join(", ")} (the sidecar's webhook authentication is not one the receiver accepts)`);
+      return `${deliveries.length} deliveries, all 2xx`;
+    });
     const rss = rssReport(gateway);
     metrics.push({ scope, what: "RSS gateway (+ descendants)", value: `${rss.gatewayMb} MB` });
     metrics.push({ scope, what: "RSS sidecar", value: `${Math.round(rssKb(sidecar.pid) / 1024)} MB` });
   } finally {
+    await forwarder?.close();
     await stopAll();
   }
 }
@@ -1022,10 +1331,12 @@ async function main() {
     if (interrupted) return;
     interrupted = true;
     log(`${sig}: stopping children`);
-    stopAll().finally(() => {
-      log(`lab kept at ${root}`);
-      process.exit(130);
-    });
+    stopAll()
+      .then(() => Promise.all(labs.map(stopSidecar)))
+      .finally(() => {
+        log(`lab kept at ${root}`);
+        process.exit(130);
+      });
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
@@ -1038,19 +1349,31 @@ async function main() {
   }
   if (!results.some((r) => !r.ok)) {
     for (const host of hosts) {
-      log(`=== ${host} ${HOSTS[host].version}: zoom extension ===`);
-      try {
-        await extensionScenario(host, root, opts);
-      } catch (e) {
-        fail(host, "scenario ran to completion", e.stack ?? e.message);
+      if (SCENARIO_GROUPS.has("extension")) {
+        log(`=== ${host} ${HOSTS[host].version}: zoom extension ===`);
+        try {
+          await extensionScenario(host, root, opts);
+        } catch (e) {
+          fail(host, "scenario ran to completion", e.stack ?? e.message);
+        }
       }
-      log(`=== ${host} ${HOSTS[host].version}: empty state dir, ${MISSING_KEY} missing ===`);
-      try {
-        await unconfiguredScenario(host, root, opts);
-      } catch (e) {
-        fail(`${host} missing key`, "scenario ran to completion", e.stack ?? e.message);
+      if (SCENARIO_GROUPS.has("missing-key")) {
+        log(`=== ${host} ${HOSTS[host].version}: empty state dir, ${MISSING_KEY} missing ===`);
+        try {
+          await unconfiguredScenario(host, root, opts);
+        } catch (e) {
+          fail(`${host} missing key`, "scenario ran to completion", e.stack ?? e.message);
+        }
       }
-      if (host === "clawdbot") {
+      if (SCENARIO_GROUPS.has("restarts") && RESTART_SCENARIOS.length && STREAM_EVENTS > 0) {
+        log(`=== ${host} ${HOSTS[host].version}: ${STREAM_EVENTS} events streamed through ${RESTART_SCENARIOS.join(", ")} ===`);
+        try {
+          await restartScenario(host, root, opts);
+        } catch (e) {
+          fail(`${host} restarts`, "scenario ran to completion", e.stack ?? e.message);
+        }
+      }
+      if (host === "clawdbot" && SCENARIO_GROUPS.has("dropin")) {
         log(`=== clawdbot ${HOSTS.clawdbot.version}: drop-in mode (stock bluebubbles + moltbot-zoom run) ===`);
         try {
           await dropInScenario(root);
@@ -1069,6 +1392,15 @@ async function main() {
   if (metrics.length) {
     console.log("\n--- measurements ---");
     for (const m of metrics) console.log(`${m.scope}: ${m.what}: ${m.value}`);
+  }
+  if (restartCounts.length) {
+    console.log(`\n--- restart counts (${STREAM_EVENTS} meeting.started per scenario, ${STREAM_INTERVAL_MS} ms apart) ---`);
+    console.log("host      scenario         pushed  replied  lost  2x-reply  re-runs  during-disruption(replied/pushed)  done-after  disruption");
+    for (const c of restartCounts) {
+      console.log(
+        `${c.host.padEnd(9)} ${c.scenario.padEnd(16)} ${`${c.pushed}/${c.events}`.padStart(6)}  ${String(c.replied).padStart(7)}  ${String(c.lost).padStart(4)}  ${String(c.doubleReplies).padStart(8)}  ${String(c.reruns).padStart(7)}  ${`${c.repliedDuringDisruption}/${c.pushedDuringDisruption}`.padStart(33)}  ${`${c.catchUpS} s`.padStart(10)}  ${c.disruption}`,
+      );
+    }
   }
   console.log(`\ntotal time ${secs(Date.now() - T0)}`);
   if (failed || opts.keep) console.log(`lab kept at ${root} (logs in */logs/)`);
