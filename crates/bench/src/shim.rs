@@ -77,6 +77,8 @@ pub(crate) struct ShimResult {
     pub(crate) direct_sequential: Sends,
 }
 
+static NEXT_TEMP_GUID: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// How a request is made: the shim's BlueBubbles call or Zoom's own.
 #[derive(Clone)]
 enum Target {
@@ -93,7 +95,12 @@ impl Target {
                 .query(&[("password", PASSWORD)])
                 .json(&json!({
                     "chatGuid": format!("zoom;+;channel:{channel}"),
-                    "tempGuid": format!("bench-temp-{i}"),
+                    // Unique per request: a repeated tempGuid is a retry of
+                    // the same send (the shim answers it without posting).
+                    "tempGuid": format!(
+                        "bench-temp-{}",
+                        NEXT_TEMP_GUID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    ),
                     "message": text,
                 })),
             Target::Direct { url, token } => http

@@ -188,7 +188,13 @@ async fn deliver(shim: Shim, d: Dispatch, url: String, payload: String, guid: St
     }
     let attempt = match request.send().await {
         Ok(res) if res.status().is_success() => Attempt::Delivered,
-        Ok(res) => Attempt::Failed(format!("webhook answered HTTP {}", res.status().as_u16())),
+        Ok(res) => {
+            let error = format!("webhook answered HTTP {}", res.status().as_u16());
+            match retry_after(&res) {
+                Some(retry_after) => Attempt::Deferred { error, retry_after },
+                None => Attempt::Failed(error),
+            }
+        }
         Err(e) => Attempt::Failed(describe(&e)),
     };
     let outcome = shim.0.store.finish_attempt(
@@ -207,11 +213,32 @@ async fn deliver(shim: Shim, d: Dispatch, url: String, payload: String, guid: St
         (AttemptOutcome::Retry, Attempt::Failed(error)) => {
             tracing::warn!(webhook_id, url = %shown, message_guid = %guid, %error, "delivery failed; will retry");
         }
+        (_, Attempt::Deferred { error, retry_after }) => {
+            tracing::info!(webhook_id, url = %shown, message_guid = %guid, %error, ?retry_after, "receiver busy; will retry when it asked");
+        }
         (_, Attempt::Failed(error)) => {
             tracing::error!(webhook_id, url = %shown, message_guid = %guid, %error, "delivery failed for good; moved to dead letters");
         }
         (_, Attempt::Delivered) => {}
     }
+}
+
+/// The delay a busy receiver asked for: `Retry-After` in seconds on a 503
+/// or 429 (the extension answers 503 while the host has not yet taken the
+/// turn). Such an answer is a deferral, not a failed attempt.
+fn retry_after(res: &reqwest::Response) -> Option<Duration> {
+    if !matches!(res.status().as_u16(), 429 | 503) {
+        return None;
+    }
+    let seconds: u64 = res
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(seconds))
 }
 
 /// A transport error without the URL (which may carry a password).

@@ -540,3 +540,61 @@ async fn a_database_from_before_migrations_is_upgraded_and_its_outbox_delivered(
     assert_eq!(shim.store().outbox_stats().unwrap().delivered, 11);
     cancel.cancel();
 }
+
+/// A receiver that answers 503 with `Retry-After` (a gateway that has not
+/// yet taken the turn) defers the delivery: those answers do not use up the
+/// attempts, so the message is delivered once the receiver takes it.
+#[tokio::test]
+async fn retry_after_answers_defer_without_using_up_attempts() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const BUSY: usize = 10;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let requests = Arc::new(AtomicUsize::new(0));
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
+    let app = {
+        let requests = requests.clone();
+        axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |body: String| {
+                let requests = requests.clone();
+                let done_tx = done_tx.clone();
+                async move {
+                    use axum::response::IntoResponse;
+                    if requests.fetch_add(1, Ordering::SeqCst) < BUSY {
+                        return (
+                            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                            [("retry-after", "0")],
+                        )
+                            .into_response();
+                    }
+                    let _ = done_tx.send(body);
+                    axum::http::StatusCode::OK.into_response()
+                }
+            }),
+        )
+    };
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut config = config();
+    config.webhooks = vec![url];
+    config.max_attempts = 3;
+    let (shim, _) = shim_with(config, Store::open_in_memory().unwrap());
+    let (tx, _c, _) = start_inbound(&shim);
+    let cancel = run_delivery(&shim);
+    tx.send_acked(inbound("d1", "zoom;+;meeting:D", ChatType::Group, "x", 1))
+        .await
+        .unwrap();
+    let body = tokio::time::timeout(std::time::Duration::from_secs(20), done_rx.recv())
+        .await
+        .expect("delivered within 20 s")
+        .unwrap();
+    assert!(body.contains("\"d1\""), "{body}");
+    assert_eq!(requests.load(Ordering::SeqCst), BUSY + 1);
+    eventually("outbox to drain", || {
+        shim.store().outbox_stats().unwrap().depth == 0
+    })
+    .await;
+    assert_eq!(shim.store().outbox_stats().unwrap().dead_letters, 0);
+    cancel.cancel();
+}

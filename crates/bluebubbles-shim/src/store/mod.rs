@@ -541,10 +541,18 @@ impl Store {
                 );
                 AttemptOutcome::Delivered
             }
-            Attempt::Failed(error) => {
-                let attempts = entry.attempts.saturating_add(1);
-                let dead = attempts >= max_attempts;
-                let delay = backoff.delay(attempts, jitter);
+            Attempt::Failed(error) | Attempt::Deferred { error, .. } => {
+                let (attempts, delay) = match attempt {
+                    Attempt::Deferred { retry_after, .. } => (
+                        entry.attempts,
+                        (*retry_after).clamp(backoff.base, backoff.max),
+                    ),
+                    _ => {
+                        let attempts = entry.attempts.saturating_add(1);
+                        (attempts, backoff.delay(attempts, jitter))
+                    }
+                };
+                let dead = matches!(attempt, Attempt::Failed(_)) && attempts >= max_attempts;
                 let next_ms =
                     now_ms.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
                 let how = if dead {

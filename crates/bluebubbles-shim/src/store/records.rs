@@ -152,7 +152,15 @@ pub struct DeadLetter {
 #[derive(Debug, Clone)]
 pub(crate) enum Attempt {
     Delivered,
+    /// Counts towards `max_attempts`; the next one follows the backoff.
     Failed(String),
+    /// The receiver asked to come back later (503 / 429 with `Retry-After`):
+    /// not counted as an attempt; the next one after `retry_after`, kept
+    /// within the backoff's bounds.
+    Deferred {
+        error: String,
+        retry_after: std::time::Duration,
+    },
 }
 
 /// What happened to a delivery after an attempt.
