@@ -120,6 +120,9 @@ fn common(conn: &Connection) -> Result<(), ShimError> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
+    // The savepoint journal (a copy of each page an event touches) stays
+    // in memory instead of spilling to a temporary file after 64 KiB.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(())
 }
 
