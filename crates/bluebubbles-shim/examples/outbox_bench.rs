@@ -181,6 +181,26 @@ fn cpu() -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
+/// CPU time of the store's writer thread so far (Linux; zero elsewhere):
+/// the journal's own cost, without producers, tokio or the receiver.
+fn writer_cpu() -> Duration {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Duration::ZERO;
+    };
+    let ticks: u64 = tasks
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == "store-writer")
+        })
+        .filter_map(|t| {
+            let s = std::fs::read_to_string(t.path().join("stat")).ok()?;
+            let after = s.rsplit_once(')')?.1.split_whitespace().collect::<Vec<_>>();
+            Some(after.get(11)?.parse::<u64>().ok()? + after.get(12)?.parse::<u64>().ok()?)
+        })
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
 fn per_event_us(d: Duration, n: u64) -> f64 {
     d.as_secs_f64() * 1e6 / n.max(1) as f64
 }
@@ -275,14 +295,17 @@ async fn run(backlog: u64, batch: u64) {
 
     let fill = ingest(&tx, 0, backlog).await;
     let commits_before = shim.store().commits();
-    let cpu_before = cpu();
+    let (cpu_before, writer_before) = (cpu(), writer_cpu());
     let took = ingest(&tx, backlog, backlog + batch).await;
-    let ingest_cpu = cpu() - cpu_before;
+    let (ingest_cpu, ingest_writer) = (cpu() - cpu_before, writer_cpu() - writer_before);
     let commits = shim.store().commits() - commits_before;
-    let (commits_before, cpu_before) = (shim.store().commits(), cpu());
+    let (commits_before, cpu_before, writer_before) = (shim.store().commits(), cpu(), writer_cpu());
     let streamed = stream(&shim, &tx, backlog + batch, backlog + 2 * batch).await;
-    let (stream_commits, stream_cpu) =
-        (shim.store().commits() - commits_before, cpu() - cpu_before);
+    let (stream_commits, stream_cpu, stream_writer) = (
+        shim.store().commits() - commits_before,
+        cpu() - cpu_before,
+        writer_cpu() - writer_before,
+    );
     let batch_total = 2 * batch;
     let total = backlog + batch_total;
     assert_eq!(shim.store().outbox_stats().expect("stats").pending, total);
@@ -334,17 +357,19 @@ async fn run(backlog: u64, batch: u64) {
         );
     }
     println!(
-        "ingest    {batch:>7} on {backlog:>7} pending {:>9.0} ev/s  {:>6.1} us CPU/ev  ({commits} commits, {:.1} events/commit, db+wal {:.1} MB)",
+        "ingest    {batch:>7} on {backlog:>7} pending {:>9.0} ev/s  {:>6.1} us CPU/ev  {:>6.1} us writer/ev  ({commits} commits, {:.1} events/commit, db+wal {:.1} MB)",
         rate(batch, took),
         per_event_us(ingest_cpu, batch),
+        per_event_us(ingest_writer, batch),
         batch as f64 / commits.max(1) as f64,
         size as f64 / 1e6
     );
     println!(
-        "stream    {batch:>7} on {:>7} pending {:>9.0} ev/s  {:>6.1} us CPU/ev  ({stream_commits} commits, {:.1} events/commit; unacknowledged sends, as the WebSocket)",
+        "stream    {batch:>7} on {:>7} pending {:>9.0} ev/s  {:>6.1} us CPU/ev  {:>6.1} us writer/ev  ({stream_commits} commits, {:.1} events/commit; unacknowledged sends, as the WebSocket)",
         backlog + batch,
         rate(batch, streamed),
         per_event_us(stream_cpu, batch),
+        per_event_us(stream_writer, batch),
         batch as f64 / stream_commits.max(1) as f64
     );
     println!(

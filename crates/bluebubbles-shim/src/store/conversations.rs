@@ -11,6 +11,7 @@ use crate::ShimError;
 pub(super) const UPSERT_HANDLE: &str = "INSERT INTO handles (address, name) VALUES (?1, ?2)
      ON CONFLICT (address) DO UPDATE SET name = COALESCE(excluded.name, handles.name)
      RETURNING rowid, address, name";
+pub(super) const HANDLE_BY_ADDRESS: &str = "SELECT rowid, name FROM handles WHERE address = ?1";
 pub(super) const UPSERT_CHAT: &str =
     "INSERT INTO chats (guid, kind, display_name, last_message_ms) VALUES (?1, ?2, ?3, ?4)
      ON CONFLICT (guid) DO UPDATE SET
@@ -64,8 +65,24 @@ pub(super) const HANDLE_CURSOR: &str =
 /// Messages kept per conversation for `chat/:guid/message` and `message/query`.
 pub(super) const RECENT_MESSAGES_PER_CHAT: i64 = 1000;
 
-/// Creates or updates a handle; returns it with its row id.
+/// Creates or updates a handle (writing only when something changes);
+/// returns it with its row id.
 pub(super) fn upsert_handle(conn: &Connection, p: &Party) -> Result<Member, ShimError> {
+    // A known handle whose name would not change is only read: rewriting
+    // the same row dirties a page (and a WAL frame) per message.
+    let known: Option<(i64, Option<String>)> = conn
+        .prepare_cached(HANDLE_BY_ADDRESS)?
+        .query_row([&p.id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    if let Some((rowid, name)) = known {
+        if p.name.is_none() || p.name == name {
+            return Ok(Member {
+                rowid,
+                address: p.id.clone(),
+                name,
+            });
+        }
+    }
     Ok(conn
         .prepare_cached(UPSERT_HANDLE)?
         .query_row(params![p.id, p.name], |r| {

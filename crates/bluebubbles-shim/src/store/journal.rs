@@ -63,6 +63,9 @@ trait Job<W>: Send {
 
 struct Call<T, F, D> {
     durability: Durability,
+    /// Whether the job runs in its own savepoint (false: it isolates its
+    /// parts itself).
+    savepoint: bool,
     work: Option<F>,
     result: Option<Result<T, ShimError>>,
     done: D,
@@ -82,7 +85,11 @@ where
         let Some(work) = self.work.take() else {
             return;
         };
-        self.result = Some(isolated(conn, |conn| work(conn, state)));
+        self.result = Some(if self.savepoint {
+            isolated(conn, |conn| work(conn, state))
+        } else {
+            unwound(|| work(conn, state))
+        });
     }
 
     fn finish(self: Box<Self>, commit: Result<(), String>) {
@@ -104,13 +111,18 @@ pub(super) fn isolated<T>(
     // Cached: a savepoint is taken per event.
     let run = |sql: &str| conn.prepare_cached(sql)?.execute([]).map(drop);
     run("SAVEPOINT job")?;
-    let result = catch_unwind(AssertUnwindSafe(|| f(conn)))
-        .unwrap_or_else(|_| Err(ShimError::Task("a store job panicked".into())));
+    let result = unwound(|| f(conn));
     if result.is_err() {
         run("ROLLBACK TO job")?;
     }
     run("RELEASE job")?;
     result
+}
+
+/// Runs `f`, turning a panic into an error.
+fn unwound<T>(f: impl FnOnce() -> Result<T, ShimError>) -> Result<T, ShimError> {
+    catch_unwind(AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err(ShimError::Task("a store job panicked".into())))
 }
 
 type BoxedJob<W> = Box<dyn Job<W>>;
@@ -162,8 +174,32 @@ impl<W: Writer> Journal<W> {
         F: FnOnce(&Connection, &mut W) -> Result<T, ShimError> + Send + 'static,
         D: FnOnce(Result<T, ShimError>) + Send + 'static,
     {
+        self.enqueue(durability, true, work, done);
+    }
+
+    /// Like [`Journal::submit`] for work that puts each of its parts in its
+    /// own savepoint with [`isolated`] and writes nothing outside them: no
+    /// savepoint around the whole job. Savepoints nest, and pages touched
+    /// under an outer savepoint are copied to its journal for as long as it
+    /// is open; without one, the sub-journal starts over after each part.
+    pub(crate) fn submit_parts<T, F, D>(&self, durability: Durability, work: F, done: D)
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut W) -> Result<T, ShimError> + Send + 'static,
+        D: FnOnce(Result<T, ShimError>) + Send + 'static,
+    {
+        self.enqueue(durability, false, work, done);
+    }
+
+    fn enqueue<T, F, D>(&self, durability: Durability, savepoint: bool, work: F, done: D)
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut W) -> Result<T, ShimError> + Send + 'static,
+        D: FnOnce(Result<T, ShimError>) + Send + 'static,
+    {
         let job: BoxedJob<W> = Box::new(Call {
             durability,
+            savepoint,
             work: Some(work),
             result: None,
             done,

@@ -258,7 +258,8 @@ impl Store {
         let shared = Arc::clone(&self.0.shared);
         let n = messages.len();
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.0.journal.submit(
+        // Each message is its own savepoint; none around the group.
+        self.0.journal.submit_parts(
             Durability::Full,
             move |conn, w| {
                 Ok(messages

@@ -3,6 +3,7 @@
 //! `meta` counters. Every per-event statement is a keyed SEARCH; listing
 //! and loading happen at start-up or on admin commands only.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -35,12 +36,11 @@ pub(super) const REQUEUE: &str =
      WHERE id = ?1 AND state = 'dead' RETURNING seq, webhook_id, chat_guid";
 pub(super) const DROP_DEAD: &str =
     "DELETE FROM deliveries WHERE id = ?1 AND state = 'dead' RETURNING seq";
-/// Start-up: every pending delivery, ordered by lane then seq (one pass
-/// over `deliveries_by_head`).
+/// Start-up and reloads: every pending delivery (sorted in memory: no
+/// index is kept for this once-per-open read).
 pub(super) const LOAD_PENDING: &str =
     "SELECT webhook_id, chat_guid, id, seq, attempts, next_attempt_ms
-     FROM deliveries INDEXED BY deliveries_by_head
-     WHERE state = 'pending' ORDER BY webhook_id, chat_guid, seq";
+     FROM deliveries WHERE state = 'pending'";
 
 /// Inserts an outbox row; returns its seq.
 pub(super) fn insert_outbox(
@@ -207,15 +207,15 @@ pub(super) fn load_pending(conn: &Connection) -> Result<Vec<(LaneKey, Entry)>, S
     let mut stmt = conn.prepare(LOAD_PENDING)?;
     let mut rows = stmt.query([])?;
     let mut out = Vec::new();
-    let mut chat: Option<Arc<str>> = None;
+    let mut chats: HashMap<String, Arc<str>> = HashMap::new();
     while let Some(r) = rows.next()? {
         let webhook_id: i64 = r.get(0)?;
         let chat_guid: String = r.get(1)?;
-        let key = match &chat {
-            Some(c) if **c == *chat_guid => Arc::clone(c),
-            _ => {
+        let key = match chats.get(&chat_guid) {
+            Some(c) => Arc::clone(c),
+            None => {
                 let c: Arc<str> = Arc::from(chat_guid.as_str());
-                chat = Some(Arc::clone(&c));
+                chats.insert(chat_guid, Arc::clone(&c));
                 c
             }
         };
@@ -229,6 +229,7 @@ pub(super) fn load_pending(conn: &Connection) -> Result<Vec<(LaneKey, Entry)>, S
             },
         ));
     }
+    out.sort_unstable_by(|(a, x), (b, y)| (a.0, &a.1, x.seq).cmp(&(b.0, &b.1, y.seq)));
     Ok(out)
 }
 

@@ -96,11 +96,17 @@ CREATE INDEX dead_deliveries ON deliveries (id) WHERE state = 'dead';
 CREATE INDEX outbox_unassigned ON outbox (seq) WHERE assigned = 0;
 ";
 
+/// M3: `deliveries_by_head` goes. It served only the pending-delivery load
+/// at open (now sorted in memory) yet cost a randomly placed index page per
+/// inbound message; deleting a webhook (rare) scans `deliveries` instead.
+const M3_NO_HEAD_INDEX: &str = "DROP INDEX IF EXISTS deliveries_by_head;";
+
 /// Every migration, oldest first. Append; never edit a released step.
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(M1_SCHEMA).comment("the schema before versioning"),
         M::up(M2_PARTICIPANTS_AND_INDEXES).comment("participants as rows; indexes"),
+        M::up(M3_NO_HEAD_INDEX).comment("no deliveries_by_head"),
     ])
 }
 
@@ -120,6 +126,9 @@ fn common(conn: &Connection) -> Result<(), ShimError> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
+    // The savepoint journal (a copy of each page an event touches) stays
+    // in memory instead of spilling to a temporary file after 64 KiB.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(())
 }
 

@@ -480,6 +480,7 @@ fn hot_statements_search_by_key() {
     let conn = Connection::open(db.path()).unwrap();
     let hot = [
         conversations::UPSERT_HANDLE,
+        conversations::HANDLE_BY_ADDRESS,
         conversations::UPSERT_CHAT,
         conversations::ADD_PARTICIPANT,
         conversations::CHAT_BY_GUID,
