@@ -938,6 +938,7 @@ export function createZoomPlugin(options = {}) {
       const dirPath = stateDir();
       const state = processState(dirPath);
       state.accepted ??= new AcceptedLog(join(dirPath, "zoom", "accepted.jsonl"));
+      state.replied ??= new AcceptedLog(join(dirPath, "zoom", "replied.jsonl"));
       state.pending ??= new PendingContext(join(dirPath, "zoom", "pending-context.json"));
       return state;
     }
@@ -1382,6 +1383,10 @@ export function createZoomPlugin(options = {}) {
                   replyFailed = err;
                   throw err;
                 }
+                // Part of the answer is in Zoom: record that before anything else can end
+                // the process (a SIGTERM may land between this send and the turn's end), so a
+                // redelivery of this guid is acknowledged instead of re-run and posted twice.
+                markReplied(state, key, account, msg);
                 // The final reply is out: a rerun would post it twice.
                 if (info?.kind === "final") accept("final reply sent");
               },
@@ -1420,6 +1425,15 @@ export function createZoomPlugin(options = {}) {
         }
       });
       return entry;
+    }
+
+    /** Durably notes that a reply to `key`'s message was posted (fsync'd before returning). */
+    function markReplied(state, key, account, msg) {
+      try {
+        state.replied.add(key);
+      } catch (err) {
+        logger.error?.(`zoom: [${account.accountId}] cannot record the reply to ${msg.guid}: ${err?.message ?? err}`);
+      }
     }
 
     /** `promise`'s value, or `fallback` after `ms` or when `signal` aborts. */
@@ -1505,6 +1519,18 @@ export function createZoomPlugin(options = {}) {
       const stopping = state.stopping.get(account.accountId)?.signal;
       let entry = state.inflight.get(key);
       if (!entry) {
+        try {
+          if (state.replied.has(key)) {
+            // An earlier run (in a process that then stopped) already posted a reply to this
+            // message: acknowledge it rather than answer it twice.
+            logFor(account.accountId).warn?.(`${msg.guid} was already answered before a restart; not run again`);
+            state.accepted.add(key);
+            reply(res, 200, "already replied", stopping?.aborted ? { connection: "close" } : {});
+            return true;
+          }
+        } catch (err) {
+          return unavailable(res, opts.retryAfterS, `dedup log unreadable: ${err?.message ?? err}`);
+        }
         if (stopping?.aborted) return unavailable(res, 5, "gateway stopping", { closing: true });
         patchStatus(account.accountId, { lastInboundAt: Date.now() });
         let route;
