@@ -839,11 +839,11 @@ export function createZoomPlugin(options = {}) {
       statusSinks.get(accountId)?.(patch);
     }
 
-    async function sendText({ cfg, to, text, accountId, replyToId }) {
+    async function sendText({ cfg, to, text, accountId, replyToId, tempGuid }) {
       const account = resolveAccount(cfg ?? liveConfig(), accountId);
       const chatGuid = normalizeTarget(to);
       if (!chatGuid) throw new Error(`invalid Zoom target: ${to}`);
-      const body = { chatGuid, message: String(text ?? ""), tempGuid: randomUUID() };
+      const body = { chatGuid, message: String(text ?? ""), tempGuid: tempGuid ?? randomUUID() };
       if (present(replyToId)) body.selectedMessageGuid = String(replyToId);
       const res = await sidecarRequest(fetchImpl, account, "POST", "/api/v1/message/text", body);
       patchStatus(account.accountId, { lastOutboundAt: Date.now() });
@@ -1344,6 +1344,10 @@ export function createZoomPlugin(options = {}) {
         if (entry.settled) return;
         let runStarted = false;
         let replyFailed;
+        // The n-th reply of a turn to this guid has the same tempGuid in every run: the
+        // sidecar answers a repeated tempGuid with the message it already posted, so a
+        // re-run after a crash between its send and the replied record posts nothing twice.
+        let replies = 0;
         const startedAt = Date.now();
         try {
           const ctx = buildContext(cfg, account, msg, route, sid);
@@ -1371,6 +1375,7 @@ export function createZoomPlugin(options = {}) {
                   replyFailed = new Error("gateway stopping");
                   throw replyFailed;
                 }
+                replies += 1;
                 try {
                   await sendText({
                     cfg,
@@ -1378,6 +1383,7 @@ export function createZoomPlugin(options = {}) {
                     text,
                     accountId: account.accountId,
                     replyToId: out?.replyToId,
+                    tempGuid: `zoom-reply:${account.accountId}:${msg.guid}:${replies}`,
                   });
                 } catch (err) {
                   replyFailed = err;

@@ -3,7 +3,7 @@
 // state dir that survives a gateway restart.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 
@@ -435,4 +435,27 @@ test("a turn whose reply was not posted is still re-run by the redelivery", asyn
   assert.equal(again.statusCode, 200);
   assert.equal(again.body, "ok");
   assert.equal(second.calls.dispatch.length, 1);
+});
+
+test("a re-run's replies reuse the first run's tempGuids (the sidecar posts a repeated tempGuid once)", async () => {
+  const never = gate();
+  const first = setup({
+    onDispatch: async (args) => {
+      args.replyOptions.onAgentRunStart?.("run-1");
+      await args.dispatcherOptions.deliver({ text: `ACK: ${args.ctx.RawBody}` }, { kind: "block" });
+      await never.promise;
+    },
+  });
+  assert.equal((await first.post(meetingEvent("posted-2"))).statusCode, 503);
+  // The crash window: the reply was posted but the process ended before its record was written.
+  rmSync(join(first.stateDir, "zoom", "replied.jsonl"));
+  globalThis[Symbol.for("moltbot-zoom.state")]?.delete(first.stateDir);
+  const second = setup({ stateDir: first.stateDir, onDispatch: (args) => clawdbotTurn(args) });
+  assert.equal((await second.post(meetingEvent("posted-2"))).statusCode, 200);
+  assert.equal(second.calls.dispatch.length, 1, "re-run");
+  const sends = sidecar.requests.filter((r) => r.body?.message === "ACK: meeting started posted-2");
+  assert.equal(sends.length, 2);
+  assert.equal(sends[0].body.tempGuid, "zoom-reply:default:posted-2:1");
+  assert.equal(sends[1].body.tempGuid, sends[0].body.tempGuid);
+  never.open();
 });
