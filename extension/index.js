@@ -839,11 +839,11 @@ export function createZoomPlugin(options = {}) {
       statusSinks.get(accountId)?.(patch);
     }
 
-    async function sendText({ cfg, to, text, accountId, replyToId }) {
+    async function sendText({ cfg, to, text, accountId, replyToId, tempGuid }) {
       const account = resolveAccount(cfg ?? liveConfig(), accountId);
       const chatGuid = normalizeTarget(to);
       if (!chatGuid) throw new Error(`invalid Zoom target: ${to}`);
-      const body = { chatGuid, message: String(text ?? ""), tempGuid: randomUUID() };
+      const body = { chatGuid, message: String(text ?? ""), tempGuid: tempGuid ?? randomUUID() };
       if (present(replyToId)) body.selectedMessageGuid = String(replyToId);
       const res = await sidecarRequest(fetchImpl, account, "POST", "/api/v1/message/text", body);
       patchStatus(account.accountId, { lastOutboundAt: Date.now() });
@@ -938,6 +938,7 @@ export function createZoomPlugin(options = {}) {
       const dirPath = stateDir();
       const state = processState(dirPath);
       state.accepted ??= new AcceptedLog(join(dirPath, "zoom", "accepted.jsonl"));
+      state.replied ??= new AcceptedLog(join(dirPath, "zoom", "replied.jsonl"));
       state.pending ??= new PendingContext(join(dirPath, "zoom", "pending-context.json"));
       return state;
     }
@@ -1343,6 +1344,10 @@ export function createZoomPlugin(options = {}) {
         if (entry.settled) return;
         let runStarted = false;
         let replyFailed;
+        // The n-th reply of a turn to this guid has the same tempGuid in every run: the
+        // sidecar answers a repeated tempGuid with the message it already posted, so a
+        // re-run after a crash between its send and the replied record posts nothing twice.
+        let replies = 0;
         const startedAt = Date.now();
         try {
           const ctx = buildContext(cfg, account, msg, route, sid);
@@ -1370,6 +1375,7 @@ export function createZoomPlugin(options = {}) {
                   replyFailed = new Error("gateway stopping");
                   throw replyFailed;
                 }
+                replies += 1;
                 try {
                   await sendText({
                     cfg,
@@ -1377,11 +1383,16 @@ export function createZoomPlugin(options = {}) {
                     text,
                     accountId: account.accountId,
                     replyToId: out?.replyToId,
+                    tempGuid: `zoom-reply:${account.accountId}:${msg.guid}:${replies}`,
                   });
                 } catch (err) {
                   replyFailed = err;
                   throw err;
                 }
+                // Part of the answer is in Zoom: record that before anything else can end
+                // the process (a SIGTERM may land between this send and the turn's end), so a
+                // redelivery of this guid is acknowledged instead of re-run and posted twice.
+                markReplied(state, key, account, msg);
                 // The final reply is out: a rerun would post it twice.
                 if (info?.kind === "final") accept("final reply sent");
               },
@@ -1420,6 +1431,15 @@ export function createZoomPlugin(options = {}) {
         }
       });
       return entry;
+    }
+
+    /** Durably notes that a reply to `key`'s message was posted (fsync'd before returning). */
+    function markReplied(state, key, account, msg) {
+      try {
+        state.replied.add(key);
+      } catch (err) {
+        logger.error?.(`zoom: [${account.accountId}] cannot record the reply to ${msg.guid}: ${err?.message ?? err}`);
+      }
     }
 
     /** `promise`'s value, or `fallback` after `ms` or when `signal` aborts. */
@@ -1505,6 +1525,18 @@ export function createZoomPlugin(options = {}) {
       const stopping = state.stopping.get(account.accountId)?.signal;
       let entry = state.inflight.get(key);
       if (!entry) {
+        try {
+          if (state.replied.has(key)) {
+            // An earlier run (in a process that then stopped) already posted a reply to this
+            // message: acknowledge it rather than answer it twice.
+            logFor(account.accountId).warn?.(`${msg.guid} was already answered before a restart; not run again`);
+            state.accepted.add(key);
+            reply(res, 200, "already replied", stopping?.aborted ? { connection: "close" } : {});
+            return true;
+          }
+        } catch (err) {
+          return unavailable(res, opts.retryAfterS, `dedup log unreadable: ${err?.message ?? err}`);
+        }
         if (stopping?.aborted) return unavailable(res, 5, "gateway stopping", { closing: true });
         patchStatus(account.accountId, { lastInboundAt: Date.now() });
         let route;

@@ -3,7 +3,7 @@
 // state dir that survives a gateway restart.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 
@@ -391,4 +391,71 @@ test("PendingContext keeps the newest entries and consumes per session", () => {
   assert.deepEqual(pending.all().map((e) => e.key), ["2", "3"], "queued after the turn started: kept");
   pending.consume("s1", 3);
   assert.deepEqual(pending.all().map((e) => e.key), ["2"]);
+});
+
+test("a reply posted by a run the gateway stopped under is not posted again by the redelivery", async () => {
+  // First process: the reply goes out, then the process ends before the turn completes
+  // (SIGTERM between the send and the dispatch's end): no 2xx, not in the accepted log.
+  const never = gate();
+  const first = setup({
+    onDispatch: async (args) => {
+      args.replyOptions.onAgentRunStart?.("run-1");
+      await args.dispatcherOptions.deliver({ text: `ACK: ${args.ctx.RawBody}` }, { kind: "block" });
+      await never.promise;
+    },
+    options: { holdMs: 300 },
+  });
+  const res = await first.post(meetingEvent("posted-1"));
+  assert.equal(res.statusCode, 503, "the turn has not completed");
+  assert.equal(existsSync(join(first.stateDir, "zoom", "accepted.jsonl")), false);
+  const posted = () => sidecar.requests.filter((r) => r.body?.message === "ACK: meeting started posted-1").length;
+  assert.equal(posted(), 1);
+  // A new process on the same state dir gets the redelivery.
+  globalThis[Symbol.for("moltbot-zoom.state")]?.delete(first.stateDir);
+  const second = setup({ stateDir: first.stateDir, onDispatch: (args) => clawdbotTurn(args) });
+  const again = await second.post(meetingEvent("posted-1"));
+  assert.equal(again.statusCode, 200);
+  assert.equal(again.body, "already replied");
+  assert.equal(second.calls.dispatch.length, 0, "not run again");
+  assert.equal(posted(), 1, "the reply is in Zoom once");
+  assert.equal((await second.post(meetingEvent("posted-1"))).body, "duplicate");
+  never.open();
+});
+
+test("a turn whose reply was not posted is still re-run by the redelivery", async () => {
+  const first = setup({
+    onDispatch: async () => {
+      throw new Error("interrupted before any reply");
+    },
+  });
+  assert.equal((await first.post(meetingEvent("unposted-1"))).statusCode, 503);
+  globalThis[Symbol.for("moltbot-zoom.state")]?.delete(first.stateDir);
+  const second = setup({ stateDir: first.stateDir, onDispatch: (args) => clawdbotTurn(args) });
+  const again = await second.post(meetingEvent("unposted-1"));
+  assert.equal(again.statusCode, 200);
+  assert.equal(again.body, "ok");
+  assert.equal(second.calls.dispatch.length, 1);
+});
+
+test("a re-run's replies reuse the first run's tempGuids (the sidecar posts a repeated tempGuid once)", async () => {
+  const never = gate();
+  const first = setup({
+    onDispatch: async (args) => {
+      args.replyOptions.onAgentRunStart?.("run-1");
+      await args.dispatcherOptions.deliver({ text: `ACK: ${args.ctx.RawBody}` }, { kind: "block" });
+      await never.promise;
+    },
+  });
+  assert.equal((await first.post(meetingEvent("posted-2"))).statusCode, 503);
+  // The crash window: the reply was posted but the process ended before its record was written.
+  rmSync(join(first.stateDir, "zoom", "replied.jsonl"));
+  globalThis[Symbol.for("moltbot-zoom.state")]?.delete(first.stateDir);
+  const second = setup({ stateDir: first.stateDir, onDispatch: (args) => clawdbotTurn(args) });
+  assert.equal((await second.post(meetingEvent("posted-2"))).statusCode, 200);
+  assert.equal(second.calls.dispatch.length, 1, "re-run");
+  const sends = sidecar.requests.filter((r) => r.body?.message === "ACK: meeting started posted-2");
+  assert.equal(sends.length, 2);
+  assert.equal(sends[0].body.tempGuid, "zoom-reply:default:posted-2:1");
+  assert.equal(sends[1].body.tempGuid, sends[0].body.tempGuid);
+  never.open();
 });
