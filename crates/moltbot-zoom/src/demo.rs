@@ -132,8 +132,9 @@ async fn gateway_webhook(
     headers: axum::http::HeaderMap,
     axum::Json(body): axum::Json<Value>,
 ) -> axum::http::StatusCode {
-    let expected = format!("Bearer {}", gw.password);
-    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+    // The sidecar authenticates its webhooks with `x-password` (as the
+    // BlueBubbles receivers read it), never an Authorization header.
+    if headers.get("x-password").and_then(|v| v.to_str().ok()) != Some(gw.password.as_str()) {
         return axum::http::StatusCode::UNAUTHORIZED;
     }
     gw.received.lock().await.push(body);
