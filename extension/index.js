@@ -46,6 +46,13 @@ const STALE_LOCK_AGE_MS = 30_000;
 const HOST_RESTART_NOTICE = /^\s*⚠️ Gateway is restarting\. Please wait a few seconds and try again\.\s*$/u;
 /** The sidecar's log file is rotated (one old copy) past this size when it is (re)started. */
 const SIDECAR_LOG_ROTATE_BYTES = 10 * 1024 * 1024;
+/**
+ * Dispatches of one message that may resolve with no agent run, no reply and no deferral
+ * before it is acknowledged anyway (a command that answers nothing). Earlier ones are
+ * refused: OpenClaw resolves a dispatch that way while it is still starting, and the
+ * message would otherwise be acknowledged with no turn at all.
+ */
+const NO_RUN_ATTEMPTS = 3;
 /** The system sender of meeting-event conversations (the authenticated sidecar). */
 const EVENT_SENDER = "zoom";
 
@@ -1412,6 +1419,8 @@ export function createZoomPlugin(options = {}) {
             // The sidecar did not take the reply (e.g. it was restarting): the redelivered
             // message runs the turn again rather than leaving it unanswered.
             refuse(`the reply could not be sent: ${replyFailed?.message ?? replyFailed}`);
+          } else if (!entry.settled && !runStarted && replies === 0 && !result?.deferredToActiveRun && attempt < NO_RUN_ATTEMPTS) {
+            refuse(`the host started no agent run (dispatch ${attempt} of ${NO_RUN_ATTEMPTS}; still starting?)`);
           } else if (!entry.settled) {
             if (result?.deferredToActiveRun || !runStarted) {
               // Queued behind the session's active run in the host's memory (or a command):

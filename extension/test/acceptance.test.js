@@ -174,10 +174,23 @@ test("OpenClaw's restart notice for a turn it dropped: not posted, 503, the rede
   assert.equal(sidecar.requests.filter((r) => r.body?.message === "ACK: real").length, 1);
 });
 
-test("resolved without a run (command, or queued in the host's memory): 200 and a warning", async () => {
+test("resolved without a run: 503 twice (a host still starting), then 200 and a warning (a command)", async () => {
   const t = setup({ onDispatch: async () => ({ queuedFinal: false }) });
+  const first = await t.post(meetingEvent("norun-1"));
+  assert.equal(first.statusCode, 503);
+  assert.match(first.body, /started no agent run/);
+  assert.ok(first.headers["retry-after"]);
+  assert.equal((await t.post(meetingEvent("norun-1"))).statusCode, 503);
   assert.equal((await t.post(meetingEvent("norun-1"))).statusCode, 200);
-  assert.ok(t.fake.logs.some(([l, m]) => l === "warn" && m.includes("norun-1 started no agent run")));
+  assert.equal(t.calls.dispatch.length, 3);
+  assert.deepEqual(
+    t.calls.dispatch.map((d) => d.ctx.MessageSid),
+    ["norun-1", "norun-1#2", "norun-1#3"],
+  );
+  assert.ok(t.fake.logs.some(([l, m]) => l === "warn" && m.includes("norun-1 started no agent run yet")));
+  // A later redelivery is a duplicate.
+  assert.equal((await t.post(meetingEvent("norun-1"))).body, "duplicate");
+  // A host that queued the message behind an active run has it: acknowledged at once.
   const deferred = setup({ onDispatch: async () => ({ deferredToActiveRun: "followup" }) });
   assert.equal((await deferred.post(meetingEvent("norun-2"))).statusCode, 200);
   assert.ok(deferred.fake.logs.some(([l, m]) => l === "warn" && m.includes("norun-2 started no agent run")));

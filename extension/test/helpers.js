@@ -79,6 +79,8 @@ export function fakeRuntime({ onDispatch, stateDir = tempStateDir(), storePath }
         dispatchReplyWithBufferedBlockDispatcher: async (args) => {
           calls.dispatch.push(args);
           if (onDispatch) return onDispatch(args);
+          // Both hosts start an agent run for a chat message, then deliver its reply.
+          args.replyOptions?.onAgentRunStart?.("run-1");
           await args.dispatcherOptions.deliver({ text: `ACK: ${args.ctx.RawBody}` });
         },
       },
