@@ -1053,6 +1053,11 @@ async function restartScenario(host, root, opts) {
         return `${how}: channel restarted in-process after ${secs(Date.now() - t0)}`;
       },
       "sigkill-sidecar": async () => {
+        // Kill between two pushes, not in the same millisecond as one: Zoom's WebSocket is
+        // at-most-once with no ack, so a frame still in the socket buffer at a SIGKILL is
+        // gone (docs/reliability.md). What this measures is that nothing the sidecar had
+        // taken in is lost.
+        await sleep(STREAM_INTERVAL_MS / 2);
         const pid = sidecarState(lab)?.pid;
         if (!pid || !alive(pid)) throw new Error(`no sidecar pid in ${path.join(lab.state, "zoom")}`);
         const t0 = Date.now();
@@ -1107,9 +1112,10 @@ async function restartScenario(host, root, opts) {
         const reqs = await llm.requests(llmSince);
         const sends = (await fz.teamChat()).slice(chatFrom);
         for (const e of events) {
-          // The request body (prompt and the session's history) names the event's meeting;
-          // every event has its own meeting, so only that session's turns match.
-          e.llm = reqs.filter((r) => JSON.stringify(r.body).includes(e.marker)).length;
+          // A turn's own text (the last user message) names the event's meeting; every event
+          // has its own meeting. Whole bodies would also match other sessions' turns that list
+          // system events (OpenClaw's heartbeat turn).
+          e.llm = reqs.filter((r) => String(r.text ?? "").includes(e.marker)).length;
           e.replies = sends.filter((x) => String(x.body?.message ?? "").includes(e.marker)).length;
         }
         return pushed.every((e) => e.replies >= 1);
