@@ -1047,7 +1047,13 @@ export function createZoomPlugin(options = {}) {
       const accountJson = sidecarAccountJson(account, cfg);
       const hash = configHash(command, accountJson);
       const files = sidecarFiles(account.accountId);
-      const env = { ...process.env, MOLTBOT_ZOOM_ACCOUNT_JSON: JSON.stringify(accountJson) };
+      // MOLTBOT_ZOOM_OWNER_DIR: the sidecar stops by itself once this package directory is
+      // gone (`plugins uninstall zoom` runs no extension code).
+      const env = {
+        ...process.env,
+        MOLTBOT_ZOOM_ACCOUNT_JSON: JSON.stringify(accountJson),
+        MOLTBOT_ZOOM_OWNER_DIR: dir,
+      };
       const write = (line) => {
         const level = logLevelOf(line);
         (log[level] ?? log.info)?.call(log, `${prefix} sidecar: ${line}`);

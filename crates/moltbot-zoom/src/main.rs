@@ -10,6 +10,7 @@ mod doctor;
 mod extension;
 mod logging;
 mod outbox_cmd;
+mod owner;
 mod render;
 mod sidecar;
 mod status_cmd;

@@ -225,6 +225,10 @@ pub(crate) async fn run(config_path: Option<std::path::PathBuf>) -> anyhow::Resu
             return Err(failure);
         }
         () = shutdown_signal() => tracing::info!("shutting down"),
+        dir = crate::owner::uninstalled() => tracing::info!(
+            dir = %dir.display(),
+            "the extension that started this sidecar was uninstalled; shutting down"
+        ),
     }
     sidecar.stop().await
 }

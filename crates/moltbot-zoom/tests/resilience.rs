@@ -244,3 +244,39 @@ async fn heartbeats_stay_on_time_under_500_events_per_second() {
     }
     assert_eq!(fake.ws_connects(), 1, "the connection was dropped");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sidecar_stops_cleanly_once_its_extension_is_uninstalled() {
+    let fake = fake_zoom().await;
+    let dir = TempDir::new("owner");
+    let config = write_config(&dir, &fake, "127.0.0.1:0", &webhook_url(free_port()), "");
+    let package = dir.path().join("extensions").join("zoom");
+    std::fs::create_dir_all(&package).unwrap();
+    let mut sidecar = SidecarProcess::start_with_env(
+        &config,
+        "info",
+        &[("MOLTBOT_ZOOM_OWNER_DIR", package.to_str().unwrap())],
+    );
+    assert!(fake.wait_for_open_connections(1, WAIT).await);
+    // Three checks 5 s apart find the package present: still running.
+    assert!(
+        sidecar
+            .wait_exit(std::time::Duration::from_secs(16))
+            .is_none(),
+        "stopped with its package directory in place:\n{}",
+        sidecar.output()
+    );
+    std::fs::remove_dir_all(&package).unwrap();
+    // Three checks find it missing (15 s at most, plus the bounded shutdown).
+    let Some((status, output)) = sidecar.wait_exit(std::time::Duration::from_secs(40)) else {
+        panic!(
+            "still running 40 s after the uninstall:\n{}",
+            sidecar.output()
+        );
+    };
+    assert!(status.success(), "{status:?}\n{output}");
+    assert!(
+        output.contains("was uninstalled; shutting down"),
+        "{output}"
+    );
+}
