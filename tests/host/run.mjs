@@ -159,7 +159,10 @@ function freePort() {
   });
 }
 
-/** Parses JSON from CLI output that may carry leading/trailing non-JSON lines. */
+/**
+ * Parses JSON from a CLI's stdout that may carry leading/trailing non-JSON lines (pass
+ * stdout only: the hosts log to stderr, e.g. "[sqlite/transaction] slow ..." lines).
+ */
 function parseCliJson(text) {
   const starts = [text.indexOf("{"), text.indexOf("[")].filter((i) => i >= 0);
   if (starts.length === 0) throw new Error("no JSON in output");
@@ -173,6 +176,15 @@ function parseCliJson(text) {
     }
   }
   throw new Error("unparsable JSON in output");
+}
+
+/** The JSON a CLI printed: from its stdout, else from all of its output. */
+function cliJson(r) {
+  try {
+    return parseCliJson(r.stdout);
+  } catch {
+    return parseCliJson(r.output);
+  }
 }
 
 /** Every object nested in `v` (depth-first) for which `pred` holds. */
@@ -273,7 +285,7 @@ function startProcess(lab, name, cmd, args, { env = baseEnv(), cwd = lab.dir } =
   const logFile = path.join(lab.logs, `${name}.out`);
   const out = fs.createWriteStream(logFile);
   const child = spawn(cmd, args, { cwd, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-  const proc = { name, child, pid: child.pid, logFile, output: "", exit: null, lab };
+  const proc = { name, child, pid: child.pid, logFile, output: "", stdout: "", exit: null, lab };
   proc.exited = new Promise((resolve) => {
     child.on("exit", (code, signal) => {
       proc.exit = { code, signal };
@@ -286,7 +298,9 @@ function startProcess(lab, name, cmd, args, { env = baseEnv(), cwd = lab.dir } =
   });
   for (const s of [child.stdout, child.stderr]) {
     s.on("data", (d) => {
-      proc.output += d.toString("utf8");
+      const text = d.toString("utf8");
+      proc.output += text;
+      if (s === child.stdout) proc.stdout += text;
       out.write(d);
     });
   }
@@ -507,7 +521,7 @@ async function cli(host, lab, env, args, { timeout = CLI_TIMEOUT } = {}) {
   await stopProcess(proc);
   const ms = Date.now() - started;
   if (!exit) throw new Error(`\`${args.join(" ")}\` timed out after ${secs(timeout)}\n${tail(proc.output)}`);
-  return { code: exit.code, output: proc.output, ms };
+  return { code: exit.code, output: proc.output, stdout: proc.stdout, ms };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -693,7 +707,7 @@ async function extensionScenario(host, root, opts) {
     await check(scope, "plugins list --json shows zoom loaded", async () => {
       const r = await cli(host, lab, env, ["plugins", "list", "--json"]);
       if (r.code !== 0) throw new Error(`exit ${r.code}\n${tail(r.output)}`);
-      const zoomRows = findObjects(parseCliJson(r.output), (o) => o.id === "zoom" && "status" in o);
+      const zoomRows = findObjects(cliJson(r), (o) => o.id === "zoom" && "status" in o);
       if (!zoomRows.length) throw new Error(`no zoom plugin in output\n${tail(r.output)}`);
       if (!zoomRows.some((o) => o.status === "loaded")) throw new Error(`zoom status: ${zoomRows.map((o) => JSON.stringify(o.status)).join(", ")}${zoomRows[0].error ? ` (${zoomRows[0].error})` : ""}`);
       return `CLI ${secs(r.ms)}`;
@@ -709,7 +723,7 @@ async function extensionScenario(host, root, opts) {
     await check(scope, "CLI agent turn reaches the fake LLM (baseline)", async () => {
       const r = await cli(host, lab, env, ["agent", "--session-id", "e2e-cli", "--message", "ping via cli", "--json"]);
       if (r.code !== 0) throw new Error(`exit ${r.code}\n${tail(r.output)}`);
-      const texts = findObjects(parseCliJson(r.output), (o) => typeof o.text === "string").map((o) => o.text);
+      const texts = findObjects(cliJson(r), (o) => typeof o.text === "string").map((o) => o.text);
       if (!texts.includes("ACK: ping via cli")) throw new Error(`no "ACK: ping via cli" in the result\n${tail(r.output)}`);
       return `CLI ${secs(r.ms)}`;
     });
@@ -809,7 +823,7 @@ async function extensionScenario(host, root, opts) {
     await check(scope, "channels status --probe shows zoom running and connected", async () => {
       const r = await cli(host, lab, env, ["channels", "status", "--probe", "--json"]);
       if (r.code !== 0) throw new Error(`exit ${r.code}\n${tail(r.output)}`);
-      const json = parseCliJson(r.output);
+      const json = cliJson(r);
       const zoomAccounts = findObjects(json?.channelAccounts?.zoom ?? json?.channels?.zoom ?? json, (o) => o.accountId === "default" && "running" in o);
       if (!zoomAccounts.length) throw new Error(`no zoom account snapshot in output\n${tail(r.output)}`);
       const a = zoomAccounts[0];
@@ -908,7 +922,7 @@ async function unconfiguredScenario(host, root, opts) {
     await check(scope, "plugins list --json shows zoom loaded", async () => {
       const r = await cli(host, lab, env, ["plugins", "list", "--json"]);
       if (r.code !== 0) throw new Error(`exit ${r.code}\n${tail(r.output)}`);
-      const rows = findObjects(parseCliJson(r.output), (o) => o.id === "zoom" && "status" in o);
+      const rows = findObjects(cliJson(r), (o) => o.id === "zoom" && "status" in o);
       if (!rows.some((o) => o.status === "loaded")) throw new Error(`zoom rows: ${JSON.stringify(rows)}\n${tail(r.output)}`);
       return `CLI ${secs(r.ms)}`;
     });
@@ -917,7 +931,7 @@ async function unconfiguredScenario(host, root, opts) {
       const r = await cli(host, lab, env, ["channels", "status", "--json"]);
       if (r.code !== 0) throw new Error(`exit ${r.code}\n${tail(r.output)}`);
       if (CONFIG_ERROR.test(r.output)) throw new Error(`config error in output\n${tail(r.output)}`);
-      const json = parseCliJson(r.output);
+      const json = cliJson(r);
       const accounts = findObjects(json?.channelAccounts?.zoom ?? json?.channels?.zoom ?? json, (o) => o.accountId === "default" && "configured" in o);
       if (!accounts.length) throw new Error(`no zoom account snapshot in output\n${tail(r.output)}`);
       const a = accounts[0];
