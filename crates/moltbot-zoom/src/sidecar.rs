@@ -215,7 +215,8 @@ pub(crate) async fn run(config_path: Option<std::path::PathBuf>) -> anyhow::Resu
     };
     crate::logging::init(config.log_level.as_deref().unwrap_or("info"));
     let mut sidecar = Sidecar::start(&config).await?;
-    println!("moltbot-zoom listening on {}", sidecar.base_url());
+    // A closed stdout must not stop the sidecar: the line is informational.
+    let _ = crate::stdout::outln!("moltbot-zoom listening on {}", sidecar.base_url());
     tokio::select! {
         failure = sidecar.wait_for_failure() => {
             // Best effort: the others get their bounded shutdown; the exit is non-zero anyway.
