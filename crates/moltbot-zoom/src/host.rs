@@ -131,7 +131,7 @@ impl Host {
 
 impl fmt::Display for Host {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.command())
+        f.pad(self.command())
     }
 }
 
@@ -368,8 +368,9 @@ mod tests {
         let chosen = h.choose(None).unwrap();
         assert_eq!(chosen.host, Host::Openclaw);
         assert_eq!(chosen.state_dir, h.home().join("custom"));
-        h.set("CLAWDBOT_STATE_DIR", "/srv/claw");
-        // Two variables: they no longer decide; two dirs exist, nothing on PATH.
+        h.dir("custom");
+        h.set("CLAWDBOT_STATE_DIR", h.dir("claw"));
+        // Two variables: they no longer decide; several dirs exist, nothing on PATH.
         let err = h.choose(None).unwrap_err().to_string();
         assert!(err.contains("pass --host"), "{err}");
     }

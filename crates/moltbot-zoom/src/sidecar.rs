@@ -24,7 +24,8 @@ const INBOUND_QUEUE: usize = 256;
 pub(crate) struct Sidecar {
     /// Where the REST shim listens.
     pub(crate) addr: SocketAddr,
-    /// The Zoom channel (for status and direct sends).
+    /// The Zoom channel (for status and direct sends; the demo reads it).
+    #[cfg_attr(not(feature = "demo"), allow(dead_code))]
     pub(crate) channel: Arc<ZoomChannel>,
     cancel: CancellationToken,
     components: Components,
