@@ -262,9 +262,16 @@ fn sources_for(args: &DoctorArgs) -> Result<Sources, Check> {
                 .iter()
                 .any(|h| h.state_dir(&var).is_some_and(|d| d.is_dir()))
             {
+                // One line: the list, without install's own advice.
+                let text = format!("{e:#}");
+                let detail: Vec<&str> = text
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.starts_with("pass "))
+                    .collect();
                 return Err(Check::fail(
                     "configuration",
-                    format!("{e:#}"),
+                    detail.join(" "),
                     "pass --host, or the gateway config with --host-config FILE",
                 ));
             }
