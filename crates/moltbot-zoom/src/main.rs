@@ -75,7 +75,7 @@ enum Command {
         /// Extensions folder (default: <host state dir>/extensions).
         #[arg(long)]
         extensions_dir: Option<PathBuf>,
-        /// The gateway whose state dir to use (default: see docs/moltbot-setup.md).
+        /// The gateway whose state dir to use (default: see docs/operations.md).
         #[arg(long, value_enum, conflicts_with = "extensions_dir")]
         host: Option<host::Host>,
         /// Copy this binary into the extension, or link to it where it is.
