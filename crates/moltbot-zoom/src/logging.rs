@@ -82,7 +82,7 @@ pub(crate) fn with_dependency_caps(filter: &str) -> String {
         .filter(|p| !p.contains('=') && !p.contains('['))
         .filter_map(|p| p.parse::<LevelFilter>().ok())
         .next_back();
-    if !default.is_some_and(|d| d > LevelFilter::INFO) {
+    if default.is_none_or(|d| d <= LevelFilter::INFO) {
         return filter.to_owned();
     }
     let targets: Vec<&str> = parts
