@@ -106,17 +106,22 @@ impl Setup {
 
     /// Runs `moltbot-zoom doctor --config <file> <extra>`.
     async fn doctor(&self, extra: &[&str]) -> Outcome {
+        let file = self.write_toml("moltbot-zoom.toml");
+        let mut args = vec!["doctor", "--config", &file];
+        args.extend(extra);
+        self.run(&args, &[]).await
+    }
+
+    /// Writes the keys as TOML to `name` in the setup dir; its path.
+    fn write_toml(&self, name: &str) -> String {
         let toml: String = self
             .keys
             .iter()
             .map(|(k, v)| format!("{k} = {}\n", toml_string(v)))
             .collect();
-        let file = self.dir.join("moltbot-zoom.toml");
+        let file = self.dir.join(name);
         std::fs::write(&file, toml).unwrap();
-        let file = path_str(&file);
-        let mut args = vec!["doctor", "--config", &file];
-        args.extend(extra);
-        self.run(&args, &[]).await
+        path_str(&file)
     }
 
     /// The command `moltbot-zoom <args>` with HOME = the setup dir and `env`.
@@ -594,15 +599,9 @@ async fn checks_are_printed_as_they_complete() {
         }
     });
     setup.set("oauthUrl", format!("http://{addr}"));
-    let toml: String = setup
-        .keys
-        .iter()
-        .map(|(k, v)| format!("{k} = {}\n", toml_string(v)))
-        .collect();
-    let file = setup.dir.join("slow.toml");
-    std::fs::write(&file, toml).unwrap();
+    let file = setup.write_toml("slow.toml");
     let mut child = setup
-        .command(&["doctor", "--config", &path_str(&file)], &[])
+        .command(&["doctor", "--config", &file], &[])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -625,15 +624,8 @@ async fn checks_are_printed_as_they_complete() {
 #[tokio::test]
 async fn a_closed_stdout_ends_doctor_quietly() {
     let setup = Setup::healthy().await;
+    let file = setup.write_toml("pipe.toml");
     for json in [false, true] {
-        let toml: String = setup
-            .keys
-            .iter()
-            .map(|(k, v)| format!("{k} = {}\n", toml_string(v)))
-            .collect();
-        let file = setup.dir.join("pipe.toml");
-        std::fs::write(&file, toml).unwrap();
-        let file = path_str(&file);
         let mut args = vec!["doctor", "--config", &file];
         if json {
             args.push("--json");

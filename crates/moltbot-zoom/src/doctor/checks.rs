@@ -553,7 +553,7 @@ impl Doctor {
             match state_dir {
                 None => Check::skip(
                     "extension installed",
-                    "cannot find the Moltbot state dir: set HOME, MOLTBOT_STATE_DIR or `stateDir`",
+                    "cannot tell the gateway's state dir: pass --host (or set HOME, the host's *_STATE_DIR or `stateDir`)",
                 ),
                 Some(dir) => extension_installed(dir),
             }

@@ -201,12 +201,15 @@ impl fmt::Display for Check {
 pub(crate) struct Options {
     /// Post a real test message to `defaultTarget`.
     pub(crate) send_test: bool,
+    /// The gateway whose state dir holds the extension (`--host`).
+    pub(crate) host: Option<Host>,
 }
 
 /// `moltbot-zoom doctor`: prints the checks; fails when any check fails.
 pub(crate) async fn run(args: DoctorArgs) -> anyhow::Result<()> {
     let options = Options {
         send_test: args.send_test,
+        host: args.host,
     };
     let json = args.json;
     let closed = std::rc::Rc::new(tokio::sync::Notify::new());
@@ -326,9 +329,11 @@ pub(crate) async fn run_checks(sources: &Sources, options: Options, checks: &mut
         return;
     };
     let state_dir = loaded.config.state_dir.clone().or_else(|| {
-        host::choose(None, &|name| sources.env.get(name).map(OsString::from))
-            .ok()
-            .map(|h| h.state_dir)
+        host::choose(options.host, &|name| {
+            sources.env.get(name).map(OsString::from)
+        })
+        .ok()
+        .map(|h| h.state_dir)
     });
     let doctor = Doctor::new(loaded);
     let token = doctor.oauth(checks).await;
