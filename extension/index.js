@@ -464,10 +464,35 @@ function sleep(ms, signal) {
   });
 }
 
-function logLevelOf(line) {
-  if (/\bERROR\b/.test(line)) return "error";
-  if (/\bWARN\b/.test(line)) return "warn";
-  return "info";
+// Colour and cursor sequences (CSI), which older sidecars wrote even into a file.
+// eslint-disable-next-line no-control-regex
+const ANSI_ESCAPE = /\x1b\[[0-?]*[ -/]*[@-~]/g;
+const SIDECAR_LEVELS = { ERROR: "error", WARN: "warn", INFO: "info", DEBUG: "debug", TRACE: "debug" };
+
+/**
+ * One line of sidecar output: its gateway log level and its text without escape codes.
+ * A `tracing` line is `<timestamp> <LEVEL> <message>`; only the first two words are
+ * read, so a message that mentions "ERROR" keeps its own level. Lines without a level
+ * (the CLI's `error: …`, a panic) are filed by their start, else at info.
+ */
+export function sidecarLogLine(raw) {
+  const line = String(raw).replace(ANSI_ESCAPE, "").trimEnd();
+  const text = line.trimStart();
+  for (const word of text.split(/\s+/, 2)) {
+    const level = SIDECAR_LEVELS[word];
+    if (level) return { level, line };
+  }
+  if (/^error\b|^thread '.*' panicked at /i.test(text)) return { level: "error", line };
+  if (/^warn(ing)?\b/i.test(text)) return { level: "warn", line };
+  return { level: "info", line };
+}
+
+/** Files one sidecar output line in the gateway log at the line's own level. */
+export function forwardSidecarLine(log, prefix, raw) {
+  const { level, line } = sidecarLogLine(raw);
+  if (!line.trim()) return;
+  const method = typeof log?.[level] === "function" ? log[level] : log?.info;
+  method?.call(log, `${prefix} sidecar: ${line}`);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1054,10 +1079,7 @@ export function createZoomPlugin(options = {}) {
         MOLTBOT_ZOOM_ACCOUNT_JSON: JSON.stringify(accountJson),
         MOLTBOT_ZOOM_OWNER_DIR: dir,
       };
-      const write = (line) => {
-        const level = logLevelOf(line);
-        (log[level] ?? log.info)?.call(log, `${prefix} sidecar: ${line}`);
-      };
+      const write = (line) => forwardSidecarLine(log, prefix, line);
       const { initialMs, maxMs, resetAfterMs } = opts.backoff;
       let delay = initialMs;
       let announced = false;

@@ -292,6 +292,35 @@ fn assignment_key(text: &str, line: usize) -> Option<String> {
     key
 }
 
+/// A SecretRef (`{source, provider?, id}`, the hosts' credential reference) in
+/// place of a string: `None` when `value` is not one; an `env` ref resolves from
+/// `env`; the others cannot be resolved here (the gateway resolves them before it
+/// hands the account over). Messages name the variable, never a value.
+pub(crate) fn resolve_secret_ref(
+    value: &Value,
+    env: &BTreeMap<String, String>,
+) -> Option<Result<String, String>> {
+    let obj = value.as_object()?;
+    let (Some(source), Some(id)) = (
+        obj.get("source").and_then(Value::as_str),
+        obj.get("id").and_then(Value::as_str),
+    ) else {
+        return None;
+    };
+    Some(match source {
+        "env" => match env.get(id).filter(|v| !v.is_empty()) {
+            Some(v) => Ok(v.clone()),
+            None => Err(format!(
+                "refers to the environment variable {id} (SecretRef or ${{{id}}}), which is not set"
+            )),
+        },
+        other => Err(format!(
+            "is a SecretRef with source `{other}` (id `{id}`), which only the gateway resolves; \
+             use an env SecretRef or a plain value for this command"
+        )),
+    })
+}
+
 /// Where configuration comes from.
 #[derive(Debug, Default)]
 pub(crate) struct Sources {
@@ -301,6 +330,8 @@ pub(crate) struct Sources {
     pub(crate) env: BTreeMap<String, String>,
     /// Account JSON from the Moltbot extension.
     pub(crate) account_json: Option<String>,
+    /// The gateway config file the account JSON was read from (`doctor`), for messages.
+    pub(crate) host_config: Option<PathBuf>,
 }
 
 impl Sources {
@@ -322,6 +353,7 @@ impl Sources {
             file,
             env,
             account_json,
+            host_config: None,
         })
     }
 }
@@ -396,6 +428,14 @@ impl Config {
                         // The extension passes the whole account object; keys this
                         // version does not know are ignored rather than fatal.
                         if known.contains(&k) && !v.is_null() {
+                            let v = match resolve_secret_ref(&v, &sources.env) {
+                                None => v,
+                                Some(Ok(resolved)) => Value::String(resolved),
+                                Some(Err(why)) => {
+                                    errors.push(format!("{}: {why}", key_label(&k)));
+                                    continue;
+                                }
+                            };
                             merged.insert(k, v);
                         } else if !known.contains(&k) {
                             tracing::warn!(key = %k, "ignoring unknown key in {ACCOUNT_JSON_ENV}");
@@ -607,6 +647,7 @@ mod tests {
 
     fn sources(file: &str, env: &[(&str, &str)], json: Option<&str>) -> Sources {
         Sources {
+            host_config: None,
             file: (!file.is_empty()).then(|| (PathBuf::from("test.toml"), file.to_owned())),
             env: env
                 .iter()
@@ -721,6 +762,36 @@ password = "pw-secret"
         assert_eq!(c.sender.as_deref(), Some("json@example.com"));
         assert_eq!(c.client_id.as_deref(), Some("env-id"));
         assert_eq!(c.database_path(), PathBuf::from("/s/zoom/work.sqlite"));
+    }
+
+    #[test]
+    fn env_secret_refs_resolve_and_others_are_named_without_values() {
+        let json = r#"{"clientSecret":{"source":"env","provider":"default","id":"ZS"},
+                       "password":{"source":"env","id":"PW"}}"#;
+        let c = Config::load(&sources(
+            MINIMAL,
+            &[("ZS", "from-env"), ("PW", "pw-env")],
+            Some(json),
+        ))
+        .unwrap();
+        assert_eq!(c.client_secret.as_ref().unwrap().expose(), "from-env");
+        assert_eq!(c.password.as_ref().unwrap().expose(), "pw-env");
+
+        let errors =
+            Config::merge(&sources(MINIMAL, &[("ZS", "from-env")], Some(json))).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with(
+                "`password` (env MOLTBOT_ZOOM_PASSWORD): refers to the environment variable PW"
+            ),
+            "{errors:?}"
+        );
+
+        let file_ref =
+            r#"{"clientSecret":{"source":"file","provider":"vault","id":"/zoom/secret"}}"#;
+        let errors = Config::merge(&sources(MINIMAL, &[], Some(file_ref))).unwrap_err();
+        assert!(errors[0].contains("source `file`"), "{errors:?}");
+        assert!(!errors.join(" ").contains("cs-secret"), "{errors:?}");
     }
 
     #[test]

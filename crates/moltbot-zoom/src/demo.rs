@@ -9,7 +9,7 @@ use moltbot_channel::CancellationToken;
 use serde_json::{Value, json};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
-use crate::{config::Config, sidecar::Sidecar};
+use crate::{config::Config, sidecar::Sidecar, stdout::outln};
 
 const MEETING_ID: i64 = 85_746_065_432;
 const TOPIC: &str = "Weekly sync";
@@ -142,8 +142,16 @@ async fn gateway_webhook(
     axum::http::StatusCode::OK
 }
 
-/// Runs the demo.
+/// Runs the demo; its scratch database is removed however it ends (a reader
+/// closing stdout early included).
 pub(crate) async fn run() -> anyhow::Result<()> {
+    let workdir = std::env::temp_dir().join(format!("moltbot-zoom-demo-{}", std::process::id()));
+    let result = play(&workdir).await;
+    let _ = std::fs::remove_dir_all(&workdir);
+    result
+}
+
+async fn play(workdir: &std::path::Path) -> anyhow::Result<()> {
     let fake = FakeZoom::start(FakeConfig::default())
         .await
         .context("cannot start the embedded fake Zoom")?;
@@ -170,7 +178,6 @@ pub(crate) async fn run() -> anyhow::Result<()> {
         });
     }
 
-    let workdir = std::env::temp_dir().join(format!("moltbot-zoom-demo-{}", std::process::id()));
     let config = Config {
         zoom_account_id: Some(fc.account_id.clone()),
         client_id: Some(fc.client_id.clone()),
@@ -188,14 +195,14 @@ pub(crate) async fn run() -> anyhow::Result<()> {
         ..Config::default()
     };
     let sidecar = Sidecar::start(&config).await?;
-    println!("moltbot-zoom demo");
-    println!(
+    outln!("moltbot-zoom demo")?;
+    outln!(
         "  fake Zoom        {} (WebSocket {})",
         fake.base_url(),
         fake.ws_url()
-    );
-    println!("  sidecar shim     {}", sidecar.base_url());
-    println!("  Moltbot stand-in http://{gw_addr}/zoom-webhook");
+    )?;
+    outln!("  sidecar shim     {}", sidecar.base_url())?;
+    outln!("  Moltbot stand-in http://{gw_addr}/zoom-webhook")?;
     if !fake.wait_for_open_connections(1, WAIT).await {
         bail!("the Zoom client did not connect to the fake within {WAIT:?}");
     }
@@ -206,10 +213,10 @@ pub(crate) async fn run() -> anyhow::Result<()> {
             .replace_nanosecond(0)
             .unwrap_or(OffsetDateTime::now_utc()),
     );
-    println!(
+    outln!(
         "\nZoom pushes {} events over the WebSocket; Moltbot receives these chat messages:\n",
         events.len()
-    );
+    )?;
     for event in &events {
         fake.push_event(event.clone());
     }
@@ -220,7 +227,7 @@ pub(crate) async fn run() -> anyhow::Result<()> {
         let batch: Vec<Value> = gateway.received.lock().await[printed..].to_vec();
         for hook in &batch {
             printed += 1;
-            print_webhook(printed, hook);
+            print_webhook(printed, hook)?;
         }
         if printed >= events.len() {
             break;
@@ -235,8 +242,8 @@ pub(crate) async fn run() -> anyhow::Result<()> {
 
     let meeting = format!("zoom;+;meeting:{MEETING_ID}");
     let reply = "Thanks! I'll share the recording with Alice, Bob and Carol.";
-    println!("\nThe agent replies in {meeting}: {reply:?}");
-    println!("  POST {}/api/v1/message/text", sidecar.base_url());
+    outln!("\nThe agent replies in {meeting}: {reply:?}")?;
+    outln!("  POST {}/api/v1/message/text", sidecar.base_url())?;
     let response: Value = reqwest::Client::new()
         .post(format!("{}/api/v1/message/text", sidecar.base_url()))
         .bearer_auth(&password)
@@ -250,15 +257,15 @@ pub(crate) async fn run() -> anyhow::Result<()> {
     if response["status"] != 200 {
         bail!("the reply failed: {response}");
     }
-    println!(
+    outln!(
         "  → {} (guid {})",
         response["message"].as_str().unwrap_or(""),
         response["data"]["guid"].as_str().unwrap_or("")
-    );
+    )?;
     if !fake.wait_for_team_chat(1, WAIT).await {
         bail!("the fake Zoom did not receive the reply");
     }
-    println!("\nZoom Team Chat received:");
+    outln!("\nZoom Team Chat received:")?;
     for sent in fake.team_chat_messages() {
         let to = sent
             .body
@@ -272,21 +279,22 @@ pub(crate) async fn run() -> anyhow::Result<()> {
                     .map(|c| format!("channel {c}"))
             })
             .unwrap_or_default();
-        println!(
+        outln!(
             "  POST /v2/chat/users/{}/messages → {to}: {:?} (id {})",
-            sent.user_id, sent.body.message, sent.id
-        );
+            sent.user_id,
+            sent.body.message,
+            sent.id
+        )?;
     }
 
     sidecar.stop().await?;
     gw_cancel.cancel();
     fake.shutdown();
-    let _ = std::fs::remove_dir_all(&workdir);
-    println!(
+    outln!(
         "\nDone: {} Zoom events → {} chat messages delivered to Moltbot, 1 reply posted to Zoom.",
         events.len(),
         printed
-    );
+    )?;
     Ok(())
 }
 
@@ -304,7 +312,7 @@ async fn wait_until_connected(sidecar: &Sidecar) -> anyhow::Result<()> {
 }
 
 /// Prints one BlueBubbles `new-message` webhook the way a Moltbot user sees it.
-fn print_webhook(n: usize, hook: &Value) {
+fn print_webhook(n: usize, hook: &Value) -> anyhow::Result<()> {
     let data = &hook["data"];
     let chat = &data["chats"][0];
     let text = data["text"].as_str().unwrap_or("");
@@ -318,7 +326,7 @@ fn print_webhook(n: usize, hook: &Value) {
     } else {
         "starts an agent turn"
     };
-    println!(
+    outln!(
         "#{n:<2} {}{} — {} ({what})",
         chat["guid"].as_str().unwrap_or(""),
         chat["displayName"]
@@ -327,8 +335,9 @@ fn print_webhook(n: usize, hook: &Value) {
             .map(|s| format!(" \"{s}\""))
             .unwrap_or_default(),
         data["zoom"]["eventType"].as_str().unwrap_or(""),
-    );
+    )?;
     for line in text.lines() {
-        println!("     {sender}: {line}");
+        outln!("     {sender}: {line}")?;
     }
+    Ok(())
 }

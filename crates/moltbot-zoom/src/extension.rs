@@ -2,13 +2,8 @@
 //! `install` / `uninstall` commands that put the package (manifests, `index.js` and
 //! the sidecar binary) into `<stateDir>/extensions/zoom/`.
 //!
-//! State dir resolution, first match wins:
-//! 1. `MOLTBOT_STATE_DIR`, `CLAWDBOT_STATE_DIR`, `OPENCLAW_STATE_DIR` (non-empty, `~` expanded);
-//! 2. the first existing of `~/.clawdbot`, `~/.moltbot`, `~/.openclaw` (Moltbot itself
-//!    prefers `~/.clawdbot` when both it and `~/.moltbot` exist);
-//! 3. `~/.moltbot`.
-//!
-//! `--extensions-dir DIR` bypasses all of it and installs into `DIR/zoom/`.
+//! The state dir is the one the chosen host uses ([`crate::host`]: `--host`, else the
+//! documented choice). `--extensions-dir DIR` bypasses it and installs into `DIR/zoom/`.
 
 use std::ffi::OsString;
 use std::fmt;
@@ -17,6 +12,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+
+use crate::host::{self, Host, HostDir};
 use moltbot_channel::Secret;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -281,8 +278,10 @@ pub(crate) enum BinaryMode {
 /// What `install` does.
 #[derive(Debug, Clone)]
 pub(crate) struct InstallOptions {
-    /// The extensions dir (`<stateDir>/extensions`); resolved from the environment when `None`.
+    /// The extensions dir (`<stateDir>/extensions`); from the host's state dir when `None`.
     pub(crate) extensions_dir: Option<PathBuf>,
+    /// The host whose state dir to use; chosen by [`host::choose`] when `None`.
+    pub(crate) host: Option<Host>,
     /// Copy or link the sidecar binary.
     pub(crate) binary_mode: BinaryMode,
     /// The sidecar binary (normally `std::env::current_exe()`).
@@ -319,6 +318,10 @@ impl fmt::Display for FileStatus {
 pub(crate) struct InstallReport {
     /// The package dir, `<extensions dir>/zoom`.
     pub(crate) dir: PathBuf,
+    /// The host and state dir, unless `--extensions-dir` was given.
+    pub(crate) host: Option<HostDir>,
+    /// The host's config file, where `channels.zoom` goes.
+    pub(crate) config_path: Option<PathBuf>,
     /// Each file (relative path) and what happened to it.
     pub(crate) files: Vec<(String, FileStatus)>,
     /// How the sidecar binary was installed.
@@ -351,6 +354,15 @@ impl fmt::Display for InstallReport {
             self.outcome(),
             self.dir.display()
         )?;
+        if let Some(host) = &self.host {
+            writeln!(
+                f,
+                "Host: {} (state dir {}; {})",
+                host.host,
+                host.state_dir.display(),
+                host.reason
+            )?;
+        }
         for (path, status) in &self.files {
             writeln!(f, "  {status:<9} {path}")?;
         }
@@ -367,15 +379,25 @@ impl fmt::Display for InstallReport {
             )?,
         }
         writeln!(f)?;
-        writeln!(
-            f,
-            "Add this to your gateway config (moltbot.json, clawdbot.json or openclaw.json in the state dir), JSON5:"
-        )?;
+        match &self.config_path {
+            Some(path) => writeln!(f, "Add this to {} (JSON5):", path.display())?,
+            None => writeln!(
+                f,
+                "Add this to your gateway config (moltbot.json, clawdbot.json or openclaw.json in the state dir), JSON5:"
+            )?,
+        }
         writeln!(f, "{}", config_snippet(self.password_suggestion.expose()))?;
-        writeln!(
-            f,
-            "Then restart the gateway: moltbot gateway restart (or clawdbot / openclaw gateway restart)."
-        )
+        match &self.host {
+            Some(host) => writeln!(
+                f,
+                "Then restart the gateway: {} gateway restart.",
+                host.host
+            ),
+            None => writeln!(
+                f,
+                "Then restart the gateway: openclaw gateway restart (or clawdbot / moltbot gateway restart)."
+            ),
+        }
     }
 }
 
@@ -405,50 +427,28 @@ fn generate_password() -> String {
     Alphanumeric.sample_string(&mut rand::rng(), 32)
 }
 
-/// The Moltbot state dir from the environment (see the module docs for the order).
-/// `var` reads an environment variable; `None` when neither a `*_STATE_DIR` variable
-/// nor `HOME` is set.
-pub(crate) fn resolve_state_dir(var: impl Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
-    let home = var("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
-    for name in [
-        "MOLTBOT_STATE_DIR",
-        "CLAWDBOT_STATE_DIR",
-        "OPENCLAW_STATE_DIR",
-    ] {
-        if let Some(value) = var(name).filter(|v| !v.is_empty()) {
-            return Some(expand_home(PathBuf::from(value), home.as_deref()));
-        }
+/// The package dir `<extensions dir>/zoom` and, without `extensions_dir`, the host
+/// whose state dir holds it.
+fn package_dir(
+    extensions_dir: Option<&Path>,
+    host: Option<Host>,
+) -> anyhow::Result<(PathBuf, Option<HostDir>)> {
+    let id = plugin().id;
+    if let Some(dir) = extensions_dir {
+        return Ok((dir.join(id), None));
     }
-    let home = home?;
-    let existing = [".clawdbot", ".moltbot", ".openclaw"]
-        .iter()
-        .map(|d| home.join(d))
-        .find(|d| d.is_dir());
-    Some(existing.unwrap_or_else(|| home.join(".moltbot")))
-}
-
-fn expand_home(path: PathBuf, home: Option<&Path>) -> PathBuf {
-    match (path.strip_prefix("~"), home) {
-        (Ok(rest), Some(home)) => home.join(rest),
-        _ => path,
-    }
-}
-
-fn package_dir(extensions_dir: Option<&Path>) -> anyhow::Result<PathBuf> {
-    let extensions = match extensions_dir {
-        Some(dir) => dir.to_path_buf(),
-        None => resolve_state_dir(|name| std::env::var_os(name))
-            .context("cannot find the Moltbot state dir: set HOME or MOLTBOT_STATE_DIR, or pass --extensions-dir")?
-            .join("extensions"),
-    };
-    Ok(extensions.join(plugin().id))
+    let chosen = host::choose(host, &|name| std::env::var_os(name))?;
+    Ok((chosen.state_dir.join("extensions").join(id), Some(chosen)))
 }
 
 /// Installs (or updates) the extension package into `<extensions dir>/zoom/`.
 /// Idempotent: files are replaced atomically (temp file + rename) only when their
 /// content differs.
 pub(crate) fn install(opts: &InstallOptions) -> anyhow::Result<InstallReport> {
-    let dir = package_dir(opts.extensions_dir.as_deref())?;
+    let (dir, host) = package_dir(opts.extensions_dir.as_deref(), opts.host)?;
+    let config_path = host
+        .as_ref()
+        .map(|h| h.config_path(&|name| std::env::var_os(name)));
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let sidecar_binary = fs::canonicalize(&opts.sidecar_binary).with_context(|| {
         format!(
@@ -488,6 +488,8 @@ pub(crate) fn install(opts: &InstallOptions) -> anyhow::Result<InstallReport> {
     }
     Ok(InstallReport {
         dir,
+        host,
+        config_path,
         files,
         binary_mode: opts.binary_mode,
         sidecar_binary,
@@ -572,8 +574,11 @@ impl fmt::Display for UninstallReport {
 
 /// Removes `<extensions dir>/zoom/`; no error when it does not exist. Refuses a dir
 /// whose `package.json` names another package.
-pub(crate) fn uninstall(extensions_dir: Option<&Path>) -> anyhow::Result<UninstallReport> {
-    let dir = package_dir(extensions_dir)?;
+pub(crate) fn uninstall(
+    extensions_dir: Option<&Path>,
+    host: Option<Host>,
+) -> anyhow::Result<UninstallReport> {
+    let (dir, _) = package_dir(extensions_dir, host)?;
     if !dir.exists() {
         return Ok(UninstallReport {
             dir,
@@ -803,6 +808,7 @@ mod tests {
         let report = install(&InstallOptions {
             extensions_dir: Some(ext.clone()),
             binary_mode: BinaryMode::Copy,
+            host: None,
             sidecar_binary: bin,
         })
         .unwrap();
@@ -838,6 +844,7 @@ mod tests {
         let opts = InstallOptions {
             extensions_dir: Some(tmp.join("ext")),
             binary_mode: BinaryMode::Copy,
+            host: None,
             sidecar_binary: bin.clone(),
         };
         install(&opts).unwrap();
@@ -873,6 +880,7 @@ mod tests {
         let mut opts = InstallOptions {
             extensions_dir: Some(tmp.join("ext")),
             binary_mode: BinaryMode::Copy,
+            host: None,
             sidecar_binary: bin.clone(),
         };
         install(&opts).unwrap();
@@ -898,6 +906,7 @@ mod tests {
         let err = install(&InstallOptions {
             extensions_dir: Some(tmp.join("ext")),
             binary_mode: BinaryMode::Copy,
+            host: None,
             sidecar_binary: tmp.join("missing"),
         })
         .unwrap_err();
@@ -912,14 +921,15 @@ mod tests {
         install(&InstallOptions {
             extensions_dir: Some(ext.clone()),
             binary_mode: BinaryMode::Copy,
+            host: None,
             sidecar_binary: fake_binary(&tmp, "x"),
         })
         .unwrap();
-        let report = uninstall(Some(&ext)).unwrap();
+        let report = uninstall(Some(&ext), None).unwrap();
         assert!(report.removed);
         assert!(!ext.join("zoom").exists());
         assert!(report.to_string().contains("Removed"));
-        let again = uninstall(Some(&ext)).unwrap();
+        let again = uninstall(Some(&ext), None).unwrap();
         assert!(!again.removed);
         assert!(again.to_string().contains("Nothing to remove"));
         fs::remove_dir_all(&tmp).unwrap();
@@ -931,67 +941,9 @@ mod tests {
         let dir = tmp.join("ext/zoom");
         fs::create_dir_all(&dir).unwrap();
         fs::write(dir.join("package.json"), r#"{"name":"other"}"#).unwrap();
-        let err = uninstall(Some(&tmp.join("ext"))).unwrap_err();
+        let err = uninstall(Some(&tmp.join("ext")), None).unwrap_err();
         assert!(err.to_string().contains("another package"));
         assert!(dir.exists());
-        fs::remove_dir_all(&tmp).unwrap();
-    }
-
-    fn env_of(pairs: &[(&str, &Path)]) -> impl Fn(&str) -> Option<OsString> + use<> {
-        let map: HashMap<String, OsString> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.as_os_str().to_owned()))
-            .collect();
-        move |name| map.get(name).cloned()
-    }
-
-    #[test]
-    fn state_dir_env_precedence() {
-        let tmp = temp_dir("state");
-        let home = tmp.join("home");
-        fs::create_dir_all(&home).unwrap();
-        let (m, c, o) = (tmp.join("m"), tmp.join("c"), tmp.join("o"));
-        let all = [
-            ("HOME", home.as_path()),
-            ("MOLTBOT_STATE_DIR", m.as_path()),
-            ("CLAWDBOT_STATE_DIR", c.as_path()),
-            ("OPENCLAW_STATE_DIR", o.as_path()),
-        ];
-        assert_eq!(resolve_state_dir(env_of(&all)), Some(m.clone()));
-        assert_eq!(
-            resolve_state_dir(env_of(&[all[0], all[2], all[3]])),
-            Some(c.clone())
-        );
-        assert_eq!(
-            resolve_state_dir(env_of(&[all[0], all[3]])),
-            Some(o.clone())
-        );
-        let empty = PathBuf::new();
-        assert_eq!(
-            resolve_state_dir(env_of(&[all[0], ("MOLTBOT_STATE_DIR", &empty)])),
-            Some(home.join(".moltbot")),
-            "an empty variable counts as unset"
-        );
-        let tilde = PathBuf::from("~/state");
-        assert_eq!(
-            resolve_state_dir(env_of(&[all[0], ("MOLTBOT_STATE_DIR", &tilde)])),
-            Some(home.join("state"))
-        );
-        assert_eq!(resolve_state_dir(env_of(&[])), None);
-        fs::remove_dir_all(&tmp).unwrap();
-    }
-
-    #[test]
-    fn state_dir_prefers_existing_dirs() {
-        let tmp = temp_dir("home");
-        let env = env_of(&[("HOME", tmp.as_path())]);
-        assert_eq!(resolve_state_dir(&env), Some(tmp.join(".moltbot")));
-        fs::create_dir_all(tmp.join(".openclaw")).unwrap();
-        assert_eq!(resolve_state_dir(&env), Some(tmp.join(".openclaw")));
-        fs::create_dir_all(tmp.join(".moltbot")).unwrap();
-        assert_eq!(resolve_state_dir(&env), Some(tmp.join(".moltbot")));
-        fs::create_dir_all(tmp.join(".clawdbot")).unwrap();
-        assert_eq!(resolve_state_dir(&env), Some(tmp.join(".clawdbot")));
         fs::remove_dir_all(&tmp).unwrap();
     }
 }

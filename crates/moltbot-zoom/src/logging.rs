@@ -1,14 +1,25 @@
-//! Log set-up: `tracing` to standard error, filtered by `RUST_LOG` or the
-//! configured level.
+//! Log set-up: `tracing` to standard error, one line per record.
 //!
-//! The WebSocket library logs the whole handshake request at DEBUG / TRACE,
-//! and its URL carries the Zoom access token (Zoom requires it in the query
-//! string). Whatever the filter says, events whose target is `tungstenite` or
-//! `tokio_tungstenite` or any target below them (`tungstenite::handshake::…`)
-//! are capped at INFO. The cap is a separate filter on the target prefix, so a
-//! more specific directive such as `tungstenite::handshake=trace` cannot lift it.
+//! - The filter is the configured `logLevel` ([`crate::config`] merges it:
+//!   `channels.zoom.logLevel` from the extension > `RUST_LOG` > the TOML file >
+//!   `info`). `RUST_LOG` is not read again here, so an inherited one cannot beat
+//!   the gateway config.
+//! - Colours only when stderr is a terminal: the extension reads the sidecar's
+//!   stderr from a file, and escape codes there hid the level from it.
+//! - Dependencies (HTTP, TLS, WebSocket, runtime crates: [`DEPENDENCIES`]) stay at
+//!   INFO or quieter when the filter's default level is DEBUG or TRACE, unless a
+//!   directive names them (`debug,hyper=debug`): `logLevel: "debug"` means this
+//!   program's debug lines, not every library's.
+//! - The WebSocket library logs the whole handshake request at DEBUG / TRACE, and
+//!   its URL carries the Zoom access token (Zoom requires it in the query string).
+//!   Whatever the filter says, events whose target is `tungstenite` or
+//!   `tokio_tungstenite` or any target below them (`tungstenite::handshake::…`) are
+//!   capped at INFO. The cap is a separate filter on the target prefix, so a more
+//!   specific directive such as `tungstenite::handshake=trace` cannot lift it.
 
-use tracing::{Level, Metadata};
+use std::io::IsTerminal;
+
+use tracing::{Level, Metadata, level_filters::LevelFilter};
 use tracing_subscriber::{
     EnvFilter, Layer, filter::filter_fn, layer::SubscriberExt, util::SubscriberInitExt,
 };
@@ -16,17 +27,77 @@ use tracing_subscriber::{
 /// Crates whose DEBUG / TRACE output may quote the WebSocket URL.
 const CAPPED: &[&str] = &["tungstenite", "tokio_tungstenite"];
 
-/// Installs the global subscriber. `default` applies when `RUST_LOG` is unset.
-pub(crate) fn init(default: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+/// Dependencies kept at INFO when the default level is more verbose, unless named.
+pub(crate) const DEPENDENCIES: &[&str] = &[
+    "axum",
+    "h2",
+    "hyper",
+    "hyper_util",
+    "mio",
+    "reqwest",
+    "rusqlite",
+    "rustls",
+    "tokio",
+    "tokio_tungstenite",
+    "tokio_util",
+    "tower",
+    "tower_http",
+    "tungstenite",
+    "want",
+];
+
+/// Installs the global subscriber with `filter` (`tracing` directives such as
+/// `debug` or `info,zoom=debug`); an invalid filter falls back to `info` with a
+/// warning.
+pub(crate) fn init(filter: &str) {
+    let directives = with_dependency_caps(filter);
+    let (env_filter, invalid) = match EnvFilter::try_new(&directives) {
+        Ok(f) => (f, None),
+        Err(e) => (EnvFilter::new("info"), Some(e)),
+    };
     let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
-        .with_filter(filter)
+        .with_filter(env_filter)
         .with_filter(filter_fn(allowed));
     // `try_init` also routes the `log` crate's records (tungstenite logs
     // through it) into the same filters.
     let _ = tracing_subscriber::registry().with(layer).try_init();
+    if let Some(e) = invalid {
+        tracing::warn!(error = %e, "invalid `logLevel` filter; logging at info");
+    }
+}
+
+/// `filter` plus `crate=info` for each of [`DEPENDENCIES`] that no directive
+/// names, when the default (target-less) level is more verbose than INFO.
+pub(crate) fn with_dependency_caps(filter: &str) -> String {
+    let parts: Vec<&str> = filter
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    let default = parts
+        .iter()
+        .filter(|p| !p.contains('=') && !p.contains('['))
+        .filter_map(|p| p.parse::<LevelFilter>().ok())
+        .next_back();
+    if default.is_none_or(|d| d <= LevelFilter::INFO) {
+        return filter.to_owned();
+    }
+    let targets: Vec<&str> = parts
+        .iter()
+        .filter(|p| p.contains('='))
+        .map(|p| p.split(['=', '[']).next().unwrap_or("").trim())
+        .collect();
+    let mut out: Vec<String> = parts.iter().map(|p| (*p).to_owned()).collect();
+    for krate in DEPENDENCIES {
+        let named = targets.iter().any(|t| under(t, krate));
+        if !named {
+            out.push(format!("{krate}=info"));
+        }
+    }
+    out.join(",")
 }
 
 /// False for DEBUG and TRACE events of a capped crate or any of its modules.
@@ -35,11 +106,14 @@ fn allowed(meta: &Metadata<'_>) -> bool {
 }
 
 fn is_capped(target: &str) -> bool {
-    CAPPED.iter().any(|krate| {
-        target
-            .strip_prefix(krate)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
-    })
+    CAPPED.iter().any(|krate| under(target, krate))
+}
+
+/// Whether `target` is `krate` or a module below it.
+fn under(target: &str, krate: &str) -> bool {
+    target
+        .strip_prefix(krate)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
 }
 
 #[cfg(test)]
@@ -65,5 +139,68 @@ mod tests {
         ] {
             assert!(!is_capped(target), "{target}");
         }
+    }
+
+    #[test]
+    fn dependencies_are_capped_at_info_unless_named() {
+        for quiet in [
+            "info",
+            "warn",
+            "error",
+            "off",
+            "zoom=debug",
+            "info,zoom=trace",
+        ] {
+            assert_eq!(with_dependency_caps(quiet), quiet, "unchanged: {quiet}");
+        }
+        let debug = with_dependency_caps("debug");
+        for krate in DEPENDENCIES {
+            assert!(
+                debug.contains(&format!(",{krate}=info")),
+                "{krate}: {debug}"
+            );
+        }
+        assert!(debug.starts_with("debug,"), "{debug}");
+        let named = with_dependency_caps("trace, hyper=debug,rustls::client=trace");
+        assert!(named.contains("hyper=debug"), "{named}");
+        assert!(!named.contains("hyper=info"), "{named}");
+        assert!(!named.contains("rustls=info"), "{named}");
+        assert!(
+            named.contains("hyper_util=info"),
+            "hyper_util is not hyper: {named}"
+        );
+        assert!(named.contains("h2=info"), "{named}");
+    }
+
+    /// The built filter, applied: a dependency's DEBUG is off at `debug`, ours on.
+    #[test]
+    fn the_capped_filter_lets_our_debug_through_and_not_theirs() {
+        use tracing_subscriber::layer::Context;
+        let filter = EnvFilter::try_new(with_dependency_caps("debug")).unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        struct Record(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+        impl<S: tracing::Subscriber> Layer<S> for Record {
+            fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+                let meta = event.metadata();
+                self.0
+                    .lock()
+                    .unwrap()
+                    .push(format!("{} {}", meta.level(), meta.target()));
+            }
+        }
+        let subscriber =
+            tracing_subscriber::registry().with(Record(seen.clone()).with_filter(filter));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::debug!(target: "zoom::session", "ours");
+            tracing::debug!(target: "hyper::proto::h1", "theirs");
+            tracing::debug!(target: "rustls::client::hs", "theirs");
+            tracing::info!(target: "hyper::proto::h1", "theirs at info");
+        });
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(
+            seen,
+            ["DEBUG zoom::session", "INFO hyper::proto::h1"],
+            "{seen:?}"
+        );
     }
 }

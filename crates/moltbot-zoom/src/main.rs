@@ -2,18 +2,24 @@
 //!
 //! Subcommands: `run` (the sidecar), `demo` (the whole pipeline on an embedded
 //! fake Zoom), `render` (Zoom events → chat messages as JSON lines),
-//! `install` / `uninstall` (the Moltbot extension).
+//! `install` / `uninstall` (the Moltbot extension), `doctor`, `status`, `outbox`.
+//!
+//! `demo` needs the `demo` cargo feature (default on; release builds leave it
+//! out so the shipped binary carries no fake Zoom).
 
 mod config;
+#[cfg(feature = "demo")]
 mod demo;
 mod doctor;
 mod extension;
+mod host;
 mod logging;
 mod outbox_cmd;
 mod owner;
 mod render;
 mod sidecar;
 mod status_cmd;
+mod stdout;
 mod supervisor;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -51,7 +57,8 @@ enum Command {
         #[arg(long, global = true, env = "MOLTBOT_ZOOM_DATABASE")]
         database: Option<PathBuf>,
     },
-    /// Play a scripted meeting through the real pipeline against an embedded fake Zoom.
+    /// Play a scripted meeting through the real pipeline against an embedded fake Zoom
+    /// (source builds only: the `demo` cargo feature).
     Demo,
     /// Render Zoom events (JSON lines, bare events or WS frames) as chat messages.
     Render {
@@ -66,18 +73,24 @@ enum Command {
     },
     /// Install the Moltbot extension (channel `zoom`) into Moltbot's extensions folder.
     Install {
-        /// Extensions folder (default: <Moltbot state dir>/extensions).
+        /// Extensions folder (default: <host state dir>/extensions).
         #[arg(long)]
         extensions_dir: Option<PathBuf>,
+        /// The gateway whose state dir to use (default: see docs/operations.md).
+        #[arg(long, value_enum, conflicts_with = "extensions_dir")]
+        host: Option<host::Host>,
         /// Copy this binary into the extension, or link to it where it is.
         #[arg(long, value_enum, default_value = "copy")]
         binary_mode: extension::BinaryMode,
     },
     /// Remove the Moltbot extension.
     Uninstall {
-        /// Extensions folder (default: <Moltbot state dir>/extensions).
+        /// Extensions folder (default: <host state dir>/extensions).
         #[arg(long)]
         extensions_dir: Option<PathBuf>,
+        /// The gateway whose state dir to use (default: as for `install`).
+        #[arg(long, value_enum, conflicts_with = "extensions_dir")]
+        host: Option<host::Host>,
     },
 }
 
@@ -113,7 +126,7 @@ fn main() -> ExitCode {
                 };
                 outbox_cmd::run(command, db)
             }
-            Command::Demo => demo::run().await,
+            Command::Demo => demo().await,
             Command::Render {
                 file,
                 routing,
@@ -121,27 +134,47 @@ fn main() -> ExitCode {
             } => render::run(file, &routing, &subscription_id),
             Command::Install {
                 extensions_dir,
+                host,
                 binary_mode,
             } => {
                 let report = extension::install(&extension::InstallOptions {
                     extensions_dir,
+                    host,
                     binary_mode,
                     sidecar_binary: std::env::current_exe()?,
                 })?;
-                println!("{report}");
-                Ok(())
+                stdout::outln!("{report}")
             }
-            Command::Uninstall { extensions_dir } => {
-                println!("{}", extension::uninstall(extensions_dir.as_deref())?);
-                Ok(())
-            }
+            Command::Uninstall {
+                extensions_dir,
+                host,
+            } => stdout::outln!("{}", extension::uninstall(extensions_dir.as_deref(), host)?),
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`| head`): stop quietly, as `head` expects.
+        Err(e) if stdout::is_closed(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+#[cfg(feature = "demo")]
+async fn demo() -> anyhow::Result<()> {
+    demo::run().await
+}
+
+/// What this build says to `demo`: it was built without the fake Zoom.
+#[cfg(not(feature = "demo"))]
+const NO_DEMO: &str = "this build of moltbot-zoom has no demo: release builds leave out the \
+embedded fake Zoom (cargo feature `demo`). Run it from a source checkout with \
+`cargo run --release -- demo`, or build with the default features \
+(`cargo build --release -p moltbot-zoom`).";
+
+#[cfg(not(feature = "demo"))]
+async fn demo() -> anyhow::Result<()> {
+    anyhow::bail!(NO_DEMO)
 }

@@ -7,6 +7,7 @@ use std::{fmt::Write as _, path::PathBuf};
 
 use anyhow::{Context, bail};
 use bluebubbles_shim::{DeadLetter, OutboxStats, Store, redact_url};
+use serde_json::{Value, json};
 
 use crate::status_cmd::{duration, now_ms, when};
 
@@ -17,11 +18,18 @@ const ERROR_WIDTH: usize = 60;
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum OutboxCommand {
     /// List dead letters and the outbox counts.
-    List,
+    List {
+        /// Print one JSON document: `{"outbox": {counts}, "deadLetters": [...]}`.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show one dead letter with its webhook payload.
     Show {
         /// Dead letter id (from `list`).
         id: i64,
+        /// Print the dead letter as one JSON object (payload included).
+        #[arg(long)]
+        json: bool,
     },
     /// Put a dead letter (or every one with --all) back in the queue.
     Retry {
@@ -53,15 +61,26 @@ pub(crate) fn run(cmd: OutboxCommand, db: PathBuf) -> anyhow::Result<()> {
     }
     let store =
         Store::open(&db).with_context(|| format!("cannot open the database {}", db.display()))?;
-    print!("{}", execute(&store, &cmd, now_ms())?);
-    Ok(())
+    let text = execute(&store, &cmd, now_ms())?;
+    crate::stdout::outln!("{}", text.trim_end_matches('\n'))
 }
 
 /// Performs `cmd` on `store`; returns the text to print.
 fn execute(store: &Store, cmd: &OutboxCommand, now_ms: i64) -> anyhow::Result<String> {
     match *cmd {
-        OutboxCommand::List => Ok(list(&store.dead_letters()?, &store.outbox_stats()?, now_ms)),
-        OutboxCommand::Show { id } => Ok(show(&find(store, id)?, now_ms)),
+        OutboxCommand::List { json: false } => {
+            Ok(list(&store.dead_letters()?, &store.outbox_stats()?, now_ms))
+        }
+        OutboxCommand::List { json: true } => {
+            let letters: Vec<Value> = store.dead_letters()?.iter().map(letter_json).collect();
+            let doc = json!({ "outbox": store.outbox_stats()?, "deadLetters": letters });
+            Ok(format!("{}\n", serde_json::to_string_pretty(&doc)?))
+        }
+        OutboxCommand::Show { id, json: false } => Ok(show(&find(store, id)?, now_ms)),
+        OutboxCommand::Show { id, json: true } => Ok(format!(
+            "{}\n",
+            serde_json::to_string_pretty(&letter_json(&find(store, id)?))?
+        )),
         OutboxCommand::Retry { all: true, .. } => {
             let letters = store.dead_letters()?;
             let mut requeued = 0;
@@ -114,6 +133,13 @@ fn describe(d: &DeadLetter) -> String {
         d.chat_guid,
         redact_url(&d.webhook_url)
     )
+}
+
+/// A dead letter as JSON (the store's camelCase fields), the webhook URL redacted.
+fn letter_json(d: &DeadLetter) -> Value {
+    let mut value = serde_json::to_value(d).unwrap_or(Value::Null);
+    value["webhookUrl"] = Value::String(redact_url(&d.webhook_url));
+    value
 }
 
 /// The counts and a table of dead letters.
@@ -196,7 +222,6 @@ fn shorten(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     const NOW: i64 = 1_736_154_000_000;
 
@@ -275,7 +300,11 @@ mod tests {
     fn unknown_ids_are_errors_and_change_nothing() {
         let store = Store::open_in_memory().unwrap();
         for cmd in [
-            OutboxCommand::Show { id: 42 },
+            OutboxCommand::Show {
+                id: 42,
+                json: false,
+            },
+            OutboxCommand::Show { id: 42, json: true },
             OutboxCommand::Retry {
                 id: Some(42),
                 all: false,
@@ -304,7 +333,7 @@ mod tests {
             "moltbot-zoom-missing-{}.sqlite",
             uuid::Uuid::new_v4().simple()
         ));
-        let err = run(OutboxCommand::List, path.clone())
+        let err = run(OutboxCommand::List { json: false }, path.clone())
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("no database at "), "{err}");

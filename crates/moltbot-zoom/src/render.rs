@@ -77,9 +77,9 @@ pub(crate) fn render_lines(
         if let (Value::Object(o), Value::Object(v)) = (&mut obj, value) {
             o.extend(v);
         }
-        writeln!(out, "{obj}").context("cannot write output")?;
+        writeln!(out, "{obj}").map_err(crate::stdout::closed_or)?;
     }
-    out.flush().context("cannot write output")?;
+    out.flush().map_err(crate::stdout::closed_or)?;
     Ok(())
 }
 

@@ -24,7 +24,8 @@ const INBOUND_QUEUE: usize = 256;
 pub(crate) struct Sidecar {
     /// Where the REST shim listens.
     pub(crate) addr: SocketAddr,
-    /// The Zoom channel (for status and direct sends).
+    /// The Zoom channel (for status and direct sends; the demo reads it).
+    #[cfg_attr(not(feature = "demo"), allow(dead_code))]
     pub(crate) channel: Arc<ZoomChannel>,
     cancel: CancellationToken,
     components: Components,
@@ -215,7 +216,8 @@ pub(crate) async fn run(config_path: Option<std::path::PathBuf>) -> anyhow::Resu
     };
     crate::logging::init(config.log_level.as_deref().unwrap_or("info"));
     let mut sidecar = Sidecar::start(&config).await?;
-    println!("moltbot-zoom listening on {}", sidecar.base_url());
+    // A closed stdout must not stop the sidecar: the line is informational.
+    let _ = crate::stdout::outln!("moltbot-zoom listening on {}", sidecar.base_url());
     tokio::select! {
         failure = sidecar.wait_for_failure() => {
             // Best effort: the others get their bounded shutdown; the exit is non-zero anyway.

@@ -63,11 +63,11 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<()> {
     let (url, password) = target(&args)?;
     let status = fetch(&url, &password).await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&status)?);
+        crate::stdout::outln!("{}", serde_json::to_string_pretty(&status)?)
     } else {
-        print!("{}", render(&url, &status, now_ms()));
+        let text = render(&url, &status, now_ms());
+        crate::stdout::outln!("{}", text.trim_end_matches('\n'))
     }
-    Ok(())
 }
 
 /// The base URL and password: flags first, then the configuration.

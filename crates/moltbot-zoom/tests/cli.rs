@@ -177,6 +177,39 @@ async fn outbox_lists_shows_retries_and_drops_dead_letters_while_the_sidecar_run
     let out = cli(&["outbox", "show", &ids[2], "--database", db], &[]).await;
     let third_guid = shown_guid(&out.stdout);
 
+    // --json: one document each, the webhook URL redacted.
+    let out = cli(&["outbox", "list", "--json", "--database", db], &[]).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let doc: Value = serde_json::from_str(&out.stdout).expect("list --json is JSON");
+    assert_eq!(doc["outbox"]["deadLetters"], 3, "{doc:#}");
+    let letters = doc["deadLetters"].as_array().unwrap();
+    let json_ids: Vec<String> = letters.iter().map(|d| d["id"].to_string()).collect();
+    assert_eq!(json_ids, ids, "{doc:#}");
+    assert_eq!(letters[1]["messageGuid"], second_guid.as_str());
+    assert_eq!(letters[1]["chatGuid"], "zoom;+;meeting:7");
+    assert!(!out.stdout.contains(HOOK_QUERY_PASSWORD), "{}", out.stdout);
+    let out = cli(
+        &["outbox", "show", &ids[1], "--json", "--database", db],
+        &[],
+    )
+    .await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let shown: Value = serde_json::from_str(&out.stdout).expect("show --json is JSON");
+    assert_eq!(shown, letters[1], "show --json is the list entry");
+    assert_eq!(shown["payload"]["type"], "new-message");
+    assert!(!out.stdout.contains(HOOK_QUERY_PASSWORD), "{}", out.stdout);
+
+    // A reader that goes away (`| head -1`) ends the command quietly, no panic.
+    for args in [
+        &["outbox", "list", "--database", db][..],
+        &["outbox", "list", "--json", "--database", db][..],
+        &["outbox", "show", &ids[1], "--database", db][..],
+    ] {
+        let out = cli_with_closed_stdout(args, &[], 0).await;
+        assert_eq!(out.code, Some(0), "{args:?}: {out:?}");
+        assert!(!out.stderr.contains("panicked"), "{args:?}: {}", out.stderr);
+    }
+
     // Unknown ids fail and say so.
     for verb in ["show", "retry", "drop"] {
         let out = cli(&["outbox", verb, "999999", "--database", db], &[]).await;

@@ -106,23 +106,39 @@ impl Setup {
 
     /// Runs `moltbot-zoom doctor --config <file> <extra>`.
     async fn doctor(&self, extra: &[&str]) -> Outcome {
+        let file = self.write_toml("moltbot-zoom.toml");
+        let mut args = vec!["doctor", "--config", &file];
+        args.extend(extra);
+        self.run(&args, &[]).await
+    }
+
+    /// Writes the keys as TOML to `name` in the setup dir; its path.
+    fn write_toml(&self, name: &str) -> String {
         let toml: String = self
             .keys
             .iter()
             .map(|(k, v)| format!("{k} = {}\n", toml_string(v)))
             .collect();
-        let file = self.dir.join("moltbot-zoom.toml");
+        let file = self.dir.join(name);
         std::fs::write(&file, toml).unwrap();
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_moltbot-zoom"))
-            .arg("doctor")
-            .arg("--config")
-            .arg(&file)
-            .args(extra)
+        path_str(&file)
+    }
+
+    /// The command `moltbot-zoom <args>` with HOME = the setup dir and `env`.
+    fn command(&self, args: &[&str], env: &[(&str, &str)]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_moltbot-zoom"));
+        cmd.args(args)
             .env_clear()
             .env("HOME", &self.dir)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output();
+            .kill_on_drop(true);
+        cmd
+    }
+
+    /// Runs `moltbot-zoom <args>` to completion.
+    async fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Outcome {
+        let child = self.command(args, env).output();
         let output = tokio::time::timeout(RUN_LIMIT, child)
             .await
             .expect("doctor did not finish in time")
@@ -132,6 +148,33 @@ impl Setup {
             stdout: String::from_utf8(output.stdout).unwrap(),
             stderr: String::from_utf8(output.stderr).unwrap(),
         }
+    }
+
+    /// Writes the keys as `channels.zoom` of `~/.openclaw/openclaw.json` (JSON5:
+    /// comments, bare keys, trailing commas), with `replace` values written as
+    /// given (raw JSON5) and `stateDir` left to the host; installs the package
+    /// marker there. Returns the file.
+    fn write_openclaw_config(&self, replace: &[(&str, &str)], accounts: &str) -> PathBuf {
+        let state = self.dir.join(".openclaw");
+        let package = state.join("extensions/zoom");
+        std::fs::create_dir_all(&package).unwrap();
+        std::fs::write(package.join("package.json"), r#"{"name":"zoom"}"#).unwrap();
+        let mut body = String::new();
+        for (k, v) in &self.keys {
+            if *k == "stateDir" {
+                continue;
+            }
+            match replace.iter().find(|(r, _)| r == k) {
+                Some((_, raw)) => body.push_str(&format!("      {k}: {raw},\n")),
+                None => body.push_str(&format!("      {k}: {},\n", serde_json::json!(v))),
+            }
+        }
+        let text = format!(
+            "// written by the doctor test\n{{\n  gateway: {{ port: 18789 }},\n  channels: {{\n    zoom: {{\n{body}      accounts: {accounts},\n    }},\n  }},\n}}\n"
+        );
+        let file = state.join("openclaw.json");
+        std::fs::write(&file, text).unwrap();
+        file
     }
 }
 
@@ -469,4 +512,137 @@ async fn webhook_transport_checks_the_listen_address() {
         "{}",
         out.stdout
     );
+}
+
+/// The gateway's own config (no --config): JSON5, `${VAR}`, an env SecretRef, and
+/// an account that overrides the top level, as the extension merges it.
+#[tokio::test]
+async fn reads_channels_zoom_from_the_gateway_config() {
+    let setup = Setup::healthy().await;
+    let file = setup.write_openclaw_config(
+        &[
+            ("clientSecret", "\"${ZOOM_TEST_SECRET}\""),
+            (
+                "password",
+                "{ source: \"env\", provider: \"default\", id: \"GW_PASSWORD\" }",
+            ),
+            ("sender", "\"ghost@example.com\""),
+        ],
+        "{ default: { sender: \"me@example.com\" } }",
+    );
+    let env = [
+        ("ZOOM_TEST_SECRET", "fake-client-secret"),
+        ("GW_PASSWORD", GATEWAY_PASSWORD),
+    ];
+    let out = setup.run(&["doctor"], &env).await;
+    assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 11, "{}", out.stdout);
+    assert!(lines.iter().all(|l| l.starts_with("✓ ")), "{}", out.stdout);
+    assert!(
+        out.check("configuration")
+            .contains(&format!("channels.zoom in {}", file.display())),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.check("sender").contains("me@example.com"),
+        "{}",
+        out.stdout
+    );
+    out.assert_no_secrets();
+
+    // The same file named explicitly, as JSON.
+    let out = setup
+        .run(
+            &["doctor", "--host-config", &path_str(&file), "--json"],
+            &env,
+        )
+        .await;
+    assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+    let checks: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(checks.len(), 11);
+
+    // A reference to a variable that is not set: named, no value shown.
+    let out = setup.run(&["doctor"], &env[1..]).await;
+    out.assert_failed(
+        "configuration",
+        &["`clientSecret`", "ZOOM_TEST_SECRET", "not set"],
+    );
+    assert!(out.check("oauth token").starts_with("- "), "{}", out.stdout);
+    assert!(out.check("store").starts_with("✓ "), "{}", out.stdout);
+}
+
+#[tokio::test]
+async fn several_gateway_state_dirs_ask_for_host() {
+    let setup = Setup::healthy().await;
+    setup.write_openclaw_config(&[], "{}");
+    std::fs::create_dir_all(setup.dir.join(".clawdbot")).unwrap();
+    let out = setup.run(&["doctor"], &[]).await;
+    out.assert_failed("configuration", &["several gateway state dirs", "--host"]);
+    let out = setup.run(&["doctor", "--host", "openclaw"], &[]).await;
+    assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+}
+
+/// The first line is out while a later check still waits on the network.
+#[tokio::test]
+async fn checks_are_printed_as_they_complete() {
+    use tokio::io::AsyncBufReadExt;
+    let mut setup = Setup::healthy().await;
+    // An OAuth server that accepts and never answers: the token check waits.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut conns = Vec::new();
+        while let Ok((c, _)) = silent.accept().await {
+            conns.push(c);
+        }
+    });
+    setup.set("oauthUrl", format!("http://{addr}"));
+    let file = setup.write_toml("slow.toml");
+    let mut child = setup
+        .command(&["doctor", "--config", &file], &[])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(RUN_LIMIT, lines.next_line())
+        .await
+        .expect("a first line")
+        .unwrap()
+        .unwrap();
+    assert!(first.starts_with("✓ configuration: "), "{first}");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "doctor finished before the OAuth check could"
+    );
+    child.kill().await.unwrap();
+    held.abort();
+}
+
+/// `doctor | head -1`, the reader gone before anything is written: no panic.
+#[tokio::test]
+async fn a_closed_stdout_ends_doctor_quietly() {
+    let setup = Setup::healthy().await;
+    let file = setup.write_toml("pipe.toml");
+    for json in [false, true] {
+        let mut args = vec!["doctor", "--config", &file];
+        if json {
+            args.push("--json");
+        }
+        let mut child = setup
+            .command(&args, &[])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = tokio::time::timeout(RUN_LIMIT, child.wait_with_output())
+            .await
+            .expect("doctor ends")
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "json={json}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "json={json}: {stderr}");
+    }
 }

@@ -6,9 +6,11 @@ mod common;
 
 use common::*;
 
-/// Filters that name the WebSocket crates' modules explicitly, at TRACE.
+/// Filters that name the WebSocket crates' modules explicitly, at TRACE, and the
+/// HTTP / TLS crates (capped at INFO unless named), so every library traces.
 const NOISY_FILTER: &str = "trace,tungstenite::handshake=trace,tungstenite::handshake::client=trace,\
-                            tokio_tungstenite=trace,tungstenite::protocol=trace";
+                            tokio_tungstenite=trace,tungstenite::protocol=trace,hyper=trace,\
+                            hyper_util=trace,h2=trace,reqwest=trace,rustls=trace";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_component_that_stops_makes_the_process_exit_non_zero() {

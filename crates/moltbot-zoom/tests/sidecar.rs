@@ -23,7 +23,13 @@ async fn events_become_webhooks_sends_reach_team_chat_and_nothing_secret_is_prin
         &webhook_url(receiver.addr.port()),
         "maxAttempts = 3",
     );
-    let sidecar = SidecarProcess::start(&config, "trace");
+    // Dependencies are capped at INFO unless named: name them, so their TRACE
+    // output is searched for secrets too.
+    let sidecar = SidecarProcess::start(
+        &config,
+        "trace,hyper=trace,hyper_util=trace,h2=trace,reqwest=trace,rustls=trace,\
+         tungstenite=trace,tokio_tungstenite=trace,tower_http=trace,axum=trace",
+    );
     assert!(
         fake.wait_for_open_connections(1, WAIT).await,
         "no WebSocket connection; output:\n{}",

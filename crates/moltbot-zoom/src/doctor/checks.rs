@@ -22,7 +22,7 @@ impl Doctor {
         &self.loaded.config
     }
 
-    pub(super) async fn oauth(&self, checks: &mut Vec<Check>) -> Option<AccessToken> {
+    pub(super) async fn oauth(&self, checks: &mut Checks<'_>) -> Option<AccessToken> {
         const NAME: &str = "oauth token";
         let config = self.config();
         let mut keys = vec!["clientId", "clientSecret", "oauthUrl", "grant"];
@@ -342,7 +342,7 @@ impl Doctor {
     pub(super) async fn default_target(
         &self,
         token: Option<&AccessToken>,
-        checks: &mut Vec<Check>,
+        checks: &mut Checks<'_>,
     ) -> Option<Target> {
         const NAME: &str = "default target";
         let config = self.config();
@@ -468,7 +468,7 @@ impl Doctor {
 
     // ----- Moltbot ------------------------------------------------------------
 
-    pub(super) async fn gateway(&self, state_dir: Option<&Path>, checks: &mut Vec<Check>) {
+    pub(super) async fn gateway(&self, state_dir: Option<&Path>, checks: &mut Checks<'_>) {
         let config = self.config();
         let http = match reqwest::Client::builder().timeout(NET_TIMEOUT).build() {
             Ok(c) => c,
@@ -553,7 +553,7 @@ impl Doctor {
             match state_dir {
                 None => Check::skip(
                     "extension installed",
-                    "cannot find the Moltbot state dir: set HOME, MOLTBOT_STATE_DIR or `stateDir`",
+                    "cannot tell the gateway's state dir: pass --host (or set HOME, the host's *_STATE_DIR or `stateDir`)",
                 ),
                 Some(dir) => extension_installed(dir),
             }
@@ -618,7 +618,7 @@ impl Doctor {
 
     // ----- storage ------------------------------------------------------------
 
-    pub(super) async fn store(&self, checks: &mut Vec<Check>) -> Option<Store> {
+    pub(super) async fn store(&self, checks: &mut Checks<'_>) -> Option<Store> {
         const NAME: &str = "store";
         if let Some(why) = self.loaded.missing(&["database", "stateDir"]) {
             checks.push(Check::skip(NAME, why));

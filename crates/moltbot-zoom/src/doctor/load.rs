@@ -89,6 +89,7 @@ pub(super) fn load_around(sources: &Sources, errors: &[String]) -> (Vec<Check>, 
         file: sources.file.clone(),
         env: sources.env.clone(),
         account_json: Some(Value::Object(overrides).to_string()),
+        host_config: sources.host_config.clone(),
     };
     match Config::merge(&lenient) {
         Ok(mut config) => {
@@ -158,7 +159,10 @@ pub(super) fn describe(sources: &Sources, config: &Config) -> String {
     if ENV_KEYS.iter().any(|(e, _)| sources.env.contains_key(*e)) {
         from.push("environment".into());
     }
-    if sources.account_json.is_some() {
+    if let Some(path) = &sources.host_config {
+        from.push(format!("channels.zoom in {}", path.display()));
+    }
+    if sources.env.contains_key(crate::config::ACCOUNT_JSON_ENV) {
         from.push(crate::config::ACCOUNT_JSON_ENV.into());
     }
     if from.is_empty() {

@@ -1,6 +1,15 @@
 //! `moltbot-zoom doctor`: checks a configuration end to end, one line per
 //! check, and says how to fix what fails.
 //!
+//! Each check is printed as soon as it completes; `--json` prints one JSON
+//! document (an array of every check) at the end instead.
+//!
+//! Where the configuration comes from: `--config FILE` / `MOLTBOT_ZOOM_CONFIG`
+//! and the environment as for `run`; plus, when `--host-config FILE` is given or
+//! neither `--config` nor `MOLTBOT_ZOOM_CONFIG` is, `channels.zoom` (and
+//! `accounts.<id>`) from the gateway's config file (see [`host_config`]), in the
+//! place of the JSON the extension would hand the sidecar.
+//!
 //! Checks, in order: configuration; OAuth token; scopes; transport (one
 //! WebSocket `build_connection`, or the webhook listener); sender and default
 //! target (read-only lookups; `--send-test` posts for real); Moltbot gateway,
@@ -30,14 +39,16 @@ use zoom::{AccessToken, SessionConfig, TokenProvider, ZoomApi, ZoomError};
 use zoom_channel::{FEED_ID, Target, ZoomChannel, parse_target};
 
 mod checks;
+mod host_config;
 mod load;
 mod scopes;
 
 use self::{checks::*, load::*, scopes::*};
 use crate::{
-    config::{Config, ENV_KEYS, GrantKind, SendAsKind, Sources, Transport},
-    extension::resolve_state_dir,
+    config::{CONFIG_FILE_ENV, Config, ENV_KEYS, GrantKind, SendAsKind, Sources, Transport},
+    host::{self, HOSTS, Host},
     sidecar::{channel_config, open_store, zoom_clients},
+    stdout::StdoutClosed,
 };
 
 /// Bound on every network call doctor makes.
@@ -69,9 +80,53 @@ pub(crate) struct DoctorArgs {
     /// Also post "moltbot-zoom doctor test message" to `defaultTarget` (a real message).
     #[arg(long)]
     send_test: bool,
-    /// Print the results as a JSON array of {name, status, detail, fix}.
+    /// Print the results as one JSON document at the end: an array of
+    /// {name, status, detail, fix}.
     #[arg(long)]
     json: bool,
+    /// The gateway config file (JSON5) whose `channels.zoom` to check.
+    #[arg(long, value_name = "FILE")]
+    host_config: Option<PathBuf>,
+    /// The gateway whose config file to read (default: as `install` chooses).
+    #[arg(long, value_enum)]
+    host: Option<Host>,
+    /// The account under `channels.zoom.accounts` (default: as the extension chooses).
+    #[arg(long)]
+    account: Option<String>,
+}
+
+/// The checks so far; each one is handed to `on_check` as it is added.
+pub(crate) struct Checks<'a> {
+    list: Vec<Check>,
+    on_check: Box<dyn FnMut(&Check) + 'a>,
+}
+
+impl<'a> Checks<'a> {
+    /// An empty list reporting each check to `on_check`.
+    pub(crate) fn new(on_check: impl FnMut(&Check) + 'a) -> Self {
+        Self {
+            list: Vec::new(),
+            on_check: Box::new(on_check),
+        }
+    }
+
+    /// Adds (and reports) one check.
+    pub(crate) fn push(&mut self, check: Check) {
+        (self.on_check)(&check);
+        self.list.push(check);
+    }
+
+    /// Adds (and reports) several.
+    pub(crate) fn extend(&mut self, checks: impl IntoIterator<Item = Check>) {
+        for check in checks {
+            self.push(check);
+        }
+    }
+
+    /// Every check so far.
+    pub(crate) fn into_vec(self) -> Vec<Check> {
+        self.list
+    }
 }
 
 /// Outcome of one check.
@@ -146,37 +201,115 @@ impl fmt::Display for Check {
 pub(crate) struct Options {
     /// Post a real test message to `defaultTarget`.
     pub(crate) send_test: bool,
+    /// The gateway whose state dir holds the extension (`--host`).
+    pub(crate) host: Option<Host>,
 }
 
 /// `moltbot-zoom doctor`: prints the checks; fails when any check fails.
 pub(crate) async fn run(args: DoctorArgs) -> anyhow::Result<()> {
     let options = Options {
         send_test: args.send_test,
+        host: args.host,
     };
-    let checks = match Sources::from_process(args.config) {
-        Ok(sources) => run_checks(&sources, options).await,
-        Err(e) => {
-            let mut checks = vec![Check::fail(
-                "configuration",
-                format!("{e:#}"),
-                "pass an existing file with --config FILE (or set MOLTBOT_ZOOM_CONFIG)",
-            )];
-            checks.extend(skip_later(options, "the configuration cannot be loaded"));
-            checks
+    let json = args.json;
+    let closed = std::rc::Rc::new(tokio::sync::Notify::new());
+    let signal = closed.clone();
+    let mut checks = Checks::new(move |check: &Check| {
+        if !json && crate::stdout::outln!("{check}").is_err() {
+            signal.notify_one();
+        }
+    });
+    let work = async {
+        match sources_for(&args) {
+            Ok(sources) => run_checks(&sources, options, &mut checks).await,
+            Err(check) => {
+                checks.push(check);
+                checks.extend(skip_later(options, "the configuration cannot be loaded"));
+            }
         }
     };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&checks)?);
-    } else {
-        for check in &checks {
-            println!("{check}");
-        }
+    tokio::select! {
+        () = work => {}
+        () = closed.notified() => return Err(StdoutClosed.into()),
+    }
+    let checks = checks.into_vec();
+    if json {
+        crate::stdout::outln!("{}", serde_json::to_string_pretty(&checks)?)?;
     }
     let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
     if failed > 0 {
         anyhow::bail!("{failed} of {} checks failed", checks.len());
     }
     Ok(())
+}
+
+/// The process's sources plus, where it applies (module docs), the gateway config.
+fn sources_for(args: &DoctorArgs) -> Result<Sources, Check> {
+    let mut sources = Sources::from_process(args.config.clone()).map_err(|e| {
+        Check::fail(
+            "configuration",
+            format!("{e:#}"),
+            "pass an existing file with --config FILE (or set MOLTBOT_ZOOM_CONFIG)",
+        )
+    })?;
+    let standalone = args.config.is_some() || sources.env.contains_key(CONFIG_FILE_ENV);
+    if args.host_config.is_none() && standalone {
+        return Ok(sources);
+    }
+    let env = sources.env.clone();
+    let var = move |name: &str| env.get(name).map(OsString::from);
+    let chosen = match host::choose(args.host, &var) {
+        Ok(chosen) => Some(chosen),
+        Err(e) if args.host_config.is_none() && args.host.is_none() => {
+            if HOSTS
+                .iter()
+                .any(|h| h.state_dir(&var).is_some_and(|d| d.is_dir()))
+            {
+                // One line: the list, without install's own advice.
+                let text = format!("{e:#}");
+                let detail: Vec<&str> = text
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.starts_with("pass "))
+                    .collect();
+                return Err(Check::fail(
+                    "configuration",
+                    detail.join(" "),
+                    "pass --host, or the gateway config with --host-config FILE",
+                ));
+            }
+            None // no gateway here: the file / environment only
+        }
+        Err(_) => None,
+    };
+    let path = match (&args.host_config, &chosen) {
+        (Some(path), _) => path.clone(),
+        (None, Some(chosen)) => chosen.config_path(&var),
+        (None, None) => return Ok(sources),
+    };
+    if args.host_config.is_none() && !path.is_file() {
+        return Ok(sources);
+    }
+    let Some(found) = host_config::read(&path, args.account.as_deref(), &sources.env)? else {
+        return Ok(sources);
+    };
+    let mut account = found.account;
+    if let Some(chosen) = &chosen {
+        account
+            .entry("stateDir")
+            .or_insert_with(|| Value::String(chosen.state_dir.display().to_string()));
+    }
+    // A running extension's JSON (when set) is what the sidecar would get: it wins.
+    if let Some(Ok(Value::Object(ext))) = sources
+        .account_json
+        .as_deref()
+        .map(serde_json::from_str::<Value>)
+    {
+        account.extend(ext);
+    }
+    sources.account_json = Some(Value::Object(account).to_string());
+    sources.host_config = Some(found.path);
+    Ok(sources)
 }
 
 fn skip_later(options: Options, why: &str) -> Vec<Check> {
@@ -188,31 +321,33 @@ fn skip_later(options: Options, why: &str) -> Vec<Check> {
 }
 
 /// Runs every check against the configuration from `sources`.
-pub(crate) async fn run_checks(sources: &Sources, options: Options) -> Vec<Check> {
-    let (mut checks, loaded) = load(sources);
+pub(crate) async fn run_checks(sources: &Sources, options: Options, checks: &mut Checks<'_>) {
+    let (first, loaded) = load(sources);
+    checks.extend(first);
     let Some(loaded) = loaded else {
         checks.extend(skip_later(options, "the configuration cannot be loaded"));
-        return checks;
+        return;
     };
-    let state_dir = loaded
-        .config
-        .state_dir
-        .clone()
-        .or_else(|| resolve_state_dir(|name| sources.env.get(name).map(OsString::from)));
+    let state_dir = loaded.config.state_dir.clone().or_else(|| {
+        host::choose(options.host, &|name| {
+            sources.env.get(name).map(OsString::from)
+        })
+        .ok()
+        .map(|h| h.state_dir)
+    });
     let doctor = Doctor::new(loaded);
-    let token = doctor.oauth(&mut checks).await;
+    let token = doctor.oauth(checks).await;
     checks.push(doctor.scopes(token.as_ref()));
     checks.push(doctor.transport(token.as_ref()).await);
     checks.push(doctor.sender(token.as_ref()).await);
-    let target = doctor.default_target(token.as_ref(), &mut checks).await;
+    let target = doctor.default_target(token.as_ref(), checks).await;
     if options.send_test {
         checks.push(doctor.send_test(token.as_ref(), target.as_ref()).await);
     }
-    doctor.gateway(state_dir.as_deref(), &mut checks).await;
-    let store = doctor.store(&mut checks).await;
+    doctor.gateway(state_dir.as_deref(), checks).await;
+    let store = doctor.store(checks).await;
     checks.push(outbox(store.as_ref()));
     checks.extend(doctor.running_sidecar().await);
-    checks
 }
 
 // ----- configuration ----------------------------------------------------------
@@ -240,6 +375,7 @@ mod tests {
             file: Some((PathBuf::from("t.toml"), file.to_owned())),
             env: Default::default(),
             account_json: None,
+            host_config: None,
         }
     }
 

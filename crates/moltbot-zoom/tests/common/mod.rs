@@ -437,3 +437,51 @@ pub(crate) async fn cli(args: &[&str], env: &[(&str, &str)]) -> CliOutput {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+/// Runs `moltbot-zoom <args>` with its stdout a real pipe that the reader closes
+/// after `keep_lines` lines (0: before the command writes anything), like
+/// `moltbot-zoom … | head -N`. Bounded by [`WAIT`]; the lines read are in `stdout`.
+pub(crate) async fn cli_with_closed_stdout(
+    args: &[&str],
+    env: &[(&str, &str)],
+    keep_lines: usize,
+) -> CliOutput {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+    let mut cmd = tokio::process::Command::from(binary());
+    cmd.args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let mut read = String::new();
+    if keep_lines > 0 {
+        let mut lines = tokio::io::BufReader::new(stdout);
+        for _ in 0..keep_lines {
+            let mut line = String::new();
+            let n = tokio::time::timeout(WAIT, lines.read_line(&mut line))
+                .await
+                .expect("a line within WAIT")
+                .unwrap();
+            assert!(n > 0, "stdout ended after {read:?}");
+            read.push_str(&line);
+        }
+        drop(lines);
+    } else {
+        drop(stdout);
+    }
+    let mut err = String::new();
+    let (status, _) = tokio::time::timeout(WAIT, async {
+        tokio::join!(child.wait(), stderr.read_to_string(&mut err))
+    })
+    .await
+    .unwrap_or_else(|_| panic!("`moltbot-zoom {}` did not finish", args.join(" ")));
+    CliOutput {
+        code: status.unwrap().code(),
+        stdout: read,
+        stderr: err,
+    }
+}
