@@ -75,6 +75,7 @@ struct NpmPackage {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Target {
+    #[allow(dead_code)] // read by the npm generator (tests only)
     triple: String,
     os: String,
     cpu: String,
@@ -325,11 +326,8 @@ pub(crate) fn package_json() -> Value {
         pkg[key] = entry.clone();
     }
     pkg["openclaw"]["channel"]["cliAddOptions"] = json!(cli_add_options(&plugin));
-    let platform_packages: Vec<String> = npm
-        .targets
-        .iter()
-        .map(|t| npm.target_package(t))
-        .collect();
+    let platform_packages: Vec<String> =
+        npm.targets.iter().map(|t| npm.target_package(t)).collect();
     pkg["openclaw"]["install"] = json!({
         "npmSpec": npm.name,
         "defaultChoice": "npm",
@@ -338,6 +336,7 @@ pub(crate) fn package_json() -> Value {
     pkg
 }
 
+#[cfg(test)] // the generator of the committed npm/ files
 /// `package.json` of the sidecar package: one optional dependency per prebuilt target,
 /// of which npm installs the one whose `os` / `cpu` / `libc` match.
 pub(crate) fn sidecar_package_json() -> Value {
@@ -359,6 +358,7 @@ pub(crate) fn sidecar_package_json() -> Value {
     })
 }
 
+#[cfg(test)] // the generator of the committed npm/ files
 /// `package.json` of each per-target package (directory name, content); `bin/moltbot-zoom`
 /// is added by scripts/pack.mjs.
 pub(crate) fn target_package_jsons() -> Vec<(String, Value)> {
@@ -389,6 +389,7 @@ pub(crate) fn target_package_jsons() -> Vec<(String, Value)> {
         .collect()
 }
 
+#[cfg(test)] // the generator of the committed npm/ files
 /// The generated npm package files outside extension/, relative to the repository's
 /// `npm/` dir.
 pub(crate) fn npm_files() -> Vec<(String, Vec<u8>)> {
@@ -919,7 +920,10 @@ mod tests {
         let pkg = package_json();
         let sidecar = sidecar_package_json();
         let version = env!("CARGO_PKG_VERSION");
-        assert_eq!(pkg["dependencies"], json!({ "@moltbot-zoom/sidecar": version }));
+        assert_eq!(
+            pkg["dependencies"],
+            json!({ "@moltbot-zoom/sidecar": version })
+        );
         assert!(
             pkg.get("optionalDependencies").is_none(),
             "Clawdbot runs npm install only for `dependencies`"
@@ -942,7 +946,11 @@ mod tests {
             let (os, cpu) = (&target["os"][0], &target["cpu"][0]);
             assert_eq!(
                 name,
-                format!("@moltbot-zoom/sidecar-{}-{}", os.as_str().unwrap(), cpu.as_str().unwrap()),
+                format!(
+                    "@moltbot-zoom/sidecar-{}-{}",
+                    os.as_str().unwrap(),
+                    cpu.as_str().unwrap()
+                ),
                 "the extension derives the name from process.platform / process.arch"
             );
             assert_eq!(target["files"], json!(["bin/"]));
@@ -960,9 +968,18 @@ mod tests {
     #[test]
     fn cli_add_options_are_long_flags_named_after_their_keys() {
         let pkg = package_json();
-        let options = pkg["openclaw"]["channel"]["cliAddOptions"].as_array().unwrap();
-        let flags: Vec<&str> = options.iter().map(|o| o["flags"].as_str().unwrap()).collect();
-        for flag in ["--client-id <id>", "--client-secret <secret>", "--zoom-account-id <id>"] {
+        let options = pkg["openclaw"]["channel"]["cliAddOptions"]
+            .as_array()
+            .unwrap();
+        let flags: Vec<&str> = options
+            .iter()
+            .map(|o| o["flags"].as_str().unwrap())
+            .collect();
+        for flag in [
+            "--client-id <id>",
+            "--client-secret <secret>",
+            "--zoom-account-id <id>",
+        ] {
             assert!(flags.contains(&flag), "{flag}");
         }
         for option in options {
@@ -970,7 +987,10 @@ mod tests {
             assert!(flag.starts_with("--"), "{flag}");
             assert!(option["description"].is_string());
         }
-        let allow = options.iter().find(|o| o["flags"] == "--allow-from <list>").unwrap();
+        let allow = options
+            .iter()
+            .find(|o| o["flags"] == "--allow-from <list>")
+            .unwrap();
         assert_eq!(allow["valueType"], "list");
         assert!(pkg["clawdbot"]["channel"].get("cliAddOptions").is_none());
     }
@@ -981,15 +1001,14 @@ mod tests {
     fn committed_manifests_match_plugin_toml() {
         let bless = std::env::var_os("MOLTBOT_ZOOM_BLESS").is_some();
         let npm_dir = extension_dir().join("../npm");
-        let generated = package_files()
-            .into_iter()
-            .filter(|(name, _)| name.ends_with(".json"))
-            .map(|(name, content)| (extension_dir().join(name), name.to_string(), content))
-            .chain(
-                npm_files()
-                    .into_iter()
-                    .map(|(name, content)| (npm_dir.join(&name), format!("../npm/{name}"), content)),
-            );
+        let generated =
+            package_files()
+                .into_iter()
+                .filter(|(name, _)| name.ends_with(".json"))
+                .map(|(name, content)| (extension_dir().join(name), name.to_string(), content))
+                .chain(npm_files().into_iter().map(|(name, content)| {
+                    (npm_dir.join(&name), format!("../npm/{name}"), content)
+                }));
         for (path, name, content) in generated {
             if bless {
                 fs::create_dir_all(path.parent().unwrap()).unwrap();
