@@ -1,6 +1,8 @@
 // Onboarding for the `zoom` channel: the host's channel setup adapter (`channels add
-// --channel zoom` with flags) and Clawdbot's interactive onboarding adapter (the
-// `channels add` / `onboard` wizard).
+// --channel zoom` with flags) and the interactive wizard (`channels add` / `onboard`):
+// Clawdbot calls it `onboarding` (ChannelOnboardingAdapter), OpenClaw `setupWizard`, which
+// also takes that imperative shape (`ChannelSetupWizardAdapter`: channel, getStatus,
+// configure, dmPolicy, disable; its dist/setup-wizard-types-*.d.ts).
 //
 // Flags. Clawdbot's `channels add` has a fixed flag set (its dist/cli/channels-cli.js);
 // OpenClaw registers a legacy plugin's `openclaw.channel.cliAddOptions` from package.json
@@ -69,7 +71,7 @@ export function generatePassword() {
 }
 
 /**
- * The setup surface, reading its field list from the generated package.json and manifest
+ * The setup surface (`setup`, `onboarding` for Clawdbot, `setupWizard` for OpenClaw), reading its field list from the generated package.json and manifest
  * in `dir`. `accounts` are index.js's `resolveAccount` and `missingKeys`.
  */
 export function zoomSetup({ dir, resolveAccount, missingKeys, env = process.env }) {
@@ -164,7 +166,7 @@ export function zoomSetup({ dir, resolveAccount, missingKeys, env = process.env 
     },
   };
 
-  /** Clawdbot's interactive adapter (`channels add` wizard, `onboard`). */
+  /** The interactive adapter (`channels add` wizard, `onboard`). */
   const onboarding = {
     channel: CHANNEL,
     getStatus: async ({ cfg }) => {
@@ -184,8 +186,7 @@ export function zoomSetup({ dir, resolveAccount, missingKeys, env = process.env 
       const existing = section(cfg, id);
       await prompter.note(
         [
-          "Create a Server-to-Server OAuth app in the Zoom App Marketplace with a WebSocket",
-          "event subscription, then enter its credentials (docs/zoom-setup.md).",
+          "Create a Server-to-Server OAuth app in the Zoom App Marketplace with a WebSocket event subscription, then enter its credentials (docs/zoom-setup.md).",
           `Docs: ${DOCS}`,
         ].join("\n"),
         "Zoom app",
@@ -200,6 +201,7 @@ export function zoomSetup({ dir, resolveAccount, missingKeys, env = process.env 
         const value = await prompter.text({
           message,
           placeholder,
+          sensitive: secret || undefined,
           validate: (v) => (required && !present(v) ? "Required" : undefined),
         });
         if (present(value)) input[field] = String(value).trim();
@@ -229,5 +231,5 @@ export function zoomSetup({ dir, resolveAccount, missingKeys, env = process.env 
     disable: (cfg) => withSection(cfg, DEFAULT_ACCOUNT_ID, { enabled: false }),
   };
 
-  return { setup, onboarding };
+  return { setup, onboarding, setupWizard: onboarding };
 }

@@ -34,6 +34,7 @@ test("the plugin object carries setup and onboarding", () => {
   assert.equal(typeof registered.setup.applyAccountConfig, "function");
   assert.equal(typeof registered.setup.validateInput, "function");
   assert.equal(typeof registered.onboarding.configure, "function");
+  assert.equal(registered.setupWizard, registered.onboarding, "OpenClaw's setupWizard takes the same adapter");
 });
 
 test("plugin-owned flags write a complete channels.zoom block with a generated password", () => {
@@ -122,6 +123,7 @@ function prompter(answers) {
     note: async (message) => asked.push(["note", message]),
     text: async (p) => {
       const value = next("text", p);
+      if (value === SECRET) assert.equal(p.sensitive, true, "the secret prompt is masked");
       assert.equal(p.validate?.(value), undefined, `${p.message}: ${value} rejected`);
       return value;
     },

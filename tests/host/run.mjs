@@ -640,6 +640,12 @@ async function installExtension(lab, opts) {
     fs.mkdirSync(path.join(dest, "bin"), { recursive: true });
     fs.rmSync(path.join(dest, "bin/moltbot-zoom"), { force: true });
     fs.symlinkSync(MOLTBOT_ZOOM_BIN, path.join(dest, "bin/moltbot-zoom"));
+    // As `moltbot-zoom install` does: the binary is here, so no npm dependency (OpenClaw
+    // refuses to load a plugin whose declared dependencies are missing).
+    const pkgFile = path.join(dest, "package.json");
+    const pkg = JSON.parse(fs.readFileSync(pkgFile, "utf8"));
+    delete pkg.dependencies;
+    fs.writeFileSync(pkgFile, `${JSON.stringify(pkg, null, 2)}\n`);
     log(`extension copied by hand from ${opts.manualExtension} (--manual-extension)`);
     return;
   }

@@ -411,14 +411,26 @@ fn pretty(value: &Value) -> Vec<u8> {
     out
 }
 
-/// The package's generated text files: (path relative to the package dir, content).
+/// `package.json` of a source install (`moltbot-zoom install`): the npm package's without
+/// `dependencies`, since the binary sits next to it. OpenClaw refuses to load a plugin whose
+/// declared dependencies are not installed ("Plugin dependency … is missing").
+pub(crate) fn installed_package_json() -> Value {
+    let mut pkg = package_json();
+    if let Some(map) = pkg.as_object_mut() {
+        map.remove("dependencies");
+    }
+    pkg
+}
+
+/// The generated text files of a source install: (path relative to the package dir,
+/// content).
 pub(crate) fn package_files() -> Vec<(&'static str, Vec<u8>)> {
     let manifest = pretty(&plugin_manifest());
     let mut files: Vec<(&'static str, Vec<u8>)> = MANIFEST_NAMES
         .iter()
         .map(|name| (*name, manifest.clone()))
         .collect();
-    files.push(("package.json", pretty(&package_json())));
+    files.push(("package.json", pretty(&installed_package_json())));
     files.push(("index.js", INDEX_JS.as_bytes().to_vec()));
     for (name, text) in MODULES {
         files.push((name, text.as_bytes().to_vec()));
@@ -1001,10 +1013,12 @@ mod tests {
     fn committed_manifests_match_plugin_toml() {
         let bless = std::env::var_os("MOLTBOT_ZOOM_BLESS").is_some();
         let npm_dir = extension_dir().join("../npm");
+        let manifest = pretty(&plugin_manifest());
         let generated =
-            package_files()
-                .into_iter()
-                .filter(|(name, _)| name.ends_with(".json"))
+            MANIFEST_NAMES
+                .iter()
+                .map(|name| (*name, manifest.clone()))
+                .chain([("package.json", pretty(&package_json()))])
                 .map(|(name, content)| (extension_dir().join(name), name.to_string(), content))
                 .chain(npm_files().into_iter().map(|(name, content)| {
                     (npm_dir.join(&name), format!("../npm/{name}"), content)
@@ -1067,7 +1081,15 @@ mod tests {
         }
         let pkg: Value =
             serde_json::from_slice(&fs::read(dir.join("package.json")).unwrap()).unwrap();
-        assert_eq!(pkg, package_json());
+        assert_eq!(pkg, installed_package_json());
+        assert!(
+            pkg.get("dependencies").is_none(),
+            "a source install has its binary; OpenClaw would refuse a missing dependency"
+        );
+        assert_eq!(pkg["name"], package_json()["name"]);
+        for module in ["setup.js", "sidecar-binary.js"] {
+            assert!(dir.join(module).is_file(), "{module}");
+        }
         assert_eq!(fs::read_to_string(dir.join("index.js")).unwrap(), INDEX_JS);
         assert_eq!(
             fs::read_to_string(dir.join(BIN_PATH)).unwrap(),
