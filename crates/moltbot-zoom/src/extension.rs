@@ -2,13 +2,12 @@
 //! `install` / `uninstall` commands that put the package (manifests, `index.js` and
 //! the sidecar binary) into `<stateDir>/extensions/zoom/`.
 //!
-//! State dir resolution, first match wins:
+//! The state dir `install` targets is the one of `--host`, or of the one host present
+//! (crate::host_dirs); `--extensions-dir DIR` bypasses it and installs into `DIR/zoom/`.
+//! `resolve_state_dir` (doctor's guess) keeps the older first-match order:
 //! 1. `MOLTBOT_STATE_DIR`, `CLAWDBOT_STATE_DIR`, `OPENCLAW_STATE_DIR` (non-empty, `~` expanded);
-//! 2. the first existing of `~/.clawdbot`, `~/.moltbot`, `~/.openclaw` (Moltbot itself
-//!    prefers `~/.clawdbot` when both it and `~/.moltbot` exist);
+//! 2. the first existing of `~/.clawdbot`, `~/.moltbot`, `~/.openclaw`;
 //! 3. `~/.moltbot`.
-//!
-//! `--extensions-dir DIR` bypasses all of it and installs into `DIR/zoom/`.
 
 use std::ffi::OsString;
 use std::fmt;
@@ -18,6 +17,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use moltbot_channel::Secret;
+
+use crate::host_dirs::{Host, choose_state_dir};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -604,14 +605,24 @@ fn expand_home(path: PathBuf, home: Option<&Path>) -> PathBuf {
     }
 }
 
+/// The extensions dir `install` / `uninstall` use: `explicit` (`--extensions-dir`), else
+/// `<stateDir>/extensions` of `host` (`--host`) or of the one host present
+/// (crate::host_dirs).
+pub(crate) fn extensions_dir(
+    explicit: Option<PathBuf>,
+    host: Option<Host>,
+) -> anyhow::Result<PathBuf> {
+    match explicit {
+        Some(dir) => Ok(dir),
+        None => Ok(
+            choose_state_dir(host, &|name| std::env::var_os(name), &|p| p.is_dir())?
+                .join("extensions"),
+        ),
+    }
+}
+
 fn package_dir(extensions_dir: Option<&Path>) -> anyhow::Result<PathBuf> {
-    let extensions = match extensions_dir {
-        Some(dir) => dir.to_path_buf(),
-        None => resolve_state_dir(|name| std::env::var_os(name))
-            .context("cannot find the Moltbot state dir: set HOME or MOLTBOT_STATE_DIR, or pass --extensions-dir")?
-            .join("extensions"),
-    };
-    Ok(extensions.join(plugin().id))
+    Ok(self::extensions_dir(extensions_dir.map(Path::to_path_buf), None)?.join(plugin().id))
 }
 
 /// Installs (or updates) the extension package into `<extensions dir>/zoom/`.

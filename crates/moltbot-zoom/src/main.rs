@@ -8,6 +8,7 @@ mod config;
 mod demo;
 mod doctor;
 mod extension;
+mod host_dirs;
 mod logging;
 mod outbox_cmd;
 mod render;
@@ -65,18 +66,24 @@ enum Command {
     },
     /// Install the Moltbot extension (channel `zoom`) into Moltbot's extensions folder.
     Install {
-        /// Extensions folder (default: <Moltbot state dir>/extensions).
+        /// Extensions folder (default: <state dir of the host>/extensions).
         #[arg(long)]
         extensions_dir: Option<PathBuf>,
+        /// The host whose state dir to use (default: the one present; required when several are).
+        #[arg(long, value_enum)]
+        host: Option<host_dirs::Host>,
         /// Copy this binary into the extension, or link to it where it is.
         #[arg(long, value_enum, default_value = "copy")]
         binary_mode: extension::BinaryMode,
     },
     /// Remove the Moltbot extension.
     Uninstall {
-        /// Extensions folder (default: <Moltbot state dir>/extensions).
+        /// Extensions folder (default: <state dir of the host>/extensions).
         #[arg(long)]
         extensions_dir: Option<PathBuf>,
+        /// The host whose state dir to use (default: the one present; required when several are).
+        #[arg(long, value_enum)]
+        host: Option<host_dirs::Host>,
     },
 }
 
@@ -120,18 +127,23 @@ fn main() -> ExitCode {
             } => render::run(file, &routing, &subscription_id),
             Command::Install {
                 extensions_dir,
+                host,
                 binary_mode,
             } => {
                 let report = extension::install(&extension::InstallOptions {
-                    extensions_dir,
+                    extensions_dir: Some(extension::extensions_dir(extensions_dir, host)?),
                     binary_mode,
                     sidecar_binary: std::env::current_exe()?,
                 })?;
                 println!("{report}");
                 Ok(())
             }
-            Command::Uninstall { extensions_dir } => {
-                println!("{}", extension::uninstall(extensions_dir.as_deref())?);
+            Command::Uninstall {
+                extensions_dir,
+                host,
+            } => {
+                let dir = extension::extensions_dir(extensions_dir, host)?;
+                println!("{}", extension::uninstall(Some(&dir))?);
                 Ok(())
             }
         }
