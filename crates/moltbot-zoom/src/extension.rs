@@ -545,6 +545,10 @@ impl fmt::Display for InstallReport {
         writeln!(f, "{}", config_snippet(self.password_suggestion.expose()))?;
         writeln!(
             f,
+            "Or let the host write it: clawdbot|openclaw channels add --channel zoom … (docs/moltbot-setup.md)."
+        )?;
+        writeln!(
+            f,
             "Then restart the gateway: moltbot gateway restart (or clawdbot / openclaw gateway restart)."
         )
     }
@@ -1112,6 +1116,7 @@ mod tests {
         assert!(text.contains("plugins: { entries: { zoom: { enabled: true } } }"));
         assert!(text.contains(report.password_suggestion.expose()));
         assert!(text.contains("gateway restart"));
+        assert!(text.contains("channels add --channel zoom"));
         assert!(!format!("{report:?}").contains(report.password_suggestion.expose()));
         fs::remove_dir_all(&tmp).unwrap();
     }
