@@ -809,7 +809,8 @@ export function staleStoreLockWait(storePath, now = Date.now()) {
 
 /**
  * Builds the plugin definition. `options` exist for tests: `fetch`, `spawn`, `backoff`
- * `{initialMs, maxMs, resetAfterMs}`, `killGraceMs`, `healthIntervalMs`, `now`.
+ * `{initialMs, maxMs, resetAfterMs}`, `killGraceMs`, `healthIntervalMs`, `now`,
+ * `sidecarBinary` (the lookup's `deps`, extension/sidecar-binary.js).
  */
 export function createZoomPlugin(options = {}) {
   const opts = {
@@ -1607,7 +1608,7 @@ export function createZoomPlugin(options = {}) {
         media: true,
       },
       reload: { configPrefixes: ["channels.zoom"] },
-      // `setup` (channels add with flags) and `onboarding` (the wizard): extension/setup.js.
+      // `setup` (channels add with flags), `onboarding` / `setupWizard` (the wizard): extension/setup.js.
       ...zoomSetup({ dir, resolveAccount, missingKeys }),
       config: {
         listAccountIds,
