@@ -26,6 +26,8 @@ import {
 import { homedir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { zoomSetup } from "./setup.js";
+import { resolveSidecarBinary } from "./sidecar-binary.js";
 
 const PLUGIN_ID = "zoom";
 const PLUGIN_NAME = "Zoom";
@@ -832,7 +834,8 @@ export function staleStoreLockWait(storePath, now = Date.now()) {
 
 /**
  * Builds the plugin definition. `options` exist for tests: `fetch`, `spawn`, `backoff`
- * `{initialMs, maxMs, resetAfterMs}`, `killGraceMs`, `healthIntervalMs`, `now`.
+ * `{initialMs, maxMs, resetAfterMs}`, `killGraceMs`, `healthIntervalMs`, `now`,
+ * `sidecarBinary` (the lookup's `deps`, extension/sidecar-binary.js).
  */
 export function createZoomPlugin(options = {}) {
   const opts = {
@@ -942,11 +945,24 @@ export function createZoomPlugin(options = {}) {
       return snapshot;
     }
 
-    function sidecarCommand(account) {
-      if (present(account.config.sidecarPath)) return String(account.config.sidecarPath);
-      const linked = readJson(join(dir, "sidecar.json"))?.path;
-      if (present(linked)) return String(linked);
-      return join(dir, "bin", "moltbot-zoom");
+    /**
+     * The sidecar binary (extension/sidecar-binary.js). While there is none, its error is the
+     * account's lastError and the lookup is retried with backoff; undefined once aborted.
+     */
+    async function findSidecar(account, log, prefix, signal, setStatus) {
+      const configured = present(account.config.sidecarPath) ? String(account.config.sidecarPath) : undefined;
+      let delay = opts.backoff.initialMs;
+      while (!signal.aborted) {
+        try {
+          return resolveSidecarBinary({ configured, dir }, opts.sidecarBinary).path;
+        } catch (err) {
+          setStatus({ connected: false, lastError: err.message });
+          log.error?.(`${prefix} ${err.message} (looking again in ${delay} ms)`);
+          await sleep(delay, signal);
+          delay = Math.min(delay * 2, opts.backoff.maxMs);
+        }
+      }
+      return undefined;
     }
 
     function stateDir() {
@@ -1068,7 +1084,8 @@ export function createZoomPlugin(options = {}) {
      * On abort it is left running, unless the live config withdrew the channel.
      */
     async function superviseSidecar(account, cfg, log, prefix, signal, setStatus) {
-      const command = sidecarCommand(account);
+      const command = await findSidecar(account, log, prefix, signal, setStatus);
+      if (command === undefined) return;
       const accountJson = sidecarAccountJson(account, cfg);
       const hash = configHash(command, accountJson);
       const files = sidecarFiles(account.accountId);
@@ -1619,6 +1636,8 @@ export function createZoomPlugin(options = {}) {
         media: true,
       },
       reload: { configPrefixes: ["channels.zoom"] },
+      // `setup` (channels add with flags), `onboarding` / `setupWizard` (the wizard): extension/setup.js.
+      ...zoomSetup({ dir, resolveAccount, missingKeys }),
       config: {
         listAccountIds,
         resolveAccount,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, test } from "node:test";
@@ -296,20 +296,44 @@ test("a missing binary is retried with backoff, not thrown", async () => {
 });
 
 test("sidecar path: sidecar.json next to index.js, else bin/moltbot-zoom", async () => {
+  // No PATH fallback here: only the files next to index.js count.
+  const options = { sidecarBinary: { env: { PATH: "" } } };
   const pkgDir = mkdtempSync(join(tmpdir(), "zoom-pkg-"));
   writeFileSync(join(pkgDir, "sidecar.json"), JSON.stringify({ path: FIXTURE }));
-  const linked = start({ zoom: { sidecarPath: undefined }, source: join(pkgDir, "index.js") });
+  const linked = start({ zoom: { sidecarPath: undefined }, source: join(pkgDir, "index.js"), options });
   await waitFor(() => linked.spawns.length >= 1, 5000, "spawn");
   linked.abort.abort();
   await linked.task;
   assert.equal(linked.spawns[0].command, FIXTURE);
 
-  const emptyDir = mkdtempSync(join(tmpdir(), "zoom-pkg-"));
-  const copied = start({ zoom: { sidecarPath: undefined }, source: join(emptyDir, "index.js") });
+  const copyDir = mkdtempSync(join(tmpdir(), "zoom-pkg-"));
+  mkdirSync(join(copyDir, "bin"));
+  copyFileSync(FIXTURE, join(copyDir, "bin", "moltbot-zoom"));
+  chmodSync(join(copyDir, "bin", "moltbot-zoom"), 0o755);
+  const copied = start({ zoom: { sidecarPath: undefined }, source: join(copyDir, "index.js"), options });
   await waitFor(() => copied.spawns.length >= 1, 5000, "spawn");
   copied.abort.abort();
   await copied.task;
-  assert.equal(copied.spawns[0].command, join(emptyDir, "bin", "moltbot-zoom"));
+  assert.equal(copied.spawns[0].command, join(copyDir, "bin", "moltbot-zoom"));
+});
+
+test("no sidecar binary anywhere: a clear error as lastError, looked up again, pending until abort", async () => {
+  const emptyDir = mkdtempSync(join(tmpdir(), "zoom-pkg-"));
+  const t = start({
+    zoom: { sidecarPath: undefined },
+    source: join(emptyDir, "index.js"),
+    options: { sidecarBinary: { env: { PATH: "" }, platform: "linux", arch: "x64" } },
+  });
+  await waitFor(() => t.logs.filter(([l, m]) => l === "error" && m.includes("no moltbot-zoom sidecar binary")).length >= 2, 5000, "two lookups");
+  assert.equal(t.spawns.length, 0);
+  const error = t.statuses.map((s) => s.lastError).find((e) => e?.includes("linux-x64"));
+  assert.match(error, /@moltbot-zoom\/sidecar-linux-x64 is not installed/);
+  assert.match(error, /plugins install @moltbot-zoom\/zoom/);
+  assert.match(error, /sidecarPath/);
+  assert.equal(t.isSettled(), false);
+  t.abort.abort();
+  await t.task;
+  assert.equal(t.statuses.at(-1).running, false);
 });
 
 test("attach mode: no spawn, pings the sidecar, pending until abort", async () => {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the pinned Node 24 and the pinned real gateways (Clawdbot, OpenClaw) into a cache
-# outside the repository. Idempotent: a host whose `--version` already prints the pinned
+# Installs the pinned Node 24, the pinned real gateways (Clawdbot, OpenClaw) and the
+# verdaccio npm registry (which the test serves the packed packages from, on loopback) into a
+# cache outside the repository. Idempotent: a host whose `--version` already prints the pinned
 # version is left alone.
 #
 #   MOLTBOT_ZOOM_HOST_CACHE   cache directory (default: $HOME/.cache/moltbot-zoom-host)
@@ -14,6 +15,7 @@ HOSTS="${HOST_INSTALL_HOSTS:-clawdbot openclaw}"
 NODE_SPEC="24"
 CLAWDBOT_VERSION="2026.1.24-3"
 OPENCLAW_VERSION="2026.9.6"
+VERDACCIO_VERSION="6.10.4"
 NPM_FLAGS=(--prefer-offline --no-audit --no-fund --loglevel=warn)
 
 log() { printf '[install] %s\n' "$*" >&2; }
@@ -85,5 +87,19 @@ for h in $HOSTS; do
     *) log "unknown host '$h'"; exit 2 ;;
   esac
 done
+
+# --- verdaccio (the loopback npm registry of the host-install test) -------------------------
+# Its dependency tree asks for node-fetch@cjs, a tag the registry no longer has: pin 2.7.0.
+VERDACCIO_ENTRY="$CACHE/verdaccio/node_modules/verdaccio/bin/verdaccio"
+have="$([[ -f "$VERDACCIO_ENTRY" ]] && "$NODE24/node" "$VERDACCIO_ENTRY" --version 2>/dev/null || true)"
+if [[ "$have" == "v$VERDACCIO_VERSION" ]]; then
+  log "verdaccio $have already installed"
+else
+  log "installing verdaccio $VERDACCIO_VERSION (have: ${have:-none})"
+  npm_install "$CACHE/verdaccio" "{\"name\":\"registry\",\"private\":true,\"dependencies\":{\"verdaccio\":\"$VERDACCIO_VERSION\"},\"overrides\":{\"node-fetch\":\"2.7.0\"}}"
+  have="$("$NODE24/node" "$VERDACCIO_ENTRY" --version)"
+  [[ "$have" == "v$VERDACCIO_VERSION" ]] || { log "verdaccio --version gave '$have', expected v$VERDACCIO_VERSION"; exit 1; }
+  log "verdaccio $have installed"
+fi
 
 echo "$CACHE"

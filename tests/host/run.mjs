@@ -7,11 +7,16 @@
 //   MOLTBOT_ZOOM_HOST_CACHE  where install.sh put Node 24 and the gateways
 //   MOLTBOT_ZOOM_BIN         the moltbot-zoom binary (default target/release/moltbot-zoom)
 //   FAKE_ZOOM_BIN            the fake-zoom binary (default target/release/fake-zoom)
+//   MOLTBOT_ZOOM_NPM_DIR     the packed npm packages (node scripts/pack.mjs; .ci/run packs the
+//                            release sidecar); unset: packed here from MOLTBOT_ZOOM_BIN
+//   HOST_EXTENSION_INSTALL   how the extension scenario installs: npm (default; the host's
+//                            `plugins install` from a loopback registry) or source
+//                            (`moltbot-zoom install`, as the other scenarios do)
 // `--manual-extension DIR` copies DIR as the extension instead of `moltbot-zoom install`
 // (for debugging when `install` is unavailable); the binary is linked into its bin/.
 // The last stdout line is "N passed, N failed"; the exit code is non-zero on any failure.
 
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import nodeHttp from "node:http";
 import net from "node:net";
@@ -24,6 +29,12 @@ const REPO = path.resolve(HERE, "../..");
 const CACHE = process.env.MOLTBOT_ZOOM_HOST_CACHE || path.join(os.homedir(), ".cache/moltbot-zoom-host");
 const MOLTBOT_ZOOM_BIN = process.env.MOLTBOT_ZOOM_BIN || path.join(REPO, "target/release/moltbot-zoom");
 const FAKE_ZOOM_BIN = process.env.FAKE_ZOOM_BIN || path.join(REPO, "target/release/fake-zoom");
+const NPM_DIR = process.env.MOLTBOT_ZOOM_NPM_DIR ? path.resolve(process.env.MOLTBOT_ZOOM_NPM_DIR) : undefined;
+const VERDACCIO = path.join(CACHE, "verdaccio/node_modules/verdaccio/bin/verdaccio");
+const EXTENSION_INSTALL = process.env.HOST_EXTENSION_INSTALL || "npm";
+/** What a user types: the extension's npm name (scoped; the unscoped part is the plugin id). */
+const PACKAGE = "@moltbot-zoom/zoom";
+const PLATFORM_PACKAGE = `@moltbot-zoom/sidecar-${process.platform}-${process.arch}`;
 
 const GATEWAY_HTTP_TIMEOUT = 180_000;
 const CHANNEL_LINE_TIMEOUT = 60_000;
@@ -484,8 +495,8 @@ function writeConfig(host, lab, { gatewayPort, llmUrl, channels, plugins, extra:
   return config;
 }
 
-async function startGateway(host, lab, port, readyLines, name = "gateway") {
-  const env = hostEnv(host, lab);
+async function startGateway(host, lab, port, readyLines, name = "gateway", extraEnv = {}) {
+  const env = { ...hostEnv(host, lab), ...extraEnv };
   const started = Date.now();
   const proc = startProcess(lab, name, process.execPath, [HOSTS[host].entry, "gateway", "run", "--port", String(port)], { env });
   await waitFor(
@@ -643,6 +654,12 @@ async function installExtension(lab, opts) {
     fs.mkdirSync(path.join(dest, "bin"), { recursive: true });
     fs.rmSync(path.join(dest, "bin/moltbot-zoom"), { force: true });
     fs.symlinkSync(MOLTBOT_ZOOM_BIN, path.join(dest, "bin/moltbot-zoom"));
+    // As `moltbot-zoom install` does: the binary is here, so no npm dependency (OpenClaw
+    // refuses to load a plugin whose declared dependencies are missing).
+    const pkgFile = path.join(dest, "package.json");
+    const pkg = JSON.parse(fs.readFileSync(pkgFile, "utf8"));
+    delete pkg.dependencies;
+    fs.writeFileSync(pkgFile, `${JSON.stringify(pkg, null, 2)}\n`);
     log(`extension copied by hand from ${opts.manualExtension} (--manual-extension)`);
     return;
   }
@@ -653,6 +670,243 @@ async function installExtension(lab, opts) {
   const zoomDir = path.join(extDir, "zoom");
   const files = fs.existsSync(zoomDir) ? fs.readdirSync(zoomDir) : [];
   log(`installed extension into ${zoomDir}: ${files.join(", ")}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The npm path: a loopback registry (verdaccio, no uplink) serving the packed packages, and the
+// host's own `plugins install` / `channels add`.
+
+let registry;
+
+/** Parses a JSON config file the host rewrote (JSON; the hosts write no comments). */
+function readConfig(host, lab) {
+  return JSON.parse(fs.readFileSync(path.join(lab.state, HOSTS[host].configFile), "utf8"));
+}
+
+function writeConfigObject(host, lab, config) {
+  fs.writeFileSync(path.join(lab.state, HOSTS[host].configFile), `${JSON.stringify(config, null, 2)}\n`);
+}
+
+function duBytes(dir) {
+  let total = 0;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) total += duBytes(p);
+    else if (e.isFile()) total += fs.statSync(p).size;
+  }
+  return total;
+}
+
+function findFile(dir, suffix) {
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) {
+      const hit = findFile(p, suffix);
+      if (hit) return hit;
+    } else if (p.endsWith(suffix)) return p;
+  }
+  return undefined;
+}
+
+const mib = (bytes) => (bytes >= 1024 * 1024 ? `${(bytes / 1024 / 1024).toFixed(2)} MiB` : `${(bytes / 1024).toFixed(1)} KiB`);
+
+/**
+ * Packs (unless MOLTBOT_ZOOM_NPM_DIR holds the packages), starts verdaccio on a free loopback
+ * port with no uplink, registers a user and publishes the packages. Once per run.
+ */
+async function startRegistry(root) {
+  if (registry) return registry;
+  const lab = makeLab(root, "registry");
+  let dir = NPM_DIR;
+  if (!dir) {
+    dir = path.join(lab.dir, "npm");
+    const proc = startProcess(lab, "pack", process.execPath, [path.join(REPO, "scripts/pack.mjs"), "--bin", MOLTBOT_ZOOM_BIN, "--out", dir]);
+    const exit = await within(proc.exited, CLI_TIMEOUT);
+    await stopProcess(proc);
+    if (!exit || exit.code !== 0) throw new Error(`scripts/pack.mjs failed (${JSON.stringify(exit)}):\n${tail(proc.output)}`);
+    log(`packed ${MOLTBOT_ZOOM_BIN} (a dev build; CI packs the release sidecar: MOLTBOT_ZOOM_NPM_DIR)`);
+  }
+  const tarballs = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith(".tgz")).map((f) => path.join(dir, f)) : [];
+  if (tarballs.length < 3) throw new Error(`${dir} lacks the packed packages (node scripts/pack.mjs --out ${dir}): ${tarballs.join(", ") || "none"}`);
+  for (const t of tarballs) metrics.push({ scope: "npm", what: `package ${path.basename(t)}`, value: mib(fs.statSync(t).size) });
+
+  if (!fs.existsSync(VERDACCIO)) throw new Error(`${VERDACCIO} missing; run tests/host/install.sh`);
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}/`;
+  const config = path.join(lab.dir, "verdaccio.yaml");
+  fs.writeFileSync(
+    config,
+    [
+      `storage: ${JSON.stringify(path.join(lab.dir, "storage"))}`,
+      "auth:",
+      "  htpasswd:",
+      `    file: ${JSON.stringify(path.join(lab.dir, "htpasswd"))}`,
+      "    max_users: 1",
+      "uplinks: {}",
+      "packages:",
+      "  '**':",
+      "    access: $all",
+      "    publish: $authenticated",
+      "log: { type: stdout, format: json, level: http }",
+      "",
+    ].join("\n"),
+  );
+  const proc = startProcess(lab, "verdaccio", process.execPath, [VERDACCIO, "--config", config, "--listen", `127.0.0.1:${port}`]);
+  // It serves every host's scenario: stopped at the end of the run, not with a scenario.
+  running.splice(running.indexOf(proc), 1);
+  process.on("exit", () => {
+    try {
+      process.kill(-proc.pid, "SIGKILL");
+    } catch {
+      /* gone */
+    }
+  });
+  await waitFor("verdaccio /-/ping", async () => {
+    if (proc.exit) throw Object.assign(new Error(`verdaccio exited ${JSON.stringify(proc.exit)}\n${tail(proc.output)}`), { fatal: true });
+    return (await http("GET", `${url}-/ping`).catch(() => ({}))).status === 200;
+  });
+  const user = await http("PUT", `${url}-/user/org.couchdb.user:e2e`, { name: "e2e", password: "e2e-publisher-pass" });
+  if (!user.json?.token) throw new Error(`cannot register the publisher: ${user.status} ${user.text}`);
+  const publishRc = path.join(lab.dir, "publish.npmrc");
+  fs.writeFileSync(publishRc, `registry=${url}\n//127.0.0.1:${port}/:_authToken=${user.json.token}\n`);
+  // Platform package first, the extension last (as a release would).
+  const order = (f) => (f.includes("sidecar-") ? 0 : f.includes("sidecar") ? 1 : 2);
+  for (const t of tarballs.sort((a, b) => order(a) - order(b))) {
+    const pub = startProcess(lab, `publish-${path.basename(t, ".tgz")}`, "npm", ["publish", t, "--userconfig", publishRc, "--registry", url], {
+      env: { ...baseEnv(), PATH: `${path.dirname(process.execPath)}:${process.env.PATH}`, HOME: lab.home },
+    });
+    const exit = await within(pub.exited, CLI_TIMEOUT);
+    await stopProcess(pub);
+    if (!exit || exit.code !== 0) throw new Error(`npm publish ${t} failed (${JSON.stringify(exit)}):\n${tail(pub.output)}`);
+  }
+  /** The GET / HEAD paths the registry answered (verdaccio's JSON log), in order. */
+  const requests = () =>
+    proc.output
+      .split("\n")
+      .filter((l) => l.startsWith("{") && l.includes('"request"'))
+      .map((l) => {
+        try {
+          return JSON.parse(l).request;
+        } catch {
+          return undefined;
+        }
+      })
+      .filter((r) => r && ["GET", "HEAD"].includes(r.method))
+      .map((r) => r.url);
+  log(`registry ${url} (verdaccio, no uplink) serves ${tarballs.map((t) => path.basename(t)).join(", ")}`);
+  registry = { url, proc, lab, tarballs, requests };
+  return registry;
+}
+
+/** The host's environment for the install step: the registry in ~/.npmrc, no Rust toolchain on PATH. */
+function npmInstallEnv(host, lab) {
+  const env = hostEnv(host, lab);
+  const rust = ["cargo", "rustc", "rustup"];
+  env.PATH = env.PATH.split(path.delimiter)
+    .filter((d) => d && !rust.some((b) => fs.existsSync(path.join(d, b))))
+    .join(path.delimiter);
+  for (const k of Object.keys(env)) if (/^(CARGO|RUSTUP|RUSTC)/.test(k)) delete env[k];
+  fs.writeFileSync(path.join(lab.home, ".npmrc"), `registry=${registry.url}\n`);
+  return env;
+}
+
+/** Non-interactive `plugins install`: OpenClaw asks to confirm an npm source and its capabilities. */
+const INSTALL_FLAGS = { clawdbot: [], openclaw: ["--force", "--accept-capabilities"] };
+
+/**
+ * `channels add --channel zoom`, non-interactive: Clawdbot's fixed flag set (--use-env,
+ * --user-id, --dm-allowlist), OpenClaw's plugin-owned flags. Returns the env the gateway needs.
+ */
+function channelsAddArgs(host, fz) {
+  if (host === "clawdbot") {
+    return {
+      args: ["channels", "add", "--channel", "zoom", "--use-env", "--user-id", ME, "--dm-allowlist", "alice@example.com"],
+      env: { ZOOM_ACCOUNT_ID: fz.accountId, ZOOM_CLIENT_ID: fz.clientId, ZOOM_CLIENT_SECRET: fz.clientSecret, ZOOM_SUBSCRIPTION_ID: fz.subscriptionId },
+    };
+  }
+  return {
+    args: [
+      "channels", "add", "--channel", "zoom",
+      "--zoom-account-id", fz.accountId, "--client-id", fz.clientId, "--client-secret", fz.clientSecret,
+      "--subscription-id", fz.subscriptionId, "--sender", ME, "--allow-from", "alice@example.com", "--dm-policy", "allowlist",
+    ],
+    env: {},
+  };
+}
+
+/**
+ * The user's path: `<host> plugins install @moltbot-zoom/zoom` (no cargo / rustc on PATH),
+ * the endpoints of fake Zoom, then `channels add --channel zoom` with flags. Returns the env
+ * the gateway needs, or undefined after a failed check.
+ */
+async function installThroughHost(host, lab, fz, sidecarPort) {
+  const scope = host;
+  const reg = await startRegistry(path.dirname(lab.dir));
+  const env = npmInstallEnv(host, lab);
+  const noRust = await check(scope, "no cargo / rustc on the install step's PATH", async () => {
+    const r = spawnSync("sh", ["-c", "command -v cargo || command -v rustc"], { env, encoding: "utf8" });
+    if (r.status === 0) throw new Error(`found ${r.stdout.trim()}`);
+  });
+  if (!noRust) return undefined;
+  const servedBefore = reg.requests().length;
+  const cmd = ["plugins", "install", PACKAGE, ...INSTALL_FLAGS[host]];
+  const installed = await check(scope, `\`${host} ${cmd.join(" ")}\` from the loopback registry brings ${PLATFORM_PACKAGE}`, async () => {
+    const r = await cli(host, lab, env, cmd);
+    if (r.code !== 0) throw new Error(`exit ${r.code}\n${tail(r.output)}`);
+    const bin = findFile(lab.state, path.join(PLATFORM_PACKAGE.split("/")[1], "bin", "moltbot-zoom"));
+    if (!bin) throw new Error(`no ${PLATFORM_PACKAGE}/bin/moltbot-zoom under ${lab.state}\n${tail(r.output)}`);
+    const root = bin.slice(0, bin.lastIndexOf(`${path.sep}node_modules${path.sep}`));
+    metrics.push({ scope, what: `${host} ${cmd.join(" ")} (wall)`, value: secs(r.ms) });
+    metrics.push({ scope, what: "installed plugin size on disk", value: mib(duBytes(root)) });
+    return `${secs(r.ms)}, ${mib(duBytes(root))} in ${path.relative(lab.dir, root)}`;
+  });
+  if (!installed) return undefined;
+  await check(scope, "the install fetched no package but @moltbot-zoom ones (no uplink needed)", () => {
+    const names = [...new Set(reg.requests().slice(servedBefore).filter((u) => !u.startsWith("/-/")).map((u) => decodeURIComponent(u.split("/-/")[0]).slice(1)))];
+    // npm asks for its own packument (`npm`, its update notifier); that is no dependency.
+    const foreign = names.filter((n) => !n.startsWith("@moltbot-zoom/") && n !== "npm");
+    if (!names.length) throw new Error("the registry saw no request");
+    if (foreign.length) throw new Error(`requests for other packages: ${foreign.join(", ")}`);
+    return names.join(", ");
+  });
+
+  // The endpoints (fake Zoom instead of zoom.us) and the sidecar's ports: what a user leaves
+  // at their defaults.
+  const config = readConfig(host, lab);
+  fs.mkdirSync(path.join(lab.dir, "zoom"), { recursive: true });
+  config.channels = {
+    ...config.channels,
+    zoom: {
+      oauthUrl: fz.baseUrl,
+      apiUrl: fz.baseUrl,
+      wsUrl: fz.wsUrl,
+      listen: `127.0.0.1:${sidecarPort}`,
+      dmPolicy: "allowlist",
+      database: path.join(lab.dir, "zoom", "zoom.sqlite"),
+    },
+  };
+  writeConfigObject(host, lab, config);
+
+  const add = channelsAddArgs(host, fz);
+  let zoom;
+  const added = await check(scope, "`channels add --channel zoom` (non-interactive) writes a valid channels.zoom with a generated password", async () => {
+    const r = await cli(host, lab, { ...env, ...add.env }, add.args);
+    if (r.code !== 0) throw new Error(`exit ${r.code}\n${tail(r.output)}`);
+    if (r.output.includes(fz.clientSecret)) throw new Error("channels add printed the client secret");
+    zoom = readConfig(host, lab).channels?.zoom ?? {};
+    const want = host === "clawdbot"
+      ? { clientId: "${ZOOM_CLIENT_ID}", clientSecret: "${ZOOM_CLIENT_SECRET}", zoomAccountId: "${ZOOM_ACCOUNT_ID}", subscriptionId: "${ZOOM_SUBSCRIPTION_ID}" }
+      : { clientId: fz.clientId, clientSecret: fz.clientSecret, zoomAccountId: fz.accountId, subscriptionId: fz.subscriptionId };
+    Object.assign(want, { enabled: true, sender: ME, oauthUrl: fz.baseUrl });
+    for (const [k, v] of Object.entries(want)) if (zoom[k] !== v) throw new Error(`channels.zoom.${k} = ${JSON.stringify(k === "clientSecret" ? "…" : zoom[k])}, expected ${k === "clientSecret" ? "the secret" : JSON.stringify(v)}`);
+    if (JSON.stringify(zoom.allowFrom) !== JSON.stringify(["alice@example.com"])) throw new Error(`allowFrom ${JSON.stringify(zoom.allowFrom)}`);
+    if ((zoom.defaultTo ?? zoom.defaultTarget) !== ME) throw new Error(`default target ${zoom.defaultTo ?? zoom.defaultTarget}, expected the sender`);
+    if (!/^[A-Za-z0-9_-]{32}$/.test(zoom.password ?? "")) throw new Error("no generated 32-character password");
+    metrics.push({ scope, what: "channels add --channel zoom (wall)", value: secs(r.ms) });
+    return `CLI ${secs(r.ms)}`;
+  });
+  if (!added) return undefined;
+  return { gatewayEnv: add.env, password: zoom.password };
 }
 
 async function extensionScenario(host, root, opts) {
@@ -668,7 +922,16 @@ async function extensionScenario(host, root, opts) {
     log(`${scope}: fake LLM ${llm.url}, fake Zoom ${fz.baseUrl}`);
     const gatewayPort = await freePort();
     const sidecarPort = await freePort();
-    const ok = await check(scope, "moltbot-zoom install writes the extension", () => installExtension(lab, opts));
+    const viaNpm = EXTENSION_INSTALL === "npm" && !opts.manualExtension;
+    let gatewayEnv = {};
+    let password = ZOOM_PASSWORD;
+    if (viaNpm) {
+      writeConfig(host, lab, { gatewayPort, llmUrl: llm.url, channels: {}, plugins: { slots: { memory: "none" } } });
+      const installed = await installThroughHost(host, lab, fz, sidecarPort);
+      if (!installed) return;
+      ({ gatewayEnv, password } = installed);
+    }
+    const ok = viaNpm || (await check(scope, "moltbot-zoom install writes the extension", () => installExtension(lab, opts)));
     if (!ok) return;
     const zoom = {
       enabled: true,
@@ -688,18 +951,27 @@ async function extensionScenario(host, root, opts) {
       database: path.join(lab.dir, "zoom", "zoom.sqlite"),
     };
     fs.mkdirSync(path.join(lab.dir, "zoom"), { recursive: true });
-    writeConfig(host, lab, {
-      gatewayPort,
-      llmUrl: llm.url,
-      channels: { zoom },
-      plugins: { slots: { memory: "none" }, entries: { zoom: { enabled: true } } },
-    });
+    if (!viaNpm) {
+      writeConfig(host, lab, {
+        gatewayPort,
+        llmUrl: llm.url,
+        channels: { zoom },
+        plugins: { slots: { memory: "none" }, entries: { zoom: { enabled: true } } },
+      });
+    }
 
     const booted = await check(scope, "gateway starts and the zoom channel starts", async () => {
-      gateway = await startGateway(host, lab, gatewayPort, [["zoom channel started line", /zoom channel started/]]);
+      gateway = await startGateway(host, lab, gatewayPort, [["zoom channel started line", /zoom channel started/]], "gateway", gatewayEnv);
       return `HTTP ${secs(gateway.httpReady)}, channel ${secs(gateway.channelReady)}`;
     });
     if (!booted) return;
+    if (viaNpm) {
+      await check(scope, `the extension runs the sidecar from ${PLATFORM_PACKAGE}`, () => {
+        const line = /zoom channel started \(sidecar (\S+), pid/.exec(gateway.proc.output)?.[1];
+        if (!line?.includes(path.join(PLATFORM_PACKAGE, "bin", "moltbot-zoom"))) throw new Error(`sidecar: ${line ?? "(no start line)"}`);
+        return line;
+      });
+    }
     const env = gateway.env;
     metrics.push({ scope, what: "gateway HTTP ready", value: secs(gateway.httpReady) });
     metrics.push({ scope, what: "zoom channel started", value: secs(gateway.channelReady) });
@@ -717,7 +989,7 @@ async function extensionScenario(host, root, opts) {
       const r = await cli(host, lab, env, ["config", "get", "channels.zoom"]);
       if (r.code !== 0) throw new Error(`exit ${r.code}\n${tail(r.output)}`);
       if (!r.output.includes(ME)) throw new Error(`output lacks channels.zoom content\n${tail(r.output)}`);
-      if (r.output.includes(ZOOM_PASSWORD) || r.output.includes(fz.clientSecret)) log(`note: config get prints secrets in clear (host behaviour)`);
+      if (r.output.includes(password) || r.output.includes(fz.clientSecret)) log(`note: config get prints secrets in clear (host behaviour)`);
     });
 
     await check(scope, "CLI agent turn reaches the fake LLM (baseline)", async () => {
@@ -1404,6 +1676,7 @@ async function main() {
     }
   }
   await stopAll();
+  if (registry) await stopProcess(registry.proc);
 
   const passed = results.filter((r) => r.ok).length;
   const failed = results.length - passed;

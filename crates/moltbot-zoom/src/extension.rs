@@ -22,6 +22,14 @@ use serde_json::{Map, Value, json};
 const PLUGIN_TOML: &str = include_str!("../../../plugin.toml");
 /// The extension entry point, installed next to the manifests.
 const INDEX_JS: &str = include_str!("../../../extension/index.js");
+/// The extension's other modules, installed next to `index.js`.
+const MODULES: [(&str, &str); 2] = [
+    (
+        "sidecar-binary.js",
+        include_str!("../../../extension/sidecar-binary.js"),
+    ),
+    ("setup.js", include_str!("../../../extension/setup.js")),
+];
 
 /// Manifest file names: Clawdbot (legacy), Moltbot and OpenClaw read one each.
 const MANIFEST_NAMES: [&str; 3] = [
@@ -45,7 +53,43 @@ struct PluginToml {
     description: String,
     version: String,
     channel: ChannelMeta,
+    package: NpmPackage,
     config: Vec<ConfigKey>,
+}
+
+/// `[package]`: the npm distribution (extension, sidecar, per-target binaries).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NpmPackage {
+    name: String,
+    sidecar: String,
+    license: String,
+    repository: String,
+    targets: Vec<Target>,
+}
+
+/// One prebuilt sidecar target: a Rust triple and the npm platform it serves.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Target {
+    #[allow(dead_code)] // read by the npm generator (tests only)
+    triple: String,
+    os: String,
+    cpu: String,
+    libc: Option<String>,
+}
+
+impl NpmPackage {
+    /// `<sidecar>-<os>-<cpu>` (`-musl` appended for a musl libc), the name the
+    /// extension derives from `process.platform` / `process.arch`.
+    fn target_package(&self, target: &Target) -> String {
+        let musl = if target.libc.as_deref() == Some("musl") {
+            "-musl"
+        } else {
+            ""
+        };
+        format!("{}-{}-{}{musl}", self.sidecar, target.os, target.cpu)
+    }
 }
 
 /// Channel catalog metadata (`package.json` `<key>.channel`, the channel's `meta`).
@@ -84,6 +128,8 @@ struct ConfigKey {
     sensitive: bool,
     #[serde(default)]
     advanced: bool,
+    /// The plugin-owned `channels add` flag (Commander syntax) that sets this key.
+    cli: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -227,24 +273,133 @@ pub(crate) fn plugin_manifest() -> Value {
     })
 }
 
-/// `package.json`: the same `extensions` and `channel` under the `clawdbot`, `moltbot`
-/// and `openclaw` keys.
+/// The files of the extension package (what `npm pack` includes besides package.json).
+const PACKAGE_FILES: [&str; 6] = [
+    "index.js",
+    "sidecar-binary.js",
+    "setup.js",
+    "clawdbot.plugin.json",
+    "moltbot.plugin.json",
+    "openclaw.plugin.json",
+];
+
+/// `openclaw.channel.cliAddOptions`: the plugin-owned `channels add` flags (OpenClaw
+/// registers them for `--channel zoom`; `extension/setup.js` reads the values).
+fn cli_add_options(plugin: &PluginToml) -> Vec<Value> {
+    plugin
+        .config
+        .iter()
+        .filter_map(|k| {
+            let flags = k.cli.as_ref()?;
+            let mut option = json!({ "flags": flags, "description": k.description });
+            if matches!(k.kind, KeyType::Array) {
+                option["valueType"] = json!("list");
+            }
+            Some(option)
+        })
+        .collect()
+}
+
+/// `package.json` of the extension (`@moltbot-zoom/zoom`): the same `extensions` and
+/// `channel` under the `clawdbot`, `moltbot` and `openclaw` keys, and a dependency on the
+/// sidecar package that brings the prebuilt binary.
 pub(crate) fn package_json() -> Value {
     let plugin = plugin();
+    let npm = &plugin.package;
     let mut channel = serde_json::to_value(&plugin.channel).expect("meta is JSON");
     channel["id"] = json!(plugin.id);
     let entry = json!({ "extensions": ["./index.js"], "channel": channel });
     let mut pkg = json!({
-        "name": plugin.id,
+        "name": npm.name,
         "version": plugin.version,
         "description": plugin.description,
-        "private": true,
+        "license": npm.license,
+        "repository": npm.repository,
         "type": "module",
+        "files": PACKAGE_FILES,
+        "dependencies": { (npm.sidecar.clone()): plugin.version },
     });
     for key in PACKAGE_KEYS {
         pkg[key] = entry.clone();
     }
+    pkg["openclaw"]["channel"]["cliAddOptions"] = json!(cli_add_options(&plugin));
+    let platform_packages: Vec<String> =
+        npm.targets.iter().map(|t| npm.target_package(t)).collect();
+    pkg["openclaw"]["install"] = json!({
+        "npmSpec": npm.name,
+        "defaultChoice": "npm",
+        "requiredPlatformPackages": platform_packages,
+    });
     pkg
+}
+
+#[cfg(test)] // the generator of the committed npm/ files
+/// `package.json` of the sidecar package: one optional dependency per prebuilt target,
+/// of which npm installs the one whose `os` / `cpu` / `libc` match.
+pub(crate) fn sidecar_package_json() -> Value {
+    let plugin = plugin();
+    let npm = &plugin.package;
+    let optional: Map<String, Value> = npm
+        .targets
+        .iter()
+        .map(|t| (npm.target_package(t), json!(plugin.version)))
+        .collect();
+    json!({
+        "name": npm.sidecar,
+        "version": plugin.version,
+        "description": "The moltbot-zoom sidecar binary for the Zoom channel extension: depends on the prebuilt package for this platform.",
+        "license": npm.license,
+        "repository": npm.repository,
+        "files": [],
+        "optionalDependencies": optional,
+    })
+}
+
+#[cfg(test)] // the generator of the committed npm/ files
+/// `package.json` of each per-target package (directory name, content); `bin/moltbot-zoom`
+/// is added by scripts/pack.mjs.
+pub(crate) fn target_package_jsons() -> Vec<(String, Value)> {
+    let plugin = plugin();
+    let npm = &plugin.package;
+    npm.targets
+        .iter()
+        .map(|t| {
+            let name = npm.target_package(t);
+            let dir = name.rsplit('/').next().unwrap_or(&name).to_string();
+            let mut pkg = json!({
+                "name": name,
+                "version": plugin.version,
+                "description": format!("The prebuilt moltbot-zoom sidecar binary for {} ({}).", t.triple, plugin.package.name),
+                "license": npm.license,
+                "repository": npm.repository,
+                "os": [t.os],
+                "cpu": [t.cpu],
+                "files": ["bin/"],
+                "preferUnplugged": true,
+                "moltbotZoom": { "rustTarget": t.triple },
+            });
+            if let Some(libc) = &t.libc {
+                pkg["libc"] = json!([libc]);
+            }
+            (dir, pkg)
+        })
+        .collect()
+}
+
+#[cfg(test)] // the generator of the committed npm/ files
+/// The generated npm package files outside extension/, relative to the repository's
+/// `npm/` dir.
+pub(crate) fn npm_files() -> Vec<(String, Vec<u8>)> {
+    let sidecar = plugin().package.sidecar;
+    let sidecar_dir = sidecar.rsplit('/').next().unwrap_or(&sidecar).to_string();
+    let mut files = vec![(
+        format!("{sidecar_dir}/package.json"),
+        pretty(&sidecar_package_json()),
+    )];
+    for (dir, pkg) in target_package_jsons() {
+        files.push((format!("{dir}/package.json"), pretty(&pkg)));
+    }
+    files
 }
 
 fn pretty(value: &Value) -> Vec<u8> {
@@ -253,15 +408,30 @@ fn pretty(value: &Value) -> Vec<u8> {
     out
 }
 
-/// The package's generated text files: (path relative to the package dir, content).
+/// `package.json` of a source install (`moltbot-zoom install`): the npm package's without
+/// `dependencies`, since the binary sits next to it. OpenClaw refuses to load a plugin whose
+/// declared dependencies are not installed ("Plugin dependency … is missing").
+pub(crate) fn installed_package_json() -> Value {
+    let mut pkg = package_json();
+    if let Some(map) = pkg.as_object_mut() {
+        map.remove("dependencies");
+    }
+    pkg
+}
+
+/// The generated text files of a source install: (path relative to the package dir,
+/// content).
 pub(crate) fn package_files() -> Vec<(&'static str, Vec<u8>)> {
     let manifest = pretty(&plugin_manifest());
     let mut files: Vec<(&'static str, Vec<u8>)> = MANIFEST_NAMES
         .iter()
         .map(|name| (*name, manifest.clone()))
         .collect();
-    files.push(("package.json", pretty(&package_json())));
+    files.push(("package.json", pretty(&installed_package_json())));
     files.push(("index.js", INDEX_JS.as_bytes().to_vec()));
+    for (name, text) in MODULES {
+        files.push((name, text.as_bytes().to_vec()));
+    }
     files
 }
 
@@ -387,6 +557,10 @@ impl fmt::Display for InstallReport {
             )?,
         }
         writeln!(f, "{}", config_snippet(self.password_suggestion.expose()))?;
+        writeln!(
+            f,
+            "Or let the host write it: clawdbot|openclaw channels add --channel zoom … (docs/moltbot-setup.md)."
+        )?;
         match &self.host {
             Some(host) => writeln!(
                 f,
@@ -589,7 +763,10 @@ pub(crate) fn uninstall(
         let name = serde_json::from_str::<Value>(&text)
             .ok()
             .and_then(|v| v["name"].as_str().map(str::to_owned));
-        if name.as_deref() != Some(plugin().id.as_str()) {
+        let plugin = plugin();
+        // An install from before the scoped name carries the bare id.
+        let ours = [plugin.package.name.as_str(), plugin.id.as_str()];
+        if !name.as_deref().is_some_and(|n| ours.contains(&n)) {
             bail!(
                 "{} holds another package ({}); not removing it",
                 dir.display(),
@@ -740,9 +917,14 @@ mod tests {
     #[test]
     fn package_json_serves_all_three_hosts() {
         let pkg = package_json();
-        assert_eq!(pkg["name"], "zoom");
+        assert_eq!(pkg["name"], "@moltbot-zoom/zoom");
+        assert_eq!(
+            pkg["name"].as_str().unwrap().rsplit('/').next(),
+            Some("zoom"),
+            "the unscoped name is the install-time plugin id"
+        );
         assert_eq!(pkg["type"], "module");
-        assert_eq!(pkg["private"], true);
+        assert!(pkg.get("private").is_none(), "the package is published");
         for key in PACKAGE_KEYS {
             assert_eq!(pkg[key]["extensions"], json!(["./index.js"]), "{key}");
             assert_eq!(pkg[key]["channel"]["id"], "zoom");
@@ -754,17 +936,105 @@ mod tests {
         }
     }
 
-    /// The copies under extension/ (loadable in place with `plugins.load.paths`) are the
-    /// generated ones. `MOLTBOT_ZOOM_BLESS=1` rewrites them.
+    #[test]
+    fn npm_packages_chain_extension_sidecar_and_targets() {
+        let pkg = package_json();
+        let sidecar = sidecar_package_json();
+        let version = env!("CARGO_PKG_VERSION");
+        assert_eq!(
+            pkg["dependencies"],
+            json!({ "@moltbot-zoom/sidecar": version })
+        );
+        assert!(
+            pkg.get("optionalDependencies").is_none(),
+            "Clawdbot runs npm install only for `dependencies`"
+        );
+        for file in pkg["files"].as_array().unwrap() {
+            let file = file.as_str().unwrap();
+            assert!(
+                extension_dir().join(file).is_file(),
+                "files lists {file}, which extension/ lacks"
+            );
+        }
+        let targets = target_package_jsons();
+        assert!(!targets.is_empty());
+        let optional = sidecar["optionalDependencies"].as_object().unwrap();
+        assert_eq!(optional.len(), targets.len());
+        for (dir, target) in &targets {
+            let name = target["name"].as_str().unwrap();
+            assert_eq!(optional[name], version, "{name}");
+            assert_eq!(name, format!("@moltbot-zoom/{dir}"));
+            let (os, cpu) = (&target["os"][0], &target["cpu"][0]);
+            assert_eq!(
+                name,
+                format!(
+                    "@moltbot-zoom/sidecar-{}-{}",
+                    os.as_str().unwrap(),
+                    cpu.as_str().unwrap()
+                ),
+                "the extension derives the name from process.platform / process.arch"
+            );
+            assert_eq!(target["files"], json!(["bin/"]));
+            assert!(target["moltbotZoom"]["rustTarget"].is_string());
+        }
+        assert_eq!(
+            pkg["openclaw"]["install"]["requiredPlatformPackages"],
+            json!(optional.keys().collect::<Vec<_>>())
+        );
+        assert_eq!(targets[0].1["os"], json!(["linux"]));
+        assert_eq!(targets[0].1["cpu"], json!(["x64"]));
+        assert_eq!(targets[0].1["libc"], json!(["glibc"]));
+    }
+
+    #[test]
+    fn cli_add_options_are_long_flags_named_after_their_keys() {
+        let pkg = package_json();
+        let options = pkg["openclaw"]["channel"]["cliAddOptions"]
+            .as_array()
+            .unwrap();
+        let flags: Vec<&str> = options
+            .iter()
+            .map(|o| o["flags"].as_str().unwrap())
+            .collect();
+        for flag in [
+            "--client-id <id>",
+            "--client-secret <secret>",
+            "--zoom-account-id <id>",
+        ] {
+            assert!(flags.contains(&flag), "{flag}");
+        }
+        for option in options {
+            let flag = option["flags"].as_str().unwrap();
+            assert!(flag.starts_with("--"), "{flag}");
+            assert!(option["description"].is_string());
+        }
+        let allow = options
+            .iter()
+            .find(|o| o["flags"] == "--allow-from <list>")
+            .unwrap();
+        assert_eq!(allow["valueType"], "list");
+        assert!(pkg["clawdbot"]["channel"].get("cliAddOptions").is_none());
+    }
+
+    /// The copies under extension/ (loadable in place with `plugins.load.paths`) and
+    /// npm/ are the generated ones. `MOLTBOT_ZOOM_BLESS=1` rewrites them.
     #[test]
     fn committed_manifests_match_plugin_toml() {
         let bless = std::env::var_os("MOLTBOT_ZOOM_BLESS").is_some();
-        for (name, content) in package_files() {
-            if name == "index.js" {
-                continue;
-            }
-            let path = extension_dir().join(name);
+        let npm_dir = extension_dir().join("../npm");
+        let manifest = pretty(&plugin_manifest());
+        let generated =
+            MANIFEST_NAMES
+                .iter()
+                .map(|name| (*name, manifest.clone()))
+                .chain([("package.json", pretty(&package_json()))])
+                .map(|(name, content)| (extension_dir().join(name), name.to_string(), content))
+                .chain(npm_files().into_iter().map(|(name, content)| {
+                    (npm_dir.join(&name), format!("../npm/{name}"), content)
+                }));
+        for (path, name, content) in generated {
             if bless {
+                fs::create_dir_all(path.parent().unwrap()).unwrap();
                 fs::write(&path, &content).unwrap();
             }
             let committed: Value = serde_json::from_slice(&fs::read(&path).unwrap())
@@ -821,7 +1091,15 @@ mod tests {
         }
         let pkg: Value =
             serde_json::from_slice(&fs::read(dir.join("package.json")).unwrap()).unwrap();
-        assert_eq!(pkg, package_json());
+        assert_eq!(pkg, installed_package_json());
+        assert!(
+            pkg.get("dependencies").is_none(),
+            "a source install has its binary; OpenClaw would refuse a missing dependency"
+        );
+        assert_eq!(pkg["name"], package_json()["name"]);
+        for module in ["setup.js", "sidecar-binary.js"] {
+            assert!(dir.join(module).is_file(), "{module}");
+        }
         assert_eq!(fs::read_to_string(dir.join("index.js")).unwrap(), INDEX_JS);
         assert_eq!(
             fs::read_to_string(dir.join(BIN_PATH)).unwrap(),
@@ -833,6 +1111,7 @@ mod tests {
         assert!(text.contains("plugins: { entries: { zoom: { enabled: true } } }"));
         assert!(text.contains(report.password_suggestion.expose()));
         assert!(text.contains("gateway restart"));
+        assert!(text.contains("channels add --channel zoom"));
         assert!(!format!("{report:?}").contains(report.password_suggestion.expose()));
         fs::remove_dir_all(&tmp).unwrap();
     }
