@@ -72,10 +72,13 @@ thread_local! {
 }
 
 /// Notes a storage failure met inside a job (see [`ShimError::is_transient`]).
-fn note_trouble<T>(result: &Result<T, ShimError>) {
+pub(super) fn note_trouble<T>(result: &Result<T, ShimError>) {
     if let Err(e) = result {
         if e.is_transient() {
-            TROUBLE.with(|t| *t.borrow_mut() = Some(e.to_string()));
+            // The first failure of the group is the cause; keep it.
+            TROUBLE.with(|t| {
+                t.borrow_mut().get_or_insert_with(|| e.to_string());
+            });
         }
     }
 }
@@ -337,7 +340,9 @@ fn write_loop<W: Writer>(
                 if published.is_none() {
                     tracing::error!(%error, "the store cannot write (disk full or I/O error); nothing unwritten is acknowledged, inbound messages wait and are retried; retrying with backoff");
                 }
-                *published = Some(error);
+                // Keep the first cause (later groups may only report that
+                // they wait for it).
+                published.get_or_insert(error);
                 drop(published);
                 // Wait it out: a full disk must not cost CPU.
                 std::thread::sleep(wait);

@@ -296,9 +296,14 @@ impl Store {
                     .iter()
                     .map(|m| {
                         if w.inbound_fenced {
-                            return Err(ShimError::Unavailable(
+                            let refused = Err(ShimError::Unavailable(
                                 "an earlier message is waiting to be stored".into(),
                             ));
+                            // Still in trouble until the retry goes through.
+                            if !retry {
+                                journal::note_trouble(&refused);
+                            }
+                            return refused;
                         }
                         let r = journal::isolated(conn, |conn| {
                             store_inbound(conn, w, m, now_ms, shaper)
