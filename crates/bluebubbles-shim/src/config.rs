@@ -39,7 +39,8 @@ pub struct ShimConfig {
     pub backoff: Backoff,
     /// Timeout of one webhook POST (default 10 s).
     pub delivery_timeout: Duration,
-    /// Webhook POSTs in flight at once (default 16).
+    /// Webhook POSTs in flight at once, across conversations (each
+    /// conversation still has at most one; default 64).
     pub delivery_concurrency: usize,
     /// Longest the delivery worker sleeps without a wake-up (default 5 s).
     /// Changes by another process (the `outbox` CLI) are noticed by the
@@ -71,7 +72,7 @@ impl ShimConfig {
                 max: Duration::from_secs(300),
             },
             delivery_timeout: Duration::from_secs(10),
-            delivery_concurrency: 16,
+            delivery_concurrency: 64,
             poll_interval: Duration::from_secs(5),
             os_version: "15.1.1".into(),
             computer_id: "moltbot-zoom".into(),

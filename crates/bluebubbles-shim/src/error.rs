@@ -20,4 +20,33 @@ pub enum ShimError {
     /// A blocking store task panicked or was cancelled.
     #[error("store task failed: {0}")]
     Task(String),
+    /// The store cannot write for now (disk full, I/O error, database
+    /// locked); nothing of the failed work was committed, a retry may
+    /// succeed once the cause is gone.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl ShimError {
+    /// Whether the failure is the storage's (disk full, I/O error, busy)
+    /// rather than the work's: worth retrying later, never a reason to give
+    /// up on the data.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Unavailable(_) => true,
+            Self::Database(e) => transient_sqlite(e),
+            _ => false,
+        }
+    }
+}
+
+/// SQLite failures that come from the storage, not from the statement.
+pub(crate) fn transient_sqlite(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode as C;
+    matches!(
+        e.sqlite_error_code(),
+        Some(
+            C::DiskFull | C::SystemIoFailure | C::DatabaseBusy | C::DatabaseLocked | C::CannotOpen
+        )
+    )
 }

@@ -2,15 +2,18 @@
 //! acknowledging it; `run_delivery` POSTs stored messages to every webhook, in
 //! order per conversation, with retries and dead letters.
 
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
-use moltbot_channel::{CancellationToken, InboundReceiver};
+use moltbot_channel::{CancellationToken, Delivery, InboundReceiver};
 use reqwest::header::CONTENT_TYPE;
 use tokio::task::JoinSet;
 
 use crate::scheduler::Dispatch;
-use crate::store::{Attempt, AttemptOutcome, Shaper};
-use crate::{Shim, bb, now_ms};
+use crate::store::{Attempt, AttemptOutcome, Body, Shaper};
+use crate::{Shim, ShimError, bb, now_ms};
 
 /// A URL without user info, query or fragment, safe to log.
 pub fn redact_url(raw: &str) -> String {
@@ -30,6 +33,10 @@ pub fn redact_url(raw: &str) -> String {
 const INBOUND_GROUPS_IN_FLIGHT: usize = 4;
 /// Inbound messages taken from the channel per group.
 const INBOUND_GROUP: usize = 512;
+/// First wait before storing again after a storage failure (disk full).
+const STORE_RETRY_FIRST: Duration = Duration::from_millis(100);
+/// Longest wait between attempts while the storage keeps failing.
+const STORE_RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// The webhook body shaping the store applies to inbound messages.
 const SHAPER: Shaper = Shaper {
@@ -37,61 +44,140 @@ const SHAPER: Shaper = Shaper {
     encode: bb::new_message_event,
 };
 
+/// A group handed to the journal, with its results to come.
+type Group = (
+    Vec<Delivery>,
+    Pin<Box<dyn Future<Output = Vec<Result<bool, ShimError>>> + Send>>,
+);
+
+/// Hands a group to the journal (`retry`: the resubmission of messages
+/// that met a storage failure, see `Store::record_inbound`).
+fn submit(shim: &Shim, mut group: Vec<Delivery>, retry: bool) -> Group {
+    // The raw event is not stored; do not copy it.
+    let messages = group
+        .iter_mut()
+        .map(|d| {
+            d.message.raw = None;
+            d.message.clone()
+        })
+        .collect();
+    let stored = shim
+        .0
+        .store
+        .record_inbound(messages, now_ms(), SHAPER, retry);
+    (group, Box::pin(stored))
+}
+
+/// Acknowledges the stored messages of a group; those that met a storage
+/// failure join `retry` (in order); any other failure is logged and the
+/// message is not acknowledged.
+fn settle(group: Vec<Delivery>, results: Vec<Result<bool, ShimError>>, retry: &mut Vec<Delivery>) {
+    for (delivery, result) in group.into_iter().zip(results) {
+        let id = &delivery.message.message_id;
+        match result {
+            Ok(fresh) => {
+                if fresh {
+                    tracing::debug!(message_id = %id, "inbound message stored");
+                } else {
+                    tracing::debug!(message_id = %id, "duplicate inbound message ignored");
+                }
+                delivery.ack();
+            }
+            Err(e) if e.is_transient() => retry.push(delivery),
+            Err(e) => {
+                tracing::error!(message_id = %id, error = %e, "could not store inbound message; not acknowledged");
+            }
+        }
+    }
+}
+
+/// What the inbound loop waits for.
+enum Next {
+    Stop,
+    Settled(Vec<Delivery>, Vec<Result<bool, ShimError>>),
+    Received(usize),
+}
+
 /// Stores every inbound message (conversation, message, outbox entry) and
 /// acknowledges it once its group has committed. Messages are taken from the
 /// channel as they come (whatever is queued forms one journal job, no
 /// waiting), and a few jobs may await their commit at once, so the journal
-/// can put many messages in one transaction and one fsync. A message that cannot be
-/// stored is not acknowledged, so a producer waiting with `send_acked` sees
-/// an error and its source can retry.
+/// can put many messages in one transaction and one fsync. Results are
+/// taken in order. A message that cannot be stored is not acknowledged, so
+/// a producer waiting with `send_acked` sees an error and its source can
+/// retry.
+///
+/// When the storage fails (disk full, I/O error), the messages concerned
+/// are kept, in order, and stored again with a growing wait
+/// ([`STORE_RETRY_FIRST`] to [`STORE_RETRY_MAX`]) while no new message is
+/// taken: the channel's queue fills and the WebSocket session stops reading
+/// (heartbeats go on), so nothing is dropped and order per conversation
+/// holds.
 pub(crate) async fn run_inbound(shim: &Shim, mut rx: InboundReceiver, cancel: CancellationToken) {
-    let mut groups = JoinSet::new();
+    let mut groups: VecDeque<Group> = VecDeque::new();
+    let mut retry: Vec<Delivery> = Vec::new();
+    let mut wait = STORE_RETRY_FIRST;
     let mut buf = Vec::with_capacity(INBOUND_GROUP);
     loop {
-        if groups.len() >= INBOUND_GROUPS_IN_FLIGHT {
-            groups.join_next().await;
+        // Results in submission order; a retry waits for every group ahead.
+        if groups.len() >= INBOUND_GROUPS_IN_FLIGHT || (!retry.is_empty() && !groups.is_empty()) {
+            if let Some((group, stored)) = groups.pop_front() {
+                settle(group, stored.await, &mut retry);
+            }
             continue;
         }
-        let n = tokio::select! {
-            biased;
-            () = cancel.cancelled() => break,
-            Some(_) = groups.join_next(), if !groups.is_empty() => continue,
-            n = rx.recv_many(&mut buf, INBOUND_GROUP) => n,
-        };
-        if n == 0 {
-            break;
-        }
-        let mut group = std::mem::replace(&mut buf, Vec::with_capacity(INBOUND_GROUP));
-        // The raw event is not stored; do not copy it.
-        let messages = group
-            .iter_mut()
-            .map(|d| {
-                d.message.raw = None;
-                d.message.clone()
-            })
-            .collect();
-        let stored = shim.0.store.record_inbound(messages, now_ms(), SHAPER);
-        groups.spawn(async move {
-            for (delivery, result) in group.into_iter().zip(stored.await) {
-                let id = &delivery.message.message_id;
-                match result {
-                    Ok(fresh) => {
-                        if fresh {
-                            tracing::debug!(message_id = %id, "inbound message stored");
-                        } else {
-                            tracing::debug!(message_id = %id, "duplicate inbound message ignored");
-                        }
-                        delivery.ack();
-                    }
-                    Err(e) => {
-                        tracing::error!(message_id = %id, error = %e, "could not store inbound message; not acknowledged");
-                    }
-                }
+        if !retry.is_empty() {
+            let error = shim.0.store.outbox_stats().ok().and_then(|s| s.store_error);
+            tracing::warn!(
+                waiting = retry.len(),
+                error = error.as_deref().unwrap_or("storage unavailable"),
+                retry_in = ?wait,
+                "inbound messages could not be stored; they wait unacknowledged, in order"
+            );
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                () = tokio::time::sleep(wait) => {}
             }
-        });
+            wait = (wait * 2).min(STORE_RETRY_MAX);
+            let (group, stored) = submit(shim, std::mem::take(&mut retry), true);
+            settle(group, stored.await, &mut retry);
+            if retry.is_empty() {
+                tracing::warn!("inbound messages are stored again");
+                wait = STORE_RETRY_FIRST;
+            }
+            continue;
+        }
+        let next = tokio::select! {
+            biased;
+            () = cancel.cancelled() => Next::Stop,
+            results = async { groups.front_mut().expect("guarded").1.as_mut().await }, if !groups.is_empty() => {
+                let (group, _) = groups.pop_front().expect("guarded");
+                Next::Settled(group, results)
+            }
+            n = rx.recv_many(&mut buf, INBOUND_GROUP) => Next::Received(n),
+        };
+        match next {
+            Next::Stop | Next::Received(0) => break,
+            Next::Settled(group, results) => settle(group, results, &mut retry),
+            Next::Received(_) => {
+                let group = std::mem::replace(&mut buf, Vec::with_capacity(INBOUND_GROUP));
+                groups.push_back(submit(shim, group, false));
+            }
+        }
     }
     // Messages already handed to the journal are acknowledged once committed.
-    while groups.join_next().await.is_some() {}
+    let mut unstored = retry.len();
+    while let Some((group, stored)) = groups.pop_front() {
+        let mut left = Vec::new();
+        settle(group, stored.await, &mut left);
+        unstored += left.len();
+    }
+    if unstored > 0 {
+        tracing::warn!(
+            unstored,
+            "stopping with inbound messages not stored (storage unavailable); they were not acknowledged"
+        );
+    }
     tracing::debug!("inbound worker stopped");
 }
 
@@ -109,24 +195,39 @@ pub(crate) async fn run_delivery(shim: &Shim, cancel: CancellationToken) {
         if free > 0 {
             let due = store.take_due(now_ms(), free);
             if !due.is_empty() {
-                let seqs: Vec<i64> = due.iter().map(|d| d.entry.seq).collect();
+                // Bodies kept in memory go at once; the rest are read back
+                // from the journal on a blocking thread.
+                let mut misses = Vec::new();
+                for d in due {
+                    match store.cached_body(&d) {
+                        Some(body) => spawn_delivery(shim, &mut tasks, d, body),
+                        None => misses.push(d),
+                    }
+                }
+                if misses.is_empty() {
+                    continue;
+                }
+                let seqs: Vec<i64> = misses.iter().map(|d| d.entry.seq).collect();
                 let loaded = store.call(move |s| s.payloads(&seqs)).await;
                 match loaded {
                     Ok(bodies) => {
-                        for (d, body) in due.into_iter().zip(bodies) {
-                            let url = store.webhook_url(d.lane.0);
-                            match (url, body) {
-                                (Some(url), Some((payload, guid))) => {
-                                    tasks.spawn(deliver(shim.clone(), d, url, payload, guid));
+                        for (d, body) in misses.into_iter().zip(bodies) {
+                            match body {
+                                Some((payload, guid)) => {
+                                    let body = Body {
+                                        payload: Arc::from(payload),
+                                        guid: Arc::from(guid),
+                                    };
+                                    spawn_delivery(shim, &mut tasks, d, body);
                                 }
-                                // Deleted meanwhile (webhook or message).
-                                _ => store.abandon(&d, true, now_ms()),
+                                // Deleted meanwhile.
+                                None => store.abandon(&d, true, now_ms()),
                             }
                         }
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "could not read the outbox; will retry");
-                        for d in &due {
+                        for d in &misses {
                             store.abandon(d, false, now_ms());
                         }
                         tokio::select! {
@@ -162,6 +263,17 @@ pub(crate) async fn run_delivery(shim: &Shim, cancel: CancellationToken) {
     tracing::debug!("delivery worker stopped");
 }
 
+/// Starts the POST of `d` with `body`, or forgets `d` when its webhook was
+/// deleted meanwhile.
+fn spawn_delivery(shim: &Shim, tasks: &mut JoinSet<()>, d: Dispatch, body: Body) {
+    match shim.0.store.webhook_url(d.lane.0) {
+        Some(url) => {
+            tasks.spawn(deliver(shim.clone(), d, url, body));
+        }
+        None => shim.0.store.abandon(&d, true, now_ms()),
+    }
+}
+
 /// How a webhook delivery authenticates: nothing when the URL's query
 /// already carries `password=` or `guid=` (Clawdbot's BlueBubbles receiver
 /// reads those), otherwise `x-password: <secret>` (the receiver compares
@@ -173,15 +285,15 @@ pub(crate) fn auth_header(url: &str) -> Option<&'static str> {
 }
 
 /// One POST of one outbox entry to one webhook, and its bookkeeping.
-async fn deliver(shim: Shim, d: Dispatch, url: String, payload: String, guid: String) {
+async fn deliver(shim: Shim, d: Dispatch, url: String, body: Body) {
     let config = &shim.0.config;
-    let shown = redact_url(&url);
+    let Body { payload, guid } = body;
     let mut request = shim
         .0
         .client
         .post(&url)
         .header(CONTENT_TYPE, "application/json")
-        .body(payload)
+        .body(String::from(&*payload))
         .timeout(config.delivery_timeout);
     if let Some(name) = auth_header(&url) {
         request = request.header(name, config.webhook_secret().expose());
@@ -206,18 +318,19 @@ async fn deliver(shim: Shim, d: Dispatch, url: String, payload: String, guid: St
         rand::random(),
     );
     let webhook_id = d.lane.0;
+    let shown = || redact_url(&url);
     match (outcome, attempt) {
         (AttemptOutcome::Delivered, _) => {
-            tracing::debug!(webhook_id, url = %shown, message_guid = %guid, "delivered");
+            tracing::debug!(webhook_id, url = %shown(), message_guid = %guid, "delivered");
         }
         (AttemptOutcome::Retry, Attempt::Failed(error)) => {
-            tracing::warn!(webhook_id, url = %shown, message_guid = %guid, %error, "delivery failed; will retry");
+            tracing::warn!(webhook_id, url = %shown(), message_guid = %guid, %error, "delivery failed; will retry");
         }
         (_, Attempt::Deferred { error, retry_after }) => {
-            tracing::info!(webhook_id, url = %shown, message_guid = %guid, %error, ?retry_after, "receiver busy; will retry when it asked");
+            tracing::info!(webhook_id, url = %shown(), message_guid = %guid, %error, ?retry_after, "receiver busy; will retry when it asked");
         }
         (_, Attempt::Failed(error)) => {
-            tracing::error!(webhook_id, url = %shown, message_guid = %guid, %error, "delivery failed for good; moved to dead letters");
+            tracing::error!(webhook_id, url = %shown(), message_guid = %guid, %error, "delivery failed for good; moved to dead letters");
         }
         (_, Attempt::Delivered) => {}
     }

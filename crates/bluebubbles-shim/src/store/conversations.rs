@@ -24,7 +24,7 @@ pub(super) const CHAT_BY_GUID: &str =
     "SELECT rowid, guid, kind, display_name, last_message_ms FROM chats WHERE guid = ?1";
 pub(super) const PARTICIPANTS: &str = "SELECT h.rowid, h.address, h.name
      FROM chat_participants p JOIN handles h ON h.rowid = p.handle
-     WHERE p.chat_guid = ?1 ORDER BY p.handle LIMIT ?2";
+     WHERE p.chat_guid = ?1 ORDER BY p.handle";
 /// Whether a conversation has more than ?2 participants (an index walk,
 /// no handle lookups).
 pub(super) const PARTICIPANTS_BEYOND: &str =
@@ -159,15 +159,19 @@ pub(super) fn chat_by_guid(
             return Ok(Some(chat));
         }
     }
+    // The bound is applied here, not as `LIMIT ?2`: a bound LIMIT made
+    // SQLite re-prepare the statement on every run (seen in profiles).
+    let take = usize::try_from(limit).unwrap_or(usize::MAX);
     chat.participants = conn
         .prepare_cached(PARTICIPANTS)?
-        .query_map(params![chat_guid, limit], |r| {
+        .query_map([chat_guid], |r| {
             Ok(Member {
                 rowid: r.get(0)?,
                 address: r.get(1)?,
                 name: r.get(2)?,
             })
         })?
+        .take(take)
         .collect::<Result<_, _>>()?;
     Ok(Some(chat))
 }

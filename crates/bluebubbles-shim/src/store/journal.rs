@@ -8,15 +8,22 @@
 //! caller its result. If the COMMIT fails, every job of the group gets an
 //! error, so nothing is acknowledged that is not on disk.
 //!
+//! When the storage fails (disk full, I/O error: a failed COMMIT or a job
+//! that hit `SQLITE_FULL`), the writer records the trouble (shown in
+//! `/status` as `outbox.storeError`), logs it once, and waits before the
+//! next group, doubling from [`TROUBLE_FIRST`] to [`TROUBLE_MAX`], so a full
+//! disk costs no CPU; the first clean group clears it.
+//!
 //! A group that holds at least one durable job (inbound messages, admin
 //! changes) commits with `synchronous=FULL`; a group of attempt results only
 //! uses `NORMAL`: such a commit may be lost to a power cut (never to a
 //! process crash), which only means a redelivery, and the next FULL commit
 //! makes it durable too.
 
+use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -44,7 +51,8 @@ pub(crate) trait Writer: Send + 'static {
     /// # Errors
     /// An error fails the whole group.
     fn before_commit(&mut self, conn: &Connection) -> Result<(), ShimError>;
-    /// Called after a failed COMMIT (in-memory state may need reloading).
+    /// Called after a group failed as a whole (BEGIN or COMMIT failed):
+    /// in-memory state may need reloading.
     fn after_rollback(&mut self, conn: &Connection);
     /// Called when the queue has been idle for `IDLE_TICK`, and at most that
     /// often under load (pruning, vacuum). Runs outside any transaction.
@@ -53,6 +61,27 @@ pub(crate) trait Writer: Send + 'static {
 
 /// Idle time after which the writer runs [`Writer::maintain`].
 const IDLE_TICK: Duration = Duration::from_millis(500);
+/// First wait after a group that met a storage failure.
+pub(crate) const TROUBLE_FIRST: Duration = Duration::from_millis(50);
+/// Longest wait between groups while the storage keeps failing.
+pub(crate) const TROUBLE_MAX: Duration = Duration::from_secs(2);
+
+thread_local! {
+    /// A storage failure met by a job of the current group (writer thread).
+    static TROUBLE: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Notes a storage failure met inside a job (see [`ShimError::is_transient`]).
+pub(super) fn note_trouble<T>(result: &Result<T, ShimError>) {
+    if let Err(e) = result {
+        if e.is_transient() {
+            // The first failure of the group is the cause; keep it.
+            TROUBLE.with(|t| {
+                t.borrow_mut().get_or_insert_with(|| e.to_string());
+            });
+        }
+    }
+}
 
 /// A unit of work: runs in a savepoint, then hears whether it committed.
 trait Job<W>: Send {
@@ -85,18 +114,21 @@ where
         let Some(work) = self.work.take() else {
             return;
         };
-        self.result = Some(if self.savepoint {
+        let result = if self.savepoint {
             isolated(conn, |conn| work(conn, state))
         } else {
             unwound(|| work(conn, state))
-        });
+        };
+        note_trouble(&result);
+        self.result = Some(result);
     }
 
     fn finish(self: Box<Self>, commit: Result<(), String>) {
         let result = match (commit, self.result) {
             (Ok(()), Some(r)) => r,
             (Ok(()), None) => Err(ShimError::Task("store job did not run".into())),
-            (Err(e), _) => Err(ShimError::Task(format!("commit failed: {e}"))),
+            // The group failed as a whole: the storage's doing, never the job's.
+            (Err(e), _) => Err(ShimError::Unavailable(format!("commit failed: {e}"))),
         };
         (self.done)(result);
     }
@@ -108,10 +140,19 @@ pub(super) fn isolated<T>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> Result<T, ShimError>,
 ) -> Result<T, ShimError> {
+    if conn.is_autocommit() {
+        // SQLite rolled the group's transaction back (it does on
+        // SQLITE_FULL and some I/O errors): a savepoint now would start a
+        // transaction of its own and commit this part alone.
+        return Err(ShimError::Unavailable(
+            "the group's transaction was rolled back by a storage failure".into(),
+        ));
+    }
     // Cached: a savepoint is taken per event.
     let run = |sql: &str| conn.prepare_cached(sql)?.execute([]).map(drop);
     run("SAVEPOINT job")?;
     let result = unwound(|| f(conn));
+    note_trouble(&result);
     if result.is_err() {
         run("ROLLBACK TO job")?;
     }
@@ -133,6 +174,7 @@ pub(crate) struct Journal<W> {
     tx: Option<mpsc::Sender<BoxedJob<W>>>,
     thread: Option<JoinHandle<()>>,
     commits: Arc<AtomicU64>,
+    trouble: Arc<Mutex<Option<String>>>,
 }
 
 impl<W> std::fmt::Debug for Journal<W> {
@@ -149,16 +191,30 @@ impl<W: Writer> Journal<W> {
     pub(crate) fn start(conn: Connection, state: W) -> Result<Self, ShimError> {
         let (tx, rx) = mpsc::channel::<BoxedJob<W>>();
         let commits = Arc::new(AtomicU64::new(0));
-        let counter = Arc::clone(&commits);
+        let trouble = Arc::new(Mutex::new(None));
+        let shared = Shared {
+            commits: Arc::clone(&commits),
+            trouble: Arc::clone(&trouble),
+        };
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || write_loop(&conn, state, &rx, &counter))
+            .spawn(move || write_loop(&conn, state, &rx, &shared))
             .map_err(|e| ShimError::Task(format!("cannot start the store writer: {e}")))?;
         Ok(Self {
             tx: Some(tx),
             thread: Some(thread),
             commits,
+            trouble,
         })
+    }
+
+    /// The storage failure the writer is waiting out, if any (e.g. "database
+    /// or disk is full"); cleared by the first clean group.
+    pub(crate) fn trouble(&self) -> Option<String> {
+        self.trouble
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Groups committed so far.
@@ -240,14 +296,21 @@ impl<W> Drop for Journal<W> {
     }
 }
 
+/// What the writer thread publishes.
+struct Shared {
+    commits: Arc<AtomicU64>,
+    trouble: Arc<Mutex<Option<String>>>,
+}
+
 fn write_loop<W: Writer>(
     conn: &Connection,
     mut state: W,
     rx: &mpsc::Receiver<BoxedJob<W>>,
-    commits: &AtomicU64,
+    shared: &Shared,
 ) {
     let mut sync = Durability::Full;
     let mut last_maintenance = std::time::Instant::now();
+    let mut wait = TROUBLE_FIRST;
     loop {
         let first = match rx.recv_timeout(IDLE_TICK) {
             Ok(job) => job,
@@ -265,7 +328,35 @@ fn write_loop<W: Writer>(
                 Err(_) => break,
             }
         }
-        commit_group(conn, &mut state, batch, &mut sync, commits);
+        TROUBLE.with(|t| t.borrow_mut().take());
+        let failed = commit_group(conn, &mut state, batch, &mut sync, &shared.commits);
+        let trouble = failed.or_else(|| TROUBLE.with(|t| t.borrow_mut().take()));
+        let mut published = shared
+            .trouble
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match trouble {
+            Some(error) => {
+                if published.is_none() {
+                    tracing::error!(%error, "the store cannot write (disk full or I/O error); nothing unwritten is acknowledged, inbound messages wait and are retried; retrying with backoff");
+                }
+                // Keep the first cause (later groups may only report that
+                // they wait for it).
+                published.get_or_insert(error);
+                drop(published);
+                // Wait it out: a full disk must not cost CPU.
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(TROUBLE_MAX);
+                continue;
+            }
+            None => {
+                if published.take().is_some() {
+                    tracing::warn!("the store writes again");
+                }
+                wait = TROUBLE_FIRST;
+            }
+        }
+        drop(published);
         if last_maintenance.elapsed() >= IDLE_TICK {
             state.maintain(conn);
             last_maintenance = std::time::Instant::now();
@@ -274,13 +365,14 @@ fn write_loop<W: Writer>(
     state.maintain(conn);
 }
 
+/// Commits one group; the error text when the group failed as a whole.
 fn commit_group<W: Writer>(
     conn: &Connection,
     state: &mut W,
     mut batch: Vec<BoxedJob<W>>,
     sync: &mut Durability,
     commits: &AtomicU64,
-) {
+) -> Option<String> {
     let want = if batch.iter().any(|j| j.durability() == Durability::Full) {
         Durability::Full
     } else {
@@ -294,36 +386,51 @@ fn commit_group<W: Writer>(
         };
         match conn.pragma_update(None, "synchronous", value) {
             Ok(()) => *sync = want,
-            Err(e) => return fail(batch, &e.to_string()),
+            Err(e) => return Some(fail(batch, &e.to_string())),
         }
     }
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        return fail(batch, &e.to_string());
+        state.after_rollback(conn);
+        return Some(fail(batch, &e.to_string()));
     }
     for job in &mut batch {
+        if conn.is_autocommit() {
+            break;
+        }
         job.run(conn, state);
     }
-    let committed = state
-        .before_commit(conn)
-        .and_then(|()| Ok(conn.execute_batch("COMMIT")?));
+    let committed = if conn.is_autocommit() {
+        // Rolled back by SQLite under a job (SQLITE_FULL, I/O error).
+        Err(ShimError::Unavailable(TROUBLE.with(|t| {
+            t.borrow()
+                .clone()
+                .unwrap_or_else(|| "the transaction was rolled back by a storage failure".into())
+        })))
+    } else {
+        state
+            .before_commit(conn)
+            .and_then(|()| Ok(conn.execute_batch("COMMIT")?))
+    };
     match committed {
         Ok(()) => {
             commits.fetch_add(1, Ordering::Relaxed);
             for job in batch {
                 job.finish(Ok(()));
             }
+            None
         }
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
             state.after_rollback(conn);
-            tracing::error!(error = %e, jobs = batch.len(), "store commit failed; nothing in the group is acknowledged");
-            fail(batch, &e.to_string());
+            tracing::debug!(error = %e, jobs = batch.len(), "store commit failed; nothing in the group is acknowledged");
+            Some(fail(batch, &e.to_string()))
         }
     }
 }
 
-fn fail<W>(batch: Vec<BoxedJob<W>>, error: &str) {
+fn fail<W>(batch: Vec<BoxedJob<W>>, error: &str) -> String {
     for job in batch {
         job.finish(Err(error.to_owned()));
     }
+    error.to_owned()
 }

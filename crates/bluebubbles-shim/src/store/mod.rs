@@ -7,12 +7,14 @@
 //! - [`conversations`]: handles, conversations, participants, messages.
 //! - [`queue`]: outbox rows, deliveries, dead letters, webhooks, counters.
 //! - [`writer`]: the writer's state and its periodic pruning and vacuum.
+//! - [`bodies`]: webhook bodies kept in memory until delivered (bounded).
 //! - The in-memory [`Scheduler`] (in `crate::scheduler`) is loaded here at
 //!   open with one ordered read and kept in step after every commit.
 //!
 //! Reads (API, CLI, payloads for delivery) use a separate connection;
 //! `/status` numbers come from memory.
 
+mod bodies;
 mod conversations;
 mod journal;
 mod queue;
@@ -31,6 +33,8 @@ use moltbot_channel::{ChatType, InboundMessage, Party};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::Notify;
 
+use self::bodies::Bodies;
+pub(crate) use self::bodies::Body;
 use self::journal::{Durability, Journal};
 use self::writer::WriterState;
 use crate::scheduler::{Completion, Dispatch, Entry, LaneKey, Scheduler};
@@ -58,6 +62,7 @@ pub(crate) struct Shared {
     scheduler: Mutex<Scheduler>,
     stats: Mutex<OutboxStats>,
     webhooks: Mutex<Vec<Webhook>>,
+    bodies: Mutex<Bodies>,
     /// Signalled when deliveries become ready.
     pub(crate) wake: Notify,
 }
@@ -77,6 +82,7 @@ pub(crate) struct Loaded {
 impl Shared {
     fn replace(&self, loaded: Loaded) {
         *lock(&self.webhooks) = loaded.hooks;
+        lock(&self.bodies).clear();
         lock(&self.scheduler).reload(loaded.rows, crate::now_ms());
         *lock(&self.stats) = loaded.stats;
         self.wake.notify_one();
@@ -90,6 +96,15 @@ impl Shared {
         now_ms: i64,
     ) -> Vec<Result<bool, ShimError>> {
         let (mut fresh, mut deliveries) = (0, 0);
+        // Bodies first: a delivery the scheduler hands out finds its body.
+        {
+            let mut bodies = lock(&self.bodies);
+            for stored in each.iter().flatten() {
+                if let Some((seq, body)) = &stored.body {
+                    bodies.insert(*seq, body.clone(), stored.deliveries.len());
+                }
+            }
+        }
         let mut s = lock(&self.scheduler);
         let out = each
             .into_iter()
@@ -136,6 +151,7 @@ fn recount(conn: &Connection, pending: usize) -> Result<OutboxStats, ShimError> 
         failed: meta_u64("failed")?,
         last_error: queue::get_meta(conn, "last_error")?,
         last_delivered_at_ms: queue::get_meta(conn, "last_delivered_ms")?,
+        store_error: None,
     })
 }
 
@@ -161,6 +177,8 @@ impl std::fmt::Debug for Store {
 struct Stored {
     fresh: bool,
     deliveries: Vec<(LaneKey, Entry)>,
+    /// The webhook body by `outbox.seq`, for the in-memory cache.
+    body: Option<(i64, Body)>,
 }
 
 impl Store {
@@ -209,6 +227,7 @@ impl Store {
             scheduler: Mutex::new(Scheduler::default()),
             stats: Mutex::new(OutboxStats::default()),
             webhooks: Mutex::new(Vec::new()),
+            bodies: Mutex::new(Bodies::default()),
             wake: Notify::new(),
         });
         let state = WriterState::new(Arc::clone(&shared), &writer)?;
@@ -249,11 +268,19 @@ impl Store {
     /// to one result per message: false when the message id was already
     /// stored (a redelivery, nothing changes). If the commit fails, every
     /// message gets an error.
+    ///
+    /// Order under storage failures: once a message meets one (e.g. disk
+    /// full), it and every later inbound message get
+    /// [`ShimError::Unavailable`] without being tried, until a call with
+    /// `retry` (the caller's resubmission of the earliest failed message and
+    /// those after it) clears the fence. So no message is stored ahead of an
+    /// earlier one that is still waiting.
     pub(crate) fn record_inbound(
         &self,
         messages: Vec<InboundMessage>,
         now_ms: i64,
         shaper: Shaper,
+        retry: bool,
     ) -> impl Future<Output = Vec<Result<bool, ShimError>>> + Send + use<> {
         let shared = Arc::clone(&self.0.shared);
         let n = messages.len();
@@ -262,10 +289,29 @@ impl Store {
         self.0.journal.submit_parts(
             Durability::Full,
             move |conn, w| {
+                if retry {
+                    w.inbound_fenced = false;
+                }
                 Ok(messages
                     .iter()
                     .map(|m| {
-                        journal::isolated(conn, |conn| store_inbound(conn, w, m, now_ms, shaper))
+                        if w.inbound_fenced {
+                            let refused = Err(ShimError::Unavailable(
+                                "an earlier message is waiting to be stored".into(),
+                            ));
+                            // Still in trouble until the retry goes through.
+                            if !retry {
+                                journal::note_trouble(&refused);
+                            }
+                            return refused;
+                        }
+                        let r = journal::isolated(conn, |conn| {
+                            store_inbound(conn, w, m, now_ms, shaper)
+                        });
+                        if r.as_ref().is_err_and(ShimError::is_transient) {
+                            w.inbound_fenced = true;
+                        }
+                        r
                     })
                     .collect::<Vec<_>>())
             },
@@ -273,8 +319,17 @@ impl Store {
                 let _ = tx.send(match result {
                     Ok(each) => shared.stored(each, now_ms),
                     Err(e) => {
+                        let transient = e.is_transient();
                         let e = e.to_string();
-                        (0..n).map(|_| Err(ShimError::Task(e.clone()))).collect()
+                        (0..n)
+                            .map(|_| {
+                                Err(if transient {
+                                    ShimError::Unavailable(e.clone())
+                                } else {
+                                    ShimError::Task(e.clone())
+                                })
+                            })
+                            .collect()
                     }
                 });
             },
@@ -454,6 +509,9 @@ impl Store {
     /// Gives dispatched deliveries back untried (their bodies could not be
     /// read); a delivery whose message is gone is forgotten.
     pub(crate) fn abandon(&self, d: &Dispatch, gone: bool, now_ms: i64) {
+        if gone {
+            lock(&self.0.shared.bodies).release(d.entry.seq);
+        }
         let mut s = lock(&self.0.shared.scheduler);
         if gone {
             s.complete(&d.lane, d.entry.id, Completion::Done, now_ms);
@@ -474,6 +532,11 @@ impl Store {
             .iter()
             .find(|w| w.id == id)
             .map(|w| w.url.clone())
+    }
+
+    /// The body of a dispatched delivery when it is kept in memory.
+    pub(crate) fn cached_body(&self, d: &Dispatch) -> Option<Body> {
+        lock(&self.0.shared.bodies).get(d.entry.seq)
     }
 
     /// Loads the bodies and guids of outbox messages by seq (one read
@@ -509,6 +572,7 @@ impl Store {
         let shared = Arc::clone(&self.0.shared);
         match attempt {
             Attempt::Delivered => {
+                lock(&shared.bodies).release(seq);
                 lock(&shared.scheduler).complete(lane, id, Completion::Done, now_ms);
                 shared.wake.notify_one();
                 let hook = Arc::clone(&shared);
@@ -557,6 +621,7 @@ impl Store {
                 let next_ms =
                     now_ms.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
                 let how = if dead {
+                    lock(&shared.bodies).release(seq);
                     Completion::Done
                 } else {
                     Completion::Retry { attempts, next_ms }
@@ -614,7 +679,9 @@ impl Store {
     /// # Errors
     /// None today; kept fallible for callers.
     pub fn outbox_stats(&self) -> Result<OutboxStats, ShimError> {
-        Ok(lock(&self.0.shared.stats).clone())
+        let mut stats = lock(&self.0.shared.stats).clone();
+        stats.store_error = self.0.journal.trouble();
+        Ok(stats)
     }
 
     /// Every dead letter, oldest first.
@@ -732,6 +799,7 @@ fn store_inbound(
         return Ok(Stored {
             fresh: false,
             deliveries: Vec::new(),
+            body: None,
         });
     }
     let chat_guid = m.conversation.id.as_str();
@@ -800,6 +868,13 @@ fn store_inbound(
     Ok(Stored {
         fresh: true,
         deliveries,
+        body: Some((
+            seq,
+            Body {
+                payload: Arc::from(payload),
+                guid: Arc::from(record.guid),
+            },
+        )),
     })
 }
 

@@ -122,6 +122,9 @@ pub struct OutboxStats {
     pub last_error: Option<String>,
     /// When the last delivery succeeded, ms since the epoch.
     pub last_delivered_at_ms: Option<i64>,
+    /// The storage failure the store is waiting out (disk full, I/O error),
+    /// if any: inbound messages wait unacknowledged until it is gone.
+    pub store_error: Option<String>,
 }
 
 /// A delivery that exhausted its attempts.

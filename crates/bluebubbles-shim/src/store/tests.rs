@@ -110,8 +110,16 @@ fn one(
     now_ms: i64,
     shaper: Shaper,
 ) -> impl Future<Output = Result<bool, ShimError>> + use<> {
-    let each = store.record_inbound(vec![m], now_ms, shaper);
+    let each = store.record_inbound(vec![m], now_ms, shaper, false);
     async move { each.await.pop().unwrap() }
+}
+
+/// Stores messages again after a storage failure (the inbound worker's retry).
+fn again(
+    store: &Store,
+    messages: Vec<InboundMessage>,
+) -> impl Future<Output = Vec<Result<bool, ShimError>>> + use<> {
+    store.record_inbound(messages, 1, SHAPE, true)
 }
 
 fn picky(m: &MessageRecord, c: &ChatRecord) -> String {
@@ -198,6 +206,7 @@ async fn a_failing_event_inside_one_job_fails_alone() {
             ],
             1,
             shape,
+            false,
         )
         .await;
     assert!(matches!(each[0], Ok(true)));
@@ -238,13 +247,22 @@ async fn a_failed_commit_acknowledges_nothing_in_its_group() {
     assert!(good2.await.is_err(), "not acknowledged");
     assert_eq!(count(&store, "SELECT COUNT(*) FROM messages"), 0);
     assert_eq!(store.outbox_stats().unwrap().depth, 0);
-    // Sent again (as a producer would), they are stored.
+    // A later message is not stored ahead of the failed ones.
+    let later = one(&store, msg("good3", "zoom;+;a", 4), 1, SHAPE).await;
+    assert!(matches!(later, Err(ShimError::Unavailable(_))), "{later:?}");
+    // Sent again (as the inbound worker does), they are stored, in order.
+    let each = again(
+        &store,
+        vec![msg("good1", "zoom;+;a", 1), msg("good2", "zoom;+;a", 3)],
+    )
+    .await;
+    assert!(each.iter().all(|r| matches!(r, Ok(true))), "{each:?}");
+    assert_eq!(store.outbox_stats().unwrap().depth, 2);
     assert!(
-        one(&store, msg("good1", "zoom;+;a", 1), 1, SHAPE)
+        one(&store, msg("good3", "zoom;+;a", 4), 1, SHAPE)
             .await
             .unwrap()
     );
-    assert_eq!(store.outbox_stats().unwrap().depth, 1);
 }
 
 fn guid_of(store: &Store, d: &Dispatch) -> String {
@@ -529,4 +547,113 @@ fn hot_statements_search_by_key() {
             );
         }
     }
+}
+
+/// Caps the database at `pages` pages (`None`: at its current size), the
+/// way a full disk stops it growing: the next page needed fails with
+/// `SQLITE_FULL`.
+fn cap_pages(store: &Store, pages: Option<i64>) {
+    store
+        .0
+        .journal
+        .call(Durability::Normal, move |conn, _| {
+            let now: i64 = conn.pragma_query_value(None, "page_count", |r| r.get(0))?;
+            conn.pragma_update(None, "max_page_count", pages.unwrap_or(now))?;
+            Ok(())
+        })
+        .unwrap();
+}
+
+fn big(id: &str, chat: &str, ts: i64) -> InboundMessage {
+    let mut m = msg(id, chat, ts);
+    m.body = "x".repeat(64 * 1024);
+    m
+}
+
+#[tokio::test]
+async fn a_full_disk_refuses_in_order_reports_and_recovers() {
+    let store = Store::open_in_memory().unwrap();
+    store.add_webhook(HOOK, &["*".into()], 0).unwrap();
+    assert!(
+        one(&store, msg("m0", "zoom;+;a", 1), 1, SHAPE)
+            .await
+            .unwrap()
+    );
+    cap_pages(&store, None);
+    let each = store
+        .record_inbound(
+            vec![
+                big("m1", "zoom;+;a", 2),
+                msg("m2", "zoom;+;a", 3),
+                msg("m3", "zoom;+;b", 4),
+            ],
+            1,
+            SHAPE,
+            false,
+        )
+        .await;
+    assert!(
+        matches!(&each[0], Err(e) if e.is_transient() && e.to_string().contains("full")),
+        "{each:?}"
+    );
+    // The small ones might fit, but are not stored ahead of the first.
+    assert!(
+        each[1..]
+            .iter()
+            .all(|r| matches!(r, Err(ShimError::Unavailable(_)))),
+        "{each:?}"
+    );
+    let later = one(&store, msg("m4", "zoom;+;a", 5), 1, SHAPE).await;
+    assert!(matches!(later, Err(ShimError::Unavailable(_))), "{later:?}");
+    let stats = store.outbox_stats().unwrap();
+    assert!(
+        stats
+            .store_error
+            .as_deref()
+            .is_some_and(|e| e.contains("full")),
+        "{stats:?}"
+    );
+    assert_eq!(stats.depth, 1, "only m0 was acknowledged and stored");
+    // Still full: the retry is refused again, nothing is lost or reordered.
+    let each = again(
+        &store,
+        vec![big("m1", "zoom;+;a", 2), msg("m2", "zoom;+;a", 3)],
+    )
+    .await;
+    assert!(each.iter().all(Result::is_err), "{each:?}");
+    // Space comes back: the retry stores everything, in order, and the
+    // trouble is cleared.
+    cap_pages(&store, Some(1 << 30));
+    let each = again(
+        &store,
+        vec![
+            big("m1", "zoom;+;a", 2),
+            msg("m2", "zoom;+;a", 3),
+            msg("m3", "zoom;+;b", 4),
+            msg("m4", "zoom;+;a", 5),
+        ],
+    )
+    .await;
+    assert!(each.iter().all(|r| matches!(r, Ok(true))), "{each:?}");
+    flush(&store);
+    let stats = store.outbox_stats().unwrap();
+    assert_eq!((stats.depth, stats.store_error), (5, None));
+    let order: Vec<i64> = store
+        .read(|c| {
+            let mut st =
+                c.prepare("SELECT seq FROM outbox WHERE chat_guid = 'zoom;+;a' ORDER BY seq")?;
+            let v = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            Ok(v)
+        })
+        .unwrap();
+    assert_eq!(order.len(), 4);
+    let guids: Vec<String> = store
+        .read(|c| {
+            let mut st =
+                c.prepare("SELECT guid FROM outbox WHERE chat_guid = 'zoom;+;a' ORDER BY seq")?;
+            let v = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            Ok(v)
+        })
+        .unwrap();
+    assert_eq!(guids, ["m0", "m1", "m2", "m4"]);
 }

@@ -54,6 +54,10 @@ pub(crate) struct WriterState {
     pub(super) targets: Vec<i64>,
     pub(super) counters: Pending,
     pub(super) dirty_chats: HashSet<String>,
+    /// Set when an inbound message met a storage failure (or a group
+    /// failed): later inbound messages are refused untried until the
+    /// caller retries the failed ones (see `Store::record_inbound`).
+    pub(super) inbound_fenced: bool,
     handle_cursor: i64,
     data_version: i64,
     last_prune: Instant,
@@ -66,6 +70,7 @@ impl WriterState {
             targets: Vec::new(),
             counters: Pending::default(),
             dirty_chats: HashSet::new(),
+            inbound_fenced: false,
             handle_cursor: 0,
             data_version: data_version(conn)?,
             last_prune: Instant::now(),
@@ -176,6 +181,8 @@ impl Writer for WriterState {
     }
 
     fn after_rollback(&mut self, conn: &Connection) {
+        // The group's inbound messages failed: later ones wait for their retry.
+        self.inbound_fenced = true;
         if let Err(e) = self.reload(conn) {
             tracing::error!(error = %e, "could not reload the outbox after a failed commit");
         }
