@@ -70,8 +70,13 @@ async fn signed_webhooks_become_chat_messages_once() {
             .unwrap()
             .contains(&MEETING.to_string())
     );
-    let status = sidecar.status().await;
+    // The sidecar counts the delivery once the receiver's answer is back, which can be
+    // after the receiver saw the request.
+    let status = sidecar
+        .wait_status("the delivery counted", |s| s["outbox"]["delivered"] != 0)
+        .await;
     assert_eq!(status["outbox"]["delivered"], 1, "{status:#}");
+    assert_eq!(receiver.received().len(), 1, "delivered twice");
     assert!(
         !sidecar.output().contains(WEBHOOK_SECRET_TOKEN),
         "the webhook secret reached the output"
