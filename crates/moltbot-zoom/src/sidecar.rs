@@ -214,6 +214,9 @@ pub(crate) async fn run(config_path: Option<std::path::PathBuf>) -> anyhow::Resu
         }
     };
     crate::logging::init(config.log_level.as_deref().unwrap_or("info"));
+    for warning in &config.deprecations {
+        tracing::warn!("configuration: {warning}");
+    }
     let mut sidecar = Sidecar::start(&config).await?;
     println!("moltbot-zoom listening on {}", sidecar.base_url());
     tokio::select! {
