@@ -401,7 +401,7 @@ export function decideAccess({ config, cfg, msg, storeAllowFrom = [] }) {
     const policy = dmPolicyOf(config);
     if (policy === "disabled") return { allow: false, reason: "dmPolicy is disabled" };
     const listed = listAllows([...allowFrom, ...store], msg.sender, msg.chatGuid);
-    if (policy === "open" || listed) return { allow: true, commandAuthorized: listed || policy === "open", requireMention: false };
+    if (policy === "open" || listed) return { allow: true, commandAuthorized: listed, requireMention: false };
     if (policy === "pairing") return { allow: false, pair: true, reason: "sender not paired yet" };
     return { allow: false, reason: "sender not in allowFrom" };
   }
@@ -1211,8 +1211,12 @@ export function createZoomPlugin(options = {}) {
         if (account.secretErrors.length) {
           throw new Error(account.secretErrors.map((problem) => `${account.configPath}${problem}`).join("; "));
         }
-        await resolveHostSecrets(cfg, account);
-        account = accountOf(cfg, id);
+        // Only a SecretRef the host must resolve waits here; otherwise the start goes on
+        // synchronously (pending context is re-queued before the first webhook can land).
+        if (account.pendingSecrets.length) {
+          await resolveHostSecrets(cfg, account);
+          account = accountOf(cfg, id);
+        }
       } catch (err) {
         setStatus({ running: false, lastError: err?.message ?? String(err) });
         log.error?.(`${prefix} not started: ${err?.message ?? err}`);
@@ -1808,11 +1812,11 @@ export function createZoomPlugin(options = {}) {
 
     /**
      * `WasMentioned`: the sidecar's answer from Zoom's mention data (`zoom.wasMentioned`), or
-     * the host's mention patterns for the agent (as Mattermost adds them). System events carry
-     * no mention data and are addressed to the assistant.
+     * the host's mention patterns for the agent (as Mattermost adds them). A DM, and a system
+     * event (no mention data), is addressed to the assistant by its nature.
      */
     function wasMentioned(cfg, route, msg) {
-      if (msg.wasMentioned === true) return true;
+      if (msg.wasMentioned === true || msg.kind === "direct") return true;
       if (msg.sender === EVENT_SENDER) return msg.wasMentioned === undefined;
       const mentions = runtime.channel?.mentions;
       if (typeof mentions?.buildMentionRegexes !== "function" || typeof mentions?.matchesMentionPatterns !== "function") {
