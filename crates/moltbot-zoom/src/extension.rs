@@ -774,11 +774,18 @@ mod tests {
         assert_eq!(group["properties"]["allowFrom"]["items"]["type"], "string");
         // A typo is rejected by the host, at the top and in accounts.
         assert_eq!(schema["additionalProperties"], false);
-        assert_eq!(props["accounts"]["additionalProperties"]["additionalProperties"], false);
+        assert_eq!(
+            props["accounts"]["additionalProperties"]["additionalProperties"],
+            false
+        );
         // Secrets take a string or a SecretRef; old names are marked deprecated.
         for key in SECRET_KEYS {
             assert_eq!(props[key]["anyOf"][0]["type"], "string", "{key}");
-            assert_eq!(props[key]["anyOf"][1]["required"], json!(["source", "id"]), "{key}");
+            assert_eq!(
+                props[key]["anyOf"][1]["required"],
+                json!(["source", "id"]),
+                "{key}"
+            );
         }
         assert_eq!(props["defaultTarget"]["deprecated"], true);
         assert_eq!(props["inboundPath"]["deprecated"], true);

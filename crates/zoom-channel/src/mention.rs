@@ -88,22 +88,37 @@ mod tests {
     fn no_or_other_mentions_do_not_count() {
         let other = json!({"message": "@Carol hi", "channel_id": "c1",
             "at_items": [{"at_type": 1, "at_contact": "carol@example.com", "at_contact_user_id": "u-carol"}]});
-        assert_eq!(of(&event("team_chat.channel_message_posted", other), &ids()), Some(false));
+        assert_eq!(
+            of(&event("team_chat.channel_message_posted", other), &ids()),
+            Some(false)
+        );
         let none = json!({"message": "bot@example.com said hi", "channel_id": "c1"});
         assert_eq!(of(&event("chat_message.sent", none), &ids()), Some(false));
         let odd = json!({"channel_id": "c1", "at_items": "not a list"});
-        assert_eq!(of(&event("team_chat.channel_message_posted", odd), &ids()), Some(false));
+        assert_eq!(
+            of(&event("team_chat.channel_message_posted", odd), &ids()),
+            Some(false)
+        );
         let weird = json!({"channel_id": "c1", "at_items": [7, {"at_type": null}]});
-        assert_eq!(of(&event("team_chat.channel_message_posted", weird), &ids()), Some(false));
+        assert_eq!(
+            of(&event("team_chat.channel_message_posted", weird), &ids()),
+            Some(false)
+        );
         // Nothing configured to be mentioned: only @all names us.
         let all = json!({"channel_id": "c1", "at_items": [{"at_type": 1, "at_contact": ""}]});
-        assert_eq!(of(&event("team_chat.channel_message_posted", all), &[]), Some(false));
+        assert_eq!(
+            of(&event("team_chat.channel_message_posted", all), &[]),
+            Some(false)
+        );
     }
 
     #[test]
     fn chatbot_events_are_mentions_and_meeting_events_have_no_answer() {
         assert_eq!(of(&event(APP_MENTION, json!({})), &[]), Some(true));
         assert_eq!(of(&event("bot_notification", json!({})), &[]), Some(true));
-        assert_eq!(of(&event("meeting.started", json!({"id": "1"})), &ids()), None);
+        assert_eq!(
+            of(&event("meeting.started", json!({"id": "1"})), &ids()),
+            None
+        );
     }
 }

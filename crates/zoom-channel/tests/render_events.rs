@@ -732,11 +732,23 @@ fn was_mentioned_follows_at_items_for_the_sender_and_self_ids() {
     config.self_ids = vec!["Member-Me".into()];
     let renderer = Renderer::new(&config);
     event.payload["object"]["at_items"] = mention("me@example.com", "");
-    assert_eq!(message(&renderer, &event).mentioned, Some(true), "the sender's email");
+    assert_eq!(
+        message(&renderer, &event).mentioned,
+        Some(true),
+        "the sender's email"
+    );
     event.payload["object"]["at_items"] = mention("", "member-me");
-    assert_eq!(message(&renderer, &event).mentioned, Some(true), "a self id");
+    assert_eq!(
+        message(&renderer, &event).mentioned,
+        Some(true),
+        "a self id"
+    );
     event.payload["object"]["at_items"] = mention("carol@example.com", "member-carol");
-    assert_eq!(message(&renderer, &event).mentioned, Some(false), "someone else");
+    assert_eq!(
+        message(&renderer, &event).mentioned,
+        Some(false),
+        "someone else"
+    );
     // A chatbot is mentioned when its JID is named (or by app_mention / bot_notification).
     let bot = ZoomChannelConfig {
         send_as: SendAs::Chatbot {
@@ -746,5 +758,9 @@ fn was_mentioned_follows_at_items_for_the_sender_and_self_ids() {
         ..config
     };
     event.payload["object"]["at_items"] = mention("V1bot@xmpp.zoom.us", "");
-    assert_eq!(message(&Renderer::new(&bot), &event).mentioned, Some(true), "the robot JID");
+    assert_eq!(
+        message(&Renderer::new(&bot), &event).mentioned,
+        Some(true),
+        "the robot JID"
+    );
 }

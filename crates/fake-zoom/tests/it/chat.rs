@@ -412,7 +412,12 @@ async fn a_send_with_mentions_echoes_at_items_in_the_posted_event() {
     .await;
     assert_eq!(resp.status(), 201);
     let legacy = next_frame(&mut ws).await.unwrap();
-    assert!(legacy["content"].as_str().unwrap().contains("chat_message.sent"));
+    assert!(
+        legacy["content"]
+            .as_str()
+            .unwrap()
+            .contains("chat_message.sent")
+    );
     let posted = next_frame(&mut ws).await.unwrap();
     let posted: Value = serde_json::from_str(posted["content"].as_str().unwrap()).unwrap();
     assert_eq!(posted["event"], "team_chat.channel_message_posted");
