@@ -607,6 +607,14 @@ fn events_doc() -> String {
          conversation, `drop` discards. Override per pattern with `deliveryModes` \
          (first match wins); filter with `include` / `exclude` (`*` matches anything, \
          e.g. `meeting.*`).\n\
+         - **Mentions.** A chat message carries whether it mentions us \
+         (`zoom.wasMentioned` in the webhook, the host's `WasMentioned`): an `at_items` \
+         entry naming the `sender`, one of `selfIds` or the chatbot's `robotJid` (by \
+         `at_contact`, `at_contact_user_id` or `at_contact_member_id`), or one with \
+         `at_type` 2 (everyone). `team_chat.app_mention` (rendered as the Team Chat message \
+         it carries) and `bot_notification` are mentions. Events from the system sender \
+         carry none, and pass none of the extension's DM / channel policies (see \
+         configuration.md, Policies).\n\
          - Unknown events render as `<event name>: <compact summary>` of `payload.object` \
          (bounded; secret-looking fields such as passwords and tokens are never shown). A \
          known event whose payload does not decode renders the same way.\n\n\
