@@ -489,7 +489,9 @@ function sidecarError(path, status, text) {
     // not JSON: keep the text
   }
   if (detail.length > 500) detail = `${detail.slice(0, 500)}…`;
-  return new Error(`Zoom sidecar ${path} failed (${status}): ${detail || "no details"}`);
+  const err = new Error(`Zoom sidecar ${path} failed (${status}): ${detail || "no details"}`);
+  err.status = status;
+  return err;
 }
 
 async function sidecarRequest(fetchImpl, account, method, path, body, timeoutMs = SEND_TIMEOUT_MS) {
@@ -1802,6 +1804,13 @@ export function createZoomPlugin(options = {}) {
           tempGuid: `zoom-pairing:${account.accountId}:${msg.guid}`,
         });
       } catch (err) {
+        if (err?.status >= 400 && err?.status < 500 && err.status !== 429) {
+          // Zoom refused it for good (e.g. an unknown user): a redelivery would fail the same
+          // way. The request stays in the host's store (`pairing list zoom` shows it).
+          log.error?.(`pairing code for ${msg.sender} not sent: ${err.message}`);
+          reply(res, 200, "ok");
+          return true;
+        }
         return unavailable(res, opts.retryAfterS, `the pairing code could not be sent: ${err?.message ?? err}`);
       }
       state.pairingNotified.add(notified);

@@ -381,7 +381,9 @@ async function startFakeLlm(lab) {
 }
 
 async function startFakeZoom(lab, name) {
-  const proc = startProcess(lab, name, FAKE_ZOOM_BIN, ["--listen", "127.0.0.1:0"]);
+  // mallory is a Zoom user the gateway does not know (pairing); chan-ops a channel for mention gating.
+  const users = "me@example.com,alice@example.com,bob@example.com,mallory@example.com";
+  const proc = startProcess(lab, name, FAKE_ZOOM_BIN, ["--listen", "127.0.0.1:0", "--users", users, "--channels", "chan-1,chan-ops"]);
   const line = await waitForOutput(proc, /^fake-zoom listening on .*$/m, "fake-zoom start line", FAKE_START_TIMEOUT);
   const field = (k) => new RegExp(`${k}=(\\S+)`).exec(line[0])?.[1];
   const baseUrl = /listening on (http:\/\/\S+)/.exec(line[0])?.[1];
