@@ -187,13 +187,36 @@ function loopbackBase(listen) {
   return `http://${host}:${match[2]}`;
 }
 
-export function resolveAccount(cfg, accountId) {
+/** Keys renamed to the hosts' vocabulary, `[old, new]`: the old name is read with a warning. */
+export const DEPRECATED_KEYS = [
+  ["defaultTarget", "defaultTo"],
+  ["inboundPath", "webhookPath"],
+];
+
+/** `layer` with deprecated names moved to their new ones (the new one wins); notes what it moved. */
+function renameDeprecated(layer, path, deprecations) {
+  const out = { ...layer };
+  for (const [old, current] of DEPRECATED_KEYS) {
+    if (!(old in out)) continue;
+    deprecations.push(`${path}${old} is deprecated; rename it to ${path}${current}`);
+    if (out[current] === undefined) out[current] = out[old];
+    delete out[old];
+  }
+  return out;
+}
+
+export function resolveAccount(cfg, accountId, { env = process.env, hostSecrets } = {}) {
   const section = zoomSection(cfg) ?? {};
   const id = accountId || defaultAccountId(cfg);
-  const { accounts, ...base } = section;
-  const own = accounts && typeof accounts === "object" ? accounts[id] : undefined;
-  const config = { ...base, ...(own && typeof own === "object" ? own : {}) };
-  const missing = missingKeys(config);
+  const { accounts, ...rawBase } = section;
+  const rawOwn = accounts && typeof accounts === "object" ? accounts[id] : undefined;
+  const own = rawOwn && typeof rawOwn === "object" ? rawOwn : undefined;
+  const deprecations = [];
+  const base = renameDeprecated(rawBase, "channels.zoom.", deprecations);
+  const layered = own ? renameDeprecated(own, `channels.zoom.accounts.${id}.`, deprecations) : {};
+  const raw = { ...base, ...layered };
+  const missing = missingKeys(raw);
+  const { config, secretErrors, pendingSecrets } = resolveSecrets(raw, id, env, hostSecrets);
   const sidecarUrl = present(config.sidecarUrl) ? String(config.sidecarUrl).trim() : undefined;
   return {
     accountId: id,
@@ -203,9 +226,96 @@ export function resolveAccount(cfg, accountId) {
     missing,
     configPath: own ? `channels.zoom.accounts.${id}.` : "channels.zoom.",
     baseUrl: (sidecarUrl ?? loopbackBase(config.listen)).replace(/\/+$/, ""),
-    inboundPath: normalizePath(config.inboundPath),
+    inboundPath: normalizePath(config.webhookPath),
+    deprecations,
+    secretErrors,
+    pendingSecrets,
     config,
   };
+}
+
+// ---------------------------------------------------------------------------------------
+// Secrets: a plain string, an environment reference (`${VAR}` / `$VAR`), or a SecretRef
+// `{source: "env" | "file" | "exec" | "store", provider?, id}` (OpenClaw's SecretInput,
+// docs/gateway/secrets/secretref-contract.md). Environment references are resolved here;
+// the other sources by the host's secrets support when it has one (see startAccount).
+
+export const SECRET_KEYS = ["clientSecret", "webhookSecretToken", "password"];
+const ENV_NAME = /^[A-Z][A-Z0-9_]{0,127}$/;
+const ENV_REFERENCE = /^\$(?:\{([A-Z][A-Z0-9_]{0,127})\}|([A-Z][A-Z0-9_]{0,127}))$/;
+
+/** Whether `value` is a SecretRef object. */
+export function isSecretRef(value) {
+  return (
+    value !== null &&
+    typeof value === "object" &&
+    !Array.isArray(value) &&
+    typeof value.source === "string" &&
+    typeof value.id === "string"
+  );
+}
+
+function fromEnv(name, env) {
+  const value = env[name];
+  return present(value) ? { value } : { error: `environment variable ${name} is not set` };
+}
+
+/** `{value}`, `{ref}` (for the host to resolve) or `{error}` (never containing the value). */
+export function resolveSecretInput(value, env = process.env) {
+  if (value === undefined || value === null) return { value: undefined };
+  if (typeof value === "string") {
+    const reference = ENV_REFERENCE.exec(value.trim());
+    return reference ? fromEnv(reference[1] ?? reference[2], env) : { value };
+  }
+  if (isSecretRef(value)) {
+    if (value.source !== "env") return { ref: value };
+    return ENV_NAME.test(value.id) ? fromEnv(value.id, env) : { error: `invalid environment variable name in SecretRef` };
+  }
+  return { error: "must be a string or a SecretRef {source, provider, id}" };
+}
+
+/** The key of a host-resolved secret value, per account and config key. */
+export function hostSecretKeyOf(accountId, key) {
+  return `${accountId}\u0000${key}`;
+}
+
+function resolveSecrets(raw, accountId, env, hostSecrets) {
+  const config = { ...raw };
+  const secretErrors = [];
+  const pendingSecrets = [];
+  for (const key of SECRET_KEYS) {
+    const result = resolveSecretInput(raw[key], env);
+    if (result.ref) {
+      const resolved = hostSecrets?.get(hostSecretKeyOf(accountId, key));
+      if (present(resolved)) config[key] = resolved;
+      else {
+        config[key] = undefined;
+        pendingSecrets.push(key);
+      }
+    } else if (result.error) {
+      config[key] = undefined;
+      secretErrors.push(`${key}: ${result.error}`);
+    } else {
+      config[key] = result.value;
+    }
+  }
+  return { config, secretErrors, pendingSecrets };
+}
+
+/** Keys of `channels.zoom` (and its accounts) the channel schema does not know. */
+export function unknownKeys(cfg, schema) {
+  const properties = schema?.properties;
+  if (!properties || typeof properties !== "object") return [];
+  const known = new Set(Object.keys(properties));
+  const accountKnown = new Set(Object.keys(properties.accounts?.additionalProperties?.properties ?? properties));
+  const section = zoomSection(cfg) ?? {};
+  const unknown = Object.keys(section).filter((k) => !known.has(k)).map((k) => `channels.zoom.${k}`);
+  for (const id of accountEntries(section)) {
+    for (const k of Object.keys(section.accounts[id])) {
+      if (!accountKnown.has(k)) unknown.push(`channels.zoom.accounts.${id}.${k}`);
+    }
+  }
+  return unknown;
 }
 
 function normalizePath(path) {
@@ -226,24 +336,96 @@ function normalizeAllowEntry(entry) {
   return stripped.includes("@") ? stripped.toLowerCase() : stripped;
 }
 
-function allowList(config) {
-  const list = Array.isArray(config.allowFrom) ? config.allowFrom : [];
-  return list.map(normalizeAllowEntry).filter(Boolean);
+function normalizedList(list) {
+  return (Array.isArray(list) ? list : []).map(normalizeAllowEntry).filter(Boolean);
 }
 
-/** Whether a Team Chat sender (or the whole conversation) is on the allow list. */
-function isAllowed(config, sender, chatGuid) {
-  const list = allowList(config);
+/** Whether `list` names the sender (or, for `chatGuid`, the conversation), or is `*`. */
+function listAllows(list, sender, chatGuid) {
   if (list.includes("*")) return true;
   const who = normalizeAllowEntry(sender);
   return list.some((entry) => entry === who || (chatGuid && normalizeTarget(entry) === chatGuid));
 }
 
-function isSenderPermitted(config, sender, chatGuid) {
-  const policy = config.dmPolicy ?? "allowlist";
-  if (policy === "disabled") return false;
-  if (policy === "open") return true;
-  return isAllowed(config, sender, chatGuid);
+// ---------------------------------------------------------------------------------------
+// Policies (as the hosts' Mattermost / MS Teams channels do): `dmPolicy` for DMs,
+// `groupPolicy` + `groupAllowFrom` + `groups.<channelId>` for channels, mention gating.
+// Meeting and other system events (sender `zoom`) pass no policy.
+
+export const DM_POLICIES = ["pairing", "allowlist", "open", "disabled"];
+export const GROUP_POLICIES = ["allowlist", "open", "disabled"];
+
+export function dmPolicyOf(config) {
+  return DM_POLICIES.includes(config?.dmPolicy) ? config.dmPolicy : "pairing";
+}
+
+export function groupPolicyOf(config, cfg) {
+  const policy = config?.groupPolicy ?? cfg?.channels?.defaults?.groupPolicy;
+  return GROUP_POLICIES.includes(policy) ? policy : "allowlist";
+}
+
+function plainObject(value) {
+  return value !== null && typeof value === "object" && !Array.isArray(value) ? value : undefined;
+}
+
+/** The Zoom channel id of a group chat GUID (`zoom;+;channel:<id>`), else the GUID. */
+export function groupIdOf(chatGuid) {
+  const match = /^zoom;\+;(?:channel:)?(.+)$/.exec(String(chatGuid ?? ""));
+  return match ? match[1] : String(chatGuid ?? "");
+}
+
+/** `groups.<channelId>` (or its chat GUID), and `groups["*"]`. */
+export function groupEntries(config, chatGuid) {
+  const groups = plainObject(config?.groups) ?? {};
+  return {
+    own: plainObject(groups[groupIdOf(chatGuid)]) ?? plainObject(groups[chatGuid]),
+    wildcard: plainObject(groups["*"]),
+  };
+}
+
+/** Whether a channel message must mention the assistant (default true). */
+export function requireMentionOf(config, chatGuid) {
+  const { own, wildcard } = groupEntries(config, chatGuid);
+  if (typeof own?.requireMention === "boolean") return own.requireMention;
+  if (typeof wildcard?.requireMention === "boolean") return wildcard.requireMention;
+  return true;
+}
+
+/**
+ * What the policies say about a person's Team Chat message: `{allow: true,
+ * commandAuthorized, requireMention}`, or `{allow: false, reason, pair}` (`pair`: answer
+ * with a pairing code). `storeAllowFrom` is the host's pairing store for the channel.
+ */
+export function decideAccess({ config, cfg, msg, storeAllowFrom = [] }) {
+  const store = normalizedList(storeAllowFrom);
+  const allowFrom = normalizedList(config.allowFrom);
+  if (msg.kind === "direct") {
+    const policy = dmPolicyOf(config);
+    if (policy === "disabled") return { allow: false, reason: "dmPolicy is disabled" };
+    const listed = listAllows([...allowFrom, ...store], msg.sender, msg.chatGuid);
+    if (policy === "open" || listed) return { allow: true, commandAuthorized: listed, requireMention: false };
+    if (policy === "pairing") return { allow: false, pair: true, reason: "sender not paired yet" };
+    return { allow: false, reason: "sender not in allowFrom" };
+  }
+  const policy = groupPolicyOf(config, cfg);
+  if (policy === "disabled") return { allow: false, reason: "groupPolicy is disabled" };
+  const { own, wildcard } = groupEntries(config, msg.chatGuid);
+  const entry = own ?? wildcard;
+  if (entry?.enabled === false) return { allow: false, reason: "channel disabled in groups" };
+  const groupAllowFrom = normalizedList(config.groupAllowFrom);
+  const perGroup = Array.isArray(entry?.allowFrom) ? normalizedList(entry.allowFrom) : undefined;
+  const senders = perGroup ?? (groupAllowFrom.length > 0 ? groupAllowFrom : undefined);
+  const senderListed = (list) => listAllows([...list, ...store], msg.sender, msg.chatGuid);
+  const commandAuthorized = senderListed([...(senders ?? []), ...allowFrom]);
+  const requireMention = requireMentionOf(config, msg.chatGuid);
+  let allowed;
+  if (senders) allowed = senderListed(senders);
+  else if (policy === "open" || entry) allowed = true;
+  else allowed = allowFrom.length + store.length > 0 && senderListed(allowFrom);
+  if (!allowed) {
+    return { allow: false, reason: senders ? "sender not allowed in this channel" : "channel not in groups and sender not in groupAllowFrom / allowFrom" };
+  }
+  return { allow: true, commandAuthorized, requireMention };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -309,7 +491,9 @@ function sidecarError(path, status, text) {
     // not JSON: keep the text
   }
   if (detail.length > 500) detail = `${detail.slice(0, 500)}…`;
-  return new Error(`Zoom sidecar ${path} failed (${status}): ${detail || "no details"}`);
+  const err = new Error(`Zoom sidecar ${path} failed (${status}): ${detail || "no details"}`);
+  err.status = status;
+  return err;
 }
 
 async function sidecarRequest(fetchImpl, account, method, path, body, timeoutMs = SEND_TIMEOUT_MS) {
@@ -447,6 +631,8 @@ export function parseInboundMessage(data) {
     fromMe: data.isFromMe === true,
     mode: ["message", "context", "drop"].includes(zoom.mode) ? zoom.mode : "message",
     eventType: zoom.eventType,
+    // The sidecar's answer from Zoom's mention data; absent from older sidecars and events.
+    wasMentioned: typeof zoom.wasMentioned === "boolean" ? zoom.wasMentioned : undefined,
   };
 }
 
@@ -849,6 +1035,7 @@ export function createZoomPlugin(options = {}) {
   function register(api) {
     const dir = moduleDir(api);
     const meta = readChannelMeta(dir);
+    const channelSchema = readJson(join(dir, "openclaw.plugin.json"))?.channelConfigs?.[PLUGIN_ID]?.schema;
     const runtime = api.runtime ?? {};
     const logger = api.logger ?? console;
     const statusSinks = new Map();
@@ -870,12 +1057,58 @@ export function createZoomPlugin(options = {}) {
       return api.config ?? {};
     }
 
+    /** Secret values the host's secrets support resolved (SecretRefs of file / exec / store). */
+    const hostSecrets = new Map();
+
+    function accountOf(cfg, accountId) {
+      return resolveAccount(cfg, accountId, { env: opts.env ?? process.env, hostSecrets });
+    }
+
+    /**
+     * Resolves the account's non-env SecretRefs through the host (OpenClaw's
+     * `resolveConfiguredSecretInputString`, from its plugin SDK), or fails naming the key.
+     */
+    async function resolveHostSecrets(cfg, account) {
+      if (account.pendingSecrets.length === 0) return;
+      const resolver = await hostSecretResolver();
+      const problems = [];
+      for (const key of account.pendingSecrets) {
+        const path = `${account.configPath}${key}`;
+        const raw = account.configPath === "channels.zoom." ? zoomSection(cfg)?.[key] : zoomSection(cfg)?.accounts?.[account.accountId]?.[key] ?? zoomSection(cfg)?.[key];
+        if (!resolver) {
+          problems.push(`${path}: a SecretRef with source "${raw?.source}" needs the host's secrets support, which this host does not offer to plugins (use source "env" or \${VAR})`);
+          continue;
+        }
+        try {
+          const result = await resolver({ config: cfg, env: opts.env ?? process.env, value: raw, path });
+          if (present(result?.value)) hostSecrets.set(hostSecretKeyOf(account.accountId, key), String(result.value));
+          else problems.push(`${path}: the host could not resolve its SecretRef (${result?.unresolvedRefReason ?? "no value"})`);
+        } catch (err) {
+          problems.push(`${path}: the host could not resolve its SecretRef (${err?.message ?? err})`);
+        }
+      }
+      if (problems.length) throw new Error(problems.join("; "));
+    }
+
+    async function hostSecretResolver() {
+      if (opts.secretResolver !== undefined) return opts.secretResolver;
+      for (const specifier of ["openclaw/plugin-sdk/secret-input-runtime", "openclaw/plugin-sdk"]) {
+        try {
+          const sdk = await import(specifier);
+          if (typeof sdk?.resolveConfiguredSecretInputString === "function") return sdk.resolveConfiguredSecretInputString;
+        } catch {
+          // Not this host (Clawdbot has no SecretRefs), or not loadable here.
+        }
+      }
+      return undefined;
+    }
+
     function patchStatus(accountId, patch) {
       statusSinks.get(accountId)?.(patch);
     }
 
     async function sendText({ cfg, to, text, accountId, replyToId, tempGuid }) {
-      const account = resolveAccount(cfg ?? liveConfig(), accountId);
+      const account = accountOf(cfg ?? liveConfig(), accountId);
       const chatGuid = normalizeTarget(to);
       if (!chatGuid) throw new Error(`invalid Zoom target: ${to}`);
       const body = { chatGuid, message: String(text ?? ""), tempGuid: tempGuid ?? randomUUID() };
@@ -988,6 +1221,7 @@ export function createZoomPlugin(options = {}) {
       state.accepted ??= new AcceptedLog(join(dirPath, "zoom", "accepted.jsonl"));
       state.replied ??= new AcceptedLog(join(dirPath, "zoom", "replied.jsonl"));
       state.pending ??= new PendingContext(join(dirPath, "zoom", "pending-context.json"));
+      state.pairingNotified ??= new Set();
       return state;
     }
 
@@ -998,8 +1232,11 @@ export function createZoomPlugin(options = {}) {
 
     async function startAccount(ctx) {
       const cfg = ctx.cfg ?? liveConfig();
-      const account = ctx.account ?? resolveAccount(cfg, ctx.accountId);
+      let account = ctx.account ?? accountOf(cfg, ctx.accountId);
       const id = account.accountId;
+      // Host-resolved secrets are re-read on every start (a reload may have changed them).
+      for (const key of SECRET_KEYS) hostSecrets.delete(hostSecretKeyOf(id, key));
+      account = accountOf(cfg, id);
       const prefix = `[${id}]`;
       const log = ctx.log ?? logger;
       const signal = ctx.abortSignal ?? new AbortController().signal;
@@ -1010,6 +1247,24 @@ export function createZoomPlugin(options = {}) {
       };
       statusSinks.set(id, setStatus);
       accountLogs.set(id, log);
+      for (const note of account.deprecations) log.warn?.(`${prefix} ${note}`);
+      try {
+        const typos = unknownKeys(cfg, channelSchema);
+        if (typos.length) throw new Error(`unknown config key ${typos.join(", ")} (see docs/configuration.md)`);
+        if (account.secretErrors.length) {
+          throw new Error(account.secretErrors.map((problem) => `${account.configPath}${problem}`).join("; "));
+        }
+        // Only a SecretRef the host must resolve waits here; otherwise the start goes on
+        // synchronously (pending context is re-queued before the first webhook can land).
+        if (account.pendingSecrets.length) {
+          await resolveHostSecrets(cfg, account);
+          account = accountOf(cfg, id);
+        }
+      } catch (err) {
+        setStatus({ running: false, lastError: err?.message ?? String(err) });
+        log.error?.(`${prefix} not started: ${err?.message ?? err}`);
+        throw err;
+      }
       setStatus({
         running: true,
         connected: false,
@@ -1059,7 +1314,7 @@ export function createZoomPlugin(options = {}) {
       const cfg = liveConfig();
       if (cfg?.plugins?.entries?.zoom?.enabled === false) return true;
       if (!zoomSection(cfg)) return true;
-      const account = resolveAccount(cfg, accountId);
+      const account = accountOf(cfg, accountId);
       return !account.enabled || !account.configured || present(account.config.sidecarUrl);
     }
 
@@ -1336,8 +1591,8 @@ export function createZoomPlugin(options = {}) {
         Provider: PLUGIN_ID,
         Surface: PLUGIN_ID,
         OriginatingChannel: PLUGIN_ID,
-        WasMentioned: true,
-        CommandAuthorized: fromTeamChat && isAllowed(account.config, msg.sender, msg.chatGuid),
+        WasMentioned: msg.wasMentioned === true,
+        CommandAuthorized: fromTeamChat && msg.commandAuthorized === true,
       };
       if (!isDirect) payload.GroupSubject = label;
       return typeof replyApi.finalizeInboundContext === "function"
@@ -1524,6 +1779,110 @@ export function createZoomPlugin(options = {}) {
       return true;
     }
 
+    /** The host's pairing store for this channel (senders approved with `pairing approve`). */
+    async function readPairingStore(account) {
+      const pairing = runtime.channel?.pairing;
+      if (typeof pairing?.readAllowFromStore !== "function") return [];
+      try {
+        // OpenClaw takes `{channel, accountId}` (its store is per account, and it also has
+        // removeAllowFromStoreEntry); Clawdbot takes `(channel, env)`.
+        const list =
+          typeof pairing.removeAllowFromStoreEntry === "function"
+            ? await pairing.readAllowFromStore({ channel: PLUGIN_ID, accountId: account.accountId })
+            : await pairing.readAllowFromStore(PLUGIN_ID);
+        return Array.isArray(list) ? list : [];
+      } catch (err) {
+        logFor(account.accountId).warn?.(`cannot read the pairing store: ${err?.message ?? err}`);
+        return [];
+      }
+    }
+
+    /**
+     * dmPolicy "pairing", unknown sender: records a pairing request in the host's store and
+     * sends its code back by Team Chat in the same DM (once per code and process; a failed
+     * send is answered 503 so the sidecar redelivers and the code goes out then).
+     */
+    async function answerWithPairingCode(res, cfg, account, msg) {
+      const pairing = runtime.channel?.pairing;
+      const log = logFor(account.accountId);
+      if (typeof pairing?.upsertPairingRequest !== "function") {
+        log.warn?.(`${msg.guid} from ${msg.sender} not delivered: dmPolicy "pairing" needs the host's pairing store, which this host does not offer (list the sender in allowFrom)`);
+        reply(res, 200, "ok");
+        return true;
+      }
+      const id = normalizeAllowEntry(msg.sender);
+      let request;
+      try {
+        request = await pairing.upsertPairingRequest({
+          channel: PLUGIN_ID,
+          id,
+          accountId: account.accountId,
+          meta: { name: msg.senderName },
+        });
+      } catch (err) {
+        return unavailable(res, opts.retryAfterS, `pairing store: ${err?.message ?? err}`);
+      }
+      const code = request?.code;
+      if (!present(code)) {
+        // The host keeps a bounded number of pending requests; this one was not recorded.
+        log.warn?.(`${msg.guid} from ${msg.sender} not delivered: the host recorded no pairing request (too many pending?)`);
+        reply(res, 200, "ok");
+        return true;
+      }
+      const state = shared();
+      const notified = `${account.accountId}\u0000${id}\u0000${code}`;
+      if (!request.created && state.pairingNotified.has(notified)) {
+        reply(res, 200, "ok");
+        return true;
+      }
+      const idLine = `Your Zoom user: ${msg.sender}`;
+      const text =
+        typeof pairing.buildPairingReply === "function"
+          ? pairing.buildPairingReply({ channel: PLUGIN_ID, idLine, code })
+          : `Access not configured.\n\n${idLine}\n\nPairing code: ${code}\n\nAsk the owner to approve with: pairing approve ${PLUGIN_ID} ${code}`;
+      try {
+        await sendText({
+          cfg,
+          to: msg.chatGuid,
+          text,
+          accountId: account.accountId,
+          tempGuid: `zoom-pairing:${account.accountId}:${msg.guid}`,
+        });
+      } catch (err) {
+        if (err?.status >= 400 && err?.status < 500 && err.status !== 429) {
+          // Zoom refused it for good (e.g. an unknown user): a redelivery would fail the same
+          // way. The request stays in the host's store (`pairing list zoom` shows it).
+          log.error?.(`pairing code for ${msg.sender} not sent: ${err.message}`);
+          reply(res, 200, "ok");
+          return true;
+        }
+        return unavailable(res, opts.retryAfterS, `the pairing code could not be sent: ${err?.message ?? err}`);
+      }
+      state.pairingNotified.add(notified);
+      log.info?.(`pairing request from ${msg.sender}: code sent by Team Chat (approve with \`pairing approve ${PLUGIN_ID} <code>\`)`);
+      reply(res, 200, "ok");
+      return true;
+    }
+
+    /**
+     * `WasMentioned`: the sidecar's answer from Zoom's mention data (`zoom.wasMentioned`), or
+     * the host's mention patterns for the agent (as Mattermost adds them). A DM, and a system
+     * event (no mention data), is addressed to the assistant by its nature.
+     */
+    function wasMentioned(cfg, route, msg) {
+      if (msg.wasMentioned === true || msg.kind === "direct") return true;
+      if (msg.sender === EVENT_SENDER) return msg.wasMentioned === undefined;
+      const mentions = runtime.channel?.mentions;
+      if (typeof mentions?.buildMentionRegexes !== "function" || typeof mentions?.matchesMentionPatterns !== "function") {
+        return false;
+      }
+      try {
+        return mentions.matchesMentionPatterns(msg.text, mentions.buildMentionRegexes(cfg, route.agentId)) === true;
+      } catch {
+        return false;
+      }
+    }
+
     async function handleInbound(req, res, path) {
       if ((req.method ?? "GET").toUpperCase() !== "POST") {
         reply(res, 405, "method not allowed", { allow: "POST" });
@@ -1532,7 +1891,7 @@ export function createZoomPlugin(options = {}) {
       const cfg = liveConfig();
       const tokens = tokensOf(req);
       const account = listAccountIds(cfg)
-        .map((id) => resolveAccount(cfg, id))
+        .map((id) => accountOf(cfg, id))
         .find((a) => a.enabled && a.inboundPath === path && tokens.some((t) => secretEquals(a.config.password, t)));
       if (!account) {
         reply(res, 401, "unauthorized");
@@ -1561,10 +1920,23 @@ export function createZoomPlugin(options = {}) {
         reply(res, 400, "invalid payload");
         return true;
       }
-      const teamChat = msg.sender !== EVENT_SENDER;
-      if (msg.fromMe || msg.mode === "drop" || (teamChat && !isSenderPermitted(account.config, msg.sender, msg.chatGuid))) {
+      if (msg.fromMe || msg.mode === "drop") {
         reply(res, 200, "ok");
         return true;
+      }
+      if (msg.sender !== EVENT_SENDER) {
+        // A person's Team Chat message: the DM / channel policies decide (meeting events
+        // from the system sender pass; their filters and delivery modes govern them).
+        const storeAllowFrom = await readPairingStore(account);
+        const access = decideAccess({ config: account.config, cfg, msg, storeAllowFrom });
+        if (!access.allow) {
+          if (access.pair) return answerWithPairingCode(res, cfg, account, msg);
+          logFor(account.accountId).debug?.(`${msg.guid} from ${msg.sender} not delivered: ${access.reason}`);
+          reply(res, 200, "ok");
+          return true;
+        }
+        msg.commandAuthorized = access.commandAuthorized;
+        msg.requireMention = access.requireMention;
       }
       const state = shared();
       const key = `${account.accountId}\u0000${msg.guid}`;
@@ -1598,6 +1970,11 @@ export function createZoomPlugin(options = {}) {
           route = routeFor(cfg, account, msg);
         } catch (err) {
           return unavailable(res, opts.retryAfterS, `routing failed: ${err?.message ?? err}`);
+        }
+        msg.wasMentioned = wasMentioned(cfg, route, msg);
+        if (msg.mode === "message" && msg.requireMention && !msg.wasMentioned) {
+          // Unmentioned channel chatter is context for the next turn, not a turn.
+          msg.mode = "context";
         }
         if (msg.mode === "context") {
           try {
@@ -1654,7 +2031,7 @@ export function createZoomPlugin(options = {}) {
           webhookPath: account.inboundPath,
         }),
         resolveAllowFrom: ({ cfg, accountId }) =>
-          (resolveAccount(cfg, accountId).config.allowFrom ?? []).map(String),
+          (accountOf(cfg, accountId).config.allowFrom ?? []).map(String),
         formatAllowFrom: ({ allowFrom }) =>
           (allowFrom ?? []).map(normalizeAllowEntry).filter(Boolean),
       },
@@ -1667,17 +2044,43 @@ export function createZoomPlugin(options = {}) {
       },
       security: {
         resolveDmPolicy: ({ cfg, accountId, account }) => {
-          const resolved = account ?? resolveAccount(cfg, accountId);
+          const resolved = account ?? accountOf(cfg, accountId);
           const base = resolved.configPath;
           return {
-            policy: resolved.config.dmPolicy ?? "allowlist",
+            policy: dmPolicyOf(resolved.config),
             allowFrom: (resolved.config.allowFrom ?? []).map(String),
             policyPath: `${base}dmPolicy`,
             allowFromPath: base,
-            approveHint: `Add the sender's email or user id to ${base}allowFrom`,
+            approveHint: `Approve with \`pairing approve ${PLUGIN_ID} <code>\`, or add the sender's email or user id to ${base}allowFrom`,
             normalizeEntry: normalizeAllowEntry,
           };
         },
+        collectWarnings: ({ cfg, accountId, account }) => {
+          const resolved = account ?? accountOf(cfg, accountId);
+          const warnings = resolved.deprecations.map((note) => `- Zoom: ${note}.`);
+          if (groupPolicyOf(resolved.config, cfg) === "open") {
+            warnings.push(
+              `- Zoom channels: groupPolicy="open" lets any member of any channel start a turn (mention-gated). Set ${resolved.configPath}groupPolicy="allowlist" with groups / groupAllowFrom to restrict it.`,
+            );
+          }
+          return warnings;
+        },
+      },
+      pairing: {
+        idLabel: "zoomUser",
+        normalizeAllowEntry,
+        notifyApproval: async ({ cfg, id, accountId }) => {
+          await sendText({
+            cfg: cfg ?? liveConfig(),
+            to: String(id),
+            text: "Your Zoom access was approved: you can talk to the assistant now.",
+            accountId,
+          });
+        },
+      },
+      groups: {
+        resolveRequireMention: ({ cfg, accountId, groupId }) =>
+          requireMentionOf(accountOf(cfg, accountId).config, String(groupId ?? "")),
       },
       outbound: {
         deliveryMode: "direct",
@@ -1717,7 +2120,7 @@ export function createZoomPlugin(options = {}) {
 
     api.registerChannel({ plugin });
     const paths = new Set([DEFAULT_INBOUND_PATH]);
-    for (const id of listAccountIds(api.config)) paths.add(resolveAccount(api.config, id).inboundPath);
+    for (const id of listAccountIds(api.config)) paths.add(accountOf(api.config, id).inboundPath);
     for (const path of paths) {
       api.registerHttpRoute({
         path,

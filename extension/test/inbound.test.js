@@ -168,7 +168,9 @@ test("meeting conversation: group peer, group fields, media URLs delivered as te
 
 test("Team Chat channel message: channel peer", async () => {
   const { post, calls } = setup({ allowFrom: ["alice@corp.example"] });
-  await post(newMessage({ guid: "ch-1", chatGuid: "zoom;+;channel:abc", zoom: { mode: "message", conversationKind: "channel", conversationLabel: "#general" } }));
+  // Channels are mention-gated (requireMention defaults to true): this one names the assistant.
+  await post(newMessage({ guid: "ch-1", chatGuid: "zoom;+;channel:abc", zoom: { mode: "message", conversationKind: "channel", conversationLabel: "#general", wasMentioned: true } }));
+  assert.equal(calls.finalizeInboundContext[0].WasMentioned, true);
   assert.deepEqual(calls.resolveAgentRoute[0].peer, { kind: "channel", id: "zoom;+;channel:abc" });
   assert.equal(calls.finalizeInboundContext[0].ChatType, "channel");
   assert.equal(calls.finalizeInboundContext[0].GroupSubject, "#general");

@@ -406,7 +406,9 @@ async function startFakeLlm(lab) {
 }
 
 async function startFakeZoom(lab, name) {
-  const proc = startProcess(lab, name, FAKE_ZOOM_BIN, ["--listen", "127.0.0.1:0"]);
+  // mallory is a Zoom user the gateway does not know (pairing); chan-ops a channel for mention gating.
+  const users = "me@example.com,alice@example.com,bob@example.com,mallory@example.com";
+  const proc = startProcess(lab, name, FAKE_ZOOM_BIN, ["--listen", "127.0.0.1:0", "--users", users, "--channels", "chan-1,chan-ops"]);
   const line = await waitForOutput(proc, /^fake-zoom listening on .*$/m, "fake-zoom start line", FAKE_START_TIMEOUT);
   const field = (k) => new RegExp(`${k}=(\\S+)`).exec(line[0])?.[1];
   const baseUrl = /listening on (http:\/\/\S+)/.exec(line[0])?.[1];
@@ -641,6 +643,32 @@ const dmPosted = (from, text) =>
       message: text,
     },
   });
+
+let channelCounter = 0;
+/** `team_chat.channel_message_posted` from `from` in `channelId`; `mention` adds an at_items entry naming it. */
+const channelPosted = (from, channelId, text, mention) =>
+  zoomEvent("team_chat.channel_message_posted", {
+    operator: from,
+    operator_id: `id-${from}`,
+    operator_member_id: `member-${from}`,
+    by_external_user: false,
+    object: {
+      message_id: `ch-${Date.now()}-${++channelCounter}`,
+      date_time: new Date().toISOString(),
+      timestamp: Date.now(),
+      channel_id: channelId,
+      channel_name: `Channel ${channelId}`,
+      channel_owner_account_id: "fake-account",
+      session_id: `${channelId}@conference.xmpp.zoom.us`,
+      message: text,
+      ...(mention
+        ? { at_items: [{ at_contact: mention, at_contact_user_id: `id-${mention}`, at_contact_member_id: `member-${mention}`, at_type: 1, start_position: 0, end_position: 5 }] }
+        : {}),
+    },
+  });
+const chatToChannel = (channelId) => (s) => s.body?.to_channel === channelId;
+/** The pairing code in a host's pairing reply (Clawdbot: `Pairing code: X`; OpenClaw: in a fenced block). */
+const pairingCodeOf = (text) => /Pairing code:[\s`]*([A-Z0-9]{4,})/.exec(String(text))?.[1];
 
 // ---------------------------------------------------------------------------------------------
 // Scenarios
@@ -943,11 +971,12 @@ async function extensionScenario(host, root, opts) {
       apiUrl: fz.baseUrl,
       wsUrl: fz.wsUrl,
       sender: ME,
-      defaultTarget: ME,
+      defaultTo: ME,
       password: ZOOM_PASSWORD,
       listen: `127.0.0.1:${sidecarPort}`,
-      dmPolicy: "allowlist",
+      dmPolicy: "pairing",
       allowFrom: ["alice@example.com"],
+      groupPolicy: "allowlist",
       database: path.join(lab.dir, "zoom", "zoom.sqlite"),
     };
     fs.mkdirSync(path.join(lab.dir, "zoom"), { recursive: true });
@@ -1066,20 +1095,53 @@ async function extensionScenario(host, root, opts) {
         return `${secs(req.at - pushedAt)} frame → LLM, ${secs(sent.at_ms - req.doneAt)} LLM → Team Chat`;
       });
 
-      await check(scope, "DM from non-allowlisted mallory@example.com gets no answer", async () => {
+      let malloryCode;
+      await check(scope, "DM from unknown mallory@example.com gets a pairing code by Team Chat and no agent turn", async () => {
         const since = await llm.next();
         const from = (await fz.teamChat()).length;
         await fz.push(dmPosted("mallory@example.com", "mallory wants in"));
-        await expectQuiet(llm, fz, since, from, "DM from mallory@example.com");
+        const code = await waitTeamChat(fz, from, chatTo("mallory@example.com"), "pairing code to mallory@example.com");
+        malloryCode = pairingCodeOf(code.body.message);
+        if (!malloryCode) throw new Error(`no pairing code in ${JSON.stringify(code.body.message)}`);
         // A later allowlisted DM proves the sidecar got past mallory's (events keep their order).
         const sentinel = "alice again after mallory";
         await fz.push(dmPosted("alice@example.com", sentinel));
         await waitTeamChat(fz, from, (s) => chatTo("alice@example.com")(s) && s.body.message === `ACK: ${sentinel}`, "sentinel reply to alice");
         const sends = (await fz.teamChat()).slice(from);
         const reqs = await llm.requests(since);
-        if (sends.length !== 1 || reqs.length !== 1) {
-          throw new Error(`expected only the sentinel's turn, got ${reqs.length} LLM request(s) and sends ${JSON.stringify(sends.map((x) => x.body))}`);
+        if (sends.length !== 2 || reqs.length !== 1) {
+          throw new Error(`expected the pairing code and the sentinel's turn only, got ${reqs.length} LLM request(s) and sends ${JSON.stringify(sends.map((x) => x.body))}`);
         }
+        return `code ${malloryCode}`;
+      });
+      await check(scope, `\`${host} pairing approve zoom <code>\` lets mallory in: her next DM is answered`, async () => {
+        if (!malloryCode) throw new Error("no pairing code (previous check failed)");
+        const r = await cli(host, lab, env, ["pairing", "approve", "zoom", malloryCode]);
+        if (r.code !== 0) throw new Error(`exit ${r.code}\n${tail(r.output)}`);
+        const since = await llm.next();
+        const from = (await fz.teamChat()).length;
+        const text = "mallory after approval";
+        await fz.push(dmPosted("mallory@example.com", text));
+        await waitLlm(llm, since, [text], JSON.stringify(text));
+        const sent = await waitTeamChat(fz, from, chatTo("mallory@example.com"), "reply to mallory@example.com");
+        if (sent.body.message !== `ACK: ${text}`) throw new Error(`reply text ${JSON.stringify(sent.body.message)}`);
+        return `approve CLI ${secs(r.ms)}`;
+      });
+
+      await check(scope, "channel message without a mention starts no turn; one mentioning the sender does", async () => {
+        const since = await llm.next();
+        const from = (await fz.teamChat()).length;
+        // alice is in allowFrom, the fallback sender list of groupPolicy "allowlist".
+        await fz.push(channelPosted("alice@example.com", "chan-ops", "lunch at noon, anyone?"));
+        await expectQuiet(llm, fz, since, from, "unmentioned channel message");
+        const text = "what is blocking the release?";
+        const pushedAt = await fz.push(channelPosted("alice@example.com", "chan-ops", `@assistant ${text}`, ME));
+        const req = await waitLlm(llm, since, [text], JSON.stringify(text));
+        const sent = await waitTeamChat(fz, from, chatToChannel("chan-ops"), "reply in chan-ops");
+        if (!String(sent.body.message).includes(text)) throw new Error(`reply ${JSON.stringify(sent.body.message)}`);
+        const reqs = await llm.requests(since);
+        if (reqs.length !== 1) throw new Error(`expected one agent turn, got ${reqs.length}`);
+        return `${secs(req.at - pushedAt)} frame → LLM`;
       });
     }
 

@@ -98,6 +98,7 @@ fn event(n: u64) -> InboundMessage {
         mode: DeliveryMode::Message,
         participants: Vec::new(),
         raw: None,
+        mentioned: None,
     }
 }
 

@@ -316,6 +316,7 @@ async fn webhook_json_has_the_documented_fields() {
             name: Some(format!("Person {i}")),
         })
         .collect();
+    big.mentioned = Some(true);
     tx.send_acked(big).await.unwrap();
     let (ok, _) = rx.accepted(2).await;
 
@@ -377,6 +378,9 @@ async fn webhook_json_has_the_documented_fields() {
     assert_eq!(g["chats"][0]["style"], 43);
     assert!(g["chats"][0].get("participants").is_none());
     assert!(ok[1].body.to_string().len() <= 4000);
+    // Whether the message names us rides along; absent when unknown (the DM above).
+    assert_eq!(g["zoom"]["wasMentioned"], true);
+    assert!(d["zoom"].get("wasMentioned").is_none());
     cancel.cancel();
 }
 

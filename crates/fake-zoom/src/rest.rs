@@ -184,11 +184,13 @@ pub(crate) async fn send_chat(
     });
     shared.changed();
     if shared.knobs().echo_sends {
+        let mentions = echo_at_items(&body);
         for event in echo_events(
             &shared,
             &sender,
             contact.as_deref(),
             &msg,
+            &mentions,
             &id,
             at_ms,
             &date_time,
@@ -202,12 +204,52 @@ pub(crate) async fn send_chat(
     (StatusCode::CREATED, Json(SendChatMessageResponse { id })).into_response()
 }
 
+/// The `at_items` of a send body as the posted event carries them: each
+/// mention with the contact's user and member ids filled in (empty for a
+/// mention of everyone, `at_type` 2, as Zoom leaves them).
+fn echo_at_items(body: &[u8]) -> Vec<Value> {
+    let Ok(raw) = serde_json::from_slice::<Value>(body) else {
+        return Vec::new();
+    };
+    let Some(items) = raw.get("at_items").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(Value::as_object)
+        .map(|item| {
+            let contact = item
+                .get("at_contact")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let id = if contact.is_empty() {
+                String::new()
+            } else {
+                FakeConfig::user_id_of(contact)
+            };
+            json!({
+                "at_contact": contact,
+                "at_contact_user_id": id,
+                "at_contact_member_id": id,
+                "at_type": item.get("at_type").cloned().unwrap_or(json!(1)),
+                "start_position": item.get("start_position").cloned().unwrap_or(json!(0)),
+                "end_position": item.get("end_position").cloned().unwrap_or(json!(0)),
+            })
+        })
+        .collect()
+}
+
 /// The events Zoom fires back for a user's own send.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site; the fields of one send"
+)]
 fn echo_events(
     shared: &Shared,
     sender: &str,
     contact: Option<&str>,
     msg: &SendChatMessage,
+    mentions: &[Value],
     id: &str,
     at_ms: i64,
     date_time: &str,
@@ -250,6 +292,9 @@ fn echo_events(
     };
     if let Some(reply) = &msg.reply_main_message_id {
         posted["reply_main_message_id"] = json!(reply);
+    }
+    if !mentions.is_empty() {
+        posted["at_items"] = json!(mentions);
     }
     [
         json!({

@@ -82,6 +82,10 @@ pub struct InboundMessage {
     pub participants: Vec<Party>,
     /// The raw platform event.
     pub raw: Option<serde_json::Value>,
+    /// Whether the message names us (`WasMentioned`): `None` when the event is
+    /// not a person's chat message (e.g. a meeting event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mentioned: Option<bool>,
 }
 
 /// An inbound message handed to the consumer, with an acknowledgement the
@@ -174,6 +178,7 @@ mod tests {
             mode: DeliveryMode::Message,
             participants: vec![],
             raw: None,
+            mentioned: None,
         }
     }
 

@@ -30,12 +30,20 @@ pub(crate) const ENV_KEYS: &[(&str, &str)] = &[
     ("ZOOM_SEND_AS", "sendAs"),
     ("ZOOM_SENDER", "sender"),
     ("ZOOM_ROBOT_JID", "robotJid"),
+    ("ZOOM_DEFAULT_TO", "defaultTo"),
     ("ZOOM_DEFAULT_TARGET", "defaultTarget"),
     ("MOLTBOT_ZOOM_PASSWORD", "password"),
     ("MOLTBOT_ZOOM_LISTEN", "listen"),
     ("MOLTBOT_ZOOM_WEBHOOK_URL", "webhookUrl"),
     ("MOLTBOT_ZOOM_DATABASE", "database"),
     ("RUST_LOG", "logLevel"),
+];
+
+/// Keys renamed to the host's vocabulary: `(old, new)`. The old name is still
+/// read, with a deprecation warning; the new one wins when both are set.
+pub(crate) const DEPRECATED_KEYS: &[(&str, &str)] = &[
+    ("defaultTarget", "defaultTo"),
+    ("inboundPath", "webhookPath"),
 ];
 
 /// Which OAuth grant to use.
@@ -103,6 +111,8 @@ pub(crate) struct Config {
     pub(crate) send_as: SendAsKind,
     pub(crate) sender: Option<String>,
     pub(crate) robot_jid: Option<String>,
+    /// `defaultTo` (formerly `defaultTarget`).
+    #[serde(rename = "defaultTo")]
     pub(crate) default_target: Option<String>,
     pub(crate) routing: RoutingKind,
     pub(crate) include: Vec<String>,
@@ -110,6 +120,11 @@ pub(crate) struct Config {
     pub(crate) delivery_modes: BTreeMap<String, DeliveryMode>,
     pub(crate) dm_policy: Option<String>,
     pub(crate) allow_from: Vec<String>,
+    /// Extension side: who may start a turn in a Team Chat channel.
+    pub(crate) group_policy: Option<String>,
+    pub(crate) group_allow_from: Vec<String>,
+    /// Extension side: per-channel overrides (`requireMention`, `enabled`, `allowFrom`).
+    pub(crate) groups: Map<String, Value>,
     pub(crate) self_ids: Vec<String>,
     pub(crate) password: Option<Secret>,
     pub(crate) listen: String,
@@ -117,6 +132,8 @@ pub(crate) struct Config {
     pub(crate) sidecar_path: Option<String>,
     pub(crate) webhook_url: Option<String>,
     pub(crate) webhook_urls: Vec<String>,
+    /// `webhookPath` (formerly `inboundPath`).
+    #[serde(rename = "webhookPath")]
     pub(crate) inbound_path: Option<String>,
     pub(crate) database: Option<PathBuf>,
     pub(crate) state_dir: Option<PathBuf>,
@@ -130,6 +147,9 @@ pub(crate) struct Config {
     pub(crate) log_level: Option<String>,
     /// Per-account overrides (extension side; the extension resolves them).
     pub(crate) accounts: Map<String, Value>,
+    /// Deprecated key names that were read, as warnings to log once logging is up.
+    #[serde(skip)]
+    pub(crate) deprecations: Vec<String>,
 }
 
 impl Default for Config {
@@ -159,6 +179,9 @@ impl Default for Config {
             delivery_modes: BTreeMap::new(),
             dm_policy: None,
             allow_from: Vec::new(),
+            group_policy: None,
+            group_allow_from: Vec::new(),
+            groups: Map::new(),
             self_ids: Vec::new(),
             password: None,
             listen: "127.0.0.1:18790".into(),
@@ -178,6 +201,7 @@ impl Default for Config {
             idle_timeout_secs: 120,
             log_level: None,
             accounts: Map::new(),
+            deprecations: Vec::new(),
         }
     }
 }
@@ -365,6 +389,37 @@ fn known_keys() -> Vec<String> {
     }
 }
 
+/// The current name of `key` and, for a deprecated name, the warning to log.
+fn current_name(key: &str) -> (&str, Option<String>) {
+    match DEPRECATED_KEYS.iter().find(|(old, _)| *old == key) {
+        Some((old, new)) => (
+            new,
+            Some(format!("`{old}` is deprecated; rename it to `{new}`")),
+        ),
+        None => (key, None),
+    }
+}
+
+/// Adds `value` under `key`'s current name; an old name does not replace a value
+/// the source already gave under the new one.
+fn insert_current(
+    source: &mut Map<String, Value>,
+    key: &str,
+    value: Value,
+    deprecations: &mut Vec<String>,
+) {
+    let (name, warning) = current_name(key);
+    if let Some(warning) = warning {
+        if !deprecations.contains(&warning) {
+            deprecations.push(warning);
+        }
+        if source.contains_key(name) {
+            return;
+        }
+    }
+    source.insert(name.to_owned(), value);
+}
+
 impl Config {
     /// Merges the sources (JSON > env > file > defaults) and validates.
     ///
@@ -387,10 +442,13 @@ impl Config {
     /// # Errors
     /// As [`Config::load`], except for missing or invalid values.
     pub(crate) fn merge(sources: &Sources) -> Result<Self, Vec<String>> {
-        let known = known_keys();
+        let mut known = known_keys();
+        known.extend(DEPRECATED_KEYS.iter().map(|(old, _)| (*old).to_owned()));
         let mut merged = Map::new();
         let mut errors = Vec::new();
+        let mut deprecations = Vec::new();
         if let Some((path, text)) = &sources.file {
+            let mut file = Map::new();
             match toml::from_str::<toml::Table>(text) {
                 Ok(table) => {
                     for (k, v) in table {
@@ -402,9 +460,7 @@ impl Config {
                             continue;
                         }
                         match serde_json::to_value(v) {
-                            Ok(v) => {
-                                merged.insert(k, v);
-                            }
+                            Ok(v) => insert_current(&mut file, &k, v, &mut deprecations),
                             Err(_) => errors.push(format!(
                                 "{}: {}: unsupported value",
                                 path.display(),
@@ -415,15 +471,19 @@ impl Config {
                 }
                 Err(e) => errors.push(toml_syntax_error(path, text, &e)),
             }
+            merged.extend(file);
         }
+        let mut env = Map::new();
         for (var, key) in ENV_KEYS {
             if let Some(v) = sources.env.get(*var).filter(|v| !v.is_empty()) {
-                merged.insert((*key).to_owned(), Value::String(v.clone()));
+                insert_current(&mut env, key, Value::String(v.clone()), &mut deprecations);
             }
         }
+        merged.extend(env);
         if let Some(json) = &sources.account_json {
             match serde_json::from_str::<Value>(json) {
                 Ok(Value::Object(map)) => {
+                    let mut account = Map::new();
                     for (k, v) in map {
                         // The extension passes the whole account object; keys this
                         // version does not know are ignored rather than fatal.
@@ -436,11 +496,12 @@ impl Config {
                                     continue;
                                 }
                             };
-                            merged.insert(k, v);
+                            insert_current(&mut account, &k, v, &mut deprecations);
                         } else if !known.contains(&k) {
                             tracing::warn!(key = %k, "ignoring unknown key in {ACCOUNT_JSON_ENV}");
                         }
                     }
+                    merged.extend(account);
                 }
                 Ok(_) => errors.push(format!("{ACCOUNT_JSON_ENV}: expected a JSON object")),
                 Err(e) => errors.push(format!("{ACCOUNT_JSON_ENV}: invalid JSON: {e}")),
@@ -449,7 +510,7 @@ impl Config {
         if !errors.is_empty() {
             return Err(errors);
         }
-        let config: Config = match serde_json::from_value(Value::Object(merged.clone())) {
+        let mut config: Config = match serde_json::from_value(Value::Object(merged.clone())) {
             Ok(c) => c,
             Err(e) => {
                 // Re-deserialise key by key to name the offending key.
@@ -482,6 +543,7 @@ impl Config {
                 return Err(named);
             }
         };
+        config.deprecations = deprecations;
         Ok(config)
     }
 
@@ -795,6 +857,51 @@ password = "pw-secret"
     }
 
     #[test]
+    fn deprecated_names_are_read_with_a_warning_and_lose_to_the_new_ones() {
+        let c = Config::load(&sources(
+            &format!("{MINIMAL}\ndefaultTarget = \"old@example.com\"\ninboundPath = \"/old\"\n"),
+            &[],
+            None,
+        ))
+        .unwrap();
+        assert_eq!(c.default_target.as_deref(), Some("old@example.com"));
+        assert_eq!(c.inbound_path.as_deref(), Some("/old"));
+        assert_eq!(
+            c.deprecations,
+            [
+                "`defaultTarget` is deprecated; rename it to `defaultTo`",
+                "`inboundPath` is deprecated; rename it to `webhookPath`",
+            ]
+        );
+        // Both names in one source: the new one wins, whatever the order.
+        let c = Config::load(&sources(
+            MINIMAL,
+            &[],
+            Some(r#"{"defaultTo": "new@example.com", "defaultTarget": "old@example.com"}"#),
+        ))
+        .unwrap();
+        assert_eq!(c.default_target.as_deref(), Some("new@example.com"));
+        assert_eq!(c.deprecations.len(), 1);
+        // A later source's old name still beats an earlier source's new one.
+        let c = Config::load(&sources(
+            &format!("{MINIMAL}\ndefaultTo = \"file@example.com\"\n"),
+            &[("ZOOM_DEFAULT_TARGET", "env@example.com")],
+            None,
+        ))
+        .unwrap();
+        assert_eq!(c.default_target.as_deref(), Some("env@example.com"));
+        // The new names alone warn about nothing.
+        let c = Config::load(&sources(
+            &format!("{MINIMAL}\ndefaultTo = \"a@example.com\"\nwebhookPath = \"/zoom\"\n"),
+            &[],
+            None,
+        ))
+        .unwrap();
+        assert!(c.deprecations.is_empty());
+        assert_eq!(c.inbound_path.as_deref(), Some("/zoom"));
+    }
+
+    #[test]
     fn secrets_do_not_show_in_debug() {
         let c = Config::load(&sources(MINIMAL, &[], None)).unwrap();
         let dbg = format!("{c:?}");
@@ -993,6 +1100,7 @@ password = "pw-secret"
         let mut keys: Vec<String> = known_keys()
             .into_iter()
             .filter(|k| !INTERNAL_KEYS.contains(&k.as_str()))
+            .chain(DEPRECATED_KEYS.iter().map(|(old, _)| (*old).to_owned()))
             .collect();
         keys.sort();
         assert_eq!(schema, keys, "plugin.toml [[config]] keys vs Config fields");
@@ -1031,6 +1139,7 @@ password = "pw-secret"
         let mut documented: Vec<&str> = rows.iter().map(|(k, _)| k.as_str()).collect();
         documented.sort();
         let mut keys = known_keys();
+        keys.extend(DEPRECATED_KEYS.iter().map(|(old, _)| (*old).to_owned()));
         keys.sort();
         assert_eq!(
             documented, keys,

@@ -130,6 +130,55 @@ struct ConfigKey {
     advanced: bool,
     /// The plugin-owned `channels add` flag (Commander syntax) that sets this key.
     cli: Option<String>,
+    /// The key this deprecated name was renamed to.
+    deprecated: Option<String>,
+    /// The keys of an object's entries (e.g. `groups.<channelId>`).
+    values: Option<Vec<ValueKey>>,
+}
+
+/// One key of an object entry (`[[config.values]]`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ValueKey {
+    key: String,
+    #[serde(rename = "type")]
+    kind: KeyType,
+    items: Option<String>,
+    default: Option<toml::Value>,
+    description: String,
+}
+
+/// A SecretRef, as the hosts' SecretInput fields accept next to a plain string
+/// (OpenClaw docs/gateway/secrets/secretref-contract.md).
+fn secret_ref_schema() -> Value {
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["source", "id"],
+        "properties": {
+            "source": { "type": "string", "enum": ["env", "file", "exec", "store"] },
+            "provider": { "type": "string" },
+            "id": { "type": "string" },
+        },
+    })
+}
+
+/// `type` plus `items` of an array, `default` when set.
+fn value_schema(
+    kind: KeyType,
+    items: Option<&str>,
+    default: Option<&toml::Value>,
+    s: &mut Map<String, Value>,
+) {
+    s.insert("type".into(), json!(kind.as_str()));
+    if let KeyType::Array = kind {
+        s.insert("items".into(), json!({ "type": items.unwrap_or("string") }));
+    }
+    if let Some(default) = default {
+        // toml::Value serialises to the same JSON shape.
+        let default = serde_json::to_value(default).expect("toml value is JSON");
+        s.insert("default".into(), default);
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -162,32 +211,52 @@ fn plugin() -> PluginToml {
 impl ConfigKey {
     fn schema(&self) -> Value {
         let mut s = Map::new();
-        s.insert("type".into(), json!(self.kind.as_str()));
+        value_schema(self.kind, self.items.as_deref(), None, &mut s);
         s.insert("description".into(), json!(self.description));
         if let Some(allowed) = &self.allowed {
             s.insert("enum".into(), json!(allowed));
         }
-        match self.kind {
-            KeyType::Array => {
-                let items = self.items.as_deref().unwrap_or("string");
-                s.insert("items".into(), json!({ "type": items }));
-            }
-            KeyType::Object => {
-                let mut values = json!({ "type": "string" });
-                if let Some(allowed) = &self.value_enum {
-                    values["enum"] = json!(allowed);
+        if let KeyType::Object = self.kind {
+            let values = match &self.values {
+                Some(keys) => {
+                    let properties: Map<String, Value> = keys
+                        .iter()
+                        .map(|k| {
+                            let mut v = Map::new();
+                            value_schema(k.kind, k.items.as_deref(), k.default.as_ref(), &mut v);
+                            v.insert("description".into(), json!(k.description));
+                            (k.key.clone(), Value::Object(v))
+                        })
+                        .collect();
+                    json!({ "type": "object", "additionalProperties": false, "properties": properties })
                 }
-                s.insert("additionalProperties".into(), values);
-            }
-            _ => {}
+                None => {
+                    let mut values = json!({ "type": "string" });
+                    if let Some(allowed) = &self.value_enum {
+                        values["enum"] = json!(allowed);
+                    }
+                    values
+                }
+            };
+            s.insert("additionalProperties".into(), values);
         }
         if let Some(min) = self.minimum {
             s.insert("minimum".into(), json!(min));
         }
         if let Some(default) = &self.default {
-            // toml::Value serialises to the same JSON shape.
             let default = serde_json::to_value(default).expect("toml value is JSON");
             s.insert("default".into(), default);
+        }
+        if self.deprecated.is_some() {
+            s.insert("deprecated".into(), json!(true));
+        }
+        if self.sensitive {
+            // A secret is a string or a SecretRef: `anyOf` replaces the plain type.
+            let plain = s.remove("type").unwrap_or(json!("string"));
+            s.insert(
+                "anyOf".into(),
+                json!([{ "type": plain }, secret_ref_schema()]),
+            );
         }
         Value::Object(s)
     }
@@ -223,7 +292,7 @@ pub(crate) fn channel_schema() -> Value {
         .collect();
     let account = json!({
         "type": "object",
-        "additionalProperties": true,
+        "additionalProperties": false,
         "properties": properties.clone(),
     });
     let mut all = properties;
@@ -235,7 +304,7 @@ pub(crate) fn channel_schema() -> Value {
             "additionalProperties": account,
         }),
     );
-    json!({ "type": "object", "additionalProperties": true, "properties": all })
+    json!({ "type": "object", "additionalProperties": false, "properties": all })
 }
 
 /// UI hints for `channels.zoom`, keyed by path relative to `channels.zoom`.
@@ -586,7 +655,7 @@ fn config_snippet(password: &str) -> String {
       zoomAccountId: "<Zoom account id>",
       subscriptionId: "<WebSocket event subscription id>",
       sender: "<you@example.com>",          // the Team Chat user replies are posted as
-      defaultTarget: "<you@example.com>",   // where replies to meeting events go
+      defaultTo: "<you@example.com>",       // where replies to meeting events go
       password: "{password}",  // shared secret of the sidecar (generated for you)
       allowFrom: ["<you@example.com>"],     // Team Chat senders the agent answers
     }},
@@ -785,7 +854,7 @@ mod tests {
     use super::*;
 
     /// Every key of the configuration contract (.lead/config-keys.md).
-    const CONTRACT_KEYS: [&str; 40] = [
+    const CONTRACT_KEYS: [&str; 45] = [
         "enabled",
         "name",
         "zoomAccountId",
@@ -802,6 +871,7 @@ mod tests {
         "sendAs",
         "sender",
         "robotJid",
+        "defaultTo",
         "defaultTarget",
         "routing",
         "include",
@@ -809,6 +879,9 @@ mod tests {
         "deliveryModes",
         "dmPolicy",
         "allowFrom",
+        "groupPolicy",
+        "groupAllowFrom",
+        "groups",
         "selfIds",
         "password",
         "listen",
@@ -816,6 +889,7 @@ mod tests {
         "sidecarPath",
         "webhookUrl",
         "webhookUrls",
+        "webhookPath",
         "inboundPath",
         "database",
         "maxAttempts",
@@ -870,7 +944,34 @@ mod tests {
         for key in CONTRACT_KEYS {
             assert!(account.get(key).is_some(), "accounts.* lacks {key}");
         }
-        assert_eq!(props["dmPolicy"]["default"], "allowlist");
+        assert_eq!(props["dmPolicy"]["default"], "pairing");
+        assert_eq!(
+            props["dmPolicy"]["enum"],
+            json!(["pairing", "allowlist", "open", "disabled"])
+        );
+        assert_eq!(props["groupPolicy"]["default"], "allowlist");
+        let group = &props["groups"]["additionalProperties"];
+        assert_eq!(group["additionalProperties"], false);
+        assert_eq!(group["properties"]["requireMention"]["default"], true);
+        assert_eq!(group["properties"]["allowFrom"]["items"]["type"], "string");
+        // A typo is rejected by the host, at the top and in accounts.
+        assert_eq!(schema["additionalProperties"], false);
+        assert_eq!(
+            props["accounts"]["additionalProperties"]["additionalProperties"],
+            false
+        );
+        // Secrets take a string or a SecretRef; old names are marked deprecated.
+        for key in SECRET_KEYS {
+            assert_eq!(props[key]["anyOf"][0]["type"], "string", "{key}");
+            assert_eq!(
+                props[key]["anyOf"][1]["required"],
+                json!(["source", "id"]),
+                "{key}"
+            );
+        }
+        assert_eq!(props["defaultTarget"]["deprecated"], true);
+        assert_eq!(props["inboundPath"]["deprecated"], true);
+        assert!(props["defaultTo"].get("deprecated").is_none());
         assert_eq!(props["transport"]["enum"], json!(["websocket", "webhook"]));
         assert_eq!(props["maxAttempts"]["default"], 12);
         assert_eq!(props["allowFrom"]["items"]["type"], "string");
@@ -1050,7 +1151,7 @@ mod tests {
     #[test]
     fn index_js_fallback_meta_agrees_with_plugin_toml() {
         let p = plugin();
-        let inbound = p.config.iter().find(|k| k.key == "inboundPath").unwrap();
+        let inbound = p.config.iter().find(|k| k.key == "webhookPath").unwrap();
         let inbound = inbound.default.as_ref().unwrap().as_str().unwrap();
         let expected = [
             format!("id: {:?},", p.id),

@@ -215,6 +215,9 @@ pub(crate) async fn run(config_path: Option<std::path::PathBuf>) -> anyhow::Resu
         }
     };
     crate::logging::init(config.log_level.as_deref().unwrap_or("info"));
+    for warning in &config.deprecations {
+        tracing::warn!("configuration: {warning}");
+    }
     let mut sidecar = Sidecar::start(&config).await?;
     // A closed stdout must not stop the sidecar: the line is informational.
     let _ = crate::stdout::outln!("moltbot-zoom listening on {}", sidecar.base_url());

@@ -93,6 +93,7 @@ const MESSAGE_BY_DEFAULT: &[&str] = &[
     "chat_message.sent",
     "chat_message.replied",
     "team_chat.*_message_posted",
+    "team_chat.app_mention",
     "bot_notification",
 ];
 
@@ -156,6 +157,7 @@ mod tests {
             ("team_chat.channel_message_posted", DeliveryMode::Message),
             ("team_chat.dm_message_posted", DeliveryMode::Message),
             ("bot_notification", DeliveryMode::Message),
+            ("team_chat.app_mention", DeliveryMode::Message),
             ("meeting.participant_joined", DeliveryMode::Context),
             ("meeting.participant_left", DeliveryMode::Context),
             ("meeting.created", DeliveryMode::Context),

@@ -77,14 +77,14 @@ pub fn parse_target(
         None => {
             let Some(default) = default_target.filter(|d| !d.trim().is_empty()) else {
                 return Err(ChannelError::Config(format!(
-                    "`{conversation_id}` is an event conversation; set `defaultTarget` \
+                    "`{conversation_id}` is an event conversation; set `defaultTo` \
                      (an email, `zoom;-;…` or `zoom;+;channel:…`) to choose where replies go"
                 )));
             };
             match parse_direct(default.trim()) {
                 Ok(Some(target)) => Ok(target),
                 Ok(None) | Err(_) => Err(ChannelError::Config(format!(
-                    "`defaultTarget` = `{default}` must be an email, a user id, \
+                    "`defaultTo` = `{default}` must be an email, a user id, \
                      `zoom;-;…` or `zoom;+;channel:…`"
                 ))),
             }
@@ -256,7 +256,7 @@ mod tests {
         for id in ["zoom;+;meeting:123", "zoom;+;feed"] {
             let err = parse_target(id, None).unwrap_err();
             assert!(matches!(err, ChannelError::Config(_)), "{err}");
-            assert!(err.to_string().contains("defaultTarget"), "{err}");
+            assert!(err.to_string().contains("defaultTo"), "{err}");
         }
         assert_eq!(
             parse_target("zoom;+;meeting:123", Some("zoom;+;channel:c9")).unwrap(),
@@ -267,6 +267,6 @@ mod tests {
             Target::Contact("ann@example.com".into())
         );
         let err = parse_target("zoom;+;feed", Some("zoom;+;feed")).unwrap_err();
-        assert!(err.to_string().contains("defaultTarget"), "{err}");
+        assert!(err.to_string().contains("defaultTo"), "{err}");
     }
 }

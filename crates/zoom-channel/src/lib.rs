@@ -13,6 +13,7 @@ mod echo;
 mod error;
 mod filter;
 mod ledger;
+mod mention;
 mod outbound;
 mod ratelimit;
 mod render;

@@ -14,6 +14,7 @@ use crate::{
     config::{Routing, SendAs, ZoomChannelConfig},
     conversation,
     filter::{self, FilterMiss},
+    mention,
 };
 
 /// Id of the system sender of event messages.
@@ -70,6 +71,8 @@ pub struct Renderer {
     config: ZoomChannelConfig,
     /// Our own user ids / emails (lowercase): the DM peer is the other side.
     own_ids: Vec<String>,
+    /// Ids a mention of us names (lowercase): our own ids and the chatbot's JID.
+    mention_ids: Vec<String>,
 }
 
 /// What a rendered event says, before id, mode and time are added.
@@ -90,11 +93,18 @@ impl Renderer {
                 own_ids.push(sender.to_lowercase());
             }
         }
+        let mut mention_ids = own_ids.clone();
+        if let SendAs::Chatbot { robot_jid, .. } = &config.send_as {
+            if !robot_jid.is_empty() {
+                mention_ids.push(robot_jid.to_lowercase());
+            }
+        }
         Self {
             subscription_id: config.subscription_id.clone(),
             routing: config.routing,
             config: config.clone(),
             own_ids,
+            mention_ids,
         }
     }
 
@@ -131,6 +141,7 @@ impl Renderer {
             mode,
             participants: content.participants,
             raw: serde_json::to_value(event).ok(),
+            mentioned: mention::of(event, &self.mention_ids),
         })
     }
 
@@ -167,6 +178,13 @@ impl Renderer {
                 self.team_chat(&e)
             }
             TypedEvent::BotNotification(e) => bot_notification(&e),
+            // A chatbot's `team_chat.app_mention` has the Team Chat message shape.
+            TypedEvent::Other if event.event == mention::APP_MENTION => {
+                match serde_json::from_value::<TeamChatEvent>(event.payload.clone()) {
+                    Ok(e) => self.team_chat(&e),
+                    Err(_) => self.generic(event),
+                }
+            }
             _ => self.generic(event),
         }
     }

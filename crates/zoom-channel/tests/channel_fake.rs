@@ -714,7 +714,7 @@ async fn meeting_conversation_send_without_default_target_is_a_config_error() {
         .await
         .unwrap_err();
     assert!(matches!(err, ChannelError::Config(_)), "{err}");
-    assert!(err.to_string().contains("defaultTarget"), "{err}");
+    assert!(err.to_string().contains("defaultTo"), "{err}");
     let err = h
         .channel
         .send_text(text("zoom;+;nonsense", "hi"))

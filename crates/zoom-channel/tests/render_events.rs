@@ -16,10 +16,15 @@ struct Case {
     reply_to: Option<&'static str>,
     message_id: &'static str,
     body: &'static str,
+    /// `WasMentioned` for the configured user (`None`: not a person's message).
+    mentioned: Option<bool>,
 }
 
 /// Fixtures of events the renderer does not model (rendered generically).
 const UNMODELLED: [&str; 2] = ["meeting.sharing_started", "unknown"];
+
+/// Fixtures of events rendered through the Team Chat message shape without a typed payload.
+const SHAPED_AS_TEAM_CHAT: [&str; 1] = ["team_chat.app_mention"];
 
 const CASES: &[Case] = &[
     Case {
@@ -31,6 +36,7 @@ const CASES: &[Case] = &[
         reply_to: None,
         message_id: "zoom-ev-f1711303e829a8d0647170da1016980f",
         body: "Meeting scheduled: \"Weekly sync\" (ID 85746065432), host ann@example.com, starts 2021-07-14 16:00 UTC (America/Los_Angeles) for 45 min. Join: https://zoom.us/j/85746065432",
+        mentioned: None,
     },
     Case {
         fixture: "meeting.updated",
@@ -41,6 +47,7 @@ const CASES: &[Case] = &[
         reply_to: None,
         message_id: "zoom-ev-7db580557afd44359c21883d379c0aba",
         body: "Meeting updated: \"Weekly planning\" (ID 85746065432) by ann@example.com: duration 45 → 60; start_time 2021-07-14 16:00 UTC → 2021-07-14 17:00 UTC; topic \"Weekly sync\" → \"Weekly planning\".",
+        mentioned: None,
     },
     Case {
         fixture: "meeting.deleted",
@@ -51,6 +58,7 @@ const CASES: &[Case] = &[
         reply_to: None,
         message_id: "zoom-ev-e2ba0fa3ac69da3f9097b4fa64eae2bf",
         body: "Meeting deleted: \"Weekly planning\" (ID 85746065432) by ann@example.com; it was scheduled for 2021-07-14 17:00 UTC (America/Los_Angeles).",
+        mentioned: None,
     },
     Case {
         fixture: "meeting.started",
@@ -61,6 +69,7 @@ const CASES: &[Case] = &[
         reply_to: None,
         message_id: "zoom-ev-a2c2e4ea496a9dad163a7bffe993b43d",
         body: "Meeting started: \"My Meeting\" (ID 1234567890), host x1yCzABCDEfg23HiJKl4mN, at 2021-07-13 21:44 UTC (America/Los_Angeles).",
+        mentioned: None,
     },
     Case {
         fixture: "meeting.ended",
@@ -71,6 +80,7 @@ const CASES: &[Case] = &[
         reply_to: None,
         message_id: "zoom-ev-4005d55c2ef7fb2fdf842cb3bcbff302",
         body: "Meeting ended: \"My Meeting\" (ID 1234567890), host x1yCzABCDEfg23HiJKl4mN, 2021-07-13 21:44 UTC → 2021-07-13 22:49 UTC (America/Los_Angeles), lasted 1 h 5 min.",
+        mentioned: None,
     },
     Case {
         fixture: "meeting.participant_joined",
@@ -81,6 +91,7 @@ const CASES: &[Case] = &[
         reply_to: None,
         message_id: "zoom-ev-86e98995ecc445e77e3ef45a6749e398",
         body: "Bob Smith (bob@example.com) joined \"My Meeting\" (ID 1234567890) at 2021-07-13 21:45 UTC.",
+        mentioned: None,
     },
     Case {
         fixture: "meeting.participant_left",
@@ -91,6 +102,7 @@ const CASES: &[Case] = &[
         reply_to: None,
         message_id: "zoom-ev-c5b55a2f9ad70ad7c731dd73231e1ba2",
         body: "Bob Smith (bob@example.com) left \"My Meeting\" (ID 1234567890) at 2021-07-13 22:48 UTC (reason: left the meeting).",
+        mentioned: None,
     },
     Case {
         fixture: "recording.completed",
@@ -101,6 +113,7 @@ const CASES: &[Case] = &[
         reply_to: None,
         message_id: "zoom-ev-d8071e01e69ad29b518c44e270d33543",
         body: "Recording ready: \"My Meeting\" (ID 1234567890), started 2021-07-13 21:44 UTC, 1 h 5 min, 3 files (251.9 MB): MP4 [shared screen with speaker view] 240.0 MB, M4A [audio only] 11.9 MB, TRANSCRIPT [audio transcript] 12.4 KB. Share link: https://zoom.us/rec/share/4fOpJ3Gr9mXy",
+        mentioned: None,
     },
     Case {
         fixture: "user.created",
@@ -111,6 +124,7 @@ const CASES: &[Case] = &[
         reply_to: None,
         message_id: "zoom-ev-da68fe947bd5efb4d1d9b1b3a4b0518f",
         body: "User created: Jill Chill (jchill@example.com) by admin@example.com.",
+        mentioned: None,
     },
     Case {
         fixture: "user.updated",
@@ -121,6 +135,7 @@ const CASES: &[Case] = &[
         reply_to: None,
         message_id: "zoom-ev-1bc8d3e84a1ac430e9c81a14bcb85582",
         body: "User updated: Jill Chill (jchill@example.com) by admin@example.com: dept \"Sales\" → \"Research\"; type 1 → 2.",
+        mentioned: None,
     },
     Case {
         fixture: "chat_message.sent",
@@ -131,6 +146,7 @@ const CASES: &[Case] = &[
         reply_to: None,
         message_id: "zoom-ev-e0116b1eaf4ddc61a3ca1e09e279b615",
         body: "Can someone summarise yesterday's sync?",
+        mentioned: Some(false),
     },
     Case {
         fixture: "chat_message.updated",
@@ -141,6 +157,7 @@ const CASES: &[Case] = &[
         reply_to: None,
         message_id: "zoom-ev-baf29cd3deb17e1a0623a9002a605501",
         body: "(edited) Can someone summarise yesterday's planning sync?",
+        mentioned: Some(false),
     },
     Case {
         fixture: "chat_message.deleted",
@@ -151,6 +168,7 @@ const CASES: &[Case] = &[
         reply_to: None,
         message_id: "zoom-ev-976c861ac26e2605f69ba5c74dc7d2eb",
         body: "(deleted a message)",
+        mentioned: Some(false),
     },
     Case {
         fixture: "chat_message.replied",
@@ -161,6 +179,7 @@ const CASES: &[Case] = &[
         reply_to: Some("5a1b3c4d-0e2f-4a6b-8c9d-1e2f3a4b5c6d"),
         message_id: "zoom-ev-be14f939ccaeea0eada88ec4f890c590",
         body: "I'll post the notes in a minute.",
+        mentioned: Some(false),
     },
     Case {
         fixture: "team_chat.channel_message_posted",
@@ -171,6 +190,18 @@ const CASES: &[Case] = &[
         reply_to: Some("5a1b3c4d-0e2f-4a6b-8c9d-1e2f3a4b5c6d"),
         message_id: "zoom-ev-394f891164484efee031b3758ce0f43c",
         body: "Notes from the sync are attached.\n[file] sync-notes.pdf (180.0 KB)",
+        mentioned: Some(false),
+    },
+    Case {
+        fixture: "team_chat.app_mention",
+        conversation: "zoom;+;channel:chan-1",
+        kind: ChatType::Channel,
+        label: Some("Project Falcon"),
+        sender: "erin@example.com",
+        reply_to: None,
+        message_id: "zoom-ev-8f4b77679b0e5926cd07dc1afc1061fe",
+        body: "@Falcon Bot what is blocking the release?",
+        mentioned: Some(true),
     },
     Case {
         fixture: "team_chat.dm_message_posted",
@@ -181,6 +212,7 @@ const CASES: &[Case] = &[
         reply_to: None,
         message_id: "zoom-ev-89a49d8635c45f1954f57c83fb63b1da",
         body: "Remind me to send the Q3 numbers at 4pm.",
+        mentioned: Some(false),
     },
     Case {
         fixture: "bot_notification",
@@ -191,6 +223,7 @@ const CASES: &[Case] = &[
         reply_to: None,
         message_id: "zoom-ev-74f9138b4af210ff26c487ac9343ceca",
         body: "what's on my calendar tomorrow?",
+        mentioned: Some(true),
     },
     Case {
         fixture: "meeting.sharing_started",
@@ -201,6 +234,7 @@ const CASES: &[Case] = &[
         reply_to: None,
         message_id: "zoom-ev-0a0adeadf30f61de1018af200829f5fa",
         body: "meeting.sharing_started: topic \"My Meeting\", id 1234567890, uuid \"4444AAAiAAAAAiAiAiiAii==\", duration 60, host_id \"x1yCzABCDEfg23HiJKl4mN\", start_time \"2021-07-13T21:44:51Z\", timezone \"America/Los_Angeles\", type 2, participant.id \"iFxeBPYun6SAiWUzBcEkX\", participan…",
+        mentioned: None,
     },
     Case {
         fixture: "unknown",
@@ -211,6 +245,7 @@ const CASES: &[Case] = &[
         reply_to: None,
         message_id: "zoom-ev-3d1f5ff0164fb4bfc619d3e1de9551c3",
         body: "phone.callee_ringing: id \"7183371562389234534\", call_id \"7183371562389234534\", ringing_start_time \"2021-07-14T05:15:00Z\", callee.extension_number 1001, callee.name \"Main line\", caller.name \"Grace Hopper\", caller.phone_number \"+12055550100\"",
+        mentioned: None,
     },
 ];
 
@@ -269,6 +304,7 @@ fn every_typed_event_rendered() {
             assert_eq!(m.sender.name.as_deref(), Some("Zoom"), "{name}");
         }
         assert_eq!(m.reply_to_id.as_deref(), case.reply_to, "{name}");
+        assert_eq!(m.mentioned, case.mentioned, "{name}");
         assert_eq!(
             m.message_id, case.message_id,
             "{name}: message ids are stable"
@@ -282,7 +318,7 @@ fn every_typed_event_rendered() {
         );
         assert_eq!(m.raw, Some(serde_json::to_value(&event).unwrap()), "{name}");
         // Every known event decodes into its typed payload (not the generic fallback).
-        if !UNMODELLED.contains(&name) {
+        if !UNMODELLED.contains(&name) && !SHAPED_AS_TEAM_CHAT.contains(&name) {
             assert!(
                 !matches!(event.typed().unwrap(), zoom_wire::TypedEvent::Other),
                 "{name}"
@@ -571,6 +607,14 @@ fn events_doc() -> String {
          conversation, `drop` discards. Override per pattern with `deliveryModes` \
          (first match wins); filter with `include` / `exclude` (`*` matches anything, \
          e.g. `meeting.*`).\n\
+         - **Mentions.** A chat message carries whether it mentions us \
+         (`zoom.wasMentioned` in the webhook, the host's `WasMentioned`): an `at_items` \
+         entry naming the `sender`, one of `selfIds` or the chatbot's `robotJid` (by \
+         `at_contact`, `at_contact_user_id` or `at_contact_member_id`), or one with \
+         `at_type` 2 (everyone). `team_chat.app_mention` (rendered as the Team Chat message \
+         it carries) and `bot_notification` are mentions. Events from the system sender \
+         carry none, and pass none of the extension's DM / channel policies (see \
+         configuration.md, Policies).\n\
          - Unknown events render as `<event name>: <compact summary>` of `payload.object` \
          (bounded; secret-looking fields such as passwords and tokens are never shown). A \
          known event whose payload does not decode renders the same way.\n\n\
@@ -683,4 +727,48 @@ fn events_doc_is_current() {
             assert!(actual.contains(line), "{}: {line}", case.fixture);
         }
     }
+}
+
+#[test]
+fn was_mentioned_follows_at_items_for_the_sender_and_self_ids() {
+    let mut event = fixture("team_chat.channel_message_posted");
+    let mention = |contact: &str, member: &str| {
+        serde_json::json!([{"at_type": 1, "at_contact": contact, "at_contact_user_id": "",
+            "at_contact_member_id": member, "start_position": 0, "end_position": 3}])
+    };
+    let mut config = config();
+    config.self_ids = vec!["Member-Me".into()];
+    let renderer = Renderer::new(&config);
+    event.payload["object"]["at_items"] = mention("me@example.com", "");
+    assert_eq!(
+        message(&renderer, &event).mentioned,
+        Some(true),
+        "the sender's email"
+    );
+    event.payload["object"]["at_items"] = mention("", "member-me");
+    assert_eq!(
+        message(&renderer, &event).mentioned,
+        Some(true),
+        "a self id"
+    );
+    event.payload["object"]["at_items"] = mention("carol@example.com", "member-carol");
+    assert_eq!(
+        message(&renderer, &event).mentioned,
+        Some(false),
+        "someone else"
+    );
+    // A chatbot is mentioned when its JID is named (or by app_mention / bot_notification).
+    let bot = ZoomChannelConfig {
+        send_as: SendAs::Chatbot {
+            robot_jid: "v1bot@xmpp.zoom.us".into(),
+            account_id: "acc".into(),
+        },
+        ..config
+    };
+    event.payload["object"]["at_items"] = mention("V1bot@xmpp.zoom.us", "");
+    assert_eq!(
+        message(&Renderer::new(&bot), &event).mentioned,
+        Some(true),
+        "the robot JID"
+    );
 }

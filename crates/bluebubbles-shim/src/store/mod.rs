@@ -825,6 +825,7 @@ fn store_inbound(
             .to_owned(),
         conversation_kind: m.conversation.kind.as_str().to_owned(),
         conversation_label: m.conversation.label.clone(),
+        was_mentioned: m.mentioned,
     };
     let record = conversations::insert_message(
         conn,

@@ -42,6 +42,10 @@ pub(crate) struct ZoomMeta {
     pub(crate) mode: String,
     pub(crate) conversation_kind: String,
     pub(crate) conversation_label: Option<String>,
+    /// Whether the message names the configured user or chatbot; absent for
+    /// events that are not a person's chat message (and in rows stored before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) was_mentioned: Option<bool>,
 }
 
 /// A stored message (inbound or sent by us).

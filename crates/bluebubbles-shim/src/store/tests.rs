@@ -59,6 +59,7 @@ fn msg(id: &str, chat: &str, ts: i64) -> InboundMessage {
         mode: DeliveryMode::Message,
         participants: Vec::new(),
         raw: None,
+        mentioned: None,
     }
 }
 

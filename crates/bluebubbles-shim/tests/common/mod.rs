@@ -224,6 +224,7 @@ pub fn inbound(id: &str, conv: &str, kind: ChatType, body: &str, ts: i64) -> Inb
             name: Some("Bob".into()),
         }],
         raw: None,
+        mentioned: None,
     }
 }
 

@@ -395,3 +395,41 @@ async fn chatbot_errors() {
     );
     assert_eq!(fake.chatbot_messages().len(), 1);
 }
+
+#[tokio::test]
+async fn a_send_with_mentions_echoes_at_items_in_the_posted_event() {
+    let fake = start().await;
+    let mut ws = connect_ok(&fake).await;
+    let token = token(&fake).await;
+    let resp = send_chat(
+        &fake,
+        &token,
+        "alice@example.com",
+        json!({"message": "@Me have a look", "to_channel": "chan-1",
+               "at_items": [{"at_type": 1, "at_contact": "me@example.com", "start_position": 0, "end_position": 2},
+                            {"at_type": 2, "at_contact": "", "start_position": 4, "end_position": 8}]}),
+    )
+    .await;
+    assert_eq!(resp.status(), 201);
+    let legacy = next_frame(&mut ws).await.unwrap();
+    assert!(
+        legacy["content"]
+            .as_str()
+            .unwrap()
+            .contains("chat_message.sent")
+    );
+    let posted = next_frame(&mut ws).await.unwrap();
+    let posted: Value = serde_json::from_str(posted["content"].as_str().unwrap()).unwrap();
+    assert_eq!(posted["event"], "team_chat.channel_message_posted");
+    assert_eq!(posted["payload"]["operator"], "alice@example.com");
+    assert_eq!(
+        posted["payload"]["object"]["at_items"],
+        json!([
+            {"at_contact": "me@example.com", "at_contact_user_id": FakeConfig::user_id_of("me@example.com"),
+             "at_contact_member_id": FakeConfig::user_id_of("me@example.com"), "at_type": 1,
+             "start_position": 0, "end_position": 2},
+            {"at_contact": "", "at_contact_user_id": "", "at_contact_member_id": "", "at_type": 2,
+             "start_position": 4, "end_position": 8},
+        ])
+    );
+}
