@@ -2014,7 +2014,7 @@ export function createZoomPlugin(options = {}) {
       },
       reload: { configPrefixes: ["channels.zoom"] },
       // `setup` (channels add with flags), `onboarding` / `setupWizard` (the wizard): extension/setup.js.
-      ...zoomSetup({ dir, resolveAccount, missingKeys }),
+      ...zoomSetup({ dir, resolveAccount }),
       config: {
         listAccountIds,
         resolveAccount,

@@ -72,9 +72,9 @@ export function generatePassword() {
 
 /**
  * The setup surface (`setup`, `onboarding` for Clawdbot, `setupWizard` for OpenClaw), reading its field list from the generated package.json and manifest
- * in `dir`. `accounts` are index.js's `resolveAccount` and `missingKeys`.
+ * in `dir`. `resolveAccount` is index.js's.
  */
-export function zoomSetup({ dir, resolveAccount, missingKeys, env = process.env }) {
+export function zoomSetup({ dir, resolveAccount, env = process.env }) {
   const pkg = readJson(join(dir, "package.json"));
   const options = pkg?.openclaw?.channel?.cliAddOptions ?? [];
   const manifest = readJson(join(dir, "openclaw.plugin.json"));
@@ -154,7 +154,7 @@ export function zoomSetup({ dir, resolveAccount, missingKeys, env = process.env 
       if (error) return error;
       const next = withSection(cfg, id, patch);
       // `${VAR}` references count as set: the host substitutes them when it loads the config.
-      const missing = missingKeys(resolveAccount(next, id).config).filter((key) => key !== "password");
+      const missing = resolveAccount(next, id).missing.filter((key) => key !== "password");
       if (!missing.length) return null;
       return `Zoom needs ${missing.join(", ")}: pass ${flagsFor(missing)} (OpenClaw), or --use-env with ${Object.values(ENV_KEYS).join(", ")} set (both hosts). See ${DOCS}.`;
     },

@@ -3,14 +3,14 @@ import { dirname, join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 
-import { createZoomPlugin, missingKeys, resolveAccount } from "../index.js";
+import { createZoomPlugin, resolveAccount } from "../index.js";
 import { attributeName, zoomSetup } from "../setup.js";
 
 const DIR = join(dirname(fileURLToPath(import.meta.url)), "..");
 const SECRET = "s3cr3t-client-secret";
 
 function surface(env = {}) {
-  return zoomSetup({ dir: DIR, resolveAccount, missingKeys, env });
+  return zoomSetup({ dir: DIR, resolveAccount, env });
 }
 
 const FULL = {
