@@ -346,7 +346,7 @@ impl Doctor {
     ) -> Option<Target> {
         const NAME: &str = "default target";
         let config = self.config();
-        if let Some(why) = self.loaded.missing(&["defaultTarget"]) {
+        if let Some(why) = self.loaded.missing(&["defaultTo"]) {
             checks.push(Check::skip(NAME, why));
             return None;
         }
@@ -358,7 +358,7 @@ impl Doctor {
             checks.push(Check::ok(
                 NAME,
                 "not set: replies in meeting / feed conversations have nowhere to go \
-                 (set `defaultTarget` to choose)",
+                 (set `defaultTo` to choose)",
             ));
             return None;
         };
@@ -371,7 +371,7 @@ impl Doctor {
                     format!(
                         "set {} to an email, `zoom;-;<email or user id>` or \
                          `zoom;+;channel:<channel id>`",
-                        key_ref("defaultTarget")
+                        key_ref("defaultTo")
                     ),
                 ));
                 return None;
@@ -391,7 +391,7 @@ impl Doctor {
                     Err(Lookup::Missing) => Check::fail(
                         NAME,
                         format!("contact `{contact}` does not exist in this Zoom account"),
-                        format!("set {} to an existing user", key_ref("defaultTarget")),
+                        format!("set {} to an existing user", key_ref("defaultTo")),
                     ),
                     Err(Lookup::Failed(e)) => Check::fail(
                         NAME,
@@ -420,7 +420,7 @@ impl Doctor {
             return Check::skip(NAME, "no OAuth token");
         }
         if target.is_none() {
-            return Check::skip(NAME, "no usable `defaultTarget`");
+            return Check::skip(NAME, "no usable `defaultTo`");
         }
         let sender_key = match self.config().send_as {
             SendAsKind::User => "sender",

@@ -142,7 +142,7 @@ pub(super) fn clear(config: &mut Config, key: &str) {
         "webhookSecretToken" => config.webhook_secret_token = None,
         "sender" => config.sender = None,
         "robotJid" => config.robot_jid = None,
-        "defaultTarget" => config.default_target = None,
+        "defaultTo" => config.default_target = None,
         "password" => config.password = None,
         "webhookUrl" => config.webhook_url = None,
         "database" => config.database = None,

@@ -77,7 +77,7 @@ pub(crate) struct DoctorArgs {
     /// TOML config file (default: $MOLTBOT_ZOOM_CONFIG).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Also post "moltbot-zoom doctor test message" to `defaultTarget` (a real message).
+    /// Also post "moltbot-zoom doctor test message" to `defaultTo` (a real message).
     #[arg(long)]
     send_test: bool,
     /// Print the results as one JSON document at the end: an array of
@@ -199,7 +199,7 @@ impl fmt::Display for Check {
 /// Options beyond the configuration.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Options {
-    /// Post a real test message to `defaultTarget`.
+    /// Post a real test message to `defaultTo`.
     pub(crate) send_test: bool,
     /// The gateway whose state dir holds the extension (`--host`).
     pub(crate) host: Option<Host>,
