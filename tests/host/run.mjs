@@ -198,6 +198,31 @@ function cliJson(r) {
   }
 }
 
+/** The gateway's JSON log file (`logging.file`) as `{level, text}` entries. */
+function hostLogEntries(lab) {
+  let raw = "";
+  try {
+    raw = fs.readFileSync(path.join(lab.logs, "host.log"), "utf8");
+  } catch {
+    return [];
+  }
+  const entries = [];
+  for (const line of raw.split("\n")) {
+    let e;
+    try {
+      e = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    const text = Object.keys(e)
+      .filter((k) => /^\d+$/.test(k))
+      .map((k) => (typeof e[k] === "string" ? e[k] : JSON.stringify(e[k])))
+      .join(" ");
+    entries.push({ level: e._meta?.logLevelName, text, raw: line });
+  }
+  return entries;
+}
+
 /** Every object nested in `v` (depth-first) for which `pred` holds. */
 function findObjects(v, pred, out = []) {
   if (Array.isArray(v)) for (const x of v) findObjects(x, pred, out);
@@ -429,6 +454,12 @@ async function startFakeZoom(lab, name) {
     if (!(r.json?.delivered >= 1)) throw new Error(`event not delivered to any WS connection: ${r.text}`);
     return at;
   };
+  fz.knobs = async (patch) => {
+    const r = await http("POST", `${baseUrl}/_fake/knobs`, patch);
+    if (r.status !== 200) throw new Error(`POST /_fake/knobs -> ${r.status} ${r.text}`);
+  };
+  fz.expireTokens = async () => http("POST", `${baseUrl}/_fake/expire-token`, {});
+  fz.drop = async () => http("POST", `${baseUrl}/_fake/drop`, {});
   fz.teamChat = async () => (await http("GET", `${baseUrl}/_fake/team-chat`)).json ?? [];
   fz.stats = async () => (await http("GET", `${baseUrl}/_fake/stats`)).json;
   return fz;
@@ -1172,6 +1203,31 @@ async function extensionScenario(host, root, opts) {
         if (leaked.length) throw new Error(`${leaked.length} LLM request(s) contain mallory's text`);
       });
       metrics.push({ scope, what: "LLM requests in total", value: String(all.length) });
+
+      await check(scope, "gateway log: a sidecar ERROR is filed as an error, and the zoom lines carry no escape codes", async () => {
+        // Zoom refuses the token refresh: the sidecar logs `ERROR Zoom OAuth refused`.
+        await fz.knobs({ fail_oauth: true });
+        let entry;
+        try {
+          await fz.expireTokens();
+          await fz.drop();
+          entry = await waitFor(
+            "a sidecar ERROR line at level ERROR in the gateway's log file",
+            () => hostLogEntries(lab).find((e) => e.text.includes("sidecar:") && e.text.includes("OAuth refused")),
+            { timeout: 60_000, interval: 250 },
+          );
+        } finally {
+          await fz.knobs({ fail_oauth: false });
+        }
+        if (entry.level !== "ERROR") throw new Error(`filed at ${entry.level}: ${entry.raw.slice(0, 300)}`);
+        await waitFor("the sidecar back on the fake Zoom WebSocket", async () => (await fz.stats())?.open_connections >= 1, { timeout: 90_000 });
+        const files = [path.join(lab.logs, "host.log"), gateway.proc.logFile];
+        const escaped = files.flatMap((f) =>
+          fs.readFileSync(f, "utf8").split("\n").filter((l) => l.includes("zoom") && l.includes("\u001b[")),
+        );
+        if (escaped.length) throw new Error(`${escaped.length} zoom line(s) with escape codes, e.g. ${JSON.stringify(escaped[0].slice(0, 200))}`);
+        return `level ${entry.level}; no escape codes in ${files.map((f) => path.basename(f)).join(", ")}`;
+      });
     }
     const rss = rssReport(gateway);
     metrics.push({ scope, what: "RSS gateway (+ node descendants)", value: `${rss.gatewayMb} MB` });
