@@ -887,7 +887,7 @@ function channelsAddArgs(host, fz) {
     args: [
       "channels", "add", "--channel", "zoom",
       "--zoom-account-id", fz.accountId, "--client-id", fz.clientId, "--client-secret", fz.clientSecret,
-      "--subscription-id", fz.subscriptionId, "--sender", ME, "--allow-from", "alice@example.com", "--dm-policy", "allowlist",
+      "--subscription-id", fz.subscriptionId, "--sender", ME, "--allow-from", "alice@example.com", "--dm-policy", "pairing",
     ],
     env: {},
   };
@@ -940,7 +940,7 @@ async function installThroughHost(host, lab, fz, sidecarPort) {
       apiUrl: fz.baseUrl,
       wsUrl: fz.wsUrl,
       listen: `127.0.0.1:${sidecarPort}`,
-      dmPolicy: "allowlist",
+      dmPolicy: "pairing",
       database: path.join(lab.dir, "zoom", "zoom.sqlite"),
     },
   };
