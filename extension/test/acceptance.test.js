@@ -47,6 +47,15 @@ function setup({ stateDir = tempStateDir(), onDispatch, zoom = {}, api = {}, opt
   return { cfg, calls, stateDir, fake, send, post, channel: fake.channels[0] };
 }
 
+/**
+ * The plugin of a new gateway process on `t`'s state dir (the module state of the old one
+ * dropped), dispatching as Clawdbot does.
+ */
+function restarted(t) {
+  globalThis[Symbol.for("moltbot-zoom.state")]?.delete(t.stateDir);
+  return setup({ stateDir: t.stateDir, onDispatch: (args) => clawdbotTurn(args) });
+}
+
 /** The host's dispatch as Clawdbot runs it: a run starts, the final reply is delivered, then it resolves. */
 async function clawdbotTurn(args, { before: wait } = {}) {
   args.replyOptions.onAgentRunStart?.("run-1");
@@ -86,8 +95,7 @@ test("a retry after a gateway restart is dropped by the persisted dedup log", as
   const first = setup({ onDispatch: (args) => clawdbotTurn(args) });
   assert.equal((await first.post(meetingEvent("restart-1"))).statusCode, 200);
   // a new process (fresh module state is simulated by a fresh state map key: same dir, new plugin)
-  globalThis[Symbol.for("moltbot-zoom.state")]?.delete(first.stateDir);
-  const second = setup({ stateDir: first.stateDir, onDispatch: (args) => clawdbotTurn(args) });
+  const second = restarted(first);
   const res = await second.post(meetingEvent("restart-1"));
   assert.equal(res.statusCode, 200);
   assert.equal(res.body, "duplicate");
@@ -318,8 +326,7 @@ test("context events (no durable host queue): fsync'd to the state dir, re-queue
   );
 
   // the gateway restarts before the meeting's next turn: startAccount re-queues it
-  globalThis[Symbol.for("moltbot-zoom.state")]?.delete(t.stateDir);
-  const after = setup({ stateDir: t.stateDir, onDispatch: (args) => clawdbotTurn(args) });
+  const after = restarted(t);
   const abort = new AbortController();
   const task = after.channel.gateway.startAccount({ cfg: after.cfg, accountId: "default", abortSignal: abort.signal, log: { info() {}, warn() {} } });
   assert.deepEqual(after.calls.enqueueSystemEvent.map((e) => e.text), ["Zoom: Bob joined"]);
@@ -427,8 +434,7 @@ test("a reply posted by a run the gateway stopped under is not posted again by t
   const posted = () => sidecar.requests.filter((r) => r.body?.message === "ACK: meeting started posted-1").length;
   assert.equal(posted(), 1);
   // A new process on the same state dir gets the redelivery.
-  globalThis[Symbol.for("moltbot-zoom.state")]?.delete(first.stateDir);
-  const second = setup({ stateDir: first.stateDir, onDispatch: (args) => clawdbotTurn(args) });
+  const second = restarted(first);
   const again = await second.post(meetingEvent("posted-1"));
   assert.equal(again.statusCode, 200);
   assert.equal(again.body, "already replied");
@@ -445,8 +451,7 @@ test("a turn whose reply was not posted is still re-run by the redelivery", asyn
     },
   });
   assert.equal((await first.post(meetingEvent("unposted-1"))).statusCode, 503);
-  globalThis[Symbol.for("moltbot-zoom.state")]?.delete(first.stateDir);
-  const second = setup({ stateDir: first.stateDir, onDispatch: (args) => clawdbotTurn(args) });
+  const second = restarted(first);
   const again = await second.post(meetingEvent("unposted-1"));
   assert.equal(again.statusCode, 200);
   assert.equal(again.body, "ok");
@@ -465,8 +470,7 @@ test("a re-run's replies reuse the first run's tempGuids (the sidecar posts a re
   assert.equal((await first.post(meetingEvent("posted-2"))).statusCode, 503);
   // The crash window: the reply was posted but the process ended before its record was written.
   rmSync(join(first.stateDir, "zoom", "replied.jsonl"));
-  globalThis[Symbol.for("moltbot-zoom.state")]?.delete(first.stateDir);
-  const second = setup({ stateDir: first.stateDir, onDispatch: (args) => clawdbotTurn(args) });
+  const second = restarted(first);
   assert.equal((await second.post(meetingEvent("posted-2"))).statusCode, 200);
   assert.equal(second.calls.dispatch.length, 1, "re-run");
   const sends = sidecar.requests.filter((r) => r.body?.message === "ACK: meeting started posted-2");
