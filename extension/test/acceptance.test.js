@@ -94,7 +94,6 @@ test("Clawdbot-style turn: 200 once the turn completes; the guid lands in the de
 test("a retry after a gateway restart is dropped by the persisted dedup log", async () => {
   const first = setup({ onDispatch: (args) => clawdbotTurn(args) });
   assert.equal((await first.post(meetingEvent("restart-1"))).statusCode, 200);
-  // a new process (fresh module state is simulated by a fresh state map key: same dir, new plugin)
   const second = restarted(first);
   const res = await second.post(meetingEvent("restart-1"));
   assert.equal(res.statusCode, 200);
