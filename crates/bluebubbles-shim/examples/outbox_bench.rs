@@ -99,6 +99,7 @@ fn event(n: u64) -> InboundMessage {
         participants: Vec::new(),
         raw: None,
         mentioned: None,
+        attachments: Vec::new(),
     }
 }
 

@@ -1,3 +1,5 @@
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
@@ -86,6 +88,26 @@ pub struct InboundMessage {
     /// not a person's chat message (e.g. a meeting event).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mentioned: Option<bool>,
+    /// Files that come with the message, already saved locally.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file that comes with an inbound message (a Team Chat file, a meeting
+/// transcript), saved under the channel's media directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// Stable id (the BlueBubbles attachment GUID); the same source file
+    /// always gets the same id.
+    pub id: String,
+    /// File name shown to the agent.
+    pub file_name: String,
+    /// MIME type, when known.
+    pub mime_type: Option<String>,
+    /// Size in bytes.
+    pub size: u64,
+    /// Where the file is saved.
+    pub path: PathBuf,
 }
 
 /// An inbound message handed to the consumer, with an acknowledgement the
@@ -179,6 +201,7 @@ mod tests {
             participants: vec![],
             raw: None,
             mentioned: None,
+            attachments: Vec::new(),
         }
     }
 

@@ -20,8 +20,8 @@ pub use self::{
     channel::{Capabilities, Channel, ChannelMeta, StartContext},
     error::ChannelError,
     inbound::{
-        ChatType, Conversation, Delivery, DeliveryMode, InboundMessage, InboundReceiver,
-        InboundSender, Party, inbound_channel,
+        Attachment, ChatType, Conversation, Delivery, DeliveryMode, InboundMessage,
+        InboundReceiver, InboundSender, Party, inbound_channel,
     },
     listener::{ListenerLimits, serve_http},
     outbound::{DeliveryResult, MediaSource, OutboundMedia, OutboundMessage, SendOptions},

@@ -701,6 +701,11 @@ impl Config {
             None => PathBuf::from("moltbot-zoom.sqlite"),
         }
     }
+
+    /// Where downloaded files are kept: beside the database, `<name>.media/`.
+    pub(crate) fn media_dir(&self) -> PathBuf {
+        self.database_path().with_extension("media")
+    }
 }
 
 #[cfg(test)]

@@ -62,6 +62,7 @@ pub(crate) fn channel_config(config: &Config) -> ZoomChannelConfig {
         send_as,
         default_target: config.default_target.clone(),
         self_ids: config.self_ids.clone(),
+        media_dir: config.media_dir(),
         ..ZoomChannelConfig::default()
     }
 }

@@ -1,4 +1,4 @@
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 use moltbot_channel::{ChannelError, DeliveryMode};
 
@@ -65,6 +65,8 @@ pub struct ZoomChannelConfig {
     /// Longest a send may wait for rate limits in total, so it answers within
     /// Moltbot's 10 s client timeout.
     pub max_rate_limit_wait: Duration,
+    /// Where downloaded files (Team Chat files, transcripts) are saved.
+    pub media_dir: PathBuf,
 }
 
 impl Default for ZoomChannelConfig {
@@ -81,6 +83,7 @@ impl Default for ZoomChannelConfig {
             self_ids: Vec::new(),
             dedup_capacity: 10_000,
             max_rate_limit_wait: Duration::from_secs(8),
+            media_dir: PathBuf::from("moltbot-zoom.media"),
         }
     }
 }

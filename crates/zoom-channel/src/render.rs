@@ -142,6 +142,7 @@ impl Renderer {
             participants: content.participants,
             raw: serde_json::to_value(event).ok(),
             mentioned: mention::of(event, &self.mention_ids),
+            attachments: Vec::new(),
         })
     }
 

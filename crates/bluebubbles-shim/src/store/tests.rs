@@ -60,6 +60,7 @@ fn msg(id: &str, chat: &str, ts: i64) -> InboundMessage {
         participants: Vec::new(),
         raw: None,
         mentioned: None,
+        attachments: Vec::new(),
     }
 }
 

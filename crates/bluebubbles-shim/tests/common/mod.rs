@@ -225,6 +225,7 @@ pub fn inbound(id: &str, conv: &str, kind: ChatType, body: &str, ts: i64) -> Inb
         }],
         raw: None,
         mentioned: None,
+        attachments: Vec::new(),
     }
 }
 
