@@ -63,6 +63,8 @@ pub(crate) fn channel_config(config: &Config) -> ZoomChannelConfig {
         default_target: config.default_target.clone(),
         self_ids: config.self_ids.clone(),
         media_dir: config.media_dir(),
+        // The outbox does not store the raw event: do not build it.
+        raw_event: false,
         ..ZoomChannelConfig::default()
     }
 }

@@ -67,6 +67,10 @@ pub struct ZoomChannelConfig {
     pub max_rate_limit_wait: Duration,
     /// Where downloaded files (Team Chat files, transcripts) are saved.
     pub media_dir: PathBuf,
+    /// Whether rendered messages carry the raw event
+    /// (`InboundMessage::raw`). The sidecar turns it off: its outbox never
+    /// reads it, and building it is a copy of every event.
+    pub raw_event: bool,
 }
 
 impl Default for ZoomChannelConfig {
@@ -84,6 +88,7 @@ impl Default for ZoomChannelConfig {
             dedup_capacity: 10_000,
             max_rate_limit_wait: Duration::from_secs(8),
             media_dir: PathBuf::from("moltbot-zoom.media"),
+            raw_event: true,
         }
     }
 }

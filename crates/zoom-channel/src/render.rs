@@ -140,7 +140,11 @@ impl Renderer {
             event_type: event.event.clone(),
             mode,
             participants: content.participants,
-            raw: serde_json::to_value(event).ok(),
+            raw: if self.config.raw_event {
+                serde_json::to_value(event).ok()
+            } else {
+                None
+            },
             mentioned: mention::of(event, &self.mention_ids),
             attachments: Vec::new(),
         })

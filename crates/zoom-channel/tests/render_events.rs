@@ -328,6 +328,22 @@ fn every_typed_event_rendered() {
 }
 
 #[test]
+fn the_raw_event_is_left_out_when_not_wanted_and_nothing_else_changes() {
+    let joined = fixture("meeting.participant_joined");
+    let with = message(&Renderer::new(&config()), &joined);
+    let without = message(
+        &Renderer::new(&ZoomChannelConfig {
+            raw_event: false,
+            ..config()
+        }),
+        &joined,
+    );
+    assert_eq!(with.raw, Some(serde_json::to_value(&joined).unwrap()));
+    assert_eq!(without.raw, None);
+    assert_eq!(InboundMessage { raw: None, ..with }, without);
+}
+
+#[test]
 fn deterministic_message_ids() {
     let renderer = Renderer::new(&config());
     let joined = fixture("meeting.participant_joined");

@@ -5,6 +5,8 @@
 //!   job; callers hear back only after the commit.
 //! - [`schema`]: connection settings and migrations.
 //! - [`conversations`]: handles, conversations, participants, messages.
+//! - [`known`]: the writer's memory of handles and conversations, so a
+//!   message to a known conversation rewrites none of their rows.
 //! - [`queue`]: outbox rows, deliveries, dead letters, webhooks, counters.
 //! - [`writer`]: the writer's state and its periodic pruning and vacuum.
 //! - [`bodies`]: webhook bodies kept in memory until delivered (bounded).
@@ -17,6 +19,7 @@
 mod bodies;
 mod conversations;
 mod journal;
+mod known;
 mod queue;
 mod records;
 mod schema;
@@ -308,6 +311,10 @@ impl Store {
                         let r = journal::isolated(conn, |conn| {
                             store_inbound(conn, w, m, now_ms, shaper)
                         });
+                        if r.is_err() {
+                            // Rolled back: what it taught the cache may be gone.
+                            w.known.forget();
+                        }
                         if r.as_ref().is_err_and(ShimError::is_transient) {
                             w.inbound_fenced = true;
                         }
@@ -353,8 +360,9 @@ impl Store {
     /// Creates a direct conversation with `address` unless it exists.
     pub(crate) fn ensure_direct_chat(&self, address: &str) -> Result<ChatRecord, ShimError> {
         let address = address.trim().to_owned();
-        self.0.journal.call(Durability::Normal, move |conn, _| {
+        self.0.journal.call(Durability::Normal, move |conn, w| {
             let chat_guid = guid::direct(&address);
+            w.known.release_chat(&chat_guid);
             let member = conversations::upsert_handle(
                 conn,
                 &Party {
@@ -363,8 +371,10 @@ impl Store {
                 },
             )?;
             conversations::upsert_chat(conn, &chat_guid, ChatType::Direct, None, &[member], 0)?;
-            conversations::chat_by_guid(conn, &chat_guid, None)?
-                .ok_or_else(|| ShimError::Task("conversation vanished".into()))
+            let mut chat = conversations::chat_by_guid(conn, &chat_guid, None)?
+                .ok_or_else(|| ShimError::Task("conversation vanished".into()))?;
+            w.known.pending_activity(&mut chat);
+            Ok(chat)
         })
     }
 
@@ -803,19 +813,20 @@ fn store_inbound(
         });
     }
     let chat_guid = m.conversation.id.as_str();
-    let sender = conversations::upsert_handle(conn, &m.sender)?;
+    let sender = w.known.handle(conn, &m.sender)?;
     let mut members = Vec::with_capacity(1 + m.participants.len());
     members.push(sender.clone());
     for p in &m.participants {
-        members.push(conversations::upsert_handle(conn, p)?);
+        members.push(w.known.handle(conn, p)?);
     }
-    conversations::upsert_chat(
+    let chat = w.known.chat(
         conn,
         chat_guid,
         m.conversation.kind,
         m.conversation.label.as_deref(),
         &members,
         m.timestamp_ms,
+        shaper.participants,
     )?;
     let zoom = ZoomMeta {
         event_type: m.event_type.clone(),
@@ -843,8 +854,6 @@ fn store_inbound(
             zoom: Some(zoom),
         },
     )?;
-    let chat = conversations::chat_by_guid(conn, chat_guid, Some(shaper.participants))?
-        .ok_or_else(|| ShimError::Task("conversation vanished".into()))?;
     let payload = (shaper.encode)(&record, &chat);
     let assigned = !w.targets.is_empty();
     let seq = queue::insert_outbox(conn, &record.guid, chat_guid, &payload, now_ms, assigned)?;
@@ -866,6 +875,7 @@ fn store_inbound(
     if !w.dirty_chats.contains(chat_guid) {
         w.dirty_chats.insert(chat_guid.to_owned());
     }
+    w.known.note_activity(chat_guid, m.timestamp_ms);
     Ok(Stored {
         fresh: true,
         deliveries,
@@ -885,6 +895,7 @@ fn store_sent(
     sent: Sent,
 ) -> Result<(MessageRecord, ChatRecord), ShimError> {
     let kind = guid::kind_of(&sent.chat_guid);
+    w.known.release_chat(&sent.chat_guid);
     let mut members = Vec::new();
     if kind == ChatType::Direct {
         let address = guid::identifier(&sent.chat_guid).to_owned();
@@ -916,8 +927,9 @@ fn store_sent(
             },
         )?,
     };
-    let chat = conversations::chat_by_guid(conn, &sent.chat_guid, None)?
+    let mut chat = conversations::chat_by_guid(conn, &sent.chat_guid, None)?
         .ok_or_else(|| ShimError::Task("conversation vanished".into()))?;
+    w.known.pending_activity(&mut chat);
     w.dirty_chats.insert(chat.guid.clone());
     Ok((record, chat))
 }

@@ -491,6 +491,172 @@ async fn participants_are_rows_and_a_crowd_is_shaped_without_them() {
     }
 }
 
+/// A webhook body shaped from the conversation record alone, so a test can
+/// compare what the writer used with what the tables hold.
+fn chat_only(_: &MessageRecord, c: &ChatRecord) -> String {
+    format!("{c:?}")
+}
+
+/// A small participant bound, so conversations become crowded quickly.
+const CHAT_ONLY: Shaper = Shaper {
+    participants: 3,
+    encode: chat_only,
+};
+
+fn party(id: &str, name: Option<&str>) -> Party {
+    Party {
+        id: id.into(),
+        name: name.map(Into::into),
+    }
+}
+
+/// The body of the newest outbox message next to the conversation as the
+/// tables hold it after the commit (read with the same participant bound).
+fn shaped_and_stored(store: &Store, chat: &str) -> (String, String) {
+    let body: String = store
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT payload FROM outbox ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .unwrap();
+    let stored = store
+        .read(|c| conversations::chat_by_guid(c, chat, Some(CHAT_ONLY.participants)))
+        .unwrap()
+        .unwrap();
+    (body, format!("{stored:?}"))
+}
+
+/// The writer's memory of conversations and handles answers every message
+/// exactly as the tables would: new participants, renames, a conversation
+/// growing crowded, label changes, activity that goes back in time, sends
+/// and direct conversations made by other jobs, a message rolled back, a
+/// restart and a pruner pass in between.
+#[tokio::test]
+async fn remembered_conversations_match_the_tables() {
+    let db = TempDb::new();
+    let chat = "zoom;+;meeting:7";
+    let check = |store: &Store, what: &str| {
+        let (body, stored) = shaped_and_stored(store, chat);
+        assert_eq!(body, stored, "{what}");
+    };
+    let mut seq = 0;
+    let mut next = |store: &Store, m: InboundMessage| {
+        seq += 1;
+        let m = InboundMessage {
+            message_id: format!("{}-{seq}", m.message_id),
+            ..m
+        };
+        one(store, m, 1, CHAT_ONLY)
+    };
+    {
+        let store = Store::open(db.path()).unwrap();
+        store.add_webhook(HOOK, &["*".into()], 0).unwrap();
+        next(&store, msg("a", chat, 100)).await.unwrap();
+        check(&store, "first message");
+        next(&store, msg("a", chat, 200)).await.unwrap();
+        check(&store, "known conversation, known sender");
+        next(&store, msg("a", chat, 150)).await.unwrap();
+        check(&store, "an older timestamp does not lower the activity");
+        let mut m = msg("b", chat, 300);
+        m.sender = party("bob@example.com", None);
+        next(&store, m).await.unwrap();
+        check(&store, "a new participant");
+        let mut m = msg("c", chat, 310);
+        m.sender = party("ann@example.com", Some("Ann Smith"));
+        next(&store, m).await.unwrap();
+        check(&store, "a renamed participant");
+        let mut m = msg("d", chat, 320);
+        m.conversation.label = Some("Standup".into());
+        next(&store, m).await.unwrap();
+        check(&store, "a new label");
+        // Sent by us into the same conversation (another kind of job).
+        store
+            .record_sent(Sent {
+                guid: "sent-1".into(),
+                chat_guid: chat.into(),
+                text: "hi".into(),
+                date_ms: 400,
+                thread_originator: None,
+                temp_guid: None,
+                attachments: Vec::new(),
+            })
+            .unwrap();
+        next(&store, msg("e", chat, 350)).await.unwrap();
+        check(&store, "after a send");
+        // A message that fails after its conversation changed is rolled back.
+        let mut bad = msg("bad", chat, 500);
+        bad.sender = party("carol@example.com", Some("Carol"));
+        bad.message_id = "bad".into();
+        let picky_small = Shaper {
+            participants: CHAT_ONLY.participants,
+            encode: |m, c| {
+                assert_ne!(m.guid, "bad", "this message cannot be shaped");
+                chat_only(m, c)
+            },
+        };
+        assert!(one(&store, bad, 1, picky_small).await.is_err());
+        next(&store, msg("f", chat, 360)).await.unwrap();
+        check(&store, "after a rolled-back message");
+        assert_eq!(
+            count(
+                &store,
+                "SELECT COUNT(*) FROM handles WHERE address = 'carol@example.com'"
+            ),
+            0
+        );
+        // Crowded: the participant bound is reached.
+        for who in ["dan", "eve"] {
+            let mut m = msg(who, chat, 370);
+            m.sender = party(&format!("{who}@example.com"), None);
+            next(&store, m).await.unwrap();
+            check(&store, who);
+        }
+        assert!(store.chat(chat).unwrap().unwrap().participants.len() >= 3);
+        next(&store, msg("g", chat, 380)).await.unwrap();
+        check(&store, "crowded");
+    }
+    // A restart starts with no memory; the pruner forgets a quiet one.
+    let store = Store::open(db.path()).unwrap();
+    let mut m = msg("h", chat, 390);
+    m.participants = vec![party("fay@example.com", Some("Fay"))];
+    next(&store, m).await.unwrap();
+    check(&store, "after a restart");
+    next(&store, msg("q", "zoom;+;quiet", 1)).await.unwrap();
+    let now = crate::now_ms();
+    store
+        .0
+        .journal
+        .call(Durability::Normal, move |conn, w| w.prune(conn, now))
+        .unwrap();
+    assert!(store.chat("zoom;+;quiet").unwrap().is_none());
+    next(&store, msg("q", "zoom;+;quiet", now)).await.unwrap();
+    let (body, stored) = shaped_and_stored(&store, "zoom;+;quiet");
+    assert_eq!(body, stored, "a pruned conversation comes back");
+}
+
+/// A known conversation's activity is written once per group, with the
+/// group: the newest time of the group's messages.
+#[tokio::test]
+async fn activity_is_written_once_per_group_with_the_group() {
+    let store = Store::open_in_memory().unwrap();
+    let chat = "zoom;+;channel:c";
+    one(&store, msg("first", chat, 10), 1, SHAPE).await.unwrap();
+    let messages = (0..50)
+        .map(|i| msg(&format!("m{i}"), chat, 100 + i))
+        .collect();
+    let results = store.record_inbound(messages, 1, SHAPE, false).await;
+    assert!(results.iter().all(Result::is_ok));
+    let last = count(
+        &store,
+        "SELECT last_message_ms FROM chats WHERE guid = 'zoom;+;channel:c'",
+    );
+    assert_eq!(last, 149);
+    assert_eq!(store.chat(chat).unwrap().unwrap().last_message_ms, 149);
+}
+
 /// Every statement that runs per event, per delivery or per pruner step
 /// must be a keyed search: no full scan, no temporary sort.
 #[test]
@@ -517,6 +683,7 @@ fn hot_statements_search_by_key() {
         conversations::DELETE_CHAT,
         conversations::PRUNE_HANDLES,
         conversations::HANDLE_CURSOR,
+        known::RAISE_ACTIVITY,
         queue::INSERT_OUTBOX,
         queue::INSERT_DELIVERY,
         queue::DELETE_DELIVERY,

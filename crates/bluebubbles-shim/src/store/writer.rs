@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 
 use super::journal::Writer;
+use super::known::Known;
 use super::{Loaded, Shared, conversations, queue};
 use crate::ShimError;
 
@@ -58,6 +59,8 @@ pub(crate) struct WriterState {
     /// failed): later inbound messages are refused untried until the
     /// caller retries the failed ones (see `Store::record_inbound`).
     pub(super) inbound_fenced: bool,
+    /// Handles and conversations the writer knows (see `known`).
+    pub(super) known: Known,
     handle_cursor: i64,
     data_version: i64,
     last_prune: Instant,
@@ -71,6 +74,7 @@ impl WriterState {
             counters: Pending::default(),
             dirty_chats: HashSet::new(),
             inbound_fenced: false,
+            known: Known::default(),
             handle_cursor: 0,
             data_version: data_version(conn)?,
             last_prune: Instant::now(),
@@ -128,6 +132,10 @@ impl WriterState {
         let (handles, next) =
             conversations::prune_handles(conn, self.handle_cursor, HANDLES_PER_PRUNE)?;
         self.handle_cursor = next;
+        if chats > 0 || handles > 0 {
+            // Rows the writer remembers may be gone.
+            self.known.forget();
+        }
         Ok(Pruned {
             messages,
             chats,
@@ -164,6 +172,7 @@ fn data_version(conn: &Connection) -> Result<i64, ShimError> {
 
 impl Writer for WriterState {
     fn before_commit(&mut self, conn: &Connection) -> Result<(), ShimError> {
+        self.known.flush(conn)?;
         let c = std::mem::take(&mut self.counters);
         if c.delivered > 0 {
             queue::bump_meta(conn, "delivered", c.delivered)?;
@@ -183,6 +192,7 @@ impl Writer for WriterState {
     fn after_rollback(&mut self, conn: &Connection) {
         // The group's inbound messages failed: later ones wait for their retry.
         self.inbound_fenced = true;
+        self.known.reset();
         if let Err(e) = self.reload(conn) {
             tracing::error!(error = %e, "could not reload the outbox after a failed commit");
         }
@@ -192,6 +202,7 @@ impl Writer for WriterState {
         match data_version(conn) {
             Ok(v) if v != self.data_version => {
                 self.data_version = v;
+                self.known.forget();
                 tracing::debug!(
                     "the database was changed by another process; reloading the outbox"
                 );
