@@ -29,6 +29,8 @@ pub fn redact_url(raw: &str) -> String {
     }
 }
 
+/// Bodies read ahead, per lane, with a body that is not kept in memory.
+const READ_AHEAD: usize = 32;
 /// Inbound messages awaiting their commit at once, in groups.
 const INBOUND_GROUPS_IN_FLIGHT: usize = 4;
 /// Inbound messages taken from the channel per group.
@@ -207,18 +209,29 @@ pub(crate) async fn run_delivery(shim: &Shim, cancel: CancellationToken) {
                 if misses.is_empty() {
                     continue;
                 }
-                let seqs: Vec<i64> = misses.iter().map(|d| d.entry.seq).collect();
-                let loaded = store.call(move |s| s.payloads(&seqs)).await;
+                // One read also brings the bodies queued behind each miss
+                // in its lane: a lane draining a large backlog then pays
+                // one blocking hop per READ_AHEAD deliveries, not per one.
+                let mut seqs: Vec<i64> = misses.iter().map(|d| d.entry.seq).collect();
+                for d in &misses {
+                    seqs.extend(store.read_ahead(d, READ_AHEAD));
+                }
+                let ahead = seqs.split_off(misses.len());
+                let mut wanted = seqs;
+                wanted.extend_from_slice(&ahead);
+                let loaded = store.call(move |s| s.payloads(&wanted)).await;
                 match loaded {
-                    Ok(bodies) => {
+                    Ok(mut bodies) => {
+                        let later = bodies.split_off(misses.len());
+                        for (seq, body) in ahead.into_iter().zip(later) {
+                            if let Some((payload, guid)) = body {
+                                store.keep_body(seq, body_of(payload, guid));
+                            }
+                        }
                         for (d, body) in misses.into_iter().zip(bodies) {
                             match body {
                                 Some((payload, guid)) => {
-                                    let body = Body {
-                                        payload: Arc::from(payload),
-                                        guid: Arc::from(guid),
-                                    };
-                                    spawn_delivery(shim, &mut tasks, d, body);
+                                    spawn_delivery(shim, &mut tasks, d, body_of(payload, guid));
                                 }
                                 // Deleted meanwhile.
                                 None => store.abandon(&d, true, now_ms()),
@@ -261,6 +274,14 @@ pub(crate) async fn run_delivery(shim: &Shim, cancel: CancellationToken) {
     while tasks.join_next().await.is_some() {}
     store.release_in_flight(now_ms());
     tracing::debug!("delivery worker stopped");
+}
+
+/// A body read back from the journal.
+fn body_of(payload: String, guid: String) -> Body {
+    Body {
+        payload: Arc::from(payload),
+        guid: Arc::from(guid),
+    }
 }
 
 /// Starts the POST of `d` with `body`, or forgets `d` when its webhook was

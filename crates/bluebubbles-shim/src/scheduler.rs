@@ -158,6 +158,14 @@ impl Scheduler {
         out
     }
 
+    /// The `seq`s of up to `max` deliveries queued behind the head of
+    /// `lane` (the next ones it will dispatch, in order).
+    pub(crate) fn upcoming(&self, lane: &LaneKey, max: usize) -> Vec<i64> {
+        self.lanes.get(lane).map_or_else(Vec::new, |l| {
+            l.queue.iter().skip(1).take(max).map(|e| e.seq).collect()
+        })
+    }
+
     /// The earliest time a waiting head becomes due (may be stale: waking
     /// early is harmless).
     pub(crate) fn next_due(&self) -> Option<i64> {

@@ -44,6 +44,11 @@ impl Bodies {
         self.slots.insert(seq, Slot { body, refs });
     }
 
+    /// Whether the body of message `seq` is kept.
+    pub(crate) fn contains(&self, seq: i64) -> bool {
+        self.slots.contains_key(&seq)
+    }
+
     /// The body of message `seq`, if kept.
     pub(crate) fn get(&self, seq: i64) -> Option<Body> {
         self.slots.get(&seq).map(|s| s.body.clone())
@@ -71,7 +76,6 @@ impl Bodies {
     }
 
     /// Bytes held.
-    #[cfg(test)]
     pub(crate) fn bytes(&self) -> usize {
         self.bytes
     }

@@ -549,6 +549,27 @@ impl Store {
         lock(&self.0.shared.bodies).get(d.entry.seq)
     }
 
+    /// The `seq`s of up to `max` deliveries queued behind `d` in its lane
+    /// whose bodies are not kept in memory: worth reading with `d`'s.
+    pub(crate) fn read_ahead(&self, d: &Dispatch, max: usize) -> Vec<i64> {
+        if lock(&self.0.shared.bodies).bytes() > bodies::BODY_BUDGET / 4 * 3 {
+            // Bodies read now would not be kept.
+            return Vec::new();
+        }
+        let upcoming = lock(&self.0.shared.scheduler).upcoming(&d.lane, max);
+        let bodies = lock(&self.0.shared.bodies);
+        upcoming
+            .into_iter()
+            .filter(|&seq| !bodies.contains(seq))
+            .collect()
+    }
+
+    /// Keeps a body read ahead for the one delivery of its lane that will
+    /// use it (within the memory budget).
+    pub(crate) fn keep_body(&self, seq: i64, body: Body) {
+        lock(&self.0.shared.bodies).insert(seq, body, 1);
+    }
+
     /// Loads the bodies and guids of outbox messages by seq (one read
     /// transaction); `None` for one that is gone.
     pub(crate) fn payloads(

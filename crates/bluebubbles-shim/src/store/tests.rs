@@ -657,6 +657,71 @@ async fn activity_is_written_once_per_group_with_the_group() {
     assert_eq!(store.chat(chat).unwrap().unwrap().last_message_ms, 149);
 }
 
+/// After a restart no body is in memory: the bodies queued behind a lane's
+/// head are read ahead with it, kept for their one delivery, and released
+/// by it.
+#[tokio::test]
+async fn bodies_behind_a_head_are_read_ahead_and_released_by_their_delivery() {
+    let db = TempDb::new();
+    let chat = "zoom;+;channel:r";
+    {
+        let store = Store::open(db.path()).unwrap();
+        store.add_webhook(HOOK, &["*".into()], 0).unwrap();
+        for i in 0..4 {
+            one(&store, msg(&format!("r{i}"), chat, i), 1, SHAPE)
+                .await
+                .unwrap();
+        }
+        one(&store, msg("other", "zoom;+;channel:o", 9), 1, SHAPE)
+            .await
+            .unwrap();
+    }
+    let store = Store::open(db.path()).unwrap();
+    let due = store.take_due(i64::MAX, 8);
+    let head = due.iter().find(|d| &*d.lane.1 == chat).unwrap();
+    assert_eq!(guid_of(&store, head), "r0");
+    assert!(
+        store.cached_body(head).is_none(),
+        "nothing kept after a restart"
+    );
+    let ahead = store.read_ahead(head, 2);
+    assert_eq!(ahead, vec![head.entry.seq + 1, head.entry.seq + 2]);
+    for (seq, body) in ahead.iter().zip(store.payloads(&ahead).unwrap()) {
+        let (payload, guid) = body.unwrap();
+        store.keep_body(*seq, body_of(payload, guid));
+    }
+    assert_eq!(
+        store.read_ahead(head, 8),
+        vec![head.entry.seq + 3],
+        "kept ones are not read again"
+    );
+    let delivered = |d: &Dispatch| {
+        store.finish_attempt(d, &Attempt::Delivered, 1, 10, &backoff(), 0.0);
+    };
+    delivered(head);
+    let next = store.take_due(i64::MAX, 8);
+    let second = next
+        .iter()
+        .find(|d| d.entry.seq == head.entry.seq + 1)
+        .unwrap();
+    let body = store.cached_body(second).expect("read ahead");
+    assert!(body.payload.contains("body of r1"));
+    assert_eq!(&*body.guid, "r1");
+    delivered(second);
+    assert!(
+        !lock(&store.0.shared.bodies).contains(second.entry.seq),
+        "released"
+    );
+    assert!(lock(&store.0.shared.bodies).contains(head.entry.seq + 2));
+}
+
+fn body_of(payload: String, guid: String) -> Body {
+    Body {
+        payload: Arc::from(payload),
+        guid: Arc::from(guid),
+    }
+}
+
 /// Every statement that runs per event, per delivery or per pruner step
 /// must be a keyed search: no full scan, no temporary sort.
 #[test]
