@@ -68,7 +68,15 @@ pub(crate) struct Scheduler {
     /// reload must not bring them back.
     settling: HashSet<i64>,
     pending: usize,
+    /// Failed attempts per webhook since its last success.
+    failures: HashMap<i64, u32>,
 }
+
+/// Failed attempts in a row (no success between) after which a webhook
+/// counts as down: its next success releases the heads waiting out a
+/// backoff (see [`Scheduler::attempted`]). One failing conversation among
+/// working ones never gets there, so it keeps its backoff.
+pub(crate) const DOWN_AFTER: u32 = 4;
 
 impl Scheduler {
     /// Deliveries waiting or in flight.
@@ -204,6 +212,39 @@ impl Scheduler {
         self.arm(lane, now_ms);
     }
 
+    /// Counts an attempt to webhook `webhook`. A success after it was down
+    /// ([`DOWN_AFTER`] failures in a row) makes every head of its lanes
+    /// that failed before due now: the receiver is back, and each
+    /// conversation need not wait out its own backoff (up to minutes) to
+    /// find out. Order per conversation is unchanged; attempts still count
+    /// toward the dead-letter budget.
+    pub(crate) fn attempted(&mut self, webhook: i64, ok: bool, now_ms: i64) {
+        if !ok {
+            *self.failures.entry(webhook).or_default() += 1;
+            return;
+        }
+        if self.failures.remove(&webhook).unwrap_or(0) < DOWN_AFTER {
+            return;
+        }
+        let waiting: Vec<LaneKey> = self
+            .lanes
+            .iter_mut()
+            .filter(|(k, l)| {
+                k.0 == webhook && matches!(l.state, LaneState::Armed(at) if at > now_ms)
+            })
+            .filter_map(|(k, l)| {
+                let head = l.queue.front_mut()?;
+                (head.attempts > 0 && head.next_ms > now_ms).then(|| {
+                    head.next_ms = now_ms;
+                    k.clone()
+                })
+            })
+            .collect();
+        for lane in waiting {
+            self.arm(&lane, now_ms);
+        }
+    }
+
     /// The result of delivery `id` is committed.
     pub(crate) fn settled(&mut self, id: i64) {
         self.settling.remove(&id);
@@ -286,6 +327,86 @@ mod tests {
 
     fn ids(d: &[Dispatch]) -> Vec<i64> {
         d.iter().map(|d| d.entry.id).collect()
+    }
+
+    /// Fails every due head (attempt counted, retry at `next_ms`).
+    fn fail_all(s: &mut Scheduler, now: i64, next_ms: i64) {
+        for d in s.take(now, usize::MAX) {
+            let how = Completion::Retry {
+                attempts: d.entry.attempts + 1,
+                next_ms,
+            };
+            s.complete(&d.lane, d.entry.id, how, now);
+            s.attempted(d.lane.0, false, now);
+        }
+    }
+
+    #[test]
+    fn a_webhook_back_from_down_releases_heads_waiting_out_a_backoff() {
+        let mut s = Scheduler::default();
+        let (a, b, other) = (lane(1, "a"), lane(1, "b"), lane(2, "c"));
+        s.push(a.clone(), e(1, 0), 0);
+        s.push(a.clone(), e(2, 0), 0);
+        s.push(b.clone(), e(3, 0), 0);
+        s.push(other.clone(), e(4, 0), 0);
+        // Webhook 1 is down: its heads fail, then wait minutes.
+        // (Webhook 2 fails twice as well, fewer than DOWN_AFTER in all.)
+        fail_all(&mut s, 0, 1);
+        fail_all(&mut s, 1, 300_000);
+        assert!(s.take(10, 8).is_empty(), "all waiting out a backoff");
+        // A success to webhook 2 (not down) changes nothing for webhook 1;
+        // one success to webhook 1 after it was down releases its heads in
+        // order, and the failed attempts still count.
+        s.attempted(2, true, 10);
+        assert!(s.take(10, 8).is_empty());
+        s.attempted(1, true, 10);
+        let d = s.take(10, 8);
+        let mut got = ids(&d);
+        got.sort_unstable();
+        assert_eq!(got, vec![1, 3]);
+        assert!(d.iter().all(|d| d.entry.attempts == 2));
+        assert_eq!(
+            s.next_due(),
+            Some(300_000),
+            "webhook 2's head keeps its time"
+        );
+    }
+
+    #[test]
+    fn one_failing_conversation_among_working_ones_keeps_its_backoff() {
+        let mut s = Scheduler::default();
+        let (bad, good) = (lane(1, "bad"), lane(1, "good"));
+        s.push(bad.clone(), e(1, 0), 0);
+        for id in 2..20 {
+            s.push(good.clone(), e(id, 0), 0);
+        }
+        for t in 0..10 {
+            // The bad head fails once per round; the good lane delivers.
+            let d = s.take(t, 8);
+            for d in d {
+                if d.lane == bad {
+                    s.complete(
+                        &bad,
+                        d.entry.id,
+                        Completion::Retry {
+                            attempts: 1,
+                            next_ms: 1_000_000,
+                        },
+                        t,
+                    );
+                    s.attempted(1, false, t);
+                } else {
+                    s.complete(&good, d.entry.id, Completion::Done, t);
+                    s.attempted(1, true, t);
+                }
+            }
+        }
+        assert_eq!(
+            s.next_due(),
+            Some(1_000_000),
+            "the failing head still waits"
+        );
+        assert!(s.take(100, 8).iter().all(|d| d.lane != bad));
     }
 
     #[test]

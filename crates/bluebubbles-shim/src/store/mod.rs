@@ -604,7 +604,11 @@ impl Store {
         match attempt {
             Attempt::Delivered => {
                 lock(&shared.bodies).release(seq);
-                lock(&shared.scheduler).complete(lane, id, Completion::Done, now_ms);
+                {
+                    let mut s = lock(&shared.scheduler);
+                    s.complete(lane, id, Completion::Done, now_ms);
+                    s.attempted(lane.0, true, now_ms);
+                }
                 shared.wake.notify_one();
                 let hook = Arc::clone(&shared);
                 self.0.journal.submit(
@@ -657,7 +661,11 @@ impl Store {
                 } else {
                     Completion::Retry { attempts, next_ms }
                 };
-                lock(&shared.scheduler).complete(lane, id, how, now_ms);
+                {
+                    let mut s = lock(&shared.scheduler);
+                    s.complete(lane, id, how, now_ms);
+                    s.attempted(lane.0, false, now_ms);
+                }
                 let error = error.clone();
                 let hook = Arc::clone(&shared);
                 self.0.journal.submit(
