@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 
-use moltbot_channel::{ChatType, Party};
+use moltbot_channel::{Conversation, Party};
 use rusqlite::{Connection, params};
 
 use super::conversations::{self, ADD_PARTICIPANT};
@@ -115,20 +115,20 @@ impl Known {
         Ok(member)
     }
 
-    /// Creates or updates conversation `chat_guid` with `members` and a
+    /// Creates or updates `conversation` with `members` and a
     /// message at `date_ms`, and returns it as
     /// `chat_by_guid(.., Some(limit))` reads it afterwards. The activity is
     /// not written here: see [`Known::note_activity`].
     pub(super) fn chat(
         &mut self,
         conn: &Connection,
-        chat_guid: &str,
-        kind: ChatType,
-        label: Option<&str>,
+        conversation: &Conversation,
         members: &[Member],
         date_ms: i64,
         limit: usize,
     ) -> Result<ChatRecord, ShimError> {
+        let (chat_guid, kind) = (conversation.id.as_str(), conversation.kind);
+        let label = conversation.label.as_deref();
         if limit != self.limit {
             self.chats = HashMap::new();
             self.limit = limit;

@@ -850,9 +850,7 @@ fn store_inbound(
     }
     let chat = w.known.chat(
         conn,
-        chat_guid,
-        m.conversation.kind,
-        m.conversation.label.as_deref(),
+        &m.conversation,
         &members,
         m.timestamp_ms,
         shaper.participants,
