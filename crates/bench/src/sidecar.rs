@@ -212,11 +212,7 @@ pub(crate) fn locate_binary(explicit: Option<PathBuf>, no_build: bool) -> anyhow
                 .args(BUILD_ARGS)
                 .status()
                 .context("cannot run cargo")?;
-            anyhow::ensure!(
-                status.success(),
-                "cargo {} failed",
-                BUILD_ARGS.join(" ")
-            );
+            anyhow::ensure!(status.success(), "cargo {} failed", BUILD_ARGS.join(" "));
         }
     }
     let exe = std::env::current_exe()?;

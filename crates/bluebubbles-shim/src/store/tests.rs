@@ -684,12 +684,10 @@ fn record_sent_needs_no_blocking_thread() {
             temp_guid: Some("t1".into()),
             attachments: Vec::new(),
         };
-        let recorded = tokio::time::timeout(
-            std::time::Duration::from_secs(10),
-            store.record_sent(sent),
-        )
-        .await
-        .expect("record_sent waited for a blocking thread");
+        let recorded =
+            tokio::time::timeout(std::time::Duration::from_secs(10), store.record_sent(sent))
+                .await
+                .expect("record_sent waited for a blocking thread");
         let (msg, chat) = recorded.unwrap();
         assert_eq!(msg.guid, "zoom-msg-1");
         assert!(msg.is_from_me && msg.rowid > 0);
