@@ -14,6 +14,16 @@ use tokio::process::{Child, Command};
 /// The shim password the bench configures (a bench-only value).
 pub(crate) const PASSWORD: &str = "bench-password";
 
+/// How the sidecar is built: as shipped, without the `demo` feature's
+/// embedded fake Zoom (docs/operations.md), so its memory is the shipped one.
+const BUILD_ARGS: [&str; 5] = [
+    "build",
+    "--release",
+    "-p",
+    "moltbot-zoom",
+    "--no-default-features",
+];
+
 /// Where the sidecar's endpoints are.
 pub(crate) struct Endpoints<'a> {
     /// fake Zoom's base URL (OAuth and REST).
@@ -179,7 +189,7 @@ pub(crate) fn locate_binary(explicit: Option<PathBuf>, no_build: bool) -> anyhow
     }
     if !no_build {
         if let Some(cargo) = std::env::var_os("CARGO") {
-            eprintln!("building the sidecar: cargo build --release -p moltbot-zoom");
+            eprintln!("building the sidecar: cargo {}", BUILD_ARGS.join(" "));
             // Without the variables `cargo run` set for the bench itself: build
             // scripts that watch them would rebuild their crates every time.
             let mut build = std::process::Command::new(cargo);
@@ -199,13 +209,10 @@ pub(crate) fn locate_binary(explicit: Option<PathBuf>, no_build: bool) -> anyhow
                 }
             }
             let status = build
-                .args(["build", "--release", "-p", "moltbot-zoom"])
+                .args(BUILD_ARGS)
                 .status()
                 .context("cannot run cargo")?;
-            anyhow::ensure!(
-                status.success(),
-                "cargo build --release -p moltbot-zoom failed"
-            );
+            anyhow::ensure!(status.success(), "cargo {} failed", BUILD_ARGS.join(" "));
         }
     }
     let exe = std::env::current_exe()?;
@@ -215,8 +222,9 @@ pub(crate) fn locate_binary(explicit: Option<PathBuf>, no_build: bool) -> anyhow
         .join("moltbot-zoom");
     anyhow::ensure!(
         path.is_file(),
-        "no sidecar binary at {}; run `cargo build --release -p moltbot-zoom` or pass --sidecar",
-        path.display()
+        "no sidecar binary at {}; run `cargo {}` or pass --sidecar",
+        path.display(),
+        BUILD_ARGS.join(" ")
     );
     Ok(path)
 }

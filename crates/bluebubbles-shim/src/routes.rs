@@ -226,7 +226,7 @@ async fn send_text_to(
                 temp_guid: key,
                 attachments: Vec::new(),
             };
-            Ok(task_shim.0.store.call(move |s| s.record_sent(sent)).await?)
+            Ok(task_shim.0.store.record_sent(sent).await?)
         },
     )
     .await
@@ -360,7 +360,7 @@ async fn send_attachment(
             thread_originator: reply_to,
             temp_guid: key,
         };
-        Ok(task_shim.0.store.call(move |s| s.record_sent(sent)).await?)
+        Ok(task_shim.0.store.record_sent(sent).await?)
     })
     .await?;
     let (msg, chat) = &*sent;

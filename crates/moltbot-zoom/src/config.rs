@@ -193,7 +193,7 @@ impl Default for Config {
             database: None,
             state_dir: None,
             max_attempts: 12,
-            event_queue_capacity: 10_000,
+            event_queue_capacity: 1_000,
             auth_failure_limit: 30,
             auth_failure_limit_total: 300,
             max_connections: 256,
@@ -764,7 +764,7 @@ password = "pw-secret"
         assert_eq!(c.listen, "127.0.0.1:18790");
         assert_eq!(c.ws_url, "wss://ws.zoom.us/ws");
         assert_eq!(c.max_attempts, 12);
-        assert_eq!(c.event_queue_capacity, 10_000);
+        assert_eq!(c.event_queue_capacity, 1_000);
         assert_eq!(c.database_path(), PathBuf::from("moltbot-zoom.sqlite"));
     }
 

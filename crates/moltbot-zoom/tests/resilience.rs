@@ -67,7 +67,7 @@ async fn without_a_failure_the_process_keeps_running() {
             .is_none()
     );
     let status = sidecar.status().await;
-    assert_eq!(status["zoom"]["queue"]["capacity"], 10_000, "{status:#}");
+    assert_eq!(status["zoom"]["queue"]["capacity"], 1_000, "{status:#}");
     assert_eq!(status["zoom"]["counters"]["events_failed"], 0, "{status:#}");
     let metrics = reqwest::Client::new()
         .get(format!("{}/metrics", sidecar.url))
@@ -79,7 +79,7 @@ async fn without_a_failure_the_process_keeps_running() {
         .await
         .unwrap();
     for sample in [
-        "moltbot_zoom_event_queue_capacity 10000",
+        "moltbot_zoom_event_queue_capacity 1000",
         "moltbot_zoom_event_queue_depth 0",
         "moltbot_zoom_events_failed_total 0",
     ] {

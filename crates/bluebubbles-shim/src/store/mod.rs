@@ -351,10 +351,24 @@ impl Store {
     }
 
     /// Records a message we sent (and its conversation, created if new).
-    pub(crate) fn record_sent(&self, sent: Sent) -> Result<(MessageRecord, ChatRecord), ShimError> {
-        self.0
-            .journal
-            .call(Durability::Normal, move |conn, w| store_sent(conn, w, sent))
+    /// Resolves after the commit without holding a blocking thread: the
+    /// reply path waits on the writer alone (one thread hop less per send).
+    pub(crate) fn record_sent(
+        &self,
+        sent: Sent,
+    ) -> impl Future<Output = Result<(MessageRecord, ChatRecord), ShimError>> + Send + use<> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.0.journal.submit(
+            Durability::Normal,
+            move |conn, w| store_sent(conn, w, sent),
+            move |r| {
+                let _ = tx.send(r);
+            },
+        );
+        async move {
+            rx.await
+                .map_err(|_| ShimError::Task("the store writer stopped".into()))?
+        }
     }
 
     /// Creates a direct conversation with `address` unless it exists.

@@ -114,8 +114,11 @@ fn migrations() -> Migrations<'static> {
 const STATEMENT_CACHE: usize = 128;
 
 /// Page cache per connection, in KiB (SQLite's default is 2 MB): index pages
-/// of a large backlog stay cached instead of being read back per group.
-const CACHE_KIB: i64 = 8 * 1024;
+/// of a large backlog stay cached instead of being read back per group. A
+/// blast fills the writer's cache to this cap (new outbox pages), so it is
+/// part of the peak memory (docs/performance.md, "Memory"): 4 MB keeps a
+/// group's dirty pages and the hot index pages without spilling.
+pub(super) const CACHE_KIB: i64 = 4 * 1024;
 
 /// Largest WAL kept on disk after a checkpoint, in bytes.
 const JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;

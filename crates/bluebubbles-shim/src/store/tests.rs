@@ -891,3 +891,64 @@ async fn a_full_disk_refuses_in_order_reports_and_recovers() {
         .unwrap();
     assert_eq!(guids, ["m0", "m1", "m2", "m4"]);
 }
+
+/// The reply path records a send without a blocking thread: it completes
+/// while the runtime's only blocking thread is busy.
+#[test]
+fn record_sent_needs_no_blocking_thread() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .max_blocking_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = Store::open_in_memory().unwrap();
+    let (release, wait) = std_mpsc::channel::<()>();
+    rt.block_on(async {
+        let busy = tokio::task::spawn_blocking(move || {
+            let _ = wait.recv();
+        });
+        let sent = Sent {
+            guid: "zoom-msg-1".into(),
+            chat_guid: "zoom;+;channel:c1".into(),
+            text: "hi".into(),
+            date_ms: 1,
+            thread_originator: None,
+            temp_guid: Some("t1".into()),
+            attachments: Vec::new(),
+        };
+        let recorded =
+            tokio::time::timeout(std::time::Duration::from_secs(10), store.record_sent(sent))
+                .await
+                .expect("record_sent waited for a blocking thread");
+        let (msg, chat) = recorded.unwrap();
+        assert_eq!(msg.guid, "zoom-msg-1");
+        assert!(msg.is_from_me && msg.rowid > 0);
+        assert_eq!(msg.temp_guid.as_deref(), Some("t1"));
+        assert_eq!(chat.guid, "zoom;+;channel:c1");
+        drop(release);
+        busy.await.unwrap();
+    });
+}
+
+/// Both connections' page caches have the memory bound the blast's peak
+/// RSS counts on (a cache fills to its cap while the outbox grows).
+#[test]
+fn page_caches_are_bounded() {
+    let db = TempDb::new();
+    let store = Store::open(db.path()).unwrap();
+    let reader: i64 = store
+        .read(|c| Ok(c.query_row("PRAGMA cache_size", [], |r| r.get(0))?))
+        .unwrap();
+    let writer: i64 = store
+        .0
+        .journal
+        .call(Durability::Normal, |c, _| {
+            Ok(c.query_row("PRAGMA cache_size", [], |r| r.get(0))?)
+        })
+        .unwrap();
+    // Negative values are KiB.
+    for kib in [reader, writer] {
+        assert_eq!(kib, -schema::CACHE_KIB);
+        assert!((1..=4 * 1024).contains(&-kib), "{kib}");
+    }
+}
