@@ -636,6 +636,21 @@ export function parseInboundMessage(data) {
   };
 }
 
+/**
+ * The text a context message (no turn of its own) adds to its session. A person's Team Chat
+ * message names who wrote it and where, the way the host's channels label the group history
+ * entries they hand the agent (`sender: body`, e.g. Mattermost's and MS Teams' pending
+ * history): `Zoom [#general] Carol Diaz (carol@example.com): lunch?`. Zoom's own events (the
+ * meeting notices) read `Zoom: <text>`.
+ */
+export function contextText(msg) {
+  if (msg.sender === EVENT_SENDER) return `Zoom: ${msg.text}`;
+  const name = msg.senderName?.trim();
+  const who = name && name.toLowerCase() !== msg.sender.toLowerCase() ? `${name} (${msg.sender})` : msg.sender;
+  const where = msg.kind === "direct" ? "" : ` [${msg.label ?? msg.chatGuid}]`;
+  return `Zoom${where} ${who}: ${msg.text}`;
+}
+
 // ---------------------------------------------------------------------------------------
 // Sidecar supervision
 
@@ -1526,7 +1541,7 @@ export function createZoomPlugin(options = {}) {
 
     /** Context mode: durable before 2xx (the host's injection queue, else our own file). */
     async function acceptContext(state, account, msg, route) {
-      const text = `Zoom: ${msg.text}`;
+      const text = contextText(msg);
       const contextKey = `zoom:event:${msg.guid}`;
       const inject = durableInjection();
       if (inject) {

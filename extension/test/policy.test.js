@@ -4,8 +4,10 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
 import {
+  contextText,
   createZoomPlugin,
   decideAccess,
+  parseInboundMessage,
   resolveAccount,
   resolveSecretInput,
   unknownKeys,
@@ -135,6 +137,7 @@ test("channel messages: unmentioned ones are context, no turn; mentioned ones (Z
   assert.equal((await t.post(msg("m-1", "lunch?"))).statusCode, 200);
   assert.equal(t.calls.dispatch.length, 0);
   assert.equal(t.calls.enqueueSystemEvent.length, 1, "kept as context for the next turn");
+  assert.equal(t.calls.enqueueSystemEvent[0].text, "Zoom [zoom;+;channel:c1] Alice (carol@corp.example): lunch?", "the agent sees who said it");
   await t.post(msg("m-2", "what is blocking?", { wasMentioned: true }));
   assert.equal(t.calls.dispatch.length, 1);
   assert.equal(t.calls.finalizeInboundContext[0].WasMentioned, true);
@@ -146,6 +149,19 @@ test("channel messages: unmentioned ones are context, no turn; mentioned ones (Z
   assert.equal(quiet.calls.dispatch.length, 1);
   assert.equal(quiet.calls.finalizeInboundContext[0].WasMentioned, false);
   assert.equal(quiet.channel.groups.resolveRequireMention({ cfg: quiet.cfg, accountId: "default", groupId: "c1" }), false);
+});
+
+test("context text names the sender and the conversation; Zoom's own events stay `Zoom: …`", () => {
+  const parse = (over) => parseInboundMessage(newMessage(over).data);
+  const channel = parse({ sender: "carol@corp.example", displayName: "Carol Diaz", text: "lunch?", chatGuid: "zoom;+;channel:c1", chatName: "#general" });
+  assert.equal(contextText(channel), "Zoom [#general] Carol Diaz (carol@corp.example): lunch?");
+  // No name known (the handle carries only the id): the id alone, not twice.
+  const bare = parse({ sender: "u-carol", displayName: "U-Carol", chatGuid: "zoom;+;channel:c1", text: "hi" });
+  assert.equal(contextText(bare), "Zoom [zoom;+;channel:c1] u-carol: hi");
+  const direct = parse({ sender: "dan@corp.example", displayName: "Dan", text: "ping", zoom: { mode: "context" } });
+  assert.equal(contextText(direct), "Zoom Dan (dan@corp.example): ping");
+  const event = parse({ sender: "zoom", text: "Bob joined Weekly sync", chatGuid: "zoom;+;meeting:8123" });
+  assert.equal(contextText(event), "Zoom: Bob joined Weekly sync");
 });
 
 test("meeting events pass no DM / channel policy and no mention gate", async () => {

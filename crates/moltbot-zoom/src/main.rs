@@ -50,12 +50,15 @@ enum Command {
     Outbox {
         #[command(subcommand)]
         command: outbox_cmd::OutboxCommand,
-        /// TOML config file naming the database (default: $MOLTBOT_ZOOM_CONFIG).
+        /// TOML config file naming the database (default: $MOLTBOT_ZOOM_CONFIG, else
+        /// `channels.zoom` in the gateway's config file, as for `doctor`).
         #[arg(long, global = true)]
         config: Option<PathBuf>,
         /// The SQLite database (default: `database` from the configuration).
         #[arg(long, global = true, env = "MOLTBOT_ZOOM_DATABASE")]
         database: Option<PathBuf>,
+        #[command(flatten)]
+        gateway: doctor::GatewayConfigArgs,
     },
     /// Play a scripted meeting through the real pipeline against an embedded fake Zoom
     /// (source builds only: the `demo` cargo feature).
@@ -115,14 +118,18 @@ fn main() -> ExitCode {
                 command,
                 config,
                 database,
+                gateway,
             } => {
                 let db = match database {
                     Some(db) => db,
-                    None => config::Config::merge(&config::Sources::from_process(config)?)
-                        .map_err(|p| {
-                            anyhow::anyhow!("invalid configuration:\n  - {}", p.join("\n  - "))
-                        })?
-                        .database_path(),
+                    None => doctor::config_for(
+                        &doctor::sources(config, &gateway)?,
+                        &["database", "stateDir"],
+                    )
+                    .map_err(|p| {
+                        anyhow::anyhow!("invalid configuration:\n  - {}", p.join("\n  - "))
+                    })?
+                    .database_path(),
                 };
                 outbox_cmd::run(command, db)
             }

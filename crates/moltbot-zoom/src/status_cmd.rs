@@ -8,8 +8,6 @@ use moltbot_channel::{AccountStatus, ConnectionState, Secret};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::config::{Config, Sources};
-
 /// How long to wait for the sidecar's answer.
 const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -25,9 +23,12 @@ pub(crate) struct StatusArgs {
     /// Print the raw `/status` JSON.
     #[arg(long)]
     pub(crate) json: bool,
-    /// TOML config file (default: $MOLTBOT_ZOOM_CONFIG).
+    /// TOML config file (default: $MOLTBOT_ZOOM_CONFIG, else `channels.zoom` in the
+    /// gateway's config file, as for `doctor`).
     #[arg(long)]
     pub(crate) config: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) gateway: crate::doctor::GatewayConfigArgs,
 }
 
 /// `/status` as the shim serves it; every part optional so an older or newer
@@ -75,18 +76,23 @@ fn target(args: &StatusArgs) -> anyhow::Result<(String, Secret)> {
     if let (Some(url), Some(password)) = (&args.url, &args.password) {
         return Ok((url.clone(), Secret::new(password.as_str())));
     }
-    let config =
-        Config::merge(&Sources::from_process(args.config.clone())?).map_err(|problems| {
-            anyhow::anyhow!(
-                "cannot read the sidecar's address and password from the configuration:\n{}\n\
+    let sources = crate::doctor::sources(args.config.clone(), &args.gateway)?;
+    let needed: &[&str] = match (&args.url, &args.password) {
+        (Some(_), _) => &["password"],
+        (None, Some(_)) => &["listen"],
+        (None, None) => &["listen", "password"],
+    };
+    let config = crate::doctor::config_for(&sources, needed).map_err(|problems| {
+        anyhow::anyhow!(
+            "cannot read the sidecar's address and password from the configuration:\n{}\n\
              Pass --url and --password (or MOLTBOT_ZOOM_PASSWORD), or fix the configuration.",
-                problems
-                    .iter()
-                    .map(|p| format!("  - {p}"))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            )
-        })?;
+            problems
+                .iter()
+                .map(|p| format!("  - {p}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    })?;
     let url = match &args.url {
         Some(u) => u.clone(),
         None => url_of_listen(&config.listen)?,

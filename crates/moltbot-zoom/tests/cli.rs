@@ -287,3 +287,115 @@ async fn outbox_lists_shows_retries_and_drops_dead_letters_while_the_sidecar_run
     assert!(out.stderr.contains("no database at"), "{}", out.stderr);
     assert!(!missing.exists());
 }
+
+/// `status` and `outbox` read `channels.zoom` from the gateway's JSON5 config, as
+/// `doctor` does: `--host-config FILE`, or `--host` (its state dir and config file),
+/// with `--account` choosing under `accounts`; `${VAR}` values resolve.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_and_outbox_read_the_gateway_config() {
+    let fake = fake_zoom().await;
+    let receiver = Receiver::start(0, StatusCode::INTERNAL_SERVER_ERROR).await;
+    let dir = TempDir::new("gateway-config");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let toml = write_config(
+        &dir,
+        &fake,
+        &listen,
+        &webhook_url(receiver.addr.port()),
+        "maxAttempts = 1",
+    );
+    let sidecar = SidecarProcess::start(&toml, "info");
+    assert!(fake.wait_for_open_connections(1, WAIT).await);
+    fake.push_event(meeting_started(5, 1, 1_736_150_400_000));
+    sidecar
+        .wait_status("one dead letter", |s| s["outbox"]["deadLetters"] == 1)
+        .await;
+
+    // The gateway's config: JSON5, the shim password as an env reference.
+    let state = dir.path().join("openclaw-state");
+    std::fs::create_dir_all(&state).unwrap();
+    let gateway = state.join("openclaw.json");
+    std::fs::write(
+        &gateway,
+        format!(
+            "// written by the gateway\n{{\n  channels: {{\n    zoom: {{\n      \
+             listen: \"{listen}\",\n      password: \"${{ZOOM_SHIM_PASSWORD}}\",\n      \
+             accounts: {{\n        work: {{ database: {db:?}, }},\n        \
+             lab: {{ database: \"/nonexistent/lab.sqlite\" }},\n      }},\n    }},\n  }},\n}}\n",
+            db = dir.db().display().to_string(),
+        ),
+    )
+    .unwrap();
+    let file = gateway.to_str().unwrap();
+    let env = [("ZOOM_SHIM_PASSWORD", PASSWORD)];
+
+    let out = cli(
+        &["status", "--host-config", file, "--account", "work"],
+        &env,
+    )
+    .await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stdout.contains(&format!(
+            "moltbot-zoom sidecar at http://{listen} (version "
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("  dead letters        1 (see"),
+        "{}",
+        out.stdout
+    );
+
+    // --host finds the same file through the host's state dir.
+    let state_env = [("OPENCLAW_STATE_DIR", state.to_str().unwrap())];
+    let out = cli(
+        &[
+            "outbox",
+            "list",
+            "--json",
+            "--host",
+            "openclaw",
+            "--account",
+            "work",
+        ],
+        &state_env,
+    )
+    .await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let doc: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc["outbox"]["deadLetters"], 1, "{doc:#}");
+    assert_eq!(
+        doc["deadLetters"][0]["chatGuid"], "zoom;+;meeting:5",
+        "{doc:#}"
+    );
+
+    // Two accounts and none chosen: refused with the list and the fix, nothing opened.
+    let out = cli(&["outbox", "list", "--host-config", file], &[]).await;
+    assert_ne!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stderr.contains("lab") && out.stderr.contains("work"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("fix: "), "{}", out.stderr);
+    // The other account's database does not exist: said, not created.
+    let out = cli(
+        &["outbox", "list", "--host-config", file, "--account", "lab"],
+        &[],
+    )
+    .await;
+    assert_ne!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("no database at /nonexistent/lab.sqlite"),
+        "{}",
+        out.stderr
+    );
+    // Without the variable the password is missing, and no secret is printed.
+    let out = cli(&["status", "--host-config", file, "--account", "work"], &[]).await;
+    assert_ne!(out.code, Some(0), "{out:?}");
+    assert!(out.stderr.contains("ZOOM_SHIM_PASSWORD"), "{}", out.stderr);
+    assert!(!out.stderr.contains(PASSWORD), "{}", out.stderr);
+}

@@ -13,6 +13,7 @@ mod echo;
 mod error;
 mod filter;
 mod ledger;
+mod markdown;
 mod mention;
 mod outbound;
 mod ratelimit;
@@ -24,5 +25,5 @@ pub use self::{
     config::{Routing, SendAs, ZoomChannelConfig, default_delivery_mode},
     conversation::{FEED_ID, Target, parse_target},
     render::{Rendered, Renderer, SYSTEM_SENDER_ID, SkipReason},
-    split::split_text,
+    split::{split_markdown, split_text},
 };

@@ -15,8 +15,9 @@ use crate::{
     conversation::{Target, parse_target},
     error::channel_error,
     ledger::Resume,
+    markdown,
     ratelimit::acquire,
-    split::split_text,
+    split::split_markdown,
 };
 
 /// Upper bound on attempts of one part, whatever Retry-After says.
@@ -75,7 +76,13 @@ impl Inner {
                 },
                 None => Vec::new(),
             };
-            let parts = split_text(text, SendChatMessage::MAX_CHARS);
+            // The chatbot's messages render Zoom's markdown: rewritten before the
+            // split, so each part stays within the limit.
+            let rendered = match self.config.send_as {
+                SendAs::Chatbot { .. } => std::borrow::Cow::Owned(markdown::to_chatbot(text)),
+                SendAs::User { .. } => std::borrow::Cow::Borrowed(text),
+            };
+            let parts = split_markdown(&rendered, SendChatMessage::MAX_CHARS);
             let rest = parts.get(posted.len()..).unwrap_or_default();
             let windowed = self.windows_apply(&target);
             let deadline = if windowed {
@@ -257,7 +264,8 @@ impl Inner {
                     user_jid,
                     content: ChatbotContent::text(part),
                     reply_to: thread.map(str::to_owned),
-                    is_markdown_support: None,
+                    // The agent writes markdown; Zoom renders it only when asked.
+                    is_markdown_support: Some(true),
                 };
                 self.api
                     .send_chatbot_message(&body)

@@ -831,6 +831,55 @@ async fn chatbot_mode_posts_a_card() {
     fake.shutdown();
 }
 
+/// A chatbot reply in a channel: Zoom's markdown (`is_markdown_support`), and a
+/// long code block split across messages, each part a closed, reopened fence.
+#[tokio::test]
+async fn chatbot_replies_render_markdown_and_split_code_blocks_whole() {
+    let fake = FakeZoom::start(FakeConfig::default()).await.unwrap();
+    let config = ZoomChannelConfig {
+        send_as: SendAs::Chatbot {
+            robot_jid: fake.config().robot_jid.clone(),
+            account_id: fake.config().account_id.clone(),
+        },
+        ..base_config(&fake)
+    };
+    let channel = build(&fake, config);
+    let code: String = (0..30)
+        .map(|i| format!("step_{i:02}(\"{}\")\n", "x".repeat(40)))
+        .collect();
+    let reply = format!(
+        "## Plan\nSee [the doc](https://example.com/d) ~~today~~.\n\n```python\n{code}```\nDone."
+    );
+    let result = channel
+        .send_text(text("zoom;+;channel:c-1@conference.xmpp.zoom.us", &reply))
+        .await
+        .unwrap();
+    let sent = fake.chatbot_messages();
+    assert_eq!(sent.len(), result.part_ids.len());
+    assert!(sent.len() >= 3, "{sent:?}");
+    let parts: Vec<String> = sent.iter().map(|m| m.body.content.plain_text()).collect();
+    for (m, part) in sent.iter().zip(&parts) {
+        assert_eq!(m.body.is_markdown_support, Some(true));
+        assert_eq!(m.body.to_jid, "c-1@conference.xmpp.zoom.us");
+        assert!(part.chars().count() <= 1024, "{part:?}");
+    }
+    assert_eq!(
+        parts[0], "**Plan**\nSee <https://example.com/d|the doc> ~today~.\n\n",
+        "the prose goes alone; the code block starts the next message"
+    );
+    assert!(parts[1].starts_with("```python\nstep_00(") && parts[1].ends_with("\n```"));
+    assert!(parts[2].starts_with("```python\nstep_"));
+    assert!(parts.last().unwrap().ends_with("```\nDone."));
+    // Every code line arrives once, in order.
+    let lines: Vec<&str> = parts
+        .iter()
+        .flat_map(|p| p.lines())
+        .filter(|l| l.starts_with("step_"))
+        .collect();
+    assert_eq!(lines, code.lines().collect::<Vec<_>>());
+    fake.shutdown();
+}
+
 #[tokio::test]
 async fn probe_checks_token_scopes_and_sender() {
     let fake = FakeZoom::start(FakeConfig::default()).await.unwrap();

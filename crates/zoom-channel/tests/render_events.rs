@@ -788,3 +788,34 @@ fn was_mentioned_follows_at_items_for_the_sender_and_self_ids() {
         "the robot JID"
     );
 }
+
+/// A chatbot addressed in a channel: `bot_notification` to the channel's
+/// conference JID and `team_chat.app_mention` are mentioned messages in
+/// `zoom;+;channel:<id>` (the host's mention gate lets them through).
+#[test]
+fn chatbot_mentions_in_a_channel_are_mentioned_channel_messages() {
+    let bot = ZoomChannelConfig {
+        send_as: SendAs::Chatbot {
+            robot_jid: "v1abcdefghijk@xmpp.zoom.us".into(),
+            account_id: "acc".into(),
+        },
+        ..config()
+    };
+    let renderer = Renderer::new(&bot);
+    let mut event = fixture("bot_notification");
+    event.payload["toJid"] = "c0ffee@conference.xmpp.zoom.us".into();
+    event.payload["channelName"] = "Launch".into();
+    let m = message(&renderer, &event);
+    assert_eq!(
+        m.conversation.id,
+        "zoom;+;channel:c0ffee@conference.xmpp.zoom.us"
+    );
+    assert_eq!(m.conversation.kind, ChatType::Channel);
+    assert_eq!(m.sender.id, "kdykjnimt4kpd8ffgqt9fq@xmpp.zoom.us");
+    assert_eq!(m.mentioned, Some(true));
+
+    let m = message(&renderer, &fixture("team_chat.app_mention"));
+    assert_eq!(m.conversation.id, "zoom;+;channel:chan-1");
+    assert_eq!(m.conversation.kind, ChatType::Channel);
+    assert_eq!(m.mentioned, Some(true));
+}

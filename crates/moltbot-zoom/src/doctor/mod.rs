@@ -84,15 +84,23 @@ pub(crate) struct DoctorArgs {
     /// {name, status, detail, fix}.
     #[arg(long)]
     json: bool,
-    /// The gateway config file (JSON5) whose `channels.zoom` to check.
-    #[arg(long, value_name = "FILE")]
-    host_config: Option<PathBuf>,
+    #[command(flatten)]
+    gateway: GatewayConfigArgs,
+}
+
+/// Where `channels.zoom` is read from besides the TOML file and the environment: the
+/// gateway's own config file (`doctor`, `status`, `outbox`; see [`sources_for`]).
+#[derive(Debug, Default, Clone, clap::Args)]
+pub(crate) struct GatewayConfigArgs {
+    /// The gateway config file (JSON5) whose `channels.zoom` to read.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub(crate) host_config: Option<PathBuf>,
     /// The gateway whose config file to read (default: as `install` chooses).
-    #[arg(long, value_enum)]
-    host: Option<Host>,
+    #[arg(long, value_enum, global = true)]
+    pub(crate) host: Option<Host>,
     /// The account under `channels.zoom.accounts` (default: as the extension chooses).
-    #[arg(long)]
-    account: Option<String>,
+    #[arg(long, global = true)]
+    pub(crate) account: Option<String>,
 }
 
 /// The checks so far; each one is handed to `on_check` as it is added.
@@ -209,7 +217,7 @@ pub(crate) struct Options {
 pub(crate) async fn run(args: DoctorArgs) -> anyhow::Result<()> {
     let options = Options {
         send_test: args.send_test,
-        host: args.host,
+        host: args.gateway.host,
     };
     let json = args.json;
     let closed = std::rc::Rc::new(tokio::sync::Notify::new());
@@ -220,7 +228,7 @@ pub(crate) async fn run(args: DoctorArgs) -> anyhow::Result<()> {
         }
     });
     let work = async {
-        match sources_for(&args) {
+        match sources_for(args.config.clone(), &args.gateway) {
             Ok(sources) => run_checks(&sources, options, &mut checks).await,
             Err(check) => {
                 checks.push(check);
@@ -243,16 +251,54 @@ pub(crate) async fn run(args: DoctorArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The process's sources plus, where it applies (module docs), the gateway config.
-fn sources_for(args: &DoctorArgs) -> Result<Sources, Check> {
-    let mut sources = Sources::from_process(args.config.clone()).map_err(|e| {
+/// The configuration sources of `status` and `outbox`: as [`sources_for`], a refusal
+/// as an error that says the fix.
+pub(crate) fn sources(
+    config: Option<PathBuf>,
+    gateway: &GatewayConfigArgs,
+) -> anyhow::Result<Sources> {
+    sources_for(config, gateway).map_err(|check| match check.fix {
+        Some(fix) => anyhow::anyhow!("{}\n  fix: {fix}", check.detail),
+        None => anyhow::anyhow!("{}", check.detail),
+    })
+}
+
+/// The configuration from `sources` for a command that needs only `keys` (`status`,
+/// `outbox`): loaded as for doctor's checks, so a problem with another key (a
+/// credential missing, a secret whose variable only the gateway has) does not stop it.
+///
+/// # Errors
+/// The problems (one line each) when the input cannot be loaded at all, or when one of
+/// `keys` is missing or invalid.
+pub(crate) fn config_for(sources: &Sources, keys: &[&str]) -> Result<Config, Vec<String>> {
+    let (checks, loaded) = load(sources);
+    let fatal = loaded.is_none();
+    match loaded {
+        Some(loaded) if loaded.missing(keys).is_none() => Ok(loaded.config),
+        _ => Err(checks
+            .into_iter()
+            .filter(|c| c.status == Status::Fail)
+            .filter(|c| fatal || problem_key(&c.detail).is_some_and(|k| keys.contains(&k)))
+            .map(|c| c.detail)
+            .collect()),
+    }
+}
+
+/// The process's sources (`--config FILE` / `MOLTBOT_ZOOM_CONFIG` and the environment)
+/// plus, where it applies (module docs), the gateway config chosen by `args`.
+pub(crate) fn sources_for(
+    config: Option<PathBuf>,
+    args: &GatewayConfigArgs,
+) -> Result<Sources, Check> {
+    let standalone_file = config.is_some();
+    let mut sources = Sources::from_process(config).map_err(|e| {
         Check::fail(
             "configuration",
             format!("{e:#}"),
             "pass an existing file with --config FILE (or set MOLTBOT_ZOOM_CONFIG)",
         )
     })?;
-    let standalone = args.config.is_some() || sources.env.contains_key(CONFIG_FILE_ENV);
+    let standalone = standalone_file || sources.env.contains_key(CONFIG_FILE_ENV);
     if args.host_config.is_none() && standalone {
         return Ok(sources);
     }
