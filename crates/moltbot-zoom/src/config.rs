@@ -139,6 +139,8 @@ pub(crate) struct Config {
     pub(crate) state_dir: Option<PathBuf>,
     pub(crate) max_attempts: u32,
     pub(crate) event_queue_capacity: usize,
+    pub(crate) transcript_max_bytes: u64,
+    pub(crate) transcript_excerpt_lines: u32,
     pub(crate) auth_failure_limit: u32,
     pub(crate) auth_failure_limit_total: u32,
     pub(crate) max_connections: u32,
@@ -194,6 +196,8 @@ impl Default for Config {
             state_dir: None,
             max_attempts: 12,
             event_queue_capacity: 10_000,
+            transcript_max_bytes: 5 * 1024 * 1024,
+            transcript_excerpt_lines: 40,
             auth_failure_limit: 30,
             auth_failure_limit_total: 300,
             max_connections: 256,
@@ -649,6 +653,11 @@ impl Config {
             ("maxConnections", u64::from(self.max_connections)),
             ("headerReadTimeoutSecs", self.header_read_timeout_secs),
             ("idleTimeoutSecs", self.idle_timeout_secs),
+            ("transcriptMaxBytes", self.transcript_max_bytes),
+            (
+                "transcriptExcerptLines",
+                u64::from(self.transcript_excerpt_lines),
+            ),
         ] {
             if value == 0 {
                 p.push(ConfigProblem {

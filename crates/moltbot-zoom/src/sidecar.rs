@@ -63,6 +63,9 @@ pub(crate) fn channel_config(config: &Config) -> ZoomChannelConfig {
         default_target: config.default_target.clone(),
         self_ids: config.self_ids.clone(),
         media_dir: config.media_dir(),
+        transcript_max_bytes: usize::try_from(config.transcript_max_bytes).unwrap_or(usize::MAX),
+        transcript_excerpt_lines: usize::try_from(config.transcript_excerpt_lines)
+            .unwrap_or(usize::MAX),
         ..ZoomChannelConfig::default()
     }
 }

@@ -21,6 +21,7 @@ use crate::{
     config::{SendAs, ZoomChannelConfig},
     dedup::Recent,
     echo::{InFlight, OwnSender, Verdict, wait_for_answers},
+    enrich,
     error::channel_error,
     ledger::{LEDGER_CAPACITY, Ledger},
     outbound::now_ms,
@@ -193,9 +194,21 @@ impl Inner {
         self.ledger.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// [`Inner::accept_rendered`], then the meeting content Zoom holds beyond
+    /// the event (summary, transcript).
+    async fn accept(
+        &self,
+        received: &ReceivedEvent,
+    ) -> Result<Option<InboundMessage>, EventFailed> {
+        Ok(match self.accept_rendered(received).await? {
+            Some(m) => Some(enrich::apply(&self.api, &self.config, &received.event, m).await),
+            None => None,
+        })
+    }
+
     /// Render → dedup → self-echo; the message to emit, if any. A possible
     /// echo of a post in flight is held until that post's answer is in.
-    async fn accept(
+    async fn accept_rendered(
         &self,
         received: &ReceivedEvent,
     ) -> Result<Option<InboundMessage>, EventFailed> {

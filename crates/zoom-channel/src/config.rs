@@ -67,6 +67,11 @@ pub struct ZoomChannelConfig {
     pub max_rate_limit_wait: Duration,
     /// Where downloaded files (Team Chat files, transcripts) are saved.
     pub media_dir: PathBuf,
+    /// Largest transcript downloaded, in bytes; the rest is cut (`transcriptMaxBytes`).
+    pub transcript_max_bytes: usize,
+    /// Transcript lines shown in the message; the rest is in the attachment
+    /// (`transcriptExcerptLines`).
+    pub transcript_excerpt_lines: usize,
 }
 
 impl Default for ZoomChannelConfig {
@@ -84,6 +89,8 @@ impl Default for ZoomChannelConfig {
             dedup_capacity: 10_000,
             max_rate_limit_wait: Duration::from_secs(8),
             media_dir: PathBuf::from("moltbot-zoom.media"),
+            transcript_max_bytes: 5 * 1024 * 1024,
+            transcript_excerpt_lines: 40,
         }
     }
 }
@@ -93,6 +100,8 @@ const MESSAGE_BY_DEFAULT: &[&str] = &[
     "meeting.started",
     "meeting.ended",
     "recording.completed",
+    "recording.transcript_completed",
+    "meeting.summary_completed",
     "chat_message.sent",
     "chat_message.replied",
     "team_chat.*_message_posted",
@@ -155,6 +164,8 @@ mod tests {
             ("meeting.started", DeliveryMode::Message),
             ("meeting.ended", DeliveryMode::Message),
             ("recording.completed", DeliveryMode::Message),
+            ("recording.transcript_completed", DeliveryMode::Message),
+            ("meeting.summary_completed", DeliveryMode::Message),
             ("chat_message.sent", DeliveryMode::Message),
             ("chat_message.replied", DeliveryMode::Message),
             ("team_chat.channel_message_posted", DeliveryMode::Message),
