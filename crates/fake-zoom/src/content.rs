@@ -20,6 +20,8 @@ pub(crate) struct Content {
     pub(crate) files: HashMap<String, Vec<u8>>,
     /// Completed recording file downloads (after the redirect), by file id.
     pub(crate) downloads: HashMap<String, u64>,
+    /// Team Chat history, in insertion order.
+    pub(crate) history: Vec<crate::history::Stored>,
 }
 
 /// Zoom's answer when the token lacks every one of `scopes` (granular scope

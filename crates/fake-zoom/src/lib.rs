@@ -1,6 +1,6 @@
 //! A faithful fake of Zoom for tests, demos and debugging by hand: OAuth
 //! (`/oauth/token`), the WebSocket event subscription (`/ws`), the Team Chat, Chatbot
-//! and Users REST endpoints, meeting summaries, recording (transcript) downloads, a webhook emitter, and a control API under `/_fake/`,
+//! and Users REST endpoints, meeting summaries, recording (transcript) downloads, chat history, a webhook emitter, and a control API under `/_fake/`,
 //! all on one loopback listener.
 //!
 //! Behaviour follows `zoom-protocol.md` §9; frame and body shapes come from
@@ -11,6 +11,7 @@ mod config;
 mod content;
 mod control;
 mod error;
+mod history;
 mod oauth;
 mod records;
 mod rest;

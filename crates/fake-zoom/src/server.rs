@@ -17,7 +17,7 @@ use crate::records::now_ms;
 use crate::state::{Shared, State as Inner};
 use crate::{
     FakeConfig, FakeError, Knobs, RecordedRequest, SentChatMessage, SentChatbotMessage, Stats,
-    control, oauth, rest, summary, transcripts, webhook, ws,
+    control, history, oauth, rest, summary, transcripts, webhook, ws,
 };
 
 /// A running fake Zoom; a cheap-to-clone handle.
@@ -59,7 +59,10 @@ fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/oauth/token", post(oauth::token))
         .route("/ws", get(ws::upgrade))
-        .route("/v2/chat/users/{user_id}/messages", post(rest::send_chat))
+        .route(
+            "/v2/chat/users/{user_id}/messages",
+            post(rest::send_chat).get(history::list),
+        )
         .route("/v2/im/chat/messages", post(rest::send_chatbot))
         .route("/v2/users/{user_id}", get(rest::get_user))
         .route("/v2/meetings/{uuid}/meeting_summary", get(summary::get))

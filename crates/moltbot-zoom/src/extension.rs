@@ -854,7 +854,7 @@ mod tests {
     use super::*;
 
     /// Every key of the configuration contract (.lead/config-keys.md).
-    const CONTRACT_KEYS: [&str; 47] = [
+    const CONTRACT_KEYS: [&str; 49] = [
         "enabled",
         "name",
         "zoomAccountId",
@@ -896,6 +896,8 @@ mod tests {
         "eventQueueCapacity",
         "transcriptMaxBytes",
         "transcriptExcerptLines",
+        "catchupMaxPerConversation",
+        "catchupMaxTotal",
         "authFailureLimit",
         "authFailureLimitTotal",
         "maxConnections",

@@ -72,6 +72,13 @@ pub struct ZoomChannelConfig {
     /// Transcript lines shown in the message; the rest is in the attachment
     /// (`transcriptExcerptLines`).
     pub transcript_excerpt_lines: usize,
+    /// Team Chat messages recovered per conversation after a gap
+    /// (`catchupMaxPerConversation`).
+    pub catchup_max_per_conversation: usize,
+    /// Team Chat messages recovered in total after a gap (`catchupMaxTotal`).
+    pub catchup_max_total: usize,
+    /// Where the last-seen marks of catch-up are saved; `None` keeps them in memory.
+    pub catchup_state: Option<PathBuf>,
 }
 
 impl Default for ZoomChannelConfig {
@@ -91,6 +98,9 @@ impl Default for ZoomChannelConfig {
             media_dir: PathBuf::from("moltbot-zoom.media"),
             transcript_max_bytes: 5 * 1024 * 1024,
             transcript_excerpt_lines: 40,
+            catchup_max_per_conversation: 50,
+            catchup_max_total: 200,
+            catchup_state: None,
         }
     }
 }

@@ -4,8 +4,10 @@
 //! conversation), and posts replies to Team Chat or as a chatbot: split,
 //! queued per target, checked whole against Zoom's per-channel windows, and
 //! idempotent per caller key. Meeting summaries and transcripts are fetched
-//! and delivered as content (the transcript as an attachment).
+//! and delivered as content (the transcript as an attachment); Team Chat
+//! messages missed during a connection gap are recovered on reconnect.
 
+mod catchup;
 mod channel;
 mod config;
 mod conversation;

@@ -842,6 +842,15 @@ pub(crate) fn utc_time(iso: &str) -> String {
         .unwrap_or_else(|| iso.to_owned())
 }
 
+/// `2021-07-13 21:44:05 UTC` for a time in ms since the epoch.
+pub(crate) fn utc_time_ms(ms: i64) -> String {
+    let format = format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_else(|| format!("{ms} ms"))
+}
+
 /// `2021-07-13 21:44 UTC (America/Los_Angeles)`.
 fn time_with_zone(iso: &str, zone: Option<&str>) -> String {
     match zone.filter(|z| !z.is_empty()) {

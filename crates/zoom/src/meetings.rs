@@ -70,25 +70,10 @@ impl ZoomApi {
         page_size: u32,
         next_page_token: Option<&str>,
     ) -> Result<ChatMessagePage, ZoomError> {
-        let mut query = url::form_urlencoded::Serializer::new(String::new());
-        match target {
-            HistoryTarget::Channel(c) => query.append_pair("to_channel", c),
-            HistoryTarget::Contact(c) => query.append_pair("to_contact", c),
-        };
-        query
-            .append_pair("from", from)
-            .append_pair("to", to)
-            .append_pair(
-                "page_size",
-                &page_size.clamp(1, CHAT_HISTORY_MAX_PAGE).to_string(),
-            );
-        if let Some(token) = next_page_token.filter(|t| !t.is_empty()) {
-            query.append_pair("next_page_token", token);
-        }
         let path = format!(
             "/v2/chat/users/{}/messages?{}",
             segment(user_id),
-            query.finish()
+            history_query(target, from, to, page_size, next_page_token)
         );
         self.call::<ChatMessagePage, ()>(Method::GET, &path, None)
             .await
@@ -170,6 +155,32 @@ impl ZoomApi {
                     && base.port_or_known_default() == url.port_or_known_default()
             })
     }
+}
+
+/// The query string of a history page.
+fn history_query(
+    target: &HistoryTarget,
+    from: &str,
+    to: &str,
+    page_size: u32,
+    next_page_token: Option<&str>,
+) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    match target {
+        HistoryTarget::Channel(c) => query.append_pair("to_channel", c),
+        HistoryTarget::Contact(c) => query.append_pair("to_contact", c),
+    };
+    query
+        .append_pair("from", from)
+        .append_pair("to", to)
+        .append_pair(
+            "page_size",
+            &page_size.clamp(1, CHAT_HISTORY_MAX_PAGE).to_string(),
+        );
+    if let Some(token) = next_page_token.filter(|t| !t.is_empty()) {
+        query.append_pair("next_page_token", token);
+    }
+    query.finish()
 }
 
 #[cfg(test)]
