@@ -492,6 +492,47 @@ mod tests {
     }
 
     #[test]
+    fn marks_survive_a_restart_and_tell_delivered_from_missed() {
+        let dir = std::env::temp_dir().join(format!("catchup-marks-{}", std::process::id()));
+        let path = dir.join("marks.json");
+        let message = |kind: ChatType, id: &str| InboundMessage {
+            conversation: moltbot_channel::Conversation {
+                id: id.into(),
+                kind,
+                label: None,
+            },
+            ..notice(0, 0, 0, &Recovery::default())
+        };
+        let marks = Marks::load(Some(path.clone()));
+        marks.note_event(5);
+        marks.note_chat(&message(ChatType::Channel, "zoom;+;channel:c"), 100, "a");
+        marks.note_chat(&message(ChatType::Channel, "zoom;+;channel:c"), 100, "b");
+        // Feed and meeting conversations have no history to list.
+        marks.note_chat(&message(ChatType::Group, "zoom;+;feed"), 200, "f");
+        let again = Marks::load(Some(path));
+        assert_eq!(again.last_event_ms(), Some(5));
+        assert_eq!(
+            again.conversations(),
+            [("zoom;+;channel:c".to_owned(), 100)]
+        );
+        let listed = |id: &str, ts: i64| ListedChatMessage {
+            id: id.into(),
+            timestamp: Some(ts),
+            ..Default::default()
+        };
+        let conv = "zoom;+;channel:c";
+        assert!(again.delivered(conv, &listed("b", 100)));
+        assert!(again.delivered(conv, &listed("old", 99)));
+        assert!(
+            !again.delivered(conv, &listed("c", 100)),
+            "same ms, other id"
+        );
+        assert!(!again.delivered(conv, &listed("d", 101)));
+        assert!(!again.delivered("zoom;-;x", &listed("d", 101)));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
     fn listed_messages_become_chat_events_in_their_conversation() {
         let m = ListedChatMessage {
             id: "m-1".into(),

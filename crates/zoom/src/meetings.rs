@@ -186,6 +186,36 @@ fn history_query(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Credentials, Grant, TokenProvider};
+
+    #[test]
+    fn the_token_goes_only_to_zoom_hosts() {
+        let http = reqwest::Client::new();
+        let tokens = TokenProvider::new(
+            http.clone(),
+            "http://127.0.0.1:9",
+            Credentials {
+                client_id: "id".into(),
+                client_secret: "secret".into(),
+                account_id: None,
+                grant: Grant::ClientCredentials,
+            },
+        );
+        let api = ZoomApi::new(http, "http://127.0.0.1:8080/", tokens);
+        let ok =
+            |u: &str, api_url: Option<&str>| api.is_zoom_host(&Url::parse(u).unwrap(), api_url);
+        assert!(ok("https://zoom.us/rec/webhook_download/x", None));
+        assert!(ok("https://us06web.zoom.us/rec/download/x", None));
+        assert!(ok("http://127.0.0.1:8080/rec/webhook_download/x", None));
+        assert!(ok(
+            "https://api-eu.example/rec/x",
+            Some("https://api-eu.example")
+        ));
+        assert!(!ok("http://zoom.us/rec/x", None), "plain http to zoom.us");
+        assert!(!ok("https://evilzoom.us/rec/x", None));
+        assert!(!ok("https://zoom.us.evil.example/rec/x", None));
+        assert!(!ok("http://127.0.0.1:8081/rec/x", None), "another port");
+    }
 
     #[test]
     fn uuids_are_double_encoded_when_zoom_requires_it() {
