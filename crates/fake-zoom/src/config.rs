@@ -46,6 +46,7 @@ impl Default for FakeConfig {
                 "meeting:read:admin",
                 "meeting:read:meeting:admin",
                 "meeting:read:participant:admin",
+                "meeting:read:summary:admin",
                 "cloud_recording:read:recording:admin",
                 "user:read:admin",
                 "user:read:user:admin",
@@ -162,6 +163,10 @@ pub struct Knobs {
     /// Delay, in ms, before answering an accepted Team Chat send (after its
     /// echo is pushed): Zoom's answer arriving after the echo.
     pub send_response_delay_ms: Option<u64>,
+    /// Scopes the app lacks: endpoints needing one of them answer 400 / 4711.
+    pub withheld_scopes: Vec<String>,
+    /// Recording file downloads stop after this many bytes (a cut transfer).
+    pub recording_cut_at: Option<usize>,
 }
 
 impl Default for Knobs {
@@ -181,6 +186,8 @@ impl Default for Knobs {
             force_429_count: 0,
             echo_sends: true,
             send_response_delay_ms: None,
+            withheld_scopes: Vec::new(),
+            recording_cut_at: None,
         }
     }
 }

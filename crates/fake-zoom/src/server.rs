@@ -17,7 +17,7 @@ use crate::records::now_ms;
 use crate::state::{Shared, State as Inner};
 use crate::{
     FakeConfig, FakeError, Knobs, RecordedRequest, SentChatMessage, SentChatbotMessage, Stats,
-    control, oauth, rest, webhook, ws,
+    control, history, oauth, rest, summary, transcripts, webhook, ws,
 };
 
 /// A running fake Zoom; a cheap-to-clone handle.
@@ -25,7 +25,7 @@ use crate::{
 /// The server stops on [`FakeZoom::shutdown`]; it is not stopped when handles drop.
 #[derive(Clone)]
 pub struct FakeZoom {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for FakeZoom {
@@ -59,9 +59,20 @@ fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/oauth/token", post(oauth::token))
         .route("/ws", get(ws::upgrade))
-        .route("/v2/chat/users/{user_id}/messages", post(rest::send_chat))
+        .route(
+            "/v2/chat/users/{user_id}/messages",
+            post(rest::send_chat).get(history::list),
+        )
         .route("/v2/im/chat/messages", post(rest::send_chatbot))
         .route("/v2/users/{user_id}", get(rest::get_user))
+        .route("/v2/meetings/{uuid}/meeting_summary", get(summary::get))
+        .route("/rec/webhook_download/{id}", get(transcripts::download))
+        .route("/rec/files/{id}", get(transcripts::file))
+        .route("/_fake/meeting-summaries", post(summary::control_add))
+        .route(
+            "/_fake/recording-files/{id}",
+            post(transcripts::control_add),
+        )
         .route("/_fake/events", post(control::events))
         .route("/_fake/frames", post(control::frames))
         .route("/_fake/drop", post(control::drop_connections))

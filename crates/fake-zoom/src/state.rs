@@ -51,6 +51,8 @@ pub(crate) struct State {
     pub(crate) requests: Vec<RecordedRequest>,
     /// Per-channel accepted send times and the end of a current block.
     pub(crate) windows: HashMap<String, (VecDeque<Instant>, Option<Instant>)>,
+    /// Meeting summaries, recording files and chat history served to clients.
+    pub(crate) content: crate::content::Content,
 }
 
 pub(crate) struct Shared {

@@ -48,6 +48,12 @@ pub struct Counters {
     /// boundary); each is logged at ERROR and the pipeline goes on.
     #[serde(default)]
     pub events_failed: u64,
+    /// Connection gaps noticed (each reported in the feed).
+    #[serde(default)]
+    pub gaps: u64,
+    /// Messages recovered after gaps.
+    #[serde(default)]
+    pub messages_recovered: u64,
 }
 
 /// The bounded in-memory queue between the platform connection and the
@@ -103,9 +109,9 @@ impl AccountStatus {
         self.connection == ConnectionState::Connected
     }
 
-    /// The inbound pipeline's samples for `/metrics`: the event queue and
-    /// failed events.
-    pub fn pipeline_metrics(&self) -> [Metric; 6] {
+    /// The inbound pipeline's samples for `/metrics`: the event queue, failed
+    /// events and connection gaps.
+    pub fn pipeline_metrics(&self) -> [Metric; 8] {
         let q = &self.queue;
         [
             (
@@ -143,6 +149,18 @@ impl AccountStatus {
                 "counter",
                 "Zoom events whose handling failed (dropped, logged at ERROR).",
                 self.counters.events_failed,
+            ),
+            (
+                "gaps_total",
+                "counter",
+                "Gaps in the Zoom connection after which events may be missing.",
+                self.counters.gaps,
+            ),
+            (
+                "messages_recovered_total",
+                "counter",
+                "Team Chat messages recovered after gaps.",
+                self.counters.messages_recovered,
             ),
         ]
     }

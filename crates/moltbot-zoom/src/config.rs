@@ -139,6 +139,10 @@ pub(crate) struct Config {
     pub(crate) state_dir: Option<PathBuf>,
     pub(crate) max_attempts: u32,
     pub(crate) event_queue_capacity: usize,
+    pub(crate) transcript_max_bytes: u64,
+    pub(crate) transcript_excerpt_lines: u32,
+    pub(crate) catchup_max_per_conversation: u32,
+    pub(crate) catchup_max_total: u32,
     pub(crate) auth_failure_limit: u32,
     pub(crate) auth_failure_limit_total: u32,
     pub(crate) max_connections: u32,
@@ -194,6 +198,10 @@ impl Default for Config {
             state_dir: None,
             max_attempts: 12,
             event_queue_capacity: 1_000,
+            transcript_max_bytes: 5 * 1024 * 1024,
+            transcript_excerpt_lines: 40,
+            catchup_max_per_conversation: 50,
+            catchup_max_total: 200,
             auth_failure_limit: 30,
             auth_failure_limit_total: 300,
             max_connections: 256,
@@ -649,6 +657,16 @@ impl Config {
             ("maxConnections", u64::from(self.max_connections)),
             ("headerReadTimeoutSecs", self.header_read_timeout_secs),
             ("idleTimeoutSecs", self.idle_timeout_secs),
+            ("transcriptMaxBytes", self.transcript_max_bytes),
+            (
+                "transcriptExcerptLines",
+                u64::from(self.transcript_excerpt_lines),
+            ),
+            (
+                "catchupMaxPerConversation",
+                u64::from(self.catchup_max_per_conversation),
+            ),
+            ("catchupMaxTotal", u64::from(self.catchup_max_total)),
         ] {
             if value == 0 {
                 p.push(ConfigProblem {
@@ -700,6 +718,11 @@ impl Config {
             Some(dir) => dir.join("zoom").join(format!("{}.sqlite", self.account_id)),
             None => PathBuf::from("moltbot-zoom.sqlite"),
         }
+    }
+
+    /// Where catch-up keeps its last-seen marks: beside the database.
+    pub(crate) fn catchup_state(&self) -> PathBuf {
+        self.database_path().with_extension("catchup.json")
     }
 
     /// Where downloaded files are kept: beside the database, `<name>.media/`.

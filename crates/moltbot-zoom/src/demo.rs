@@ -15,9 +15,12 @@ const MEETING_ID: i64 = 85_746_065_432;
 const TOPIC: &str = "Weekly sync";
 const WAIT: Duration = Duration::from_secs(10);
 
-/// The scripted meeting: every event the demo pushes, in order, plus how
-/// many of them become chat messages (the rest are filtered or dropped).
-pub(crate) fn script(start: OffsetDateTime) -> Vec<Value> {
+/// Meeting instance of the scripted meeting.
+const MEETING_UUID: &str = "4444AAAiAAAAAiAiAiiAii==";
+
+/// The scripted meeting: every event the demo pushes, in order. Its
+/// transcript downloads from `transcript_url`.
+pub(crate) fn script(start: OffsetDateTime, transcript_url: &str) -> Vec<Value> {
     let at = |mins: i64| {
         (start + time::Duration::minutes(mins))
             .format(&Rfc3339)
@@ -26,7 +29,7 @@ pub(crate) fn script(start: OffsetDateTime) -> Vec<Value> {
     let ts = |mins: i64| (start + time::Duration::minutes(mins)).unix_timestamp() * 1000;
     let meeting = |extra: Value| {
         let mut obj = json!({
-            "id": MEETING_ID.to_string(), "uuid": "4444AAAiAAAAAiAiAiiAii==", "host_id": "z8yCxjabc",
+            "id": MEETING_ID.to_string(), "uuid": MEETING_UUID, "host_id": "z8yCxjabc",
             "topic": TOPIC, "type": 2, "timezone": "Europe/Berlin", "duration": 30
         });
         if let (Value::Object(o), Value::Object(e)) = (&mut obj, extra) {
@@ -102,7 +105,7 @@ pub(crate) fn script(start: OffsetDateTime) -> Vec<Value> {
             "object": meeting(json!({"start_time": at(0), "end_time": at(30)}))}}),
         json!({"event": "recording.completed", "event_ts": ts(42), "download_token": "dl-token",
             "payload": {"account_id": "fake-account", "object": {
-                "id": MEETING_ID, "uuid": "4444AAAiAAAAAiAiAiiAii==", "host_id": "z8yCxjabc",
+                "id": MEETING_ID, "uuid": MEETING_UUID, "host_id": "z8yCxjabc",
                 "host_email": "alice@example.com", "topic": TOPIC, "start_time": at(0), "duration": 30,
                 "total_size": 183_500_800, "recording_count": 2,
                 "share_url": format!("https://example.zoom.us/rec/share/{MEETING_ID}"),
@@ -112,11 +115,41 @@ pub(crate) fn script(start: OffsetDateTime) -> Vec<Value> {
                      "download_url": "https://example.zoom.us/rec/download/rf-1"},
                     {"id": "rf-2", "file_type": "TRANSCRIPT", "file_extension": "VTT", "file_size": 1_048_576,
                      "recording_type": "audio_transcript", "status": "completed",
-                     "download_url": "https://example.zoom.us/rec/download/rf-2"}]}}}),
+                     "download_url": transcript_url}]}}}),
         json!({"event": "meeting.sharing_started", "event_ts": ts(5), "payload": {"account_id": "fake-account",
             "object": meeting(json!({"participant": {"user_name": "Bob Builder",
                 "sharing_details": {"content": "application"}}}))}}),
+        json!({"event": "meeting.summary_completed", "event_ts": ts(45), "payload": {"account_id": "fake-account",
+            "object": {"meeting_id": MEETING_ID, "meeting_uuid": MEETING_UUID, "meeting_topic": TOPIC,
+                "meeting_host_id": "z8yCxjabc", "meeting_host_email": "alice@example.com",
+                "meeting_start_time": at(0), "meeting_end_time": at(30),
+                "summary_start_time": at(0), "summary_end_time": at(30),
+                "summary_created_time": at(45), "summary_last_modified_time": at(45),
+                "summary_title": "Weekly sync summary", "summary_overview": "Release planning.",
+                "summary_details": [], "next_steps": []}}}),
     ]
+}
+
+/// What the fake Zoom serves about the scripted meeting once it is over:
+/// the AI Companion summary, and the transcript file (its download URL).
+fn meeting_content(fake: &FakeZoom) -> String {
+    fake.add_meeting_summary(json!({
+        "meeting_id": MEETING_ID, "meeting_uuid": MEETING_UUID, "meeting_topic": TOPIC,
+        "meeting_host_email": "alice@example.com",
+        "summary_title": "Weekly sync summary",
+        "summary_overview": "Alice, Bob and Carol agreed to ship the release on Friday.",
+        "summary_details": [
+            {"label": "Release", "summary": "The last blocker was fixed; the release goes out on Friday."},
+            {"label": "Docs", "summary": "Carol will update the setup guide before the release."}],
+        "next_steps": ["Bob: tag the release on Friday", "Carol: update the setup guide"],
+        "summary_doc_url": format!("https://docs.zoom.us/doc/{MEETING_ID}")
+    }));
+    let vtt = "WEBVTT\n\n1\n00:00:02.000 --> 00:00:05.000\nAlice Example: Welcome, let's go through the release.\n\n\
+        2\n00:00:06.000 --> 00:00:09.000\nBob Builder: The last blocker is fixed.\n\n\
+        3\n00:00:09.500 --> 00:00:12.000\nBob Builder: I can tag it on Friday.\n\n\
+        4\n00:00:13.000 --> 00:00:16.000\nCarol Danvers: I'll update the setup guide first.\n\n\
+        5\n00:00:17.000 --> 00:00:19.000\nAlice Example: Great, Friday it is.\n";
+    fake.add_recording_file("rf-2", vtt.as_bytes().to_vec())
 }
 
 /// What the demo's stand-in for the Moltbot gateway received.
@@ -192,6 +225,8 @@ async fn play(workdir: &std::path::Path) -> anyhow::Result<()> {
         listen: "127.0.0.1:0".into(),
         webhook_url: Some(format!("http://{gw_addr}/zoom-webhook")),
         database: Some(workdir.join("demo.sqlite")),
+        // Short, so the excerpt shows how the rest is left to the attachment.
+        transcript_excerpt_lines: 3,
         ..Config::default()
     };
     let sidecar = Sidecar::start(&config).await?;
@@ -208,10 +243,12 @@ async fn play(workdir: &std::path::Path) -> anyhow::Result<()> {
     }
     wait_until_connected(&sidecar).await?;
 
+    let transcript_url = meeting_content(&fake);
     let events = script(
         OffsetDateTime::now_utc()
             .replace_nanosecond(0)
             .unwrap_or(OffsetDateTime::now_utc()),
+        &transcript_url,
     );
     outln!(
         "\nZoom pushes {} events over the WebSocket; Moltbot receives these chat messages:\n",
@@ -338,6 +375,13 @@ fn print_webhook(n: usize, hook: &Value) -> anyhow::Result<()> {
     )?;
     for line in text.lines() {
         outln!("     {sender}: {line}")?;
+    }
+    for file in data["attachments"].as_array().into_iter().flatten() {
+        outln!(
+            "     [attachment] {} ({} bytes)",
+            file["transferName"].as_str().unwrap_or("file"),
+            file["totalBytes"].as_u64().unwrap_or(0)
+        )?;
     }
     Ok(())
 }

@@ -854,7 +854,7 @@ mod tests {
     use super::*;
 
     /// Every key of the configuration contract (.lead/config-keys.md).
-    const CONTRACT_KEYS: [&str; 45] = [
+    const CONTRACT_KEYS: [&str; 49] = [
         "enabled",
         "name",
         "zoomAccountId",
@@ -894,6 +894,10 @@ mod tests {
         "database",
         "maxAttempts",
         "eventQueueCapacity",
+        "transcriptMaxBytes",
+        "transcriptExcerptLines",
+        "catchupMaxPerConversation",
+        "catchupMaxTotal",
         "authFailureLimit",
         "authFailureLimitTotal",
         "maxConnections",

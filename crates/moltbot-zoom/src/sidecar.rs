@@ -65,6 +65,13 @@ pub(crate) fn channel_config(config: &Config) -> ZoomChannelConfig {
         media_dir: config.media_dir(),
         // The outbox does not store the raw event: do not build it.
         raw_event: false,
+        transcript_max_bytes: usize::try_from(config.transcript_max_bytes).unwrap_or(usize::MAX),
+        transcript_excerpt_lines: usize::try_from(config.transcript_excerpt_lines)
+            .unwrap_or(usize::MAX),
+        catchup_max_per_conversation: usize::try_from(config.catchup_max_per_conversation)
+            .unwrap_or(usize::MAX),
+        catchup_max_total: usize::try_from(config.catchup_max_total).unwrap_or(usize::MAX),
+        catchup_state: Some(config.catchup_state()),
         ..ZoomChannelConfig::default()
     }
 }

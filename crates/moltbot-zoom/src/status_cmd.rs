@@ -222,6 +222,8 @@ fn render(url: &str, raw: &Value, now_ms: i64) -> String {
         ("sent", c.sent),
         ("send failures", c.send_failures),
         ("events failed", c.events_failed),
+        ("gaps", c.gaps),
+        ("recovered", c.messages_recovered),
     ] {
         row(key, n.to_string());
     }

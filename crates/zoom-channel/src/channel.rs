@@ -18,9 +18,11 @@ use zoom::{
 };
 
 use crate::{
+    catchup,
     config::{SendAs, ZoomChannelConfig},
     dedup::Recent,
     echo::{InFlight, OwnSender, Verdict, wait_for_answers},
+    enrich,
     error::channel_error,
     ledger::{LEDGER_CAPACITY, Ledger},
     outbound::now_ms,
@@ -49,6 +51,8 @@ pub(crate) struct Inner {
     /// Progress of keyed (idempotent) sends.
     ledger: Mutex<Ledger>,
     session: Mutex<Option<SessionHandle>>,
+    /// Last-seen marks for catch-up after a gap.
+    marks: catchup::Marks,
 }
 
 /// What the channel observes of the running session: its status and its
@@ -122,6 +126,7 @@ impl ZoomChannel {
         api: ZoomApi,
     ) -> Self {
         let capacity = config.dedup_capacity;
+        let config_catchup_state = config.catchup_state.clone();
         Self {
             inner: Arc::new(Inner {
                 renderer: Renderer::new(&config),
@@ -149,6 +154,7 @@ impl ZoomChannel {
                 lanes: Lanes::default(),
                 ledger: Mutex::new(Ledger::new(LEDGER_CAPACITY)),
                 session: Mutex::new(None),
+                marks: catchup::Marks::load(config_catchup_state),
             }),
         }
     }
@@ -193,9 +199,84 @@ impl Inner {
         self.ledger.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// [`Inner::accept_rendered`], then the meeting content Zoom holds beyond
+    /// the event (summary, transcript).
+    async fn accept(
+        &self,
+        received: &ReceivedEvent,
+    ) -> Result<Option<InboundMessage>, EventFailed> {
+        self.marks.note_event(received.received_at_ms);
+        let Some(message) = self.accept_rendered(received).await? else {
+            return Ok(None);
+        };
+        if let Some(facts) = chat_facts(&received.event) {
+            let sent_ms = received
+                .event
+                .object()
+                .and_then(|o| o.get("timestamp"))
+                .and_then(serde_json::Value::as_i64)
+                .unwrap_or(message.timestamp_ms);
+            self.marks.note_chat(&message, sent_ms, &facts.message_id);
+        }
+        Ok(Some(
+            enrich::apply(&self.api, &self.config, &received.event, message).await,
+        ))
+    }
+
+    /// Recovers what a connection gap `from_ms..to_ms` lost: missed Team Chat
+    /// messages through the usual pipeline, then a notice in the feed.
+    async fn catch_up(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        inbound: &moltbot_channel::InboundSender,
+    ) -> Result<(), ChannelError> {
+        let user = match &self.config.send_as {
+            SendAs::User { sender } => Some(sender.as_str()),
+            SendAs::Chatbot { .. } => None,
+        };
+        let mut own_ids = self.config.self_ids.clone();
+        own_ids.extend(user.map(str::to_owned));
+        let limits = catchup::Limits {
+            per_conversation: self.config.catchup_max_per_conversation,
+            total: self.config.catchup_max_total,
+        };
+        let recovery =
+            catchup::recover(&self.api, &self.marks, user, &own_ids, limits, to_ms).await;
+        let mut recovered = 0;
+        for event in &recovery.events {
+            let received = ReceivedEvent {
+                event: event.clone(),
+                raw_content: String::new(),
+                received_at_ms: now_ms(),
+                connection_id: 0,
+            };
+            let Ok(Some(message)) = self.accept(&received).await else {
+                continue;
+            };
+            inbound.send(message).await?;
+            recovered += 1;
+            self.lock().counters.messages_emitted += 1;
+        }
+        let notice = catchup::notice(from_ms, to_ms, recovered, &recovery);
+        tracing::warn!(
+            from_ms,
+            to_ms,
+            recovered,
+            "connection gap: events may be missing"
+        );
+        inbound.send(notice).await?;
+        self.marks.save();
+        let mut state = self.lock();
+        state.counters.gaps += 1;
+        state.counters.messages_recovered += recovered;
+        state.counters.messages_emitted += 1;
+        Ok(())
+    }
+
     /// Render → dedup → self-echo; the message to emit, if any. A possible
     /// echo of a post in flight is held until that post's answer is in.
-    async fn accept(
+    async fn accept_rendered(
         &self,
         received: &ReceivedEvent,
     ) -> Result<Option<InboundMessage>, EventFailed> {
@@ -335,12 +416,29 @@ impl Inner {
             queue: tx.downgrade(),
         });
         let stop: CancellationToken = ctx.cancel.child_token();
+        let mut status = session.status();
+        let mut gaps = catchup::GapWatch::new(self.marks.last_event_ms());
         let run = tokio::spawn(session.run(tx, stop.clone()));
         let mut outcome = Ok(());
-        while let Some(received) = tokio::select! {
-            r = rx.recv() => r,
-            () = stop.cancelled() => None,
-        } {
+        loop {
+            let received = tokio::select! {
+                biased;
+                () = stop.cancelled() => None,
+                Ok(()) = status.changed() => {
+                    let now = status.borrow_and_update().clone();
+                    let Some((from, to)) = gaps.observe(&now, self.marks.last_event_ms(), now_ms()) else {
+                        continue;
+                    };
+                    if let Err(e) = self.catch_up(from, to, &ctx.inbound).await {
+                        tracing::warn!("inbound consumer is gone; stopping");
+                        outcome = Err(e);
+                        break;
+                    }
+                    continue;
+                }
+                r = rx.recv() => r,
+            };
+            let Some(received) = received else { break };
             let Ok(Some(message)) = self.accept(&received).await else {
                 continue;
             };
@@ -357,6 +455,7 @@ impl Inner {
         }
         stop.cancel();
         drop(rx);
+        self.marks.save();
         match run.await {
             Ok(Ok(())) => outcome,
             Ok(Err(e)) => Err(self.fatal(e)),

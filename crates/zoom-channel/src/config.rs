@@ -71,6 +71,18 @@ pub struct ZoomChannelConfig {
     /// (`InboundMessage::raw`). The sidecar turns it off: its outbox never
     /// reads it, and building it is a copy of every event.
     pub raw_event: bool,
+    /// Largest transcript downloaded, in bytes; the rest is cut (`transcriptMaxBytes`).
+    pub transcript_max_bytes: usize,
+    /// Transcript lines shown in the message; the rest is in the attachment
+    /// (`transcriptExcerptLines`).
+    pub transcript_excerpt_lines: usize,
+    /// Team Chat messages recovered per conversation after a gap
+    /// (`catchupMaxPerConversation`).
+    pub catchup_max_per_conversation: usize,
+    /// Team Chat messages recovered in total after a gap (`catchupMaxTotal`).
+    pub catchup_max_total: usize,
+    /// Where the last-seen marks of catch-up are saved; `None` keeps them in memory.
+    pub catchup_state: Option<PathBuf>,
 }
 
 impl Default for ZoomChannelConfig {
@@ -89,6 +101,11 @@ impl Default for ZoomChannelConfig {
             max_rate_limit_wait: Duration::from_secs(8),
             media_dir: PathBuf::from("moltbot-zoom.media"),
             raw_event: true,
+            transcript_max_bytes: 5 * 1024 * 1024,
+            transcript_excerpt_lines: 40,
+            catchup_max_per_conversation: 50,
+            catchup_max_total: 200,
+            catchup_state: None,
         }
     }
 }
@@ -98,6 +115,8 @@ const MESSAGE_BY_DEFAULT: &[&str] = &[
     "meeting.started",
     "meeting.ended",
     "recording.completed",
+    "recording.transcript_completed",
+    "meeting.summary_completed",
     "chat_message.sent",
     "chat_message.replied",
     "team_chat.*_message_posted",
@@ -160,6 +179,8 @@ mod tests {
             ("meeting.started", DeliveryMode::Message),
             ("meeting.ended", DeliveryMode::Message),
             ("recording.completed", DeliveryMode::Message),
+            ("recording.transcript_completed", DeliveryMode::Message),
+            ("meeting.summary_completed", DeliveryMode::Message),
             ("chat_message.sent", DeliveryMode::Message),
             ("chat_message.replied", DeliveryMode::Message),
             ("team_chat.channel_message_posted", DeliveryMode::Message),

@@ -3,13 +3,17 @@
 //! drops duplicates and our own echoes (by message id, sender and
 //! conversation), and posts replies to Team Chat or as a chatbot: split,
 //! queued per target, checked whole against Zoom's per-channel windows, and
-//! idempotent per caller key.
+//! idempotent per caller key. Meeting summaries and transcripts are fetched
+//! and delivered as content (the transcript as an attachment); Team Chat
+//! messages missed during a connection gap are recovered on reconnect.
 
+mod catchup;
 mod channel;
 mod config;
 mod conversation;
 mod dedup;
 mod echo;
+mod enrich;
 mod error;
 mod filter;
 mod ledger;
@@ -19,6 +23,9 @@ mod outbound;
 mod ratelimit;
 mod render;
 mod split;
+mod summary;
+mod transcript;
+mod vtt;
 
 pub use self::{
     channel::ZoomChannel,

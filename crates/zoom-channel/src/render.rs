@@ -541,7 +541,7 @@ impl Renderer {
             Some(id) => {
                 let topic = event
                     .object()
-                    .and_then(|o| o.get("topic"))
+                    .and_then(|o| o.get("topic").or_else(|| o.get("meeting_topic")))
                     .and_then(Value::as_str);
                 self.meeting_conversation(&id, topic)
             }
@@ -619,7 +619,9 @@ fn meeting_family_id(event: &Event) -> Option<String> {
     if !MEETING_FAMILIES.iter().any(|f| event.event.starts_with(f)) {
         return None;
     }
-    match event.object()?.get("id")? {
+    let object = event.object()?;
+    // `meeting.summary_completed` names its meeting as `meeting_id`.
+    match object.get("id").or_else(|| object.get("meeting_id"))? {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
@@ -638,7 +640,7 @@ fn timestamp_ms(event: &Event) -> Option<i64> {
 }
 
 /// `"Topic" (ID 123)`, `meeting 123` or `"Topic"`.
-fn meeting_ref(topic: Option<&str>, id: &str) -> String {
+pub(crate) fn meeting_ref(topic: Option<&str>, id: &str) -> String {
     match (topic.filter(|t| !t.is_empty()), id.is_empty()) {
         (Some(t), false) => format!("\"{t}\" (ID {id})"),
         (Some(t), true) => format!("\"{t}\""),
@@ -823,7 +825,7 @@ fn summary(event: &Event) -> String {
     truncate(&parts.join(", "), SUMMARY_MAX_CHARS)
 }
 
-fn truncate(s: &str, max_chars: usize) -> String {
+pub(crate) fn truncate(s: &str, max_chars: usize) -> String {
     match s.char_indices().nth(max_chars) {
         Some((i, _)) => format!("{}…", &s[..i]),
         None => s.to_owned(),
@@ -836,12 +838,21 @@ fn parse_time(iso: &str) -> Option<OffsetDateTime> {
 
 /// `2021-07-13 21:44 UTC`, or the text as given when it is not RFC 3339 or
 /// leaves the supported range in UTC (e.g. `9999-12-31T23:59:59-05:00`).
-fn utc_time(iso: &str) -> String {
+pub(crate) fn utc_time(iso: &str) -> String {
     let format = format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
     parse_time(iso)
         .and_then(|t| t.checked_to_offset(time::UtcOffset::UTC))
         .and_then(|t| t.format(&format).ok())
         .unwrap_or_else(|| iso.to_owned())
+}
+
+/// `2021-07-13 21:44:05 UTC` for a time in ms since the epoch.
+pub(crate) fn utc_time_ms(ms: i64) -> String {
+    let format = format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_else(|| format!("{ms} ms"))
 }
 
 /// `2021-07-13 21:44 UTC (America/Los_Angeles)`.

@@ -611,6 +611,12 @@ fn events_doc() -> String {
          `zoom;-;<email or user id>` for direct messages (the other party; when the sender \
          is our own `sender` / `selfIds`, the contact). Chatbot `bot_notification`s go to \
          `zoom;-;<toJid>` (or `zoom;+;channel:<toJid>` for a channel JID).\n\
+         - **Meetings as content.** `meeting.summary_completed` (routed by its \
+         `meeting_id`) becomes the fetched AI Companion summary, and the transcript of \
+         `recording.transcript_completed` / `recording.completed` an excerpt plus a text \
+         attachment; both start an agent turn. After a connection gap, missed Team Chat \
+         messages are recovered and a `zoom.gap` notice goes to the feed. See \
+         [meetings.md](meetings.md).\n\
          - **Sender.** Events come from the system sender `zoom` (\"Zoom\"); chat messages \
          from the real user (operator email, else id; for the chatbot, the user JID and name).\n\
          - **Message id.** `zoom-ev-` + the first 32 hex digits of SHA-256 over \

@@ -10,15 +10,18 @@ mod error;
 mod event;
 mod exact;
 mod frame;
+mod history;
 mod ids;
 mod payload;
 mod rest;
 mod signature;
+mod summary;
 
 pub use self::{
     error::WireError,
     event::{Event, TypedEvent},
     frame::{Frame, heartbeat_request, is_token_error_text},
+    history::{ChatMessagePage, ListedChatMessage},
     ids::{MeetingId, NumOrString},
     payload::{
         BotNotification, ChatMessageEvent, ChatMessageObject, MeetingEvent, MeetingObject,
@@ -33,4 +36,5 @@ pub use self::{
     signature::{
         UrlValidationResponse, sign_webhook, url_validation_response, verify_webhook_signature,
     },
+    summary::{MeetingSummary, SummarySection},
 };

@@ -2,7 +2,8 @@
 //! WebSocket event [`Session`] (heartbeat, liveness, backoff, make-before-break
 //! recycling, overlap dedup), the signed-webhook receiver ([`webhook_router`]) as
 //! the alternative transport, a one-shot WebSocket probe for `doctor`, and the
-//! Team Chat / Chatbot REST client [`ZoomApi`].
+//! Team Chat / Chatbot REST client [`ZoomApi`] (with meeting summaries,
+//! recording downloads and chat history).
 //!
 //! Every base URL is configurable through [`Endpoints`], so tests run against a
 //! local fake. Tokens and the client secret are held in [`moltbot_channel::Secret`]
@@ -12,6 +13,7 @@ mod backoff;
 mod dedup;
 mod endpoints;
 mod error;
+mod meetings;
 mod oauth;
 mod probe;
 mod rest;
@@ -21,6 +23,7 @@ mod webhook;
 pub use self::{
     endpoints::Endpoints,
     error::{RetryKind, ZoomError},
+    meetings::{CHAT_HISTORY_MAX_PAGE, Download, HistoryTarget, meeting_uuid_segment},
     oauth::{AccessToken, Credentials, Grant, TokenProvider},
     probe::{WsProbe, probe_websocket},
     rest::ZoomApi,

@@ -10,7 +10,7 @@ use zoom_wire::{
 use crate::{TokenProvider, ZoomError, error::parse_retry_after};
 
 /// Bound on one REST round trip.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Characters escaped in a path segment (keeps unreserved characters and `@`).
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -24,9 +24,9 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 /// present, else `api_base`. A 401 triggers one token refresh and one retry.
 #[derive(Clone)]
 pub struct ZoomApi {
-    http: reqwest::Client,
-    api_base: String,
-    tokens: TokenProvider,
+    pub(crate) http: reqwest::Client,
+    pub(crate) api_base: String,
+    pub(crate) tokens: TokenProvider,
 }
 
 impl ZoomApi {
@@ -74,7 +74,7 @@ impl ZoomApi {
             .await
     }
 
-    async fn call<T: DeserializeOwned, B: Serialize>(
+    pub(crate) async fn call<T: DeserializeOwned, B: Serialize>(
         &self,
         method: Method,
         path: &str,
@@ -106,38 +106,48 @@ impl ZoomApi {
     }
 }
 
-fn segment(s: &str) -> String {
+pub(crate) fn segment(s: &str) -> String {
     utf8_percent_encode(s, SEGMENT).to_string()
 }
 
 async fn decode<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, ZoomError> {
+    let status = response.status();
+    if !status.is_success() {
+        return Err(decode_error(response).await);
+    }
+    let body = response.text().await.map_err(ZoomError::from_http)?;
+    serde_json::from_str(&body)
+        .map_err(|e| ZoomError::Protocol(format!("unreadable Zoom response (HTTP {status}): {e}")))
+}
+
+/// The error of a failed response: Zoom's `{code, message}`, 429 as
+/// [`ZoomError::RateLimited`] with its `Retry-After`.
+pub(crate) async fn decode_error(response: reqwest::Response) -> ZoomError {
     let status = response.status();
     let retry_after = response
         .headers()
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| parse_retry_after(v, SystemTime::now()));
-    let body = response.text().await.map_err(ZoomError::from_http)?;
-    if status.is_success() {
-        return serde_json::from_str(&body).map_err(|e| {
-            ZoomError::Protocol(format!("unreadable Zoom response (HTTP {status}): {e}"))
-        });
-    }
+    let body = match response.text().await {
+        Ok(body) => body,
+        Err(e) => return ZoomError::from_http(e),
+    };
     let err: ApiError = serde_json::from_str(&body).unwrap_or_else(|_| ApiError {
         message: body.chars().take(200).collect(),
         ..ApiError::default()
     });
     if status == StatusCode::TOO_MANY_REQUESTS {
-        return Err(ZoomError::RateLimited {
+        return ZoomError::RateLimited {
             retry_after,
             message: err.message,
-        });
+        };
     }
-    Err(ZoomError::Api {
+    ZoomError::Api {
         status: status.as_u16(),
         code: err.code,
         message: err.message,
-    })
+    }
 }
 
 #[cfg(test)]
