@@ -6,6 +6,7 @@
 //!
 //! [`Channel`]: moltbot_channel::Channel
 
+mod attachments;
 mod auth;
 mod bb;
 mod config;

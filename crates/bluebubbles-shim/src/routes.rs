@@ -69,6 +69,10 @@ pub(crate) fn router(shim: Shim) -> Router {
         .route(ATTACHMENT_ROUTE, post(send_attachment))
         .route("/api/v1/message/query", post(query_messages))
         .route("/api/v1/message/react", post(react))
+        .route(
+            "/api/v1/attachment/{guid}/download",
+            get(crate::attachments::download),
+        )
         .route("/api/v1/chat/query", post(query_chats))
         .route("/api/v1/chat/new", post(new_chat))
         .route("/api/v1/chat/{guid}", get(get_chat))
@@ -348,6 +352,7 @@ async fn send_attachment(
                 name,
                 mime_type: content_type,
                 total_bytes,
+                path: None,
             }],
             guid: result.message_id,
             chat_guid: target,

@@ -162,6 +162,9 @@ pub struct Knobs {
     /// Delay, in ms, before answering an accepted Team Chat send (after its
     /// echo is pushed): Zoom's answer arriving after the echo.
     pub send_response_delay_ms: Option<u64>,
+    /// Largest file `sendChatFile` takes, in bytes, instead of Zoom's 16 MB
+    /// (images) / 20 MB (other files): lets tests hit the limit cheaply.
+    pub max_file_bytes: Option<u64>,
 }
 
 impl Default for Knobs {
@@ -181,6 +184,7 @@ impl Default for Knobs {
             force_429_count: 0,
             echo_sends: true,
             send_response_delay_ms: None,
+            max_file_bytes: None,
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::records::now_ms;
 use crate::state::Shared;
 use crate::{FakeConfig, SentChatMessage, SentChatbotMessage};
 
-fn api_error(status: StatusCode, code: i64, message: impl Into<String>) -> Response {
+pub(crate) fn api_error(status: StatusCode, code: i64, message: impl Into<String>) -> Response {
     let body = ApiError {
         code,
         message: message.into(),
@@ -34,7 +34,7 @@ fn too_many(retry_after: u64, message: &str) -> Response {
 
 /// True when the request carries a valid Bearer token in the header and no token
 /// in the query string (Zoom rejects query-string tokens since 2023).
-fn authorized(shared: &Shared, headers: &HeaderMap, query: Option<&str>) -> bool {
+pub(crate) fn authorized(shared: &Shared, headers: &HeaderMap, query: Option<&str>) -> bool {
     let in_query = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .any(|(k, _)| k == "access_token");
     if in_query {
@@ -48,7 +48,7 @@ fn authorized(shared: &Shared, headers: &HeaderMap, query: Option<&str>) -> bool
         .is_some_and(|(_, token)| shared.token_valid(token.trim()))
 }
 
-fn invalid_token() -> Response {
+pub(crate) fn invalid_token() -> Response {
     api_error(StatusCode::UNAUTHORIZED, 124, "Invalid access token.")
 }
 

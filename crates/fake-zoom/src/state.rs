@@ -51,6 +51,8 @@ pub(crate) struct State {
     pub(crate) requests: Vec<RecordedRequest>,
     /// Per-channel accepted send times and the end of a current block.
     pub(crate) windows: HashMap<String, (VecDeque<Instant>, Option<Instant>)>,
+    /// Files, reactions, edits and deletes.
+    pub(crate) chat_ops: crate::chat_ops::ChatOps,
 }
 
 pub(crate) struct Shared {
@@ -122,6 +124,7 @@ impl Shared {
         if knobs.zombie {
             return 0;
         }
+        self.lock().chat_ops.note_event(event);
         let content = if knobs.content_as_object {
             event.clone()
         } else {
@@ -263,6 +266,7 @@ impl Shared {
             st.chatbot.clear();
             st.requests.clear();
             st.windows.clear();
+            st.chat_ops.clear();
             st.token_requests = 0;
             st.ws_connects = 0;
             st.heartbeats = 0;

@@ -138,6 +138,7 @@ pub(crate) struct Config {
     pub(crate) database: Option<PathBuf>,
     pub(crate) state_dir: Option<PathBuf>,
     pub(crate) max_attempts: u32,
+    pub(crate) media_max_mb: u32,
     pub(crate) event_queue_capacity: usize,
     pub(crate) auth_failure_limit: u32,
     pub(crate) auth_failure_limit_total: u32,
@@ -193,6 +194,7 @@ impl Default for Config {
             database: None,
             state_dir: None,
             max_attempts: 12,
+            media_max_mb: 8,
             event_queue_capacity: 10_000,
             auth_failure_limit: 30,
             auth_failure_limit_total: 300,
@@ -641,6 +643,7 @@ impl Config {
         }
         for (key, value) in [
             ("maxAttempts", u64::from(self.max_attempts)),
+            ("mediaMaxMb", u64::from(self.media_max_mb)),
             ("authFailureLimit", u64::from(self.auth_failure_limit)),
             (
                 "authFailureLimitTotal",

@@ -63,6 +63,7 @@ pub(crate) fn channel_config(config: &Config) -> ZoomChannelConfig {
         default_target: config.default_target.clone(),
         self_ids: config.self_ids.clone(),
         media_dir: config.media_dir(),
+        media_max_bytes: u64::from(config.media_max_mb) * 1024 * 1024,
         ..ZoomChannelConfig::default()
     }
 }

@@ -344,6 +344,7 @@ impl Inner {
             let Ok(Some(message)) = self.accept(&received).await else {
                 continue;
             };
+            let message = self.attach_files(&received.event, message).await;
             let sent = tokio::select! {
                 r = ctx.inbound.send(message) => r,
                 () = stop.cancelled() => break,
@@ -386,7 +387,7 @@ impl Inner {
             () = ctx.cancel.cancelled() => None,
         } {
             let message = match self.accept(&delivery.event).await {
-                Ok(Some(message)) => message,
+                Ok(Some(message)) => self.attach_files(&delivery.event.event, message).await,
                 Ok(None) => {
                     delivery.ack();
                     continue;
@@ -493,12 +494,7 @@ impl Channel for ZoomChannel {
     async fn send_media(&self, media: OutboundMedia) -> Result<DeliveryResult, ChannelError> {
         let url = match &media.media {
             MediaSource::Url { url } => url,
-            MediaSource::Bytes { name, .. } => {
-                return Err(ChannelError::Unsupported(format!(
-                    "cannot upload `{name}`: Zoom's Team Chat send API takes no file bytes here; \
-                     send a URL instead"
-                )));
-            }
+            MediaSource::Bytes { .. } => return self.inner.send_file(media).await,
         };
         let text = match media.caption.as_deref().filter(|c| !c.trim().is_empty()) {
             Some(caption) => format!("{caption}\n{url}"),

@@ -67,6 +67,9 @@ pub struct ZoomChannelConfig {
     pub max_rate_limit_wait: Duration,
     /// Where downloaded files (Team Chat files, transcripts) are saved.
     pub media_dir: PathBuf,
+    /// Largest inbound file downloaded, in bytes (`mediaMaxMb`); a larger
+    /// one becomes a notice in the message text.
+    pub media_max_bytes: u64,
 }
 
 impl Default for ZoomChannelConfig {
@@ -84,6 +87,7 @@ impl Default for ZoomChannelConfig {
             dedup_capacity: 10_000,
             max_rate_limit_wait: Duration::from_secs(8),
             media_dir: PathBuf::from("moltbot-zoom.media"),
+            media_max_bytes: 8 * 1024 * 1024,
         }
     }
 }

@@ -11,6 +11,7 @@ mod conversation;
 mod dedup;
 mod echo;
 mod error;
+mod files;
 mod filter;
 mod ledger;
 mod mention;

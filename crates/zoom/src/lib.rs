@@ -23,7 +23,10 @@ pub use self::{
     error::{RetryKind, ZoomError},
     oauth::{AccessToken, Credentials, Grant, TokenProvider},
     probe::{WsProbe, probe_websocket},
-    rest::ZoomApi,
+    rest::{
+        ZoomApi,
+        chat_ops::{ChatFile, ChatPlace, Download},
+    },
     session::{ReceivedEvent, Session, SessionConfig, SessionStatus},
     webhook::{
         WebhookConfig, WebhookDelivery, serve_webhooks, serve_webhooks_with,

@@ -9,6 +9,8 @@ use zoom_wire::{
 
 use crate::{TokenProvider, ZoomError, error::parse_retry_after};
 
+pub(crate) mod chat_ops;
+
 /// Bound on one REST round trip.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 

@@ -14,6 +14,7 @@
 //! Reads (API, CLI, payloads for delivery) use a separate connection;
 //! `/status` numbers come from memory.
 
+mod attachments;
 mod bodies;
 mod conversations;
 mod journal;
@@ -839,7 +840,11 @@ fn store_inbound(
             is_from_me: false,
             thread_originator: m.reply_to_id.clone(),
             temp_guid: None,
-            attachments: Vec::new(),
+            attachments: m
+                .attachments
+                .iter()
+                .map(AttachmentRecord::inbound)
+                .collect(),
             zoom: Some(zoom),
         },
     )?;
