@@ -6,6 +6,7 @@
 //!
 //! [`Channel`]: moltbot_channel::Channel
 
+mod actions;
 mod attachments;
 mod auth;
 mod bb;

@@ -9,8 +9,9 @@ use std::{
 use async_trait::async_trait;
 use moltbot_channel::{
     AccountStatus, CancellationToken, Capabilities, Channel, ChannelError, ChannelMeta, ChatType,
-    ConnectionState, Counters, DeliveryResult, InboundMessage, MediaSource, OutboundMedia,
-    OutboundMessage, ProbeCheck, ProbeReport, QueueStatus, SendOptions, StartContext,
+    ConnectionState, Counters, DeliveryResult, InboundMessage, MediaSource, MessageDelete,
+    MessageEdit, OutboundMedia, OutboundMessage, ProbeCheck, ProbeReport, QueueStatus, Reaction,
+    SendOptions, StartContext,
 };
 use tokio::sync::{mpsc, watch};
 use zoom::{
@@ -79,6 +80,8 @@ pub(crate) struct State {
     pub(crate) in_flight: InFlight,
     /// Our message id → Zoom thread root, for threaded replies.
     pub(crate) thread_roots: Recent<String>,
+    /// Our message id → its Zoom message id, for reactions.
+    pub(crate) zoom_ids: Recent<String>,
     pub(crate) counters: Counters,
     /// Webhook mode's connection (the session reports its own).
     connection: ConnectionState,
@@ -138,6 +141,7 @@ impl ZoomChannel {
                     sent: Recent::new(capacity),
                     in_flight: InFlight::default(),
                     thread_roots: Recent::new(capacity),
+                    zoom_ids: Recent::new(capacity),
                     counters: Counters::default(),
                     connection: ConnectionState::Idle,
                     connected_since_ms: None,
@@ -215,6 +219,9 @@ impl Inner {
             state.counters.filtered += 1;
             return Ok(None);
         }
+        state
+            .zoom_ids
+            .insert_with(&message.message_id, facts.message_id);
         state
             .thread_roots
             .insert_with(&message.message_id, facts.thread_root);
@@ -310,6 +317,9 @@ impl Inner {
                 None
             }
             Verdict::NotOurs => {
+                state
+                    .zoom_ids
+                    .insert_with(&message.message_id, facts.message_id.clone());
                 state
                     .thread_roots
                     .insert_with(&message.message_id, facts.thread_root);
@@ -449,8 +459,8 @@ impl Channel for ZoomChannel {
             media: true,
             reply: true,
             threads: true,
-            reactions: false,
-            edit: false,
+            reactions: matches!(self.inner.config.send_as, SendAs::User { .. }),
+            edit: matches!(self.inner.config.send_as, SendAs::User { .. }),
         }
     }
 
@@ -507,6 +517,18 @@ impl Channel for ZoomChannel {
             SendOptions::default(),
         )
         .await
+    }
+
+    async fn react(&self, reaction: Reaction) -> Result<(), ChannelError> {
+        self.inner.react(reaction).await
+    }
+
+    async fn edit(&self, edit: MessageEdit) -> Result<(), ChannelError> {
+        self.inner.edit(edit).await
+    }
+
+    async fn unsend(&self, delete: MessageDelete) -> Result<(), ChannelError> {
+        self.inner.unsend(delete).await
     }
 
     async fn probe(&self) -> ProbeReport {

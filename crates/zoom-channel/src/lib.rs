@@ -17,6 +17,7 @@ mod ledger;
 mod mention;
 mod outbound;
 mod ratelimit;
+mod reactions;
 mod render;
 mod split;
 
@@ -24,6 +25,7 @@ pub use self::{
     channel::ZoomChannel,
     config::{Routing, SendAs, ZoomChannelConfig, default_delivery_mode},
     conversation::{FEED_ID, Target, parse_target},
+    reactions::{TAPBACKS, reaction_emoji},
     render::{Rendered, Renderer, SYSTEM_SENDER_ID, SkipReason},
     split::split_text,
 };

@@ -14,10 +14,10 @@
 //! Reads (API, CLI, payloads for delivery) use a separate connection;
 //! `/status` numbers come from memory.
 
-mod attachments;
 mod bodies;
 mod conversations;
 mod journal;
+mod lookups;
 mod queue;
 mod records;
 mod schema;

@@ -1,11 +1,11 @@
-//! Inbound attachments: carried in the message row's `attachments` JSON
-//! (with the saved file's path), so a message still pending after a restart
-//! keeps them; looked up by guid for `GET /api/v1/attachment/:guid/download`.
+//! Lookups by guid for the attachment, edit and unsend routes. Inbound
+//! attachments are carried in the message row's `attachments` JSON (with the
+//! saved file's path), so a message still pending after a restart keeps them.
 
 use moltbot_channel::Attachment;
 use rusqlite::params;
 
-use super::{AttachmentRecord, Store};
+use super::{AttachmentRecord, MessageRecord, Store, conversations};
 use crate::ShimError;
 
 impl AttachmentRecord {
@@ -42,5 +42,13 @@ impl Store {
             }
             Ok(None)
         })
+    }
+
+    /// The message with `guid`, if stored.
+    ///
+    /// # Errors
+    /// A database error.
+    pub(crate) fn message(&self, guid: &str) -> Result<Option<MessageRecord>, ShimError> {
+        self.read(|conn| conversations::message_by_guid(conn, guid))
     }
 }
