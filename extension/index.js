@@ -26,6 +26,7 @@ import {
 import { homedir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { zoomMessageActions } from "./actions.js";
 import {
   DEFAULT_MEDIA_MAX_MB,
   attachmentsOf,
@@ -2048,7 +2049,15 @@ export function createZoomPlugin(options = {}) {
         threads: true,
         reply: true,
         media: true,
+        reactions: true,
+        edit: true,
       },
+      // react / edit / unsend, through the sidecar to Zoom (extension/actions.js).
+      actions: zoomMessageActions({
+        request: (account, method, path, body) => sidecarRequest(fetchImpl, account, method, path, body),
+        accountOf: (cfg, accountId) => accountOf(cfg ?? liveConfig(), accountId),
+        normalizeTarget,
+      }),
       reload: { configPrefixes: ["channels.zoom"] },
       // `setup` (channels add with flags), `onboarding` / `setupWizard` (the wizard): extension/setup.js.
       ...zoomSetup({ dir, resolveAccount }),

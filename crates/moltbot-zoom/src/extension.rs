@@ -23,13 +23,14 @@ const PLUGIN_TOML: &str = include_str!("../../../plugin.toml");
 /// The extension entry point, installed next to the manifests.
 const INDEX_JS: &str = include_str!("../../../extension/index.js");
 /// The extension's other modules, installed next to `index.js`.
-const MODULES: [(&str, &str); 3] = [
+const MODULES: [(&str, &str); 4] = [
     (
         "sidecar-binary.js",
         include_str!("../../../extension/sidecar-binary.js"),
     ),
     ("setup.js", include_str!("../../../extension/setup.js")),
     ("media.js", include_str!("../../../extension/media.js")),
+    ("actions.js", include_str!("../../../extension/actions.js")),
 ];
 
 /// Manifest file names: Clawdbot (legacy), Moltbot and OpenClaw read one each.
@@ -344,11 +345,12 @@ pub(crate) fn plugin_manifest() -> Value {
 }
 
 /// The files of the extension package (what `npm pack` includes besides package.json).
-const PACKAGE_FILES: [&str; 7] = [
+const PACKAGE_FILES: [&str; 8] = [
     "index.js",
     "sidecar-binary.js",
     "setup.js",
     "media.js",
+    "actions.js",
     "clawdbot.plugin.json",
     "moltbot.plugin.json",
     "openclaw.plugin.json",
@@ -1201,7 +1203,7 @@ mod tests {
             "a source install has its binary; OpenClaw would refuse a missing dependency"
         );
         assert_eq!(pkg["name"], package_json()["name"]);
-        for module in ["setup.js", "sidecar-binary.js", "media.js"] {
+        for module in ["setup.js", "sidecar-binary.js", "media.js", "actions.js"] {
             assert!(dir.join(module).is_file(), "{module}");
         }
         assert_eq!(fs::read_to_string(dir.join("index.js")).unwrap(), INDEX_JS);
