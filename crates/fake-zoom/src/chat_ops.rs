@@ -134,26 +134,27 @@ fn missing_message(id: &str) -> Response {
     )
 }
 
-/// Exactly one of `to_channel` / `to_contact`, naming a known channel or user.
+/// Zoom's refusal unless exactly one of `to_channel` / `to_contact` names a
+/// known channel or user.
 fn check_place(
     shared: &Shared,
     to_channel: Option<&str>,
     to_contact: Option<&str>,
-) -> Result<(), Response> {
+) -> Option<Response> {
     match (to_channel, to_contact) {
-        (Some(c), None) if shared.config.channels.iter().any(|k| k == c) => Ok(()),
-        (Some(c), None) => Err(api_error(
+        (Some(c), None) if shared.config.channels.iter().any(|k| k == c) => None,
+        (Some(c), None) => Some(api_error(
             StatusCode::NOT_FOUND,
             4130,
             format!("Channel does not exist: {c}"),
         )),
-        (None, Some(u)) if shared.config.resolve_user(u).is_some() => Ok(()),
-        (None, Some(u)) => Err(api_error(
+        (None, Some(u)) if shared.config.resolve_user(u).is_some() => None,
+        (None, Some(u)) => Some(api_error(
             StatusCode::NOT_FOUND,
             1001,
             format!("User does not exist: {u}"),
         )),
-        _ => Err(api_error(
+        _ => Some(api_error(
             StatusCode::BAD_REQUEST,
             300,
             "Must provide either contact or channel parameter.",
@@ -275,7 +276,7 @@ pub(crate) async fn send_file(
     }
     let to_channel = fields.get("to_channel").cloned();
     let to_contact = fields.get("to_contact").cloned();
-    if let Err(resp) = check_place(&shared, to_channel.as_deref(), to_contact.as_deref()) {
+    if let Some(resp) = check_place(&shared, to_channel.as_deref(), to_contact.as_deref()) {
         return resp;
     }
     let reply = fields.get("reply_main_message_id").cloned();
@@ -327,7 +328,7 @@ pub(crate) async fn react(
             format!("Invalid emoji or action: {} {}", body.action, body.emoji),
         );
     }
-    if let Err(resp) = check_place(
+    if let Some(resp) = check_place(
         &shared,
         body.to_channel.as_deref(),
         body.to_contact.as_deref(),
@@ -367,7 +368,7 @@ pub(crate) async fn edit(
     let Ok(body) = serde_json::from_slice::<EditChatMessage>(&body) else {
         return api_error(StatusCode::BAD_REQUEST, 300, "Invalid request body.");
     };
-    if let Err(resp) = check_place(
+    if let Some(resp) = check_place(
         &shared,
         body.to_channel.as_deref(),
         body.to_contact.as_deref(),
@@ -409,7 +410,7 @@ pub(crate) async fn delete(
             .collect();
     let to_channel = pairs.get("to_channel").cloned();
     let to_contact = pairs.get("to_contact").cloned();
-    if let Err(resp) = check_place(&shared, to_channel.as_deref(), to_contact.as_deref()) {
+    if let Some(resp) = check_place(&shared, to_channel.as_deref(), to_contact.as_deref()) {
         return resp;
     }
     if !known_message(&shared, &message_id) {
