@@ -328,28 +328,18 @@ pub(crate) async fn react(
             format!("Invalid emoji or action: {} {}", body.action, body.emoji),
         );
     }
-    if let Some(resp) = check_place(
-        &shared,
-        body.to_channel.as_deref(),
-        body.to_contact.as_deref(),
-    ) {
-        return resp;
-    }
-    if !known_message(&shared, &message_id) {
-        return missing_message(&message_id);
-    }
-    record(
+    apply(
         &shared,
         ChatOp {
-            kind: "react".into(),
-            user_id,
-            message_id,
             action: Some(body.action),
             emoji: Some(body.emoji),
-            message: None,
-            to_channel: body.to_channel,
-            to_contact: body.to_contact,
-            at_ms: now_ms(),
+            ..ChatOp::new(
+                "react",
+                user_id,
+                message_id,
+                body.to_channel,
+                body.to_contact,
+            )
         },
     )
 }
@@ -368,28 +358,17 @@ pub(crate) async fn edit(
     let Ok(body) = serde_json::from_slice::<EditChatMessage>(&body) else {
         return api_error(StatusCode::BAD_REQUEST, 300, "Invalid request body.");
     };
-    if let Some(resp) = check_place(
-        &shared,
-        body.to_channel.as_deref(),
-        body.to_contact.as_deref(),
-    ) {
-        return resp;
-    }
-    if !known_message(&shared, &message_id) {
-        return missing_message(&message_id);
-    }
-    record(
+    apply(
         &shared,
         ChatOp {
-            kind: "edit".into(),
-            user_id,
-            message_id,
-            action: None,
-            emoji: None,
             message: Some(body.message),
-            to_channel: body.to_channel,
-            to_contact: body.to_contact,
-            at_ms: now_ms(),
+            ..ChatOp::new(
+                "edit",
+                user_id,
+                message_id,
+                body.to_channel,
+                body.to_contact,
+            )
         },
     )
 }
@@ -410,17 +389,22 @@ pub(crate) async fn delete(
             .collect();
     let to_channel = pairs.get("to_channel").cloned();
     let to_contact = pairs.get("to_contact").cloned();
-    if let Some(resp) = check_place(&shared, to_channel.as_deref(), to_contact.as_deref()) {
-        return resp;
-    }
-    if !known_message(&shared, &message_id) {
-        return missing_message(&message_id);
-    }
-    shared.lock().chat_ops.deleted.insert(message_id.clone());
-    record(
+    apply(
         &shared,
-        ChatOp {
-            kind: "delete".into(),
+        ChatOp::new("delete", user_id, message_id, to_channel, to_contact),
+    )
+}
+
+impl ChatOp {
+    fn new(
+        kind: &str,
+        user_id: String,
+        message_id: String,
+        to_channel: Option<String>,
+        to_contact: Option<String>,
+    ) -> Self {
+        Self {
+            kind: kind.into(),
             user_id,
             message_id,
             action: None,
@@ -429,12 +413,25 @@ pub(crate) async fn delete(
             to_channel,
             to_contact,
             at_ms: now_ms(),
-        },
-    )
+        }
+    }
 }
 
-fn record(shared: &Shared, op: ChatOp) -> Response {
-    shared.lock().chat_ops.ops.push(op);
+/// Checks the operation's place and message as Zoom does, then records it (204).
+fn apply(shared: &Shared, op: ChatOp) -> Response {
+    if let Some(resp) = check_place(shared, op.to_channel.as_deref(), op.to_contact.as_deref()) {
+        return resp;
+    }
+    if !known_message(shared, &op.message_id) {
+        return missing_message(&op.message_id);
+    }
+    {
+        let mut st = shared.lock();
+        if op.kind == "delete" {
+            st.chat_ops.deleted.insert(op.message_id.clone());
+        }
+        st.chat_ops.ops.push(op);
+    }
     shared.changed();
     StatusCode::NO_CONTENT.into_response()
 }

@@ -255,7 +255,7 @@ impl ZoomApi {
 
     /// Sends the request `build` makes for (REST base, token); a 401 refreshes
     /// the token once and sends again.
-    async fn authorized(
+    pub(super) async fn authorized(
         &self,
         build: impl Fn(&str, &str) -> RequestBuilder,
     ) -> Result<Response, ZoomError> {
