@@ -58,8 +58,9 @@ async fn inbound_files_become_attachments_across_a_restart_and_oversized_ones_a_
         "mediaMaxMb = 1",
     );
 
-    // First run: no receiver, so the message waits in the outbox.
-    let first = SidecarProcess::start(&config, "info");
+    // First run: no receiver, so the message waits in the outbox. At TRACE,
+    // so the downloads' requests are searched for the token below.
+    let first = SidecarProcess::start(&config, "trace,reqwest=trace,hyper=trace,hyper_util=trace");
     assert!(
         fake.wait_for_open_connections(1, WAIT).await,
         "{}",
@@ -83,7 +84,15 @@ async fn inbound_files_become_attachments_across_a_restart_and_oversized_ones_a_
     let saved: Vec<_> = walk(&dir.db().with_extension("media"));
     assert_eq!(saved.len(), 1, "{saved:?}");
     assert_eq!(std::fs::read(&saved[0]).unwrap(), PNG);
-    first.kill();
+    let output = first.kill();
+    assert!(output.contains("/v2/chat/files/"), "TRACE did not apply");
+    for n in 1..=fake.token_requests() {
+        assert!(
+            !output.contains(&format!("tok-{n}")),
+            "a token in the output"
+        );
+    }
+    assert!(!output.contains(PASSWORD) && !output.contains(CLIENT_SECRET));
 
     // Second run: the stored message goes out with its attachment.
     let second = SidecarProcess::start(&config, "info");
