@@ -26,6 +26,16 @@ import {
 import { homedir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { zoomMessageActions } from "./actions.js";
+import {
+  DEFAULT_MEDIA_MAX_MB,
+  attachmentsOf,
+  canUpload,
+  fetchInboundMedia,
+  loadOutboundMedia,
+  mediaFields,
+  uploadAttachment,
+} from "./media.js";
 import { zoomSetup } from "./setup.js";
 import { resolveSidecarBinary } from "./sidecar-binary.js";
 
@@ -633,6 +643,7 @@ export function parseInboundMessage(data) {
     eventType: zoom.eventType,
     // The sidecar's answer from Zoom's mention data; absent from older sidecars and events.
     wasMentioned: typeof zoom.wasMentioned === "boolean" ? zoom.wasMentioned : undefined,
+    attachments: attachmentsOf(data),
   };
 }
 
@@ -1134,9 +1145,35 @@ export function createZoomPlugin(options = {}) {
       return { channel: PLUGIN_ID, messageId: String(messageId), chatId: chatGuid };
     }
 
+    /** A file (buffer, path or URL the host can fetch) via message/attachment, else the URL as text. */
     async function sendMedia(ctx) {
-      const text = [ctx.text, ctx.mediaUrl].filter(present).join("\n");
-      return sendText({ ...ctx, text });
+      const account = accountOf(ctx.cfg ?? liveConfig(), ctx.accountId);
+      const chatGuid = normalizeTarget(ctx.to);
+      if (!chatGuid) throw new Error(`invalid Zoom target: ${ctx.to}`);
+      const file = await loadOutboundMedia(ctx, runtime.channel?.media);
+      if (!file) return sendText({ ...ctx, text: [ctx.text, ctx.mediaUrl].filter(present).join("\n") });
+      const tempGuid = ctx.tempGuid ?? randomUUID();
+      const res = await uploadAttachment(fetchImpl, account, { chatGuid, file, tempGuid, replyToId: ctx.replyToId });
+      patchStatus(account.accountId, { lastOutboundAt: Date.now() });
+      const caption = ctx.caption ?? ctx.text;
+      if (present(caption)) await sendText({ ...ctx, text: caption, tempGuid: `${tempGuid}:caption` });
+      return { channel: PLUGIN_ID, messageId: String(res?.data?.guid ?? "ok"), chatId: chatGuid };
+    }
+
+    /** The inbound message's files, fetched from the sidecar into the host's media store. */
+    async function inboundMedia(account, msg) {
+      if (!msg.attachments?.length) return [];
+      const mb = Number(account.config.mediaMaxMb) > 0 ? Number(account.config.mediaMaxMb) : DEFAULT_MEDIA_MAX_MB;
+      const media = runtime.channel?.media;
+      return fetchInboundMedia({
+        fetchImpl,
+        account,
+        attachments: msg.attachments,
+        maxBytes: mb * 1024 * 1024,
+        save: typeof media?.saveMediaBuffer === "function" ? (...args) => media.saveMediaBuffer(...args) : undefined,
+        fallbackDir: join(stateDir(), "zoom-media"),
+        log: (text) => logFor(account.accountId).warn?.(`${msg.guid}: ${text}`),
+      });
     }
 
     async function probeAccount({ account, timeoutMs }) {
@@ -1560,7 +1597,7 @@ export function createZoomPlugin(options = {}) {
       }
     }
 
-    function buildContext(cfg, account, msg, route, messageSid) {
+    function buildContext(cfg, account, msg, route, messageSid, media = []) {
       let previousTimestamp;
       const storePath = storePathFor(cfg, route);
       if (storePath) {
@@ -1610,6 +1647,7 @@ export function createZoomPlugin(options = {}) {
         CommandAuthorized: fromTeamChat && msg.commandAuthorized === true,
       };
       if (!isDirect) payload.GroupSubject = label;
+      Object.assign(payload, mediaFields(media));
       return typeof replyApi.finalizeInboundContext === "function"
         ? replyApi.finalizeInboundContext(payload)
         : payload;
@@ -1672,7 +1710,7 @@ export function createZoomPlugin(options = {}) {
         let replies = 0;
         const startedAt = Date.now();
         try {
-          const ctx = buildContext(cfg, account, msg, route, sid);
+          const ctx = buildContext(cfg, account, msg, route, sid, await inboundMedia(account, msg));
           // No `turnAdoptionLifecycle`: with it, OpenClaw 2026.9.6 dropped adopted turns of
           // this plugin under load (posting "Gateway is restarting"), see docs/reliability.md.
           const result = await runtime.channel.reply.dispatchReplyWithBufferedBlockDispatcher({
@@ -1680,9 +1718,11 @@ export function createZoomPlugin(options = {}) {
             cfg,
             dispatcherOptions: {
               deliver: async (out, info) => {
-                const urls = Array.isArray(out?.mediaUrls) ? out.mediaUrls : [out?.mediaUrl];
-                const text = [out?.text, ...urls].filter(present).join("\n");
-                if (!text) return;
+                const urls = (Array.isArray(out?.mediaUrls) ? out.mediaUrls : [out?.mediaUrl]).filter(present);
+                // Files the host can load go up as files; other URLs stay links in the text.
+                const files = urls.filter((u) => canUpload(u, runtime.channel?.media));
+                const text = [out?.text, ...urls.filter((u) => !files.includes(u))].filter(present).join("\n");
+                if (!text && !files.length) return;
                 if (HOST_RESTART_NOTICE.test(text)) {
                   // OpenClaw's answer for a turn it dropped (it posts this while starting,
                   // draining or interrupting session work): not a reply. Leave the answer
@@ -1699,14 +1739,12 @@ export function createZoomPlugin(options = {}) {
                 }
                 replies += 1;
                 try {
-                  await sendText({
-                    cfg,
-                    to: msg.chatGuid,
-                    text,
-                    accountId: account.accountId,
-                    replyToId: out?.replyToId,
-                    tempGuid: `zoom-reply:${account.accountId}:${msg.guid}:${replies}`,
-                  });
+                  const tempGuid = `zoom-reply:${account.accountId}:${msg.guid}:${replies}`;
+                  const base = { cfg, to: msg.chatGuid, accountId: account.accountId, replyToId: out?.replyToId };
+                  if (text) await sendText({ ...base, text, tempGuid });
+                  for (const [i, mediaUrl] of files.entries()) {
+                    await sendMedia({ ...base, mediaUrl, tempGuid: `${tempGuid}:file:${i}` });
+                  }
                 } catch (err) {
                   replyFailed = err;
                   throw err;
@@ -2026,7 +2064,15 @@ export function createZoomPlugin(options = {}) {
         threads: true,
         reply: true,
         media: true,
+        reactions: true,
+        edit: true,
       },
+      // react / edit / unsend, through the sidecar to Zoom (extension/actions.js).
+      actions: zoomMessageActions({
+        request: (account, method, path, body) => sidecarRequest(fetchImpl, account, method, path, body),
+        accountOf: (cfg, accountId) => accountOf(cfg ?? liveConfig(), accountId),
+        normalizeTarget,
+      }),
       reload: { configPrefixes: ["channels.zoom"] },
       // `setup` (channels add with flags), `onboarding` / `setupWizard` (the wizard): extension/setup.js.
       ...zoomSetup({ dir, resolveAccount }),

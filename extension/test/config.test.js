@@ -65,6 +65,8 @@ test("channel shape: meta from package.json, capabilities, reload, outbound", ()
     threads: true,
     reply: true,
     media: true,
+    reactions: true,
+    edit: true,
   });
   assert.deepEqual(channel.reload, { configPrefixes: ["channels.zoom"] });
   assert.equal(channel.outbound.deliveryMode, "direct");

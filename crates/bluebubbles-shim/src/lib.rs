@@ -6,6 +6,8 @@
 //!
 //! [`Channel`]: moltbot_channel::Channel
 
+mod actions;
+mod attachments;
 mod auth;
 mod bb;
 mod config;

@@ -24,9 +24,6 @@ use crate::{Shim, auth, guid, limit, now_ms, status};
 /// The upload route, which gets the attachment timeout.
 pub(crate) const ATTACHMENT_ROUTE: &str = "/api/v1/message/attachment";
 
-/// BlueBubbles' tapback names.
-const REACTIONS: [&str; 6] = ["love", "like", "dislike", "laugh", "emphasize", "question"];
-
 /// Event names `POST /api/v1/webhook` accepts (BlueBubbles' subscription keys).
 const WEBHOOK_EVENTS: [&str; 27] = [
     "*",
@@ -68,7 +65,16 @@ pub(crate) fn router(shim: Shim) -> Router {
         .route("/api/v1/message/text", post(send_text))
         .route(ATTACHMENT_ROUTE, post(send_attachment))
         .route("/api/v1/message/query", post(query_messages))
-        .route("/api/v1/message/react", post(react))
+        .route("/api/v1/message/react", post(crate::actions::react))
+        .route("/api/v1/message/{guid}/edit", post(crate::actions::edit))
+        .route(
+            "/api/v1/message/{guid}/unsend",
+            post(crate::actions::unsend),
+        )
+        .route(
+            "/api/v1/attachment/{guid}/download",
+            get(crate::attachments::download),
+        )
         .route("/api/v1/chat/query", post(query_chats))
         .route("/api/v1/chat/new", post(new_chat))
         .route("/api/v1/chat/{guid}", get(get_chat))
@@ -348,6 +354,7 @@ async fn send_attachment(
                 name,
                 mime_type: content_type,
                 total_bytes,
+                path: None,
             }],
             guid: result.message_id,
             chat_guid: target,
@@ -391,7 +398,7 @@ async fn bounded<T>(limit: Duration, task: JoinHandle<Result<T, ApiError>>) -> R
 }
 
 /// Maps a channel send error to BlueBubbles' classes.
-fn send_error(e: ChannelError) -> ApiError {
+pub(crate) fn send_error(e: ChannelError) -> ApiError {
     tracing::warn!(error = %e, retryable = e.is_retryable(), "send failed");
     let detail = e.to_string();
     match e {
@@ -408,22 +415,6 @@ fn send_error(e: ChannelError) -> ApiError {
         }
         _ => ApiError::imessage("Message Send Error", detail),
     }
-}
-
-async fn react(AppJson(body): AppJson) -> Result<Success, ApiError> {
-    let f = Fields(&body);
-    f.required_str("chatGuid")?;
-    f.required_str("selectedMessageGuid")?;
-    let reaction = f.required_str("reaction")?;
-    f.opt_int("partIndex", 0, i64::MAX)?;
-    if !REACTIONS.contains(&reaction.strip_prefix('-').unwrap_or(&reaction)) {
-        return Err(ApiError::bad_request(format!(
-            "Invalid reaction: {reaction}! Use one of {} (or with a leading '-').",
-            REACTIONS.join(", ")
-        )));
-    }
-    tracing::debug!("reaction accepted as a no-op: Zoom has no equivalent");
-    Ok(Success::new("Reaction sent!"))
 }
 
 // ----- chats ---------------------------------------------------------------

@@ -822,7 +822,7 @@ async fn chat_new_opens_a_dm_and_sends_without_temp_guid() {
 }
 
 #[tokio::test]
-async fn typing_read_and_react_are_accepted_no_ops() {
+async fn typing_and_read_are_accepted_no_ops_and_react_reaches_the_channel() {
     let (shim, channel) = shim();
     let router = shim.router();
     let guid = "/api/v1/chat/zoom%3B-%3Bann%40example.com";
@@ -866,6 +866,60 @@ async fn typing_read_and_react_are_accepted_no_ops() {
         "The selectedMessageGuid field is required.",
     );
     assert!(channel.texts.lock().unwrap().is_empty());
+    assert_eq!(
+        *channel.actions.lock().unwrap(),
+        vec!["react zoom;-;ann@example.com m1 -love".to_owned()]
+    );
+}
+
+#[tokio::test]
+async fn edit_and_unsend_find_the_conversation_of_a_sent_message() {
+    let (shim, channel) = shim();
+    let router = shim.router();
+    let r = post(
+        &router,
+        &authed("/api/v1/message/text"),
+        json!({"chatGuid": "zoom;+;channel:c1", "tempGuid": "t1", "message": "draft"}),
+    )
+    .await;
+    let guid = r.json["data"]["guid"].as_str().unwrap().to_owned();
+    let r = post(
+        &router,
+        &authed(&format!("/api/v1/message/{guid}/edit")),
+        json!({"editedMessage": "final", "backwardsCompatibilityMessage": "Edited to: final", "partIndex": 0}),
+    )
+    .await;
+    assert_eq!(r.json["message"], "Message edited!", "{:#}", r.json);
+    let r = post(
+        &router,
+        &authed(&format!("/api/v1/message/{guid}/unsend")),
+        json!({"partIndex": 0}),
+    )
+    .await;
+    assert_eq!(r.json["message"], "Message unsent!", "{:#}", r.json);
+    assert_eq!(
+        *channel.actions.lock().unwrap(),
+        vec![
+            format!("edit zoom;+;channel:c1 {guid} final"),
+            format!("unsend zoom;+;channel:c1 {guid}"),
+        ]
+    );
+    // A message the shim never saw: no conversation to act in.
+    let r = post(
+        &router,
+        &authed("/api/v1/message/nope/edit"),
+        json!({"editedMessage": "x"}),
+    )
+    .await;
+    assert_envelope(&r, 400, "Validation Error", "Message does not exist: nope");
+    let r = post(
+        &router,
+        &authed(&format!("/api/v1/message/{guid}/edit")),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(channel.actions.lock().unwrap().len(), 2);
 }
 
 #[tokio::test]
@@ -1170,8 +1224,11 @@ async fn status_and_metrics_report_zoom_outbox_and_http() {
 #[tokio::test]
 async fn unknown_routes_get_the_404_envelope() {
     let (shim, _) = shim();
-    let r = get(&shim.router(), &authed("/api/v1/attachment/x/download")).await;
+    let r = get(&shim.router(), &authed("/api/v1/handle/query")).await;
     assert_envelope(&r, 404, "Database Error", "Not Found");
+    // The attachment route exists; an unknown guid gets BlueBubbles' answer.
+    let r = get(&shim.router(), &authed("/api/v1/attachment/x/download")).await;
+    assert_envelope(&r, 404, "Database Error", "Attachment does not exist!");
 }
 
 #[tokio::test]

@@ -167,6 +167,9 @@ pub struct Knobs {
     pub withheld_scopes: Vec<String>,
     /// Recording file downloads stop after this many bytes (a cut transfer).
     pub recording_cut_at: Option<usize>,
+    /// Largest file `sendChatFile` takes, in bytes, instead of Zoom's 16 MB
+    /// (images) / 20 MB (other files): lets tests hit the limit cheaply.
+    pub max_file_bytes: Option<u64>,
 }
 
 impl Default for Knobs {
@@ -188,6 +191,7 @@ impl Default for Knobs {
             send_response_delay_ms: None,
             withheld_scopes: Vec::new(),
             recording_cut_at: None,
+            max_file_bytes: None,
         }
     }
 }

@@ -7,6 +7,7 @@
 //! `zoom-wire`. Runtime [`Knobs`] inject the failure modes a client must survive
 //! (zombie sockets, token expiry, duplicate events, 429s, ...).
 
+mod chat_ops;
 mod config;
 mod content;
 mod control;
@@ -23,6 +24,7 @@ mod webhook;
 mod ws;
 
 pub use self::{
+    chat_ops::{ChatOp, SentChatFile},
     config::{FakeConfig, Knobs, SecondConnection},
     error::FakeError,
     records::{RecordedRequest, SentChatMessage, SentChatbotMessage, Stats},

@@ -8,7 +8,7 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post, put};
 use serde_json::Value;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -17,7 +17,7 @@ use crate::records::now_ms;
 use crate::state::{Shared, State as Inner};
 use crate::{
     FakeConfig, FakeError, Knobs, RecordedRequest, SentChatMessage, SentChatbotMessage, Stats,
-    control, history, oauth, rest, summary, transcripts, webhook, ws,
+    chat_ops, control, history, oauth, rest, summary, transcripts, webhook, ws,
 };
 
 /// A running fake Zoom; a cheap-to-clone handle.
@@ -73,6 +73,22 @@ fn router(shared: Arc<Shared>) -> Router {
             "/_fake/recording-files/{id}",
             post(transcripts::control_add),
         )
+        .route("/v2/chat/files/{file_id}", get(chat_ops::file_info))
+        .route("/file/download/{file_id}", get(chat_ops::download))
+        .route(
+            "/v2/chat/users/{user_id}/messages/files",
+            post(chat_ops::send_file),
+        )
+        .route(
+            "/v2/chat/users/{user_id}/messages/{message_id}/emoji_reactions",
+            patch(chat_ops::react),
+        )
+        .route(
+            "/v2/chat/users/{user_id}/messages/{message_id}",
+            put(chat_ops::edit).delete(chat_ops::delete),
+        )
+        .route("/_fake/files", post(chat_ops::add_file))
+        .route("/_fake/chat-ops", get(chat_ops::list))
         .route("/_fake/events", post(control::events))
         .route("/_fake/frames", post(control::frames))
         .route("/_fake/drop", post(control::drop_connections))
@@ -225,6 +241,34 @@ impl FakeZoom {
     pub async fn wait_for_open_connections(&self, n: usize, timeout: Duration) -> bool {
         self.shared
             .wait_until(timeout, |st| st.conns.len() >= n)
+            .await
+    }
+
+    /// Registers a file Team Chat events can name (`files[].file_id`); returns its id.
+    pub fn add_file(&self, name: &str, mime_type: Option<&str>, data: Vec<u8>) -> String {
+        let id = self
+            .shared
+            .lock()
+            .chat_ops
+            .add_file(name, mime_type.map(str::to_owned), data);
+        self.shared.changed();
+        id
+    }
+
+    /// Files accepted by `sendChatFile`.
+    pub fn sent_files(&self) -> Vec<crate::SentChatFile> {
+        self.shared.lock().chat_ops.sent_files.clone()
+    }
+
+    /// Accepted reactions, edits and deletes.
+    pub fn chat_ops(&self) -> Vec<crate::ChatOp> {
+        self.shared.lock().chat_ops.ops.clone()
+    }
+
+    /// Waits until at least `n` files were sent.
+    pub async fn wait_for_sent_files(&self, n: usize, timeout: Duration) -> bool {
+        self.shared
+            .wait_until(timeout, |st| st.chat_ops.sent_files.len() >= n)
             .await
     }
 

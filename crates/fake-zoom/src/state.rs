@@ -53,6 +53,8 @@ pub(crate) struct State {
     pub(crate) windows: HashMap<String, (VecDeque<Instant>, Option<Instant>)>,
     /// Meeting summaries, recording files and chat history served to clients.
     pub(crate) content: crate::content::Content,
+    /// Files, reactions, edits and deletes.
+    pub(crate) chat_ops: crate::chat_ops::ChatOps,
 }
 
 pub(crate) struct Shared {
@@ -124,6 +126,7 @@ impl Shared {
         if knobs.zombie {
             return 0;
         }
+        self.lock().chat_ops.note_event(event);
         let content = if knobs.content_as_object {
             event.clone()
         } else {
@@ -265,6 +268,7 @@ impl Shared {
             st.chatbot.clear();
             st.requests.clear();
             st.windows.clear();
+            st.chat_ops.clear();
             st.token_requests = 0;
             st.ws_connects = 0;
             st.heartbeats = 0;

@@ -3,8 +3,8 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    AccountStatus, ChannelError, ChatType, DeliveryResult, InboundSender, OutboundMedia,
-    OutboundMessage, ProbeReport, SendOptions,
+    AccountStatus, ChannelError, ChatType, DeliveryResult, InboundSender, MessageDelete,
+    MessageEdit, OutboundMedia, OutboundMessage, ProbeReport, Reaction, SendOptions,
 };
 
 /// Catalogue metadata (Moltbot's `ChannelMeta`).
@@ -106,6 +106,42 @@ pub trait Channel: Send + Sync + 'static {
     /// # Errors
     /// As [`Channel::send_text`], plus [`ChannelError::Unsupported`].
     async fn send_media(&self, media: OutboundMedia) -> Result<DeliveryResult, ChannelError>;
+
+    /// Adds or removes a reaction.
+    ///
+    /// # Errors
+    /// As [`Channel::send_text`]; [`ChannelError::Unsupported`] by default.
+    async fn react(&self, reaction: Reaction) -> Result<(), ChannelError> {
+        let _ = reaction;
+        Err(ChannelError::Unsupported(format!(
+            "{} has no reactions",
+            self.id()
+        )))
+    }
+
+    /// Replaces the text of a message we sent.
+    ///
+    /// # Errors
+    /// As [`Channel::react`].
+    async fn edit(&self, edit: MessageEdit) -> Result<(), ChannelError> {
+        let _ = edit;
+        Err(ChannelError::Unsupported(format!(
+            "{} cannot edit messages",
+            self.id()
+        )))
+    }
+
+    /// Deletes a message we sent.
+    ///
+    /// # Errors
+    /// As [`Channel::react`].
+    async fn unsend(&self, delete: MessageDelete) -> Result<(), ChannelError> {
+        let _ = delete;
+        Err(ChannelError::Unsupported(format!(
+            "{} cannot delete messages",
+            self.id()
+        )))
+    }
 
     /// Checks credentials and reachability without side effects.
     async fn probe(&self) -> ProbeReport;

@@ -6,6 +6,7 @@
 //! and the retry [`Backoff`], and the hardened HTTP listener both of the
 //! sidecar's servers use ([`serve_http`]).
 
+mod actions;
 mod backoff;
 mod channel;
 mod error;
@@ -16,6 +17,7 @@ mod secret;
 mod status;
 
 pub use self::{
+    actions::{MessageDelete, MessageEdit, Reaction},
     backoff::Backoff,
     channel::{Capabilities, Channel, ChannelMeta, StartContext},
     error::ChannelError,

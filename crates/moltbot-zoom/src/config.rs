@@ -138,6 +138,7 @@ pub(crate) struct Config {
     pub(crate) database: Option<PathBuf>,
     pub(crate) state_dir: Option<PathBuf>,
     pub(crate) max_attempts: u32,
+    pub(crate) media_max_mb: u32,
     pub(crate) event_queue_capacity: usize,
     pub(crate) transcript_max_bytes: u64,
     pub(crate) transcript_excerpt_lines: u32,
@@ -202,6 +203,7 @@ impl Default for Config {
             transcript_excerpt_lines: 40,
             catchup_max_per_conversation: 50,
             catchup_max_total: 200,
+            media_max_mb: 8,
             auth_failure_limit: 30,
             auth_failure_limit_total: 300,
             max_connections: 256,
@@ -649,6 +651,7 @@ impl Config {
         }
         for (key, value) in [
             ("maxAttempts", u64::from(self.max_attempts)),
+            ("mediaMaxMb", u64::from(self.media_max_mb)),
             ("authFailureLimit", u64::from(self.auth_failure_limit)),
             (
                 "authFailureLimitTotal",

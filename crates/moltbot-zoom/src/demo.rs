@@ -11,6 +11,8 @@ use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 use crate::{config::Config, sidecar::Sidecar, stdout::outln};
 
+mod files;
+
 const MEETING_ID: i64 = 85_746_065_432;
 const TOPIC: &str = "Weekly sync";
 const WAIT: Duration = Duration::from_secs(10);
@@ -324,11 +326,14 @@ async fn play(workdir: &std::path::Path) -> anyhow::Result<()> {
         )?;
     }
 
+    files::show(&fake, &gateway, &sidecar.base_url(), &password).await?;
+
     sidecar.stop().await?;
     gw_cancel.cancel();
     fake.shutdown();
     outln!(
-        "\nDone: {} Zoom events → {} chat messages delivered to Moltbot, 1 reply posted to Zoom.",
+        "\nDone: {} Zoom events → {} chat messages delivered to Moltbot, 1 reply posted to Zoom; \
+         one file each way.",
         events.len(),
         printed
     )?;

@@ -23,12 +23,14 @@ const PLUGIN_TOML: &str = include_str!("../../../plugin.toml");
 /// The extension entry point, installed next to the manifests.
 const INDEX_JS: &str = include_str!("../../../extension/index.js");
 /// The extension's other modules, installed next to `index.js`.
-const MODULES: [(&str, &str); 2] = [
+const MODULES: [(&str, &str); 4] = [
     (
         "sidecar-binary.js",
         include_str!("../../../extension/sidecar-binary.js"),
     ),
     ("setup.js", include_str!("../../../extension/setup.js")),
+    ("media.js", include_str!("../../../extension/media.js")),
+    ("actions.js", include_str!("../../../extension/actions.js")),
 ];
 
 /// Manifest file names: Clawdbot (legacy), Moltbot and OpenClaw read one each.
@@ -343,10 +345,12 @@ pub(crate) fn plugin_manifest() -> Value {
 }
 
 /// The files of the extension package (what `npm pack` includes besides package.json).
-const PACKAGE_FILES: [&str; 6] = [
+const PACKAGE_FILES: [&str; 8] = [
     "index.js",
     "sidecar-binary.js",
     "setup.js",
+    "media.js",
+    "actions.js",
     "clawdbot.plugin.json",
     "moltbot.plugin.json",
     "openclaw.plugin.json",
@@ -854,7 +858,7 @@ mod tests {
     use super::*;
 
     /// Every key of the configuration contract (.lead/config-keys.md).
-    const CONTRACT_KEYS: [&str; 49] = [
+    const CONTRACT_KEYS: [&str; 50] = [
         "enabled",
         "name",
         "zoomAccountId",
@@ -893,6 +897,7 @@ mod tests {
         "inboundPath",
         "database",
         "maxAttempts",
+        "mediaMaxMb",
         "eventQueueCapacity",
         "transcriptMaxBytes",
         "transcriptExcerptLines",
@@ -1202,7 +1207,7 @@ mod tests {
             "a source install has its binary; OpenClaw would refuse a missing dependency"
         );
         assert_eq!(pkg["name"], package_json()["name"]);
-        for module in ["setup.js", "sidecar-binary.js"] {
+        for module in ["setup.js", "sidecar-binary.js", "media.js", "actions.js"] {
             assert!(dir.join(module).is_file(), "{module}");
         }
         assert_eq!(fs::read_to_string(dir.join("index.js")).unwrap(), INDEX_JS);

@@ -72,6 +72,7 @@ pub(crate) fn channel_config(config: &Config) -> ZoomChannelConfig {
             .unwrap_or(usize::MAX),
         catchup_max_total: usize::try_from(config.catchup_max_total).unwrap_or(usize::MAX),
         catchup_state: Some(config.catchup_state()),
+        media_max_bytes: u64::from(config.media_max_mb) * 1024 * 1024,
         ..ZoomChannelConfig::default()
     }
 }

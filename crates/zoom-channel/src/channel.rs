@@ -9,8 +9,9 @@ use std::{
 use async_trait::async_trait;
 use moltbot_channel::{
     AccountStatus, CancellationToken, Capabilities, Channel, ChannelError, ChannelMeta, ChatType,
-    ConnectionState, Counters, DeliveryResult, InboundMessage, MediaSource, OutboundMedia,
-    OutboundMessage, ProbeCheck, ProbeReport, QueueStatus, SendOptions, StartContext,
+    ConnectionState, Counters, DeliveryResult, InboundMessage, MediaSource, MessageDelete,
+    MessageEdit, OutboundMedia, OutboundMessage, ProbeCheck, ProbeReport, QueueStatus, Reaction,
+    SendOptions, StartContext,
 };
 use tokio::sync::{mpsc, watch};
 use zoom::{
@@ -83,6 +84,8 @@ pub(crate) struct State {
     pub(crate) in_flight: InFlight,
     /// Our message id → Zoom thread root, for threaded replies.
     pub(crate) thread_roots: Recent<String>,
+    /// Our message id → its Zoom message id, for reactions.
+    pub(crate) zoom_ids: Recent<String>,
     pub(crate) counters: Counters,
     /// Webhook mode's connection (the session reports its own).
     connection: ConnectionState,
@@ -143,6 +146,7 @@ impl ZoomChannel {
                     sent: Recent::new(capacity),
                     in_flight: InFlight::default(),
                     thread_roots: Recent::new(capacity),
+                    zoom_ids: Recent::new(capacity),
                     counters: Counters::default(),
                     connection: ConnectionState::Idle,
                     connected_since_ms: None,
@@ -297,6 +301,9 @@ impl Inner {
             return Ok(None);
         }
         state
+            .zoom_ids
+            .insert_with(&message.message_id, facts.message_id);
+        state
             .thread_roots
             .insert_with(&message.message_id, facts.thread_root);
         Ok(Some(message))
@@ -392,6 +399,9 @@ impl Inner {
             }
             Verdict::NotOurs => {
                 state
+                    .zoom_ids
+                    .insert_with(&message.message_id, facts.message_id.clone());
+                state
                     .thread_roots
                     .insert_with(&message.message_id, facts.thread_root);
                 Some((message, Verdict::NotOurs))
@@ -442,6 +452,7 @@ impl Inner {
             let Ok(Some(message)) = self.accept(&received).await else {
                 continue;
             };
+            let message = self.attach_files(&received.event, message).await;
             let sent = tokio::select! {
                 r = ctx.inbound.send(message) => r,
                 () = stop.cancelled() => break,
@@ -485,7 +496,7 @@ impl Inner {
             () = ctx.cancel.cancelled() => None,
         } {
             let message = match self.accept(&delivery.event).await {
-                Ok(Some(message)) => message,
+                Ok(Some(message)) => self.attach_files(&delivery.event.event, message).await,
                 Ok(None) => {
                     delivery.ack();
                     continue;
@@ -547,8 +558,8 @@ impl Channel for ZoomChannel {
             media: true,
             reply: true,
             threads: true,
-            reactions: false,
-            edit: false,
+            reactions: matches!(self.inner.config.send_as, SendAs::User { .. }),
+            edit: matches!(self.inner.config.send_as, SendAs::User { .. }),
         }
     }
 
@@ -592,12 +603,7 @@ impl Channel for ZoomChannel {
     async fn send_media(&self, media: OutboundMedia) -> Result<DeliveryResult, ChannelError> {
         let url = match &media.media {
             MediaSource::Url { url } => url,
-            MediaSource::Bytes { name, .. } => {
-                return Err(ChannelError::Unsupported(format!(
-                    "cannot upload `{name}`: Zoom's Team Chat send API takes no file bytes here; \
-                     send a URL instead"
-                )));
-            }
+            MediaSource::Bytes { .. } => return self.inner.send_file(media).await,
         };
         let text = match media.caption.as_deref().filter(|c| !c.trim().is_empty()) {
             Some(caption) => format!("{caption}\n{url}"),
@@ -610,6 +616,18 @@ impl Channel for ZoomChannel {
             SendOptions::default(),
         )
         .await
+    }
+
+    async fn react(&self, reaction: Reaction) -> Result<(), ChannelError> {
+        self.inner.react(reaction).await
+    }
+
+    async fn edit(&self, edit: MessageEdit) -> Result<(), ChannelError> {
+        self.inner.edit(edit).await
+    }
+
+    async fn unsend(&self, delete: MessageDelete) -> Result<(), ChannelError> {
+        self.inner.unsend(delete).await
     }
 
     async fn probe(&self) -> ProbeReport {

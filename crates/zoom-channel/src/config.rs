@@ -83,6 +83,9 @@ pub struct ZoomChannelConfig {
     pub catchup_max_total: usize,
     /// Where the last-seen marks of catch-up are saved; `None` keeps them in memory.
     pub catchup_state: Option<PathBuf>,
+    /// Largest inbound file downloaded, in bytes (`mediaMaxMb`); a larger
+    /// one becomes a notice in the message text.
+    pub media_max_bytes: u64,
 }
 
 impl Default for ZoomChannelConfig {
@@ -106,6 +109,7 @@ impl Default for ZoomChannelConfig {
             catchup_max_per_conversation: 50,
             catchup_max_total: 200,
             catchup_state: None,
+            media_max_bytes: 8 * 1024 * 1024,
         }
     }
 }

@@ -15,12 +15,14 @@ mod dedup;
 mod echo;
 mod enrich;
 mod error;
+mod files;
 mod filter;
 mod ledger;
 mod markdown;
 mod mention;
 mod outbound;
 mod ratelimit;
+mod reactions;
 mod render;
 mod split;
 mod summary;
@@ -31,6 +33,7 @@ pub use self::{
     channel::ZoomChannel,
     config::{Routing, SendAs, ZoomChannelConfig, default_delivery_mode},
     conversation::{FEED_ID, Target, parse_target},
+    reactions::{TAPBACKS, reaction_emoji},
     render::{Rendered, Renderer, SYSTEM_SENDER_ID, SkipReason},
     split::{split_markdown, split_text},
 };

@@ -177,7 +177,7 @@ impl Inner {
 
     /// The Zoom thread root for a reply id: our event message ids map to the
     /// Zoom message they came from; anything else is taken as a Zoom id.
-    fn thread_root(&self, reply_to_id: &str) -> Option<String> {
+    pub(crate) fn thread_root(&self, reply_to_id: &str) -> Option<String> {
         if !reply_to_id.starts_with("zoom-ev-") {
             return Some(reply_to_id.to_owned());
         }

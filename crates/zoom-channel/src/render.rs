@@ -17,6 +17,8 @@ use crate::{
     mention,
 };
 
+mod chat_changes;
+
 /// Id of the system sender of event messages.
 pub const SYSTEM_SENDER_ID: &str = "zoom";
 
@@ -51,6 +53,8 @@ pub enum SkipReason {
     Excluded,
     /// The event's delivery mode is `drop`.
     ModeDrop,
+    /// Our own reaction, edit or delete, come back as an event.
+    OwnChange,
 }
 
 impl std::fmt::Display for SkipReason {
@@ -59,6 +63,7 @@ impl std::fmt::Display for SkipReason {
             SkipReason::NotIncluded => "not matched by `include`",
             SkipReason::Excluded => "matched by `exclude`",
             SkipReason::ModeDrop => "delivery mode is `drop`",
+            SkipReason::OwnChange => "our own reaction, edit or delete",
         })
     }
 }
@@ -123,6 +128,11 @@ impl Renderer {
             }
             None => {}
         }
+        if chat_changes::by_us(event, &self.own_ids) {
+            return Rendered::Skipped {
+                reason: SkipReason::OwnChange,
+            };
+        }
         let mode = self.config.delivery_mode(&event.event);
         if mode == DeliveryMode::Drop {
             return Rendered::Skipped {
@@ -183,6 +193,7 @@ impl Renderer {
                 self.team_chat(&e)
             }
             TypedEvent::BotNotification(e) => bot_notification(&e),
+            TypedEvent::Other if chat_changes::is_chat_change(event) => self.chat_change(event),
             // A chatbot's `team_chat.app_mention` has the Team Chat message shape.
             TypedEvent::Other if event.event == mention::APP_MENTION => {
                 match serde_json::from_value::<TeamChatEvent>(event.payload.clone()) {

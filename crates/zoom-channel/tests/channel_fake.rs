@@ -765,7 +765,7 @@ async fn meeting_conversation_goes_to_default_target_and_threads_replies() {
 }
 
 #[tokio::test]
-async fn send_media_sends_urls_as_text_and_refuses_bytes() {
+async fn send_media_sends_urls_as_text_and_uploads_bytes_as_a_chat_file() {
     let h = start(|k| k.echo_sends = false, |_| {}).await;
     h.channel
         .send_media(OutboundMedia {
@@ -782,6 +782,64 @@ async fn send_media_sends_urls_as_text_and_refuses_bytes() {
         h.fake.team_chat_messages()[0].body.message,
         "The deck\nhttps://example.com/deck.pdf"
     );
+    let sent = h
+        .channel
+        .send_media(OutboundMedia {
+            conversation_id: "zoom;-;alice@example.com".into(),
+            caption: None,
+            media: MediaSource::Bytes {
+                name: "deck.pdf".into(),
+                content_type: None,
+                data: vec![1, 2, 3],
+            },
+            reply_to_id: None,
+        })
+        .await
+        .unwrap();
+    let files = h.fake.sent_files();
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].file_name, "deck.pdf");
+    assert_eq!(files[0].size, 3);
+    assert_eq!(files[0].content_type.as_deref(), Some("application/pdf"));
+    assert_eq!(files[0].to_contact.as_deref(), Some("alice@example.com"));
+    assert_eq!(sent.message_id, files[0].id);
+    assert_eq!(h.fake.team_chat_messages().len(), 1, "no caption, no text");
+
+    // Over Zoom's 20 MB limit for a non-image: refused before any upload.
+    let err = h
+        .channel
+        .send_media(OutboundMedia {
+            conversation_id: "zoom;-;alice@example.com".into(),
+            caption: None,
+            media: MediaSource::Bytes {
+                name: "huge.zip".into(),
+                content_type: None,
+                data: vec![0; 20 * 1024 * 1024 + 1],
+            },
+            reply_to_id: None,
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ChannelError::BadRequest(ref m) if m.contains("up to 20 MB")),
+        "{err}"
+    );
+    assert_eq!(h.fake.sent_files().len(), 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_chatbot_refuses_file_bytes_clearly() {
+    let h = start(
+        |_| {},
+        |c| {
+            c.send_as = SendAs::Chatbot {
+                robot_jid: "robot@xmpp.zoom.us".into(),
+                account_id: "fake-account".into(),
+            };
+        },
+    )
+    .await;
     let err = h
         .channel
         .send_media(OutboundMedia {
@@ -797,10 +855,10 @@ async fn send_media_sends_urls_as_text_and_refuses_bytes() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, ChannelError::Unsupported(ref m) if m.contains("URL")),
+        matches!(err, ChannelError::Unsupported(ref m) if m.contains("chatbot API")),
         "{err}"
     );
-    assert_eq!(h.fake.team_chat_messages().len(), 1);
+    assert!(h.fake.sent_files().is_empty());
     h.stop().await;
 }
 

@@ -26,6 +26,12 @@ const UNMODELLED: [&str; 2] = ["meeting.sharing_started", "unknown"];
 /// Fixtures of events rendered through the Team Chat message shape without a typed payload.
 const SHAPED_AS_TEAM_CHAT: [&str; 1] = ["team_chat.app_mention"];
 
+/// Fixtures of Team Chat edits and reactions, rendered from the raw payload as notices.
+const CHAT_CHANGES: [&str; 2] = [
+    "team_chat.channel_reaction_added",
+    "team_chat.dm_message_updated",
+];
+
 const CASES: &[Case] = &[
     Case {
         fixture: "meeting.created",
@@ -204,6 +210,28 @@ const CASES: &[Case] = &[
         mentioned: Some(true),
     },
     Case {
+        fixture: "team_chat.channel_reaction_added",
+        conversation: "zoom;+;channel:chan-1",
+        kind: ChatType::Channel,
+        label: None,
+        sender: "erin@example.com",
+        reply_to: None,
+        message_id: "zoom-ev-817076a1229baea8598f272849dd6c1f",
+        body: "erin@example.com reacted with 👌 to a message (sent 2023-12-29 17:51 UTC)",
+        mentioned: Some(false),
+    },
+    Case {
+        fixture: "team_chat.dm_message_updated",
+        conversation: "zoom;-;alice@example.com",
+        kind: ChatType::Direct,
+        label: None,
+        sender: "alice@example.com",
+        reply_to: None,
+        message_id: "zoom-ev-50478a1c572dd2df7b132d0d5a573dcf",
+        body: "alice@example.com edited a message: Remind me to send the Q3 numbers at 5pm.",
+        mentioned: Some(false),
+    },
+    Case {
         fixture: "team_chat.dm_message_posted",
         conversation: "zoom;-;alice@example.com",
         kind: ChatType::Direct,
@@ -318,7 +346,10 @@ fn every_typed_event_rendered() {
         );
         assert_eq!(m.raw, Some(serde_json::to_value(&event).unwrap()), "{name}");
         // Every known event decodes into its typed payload (not the generic fallback).
-        if !UNMODELLED.contains(&name) && !SHAPED_AS_TEAM_CHAT.contains(&name) {
+        if !UNMODELLED.contains(&name)
+            && !SHAPED_AS_TEAM_CHAT.contains(&name)
+            && !CHAT_CHANGES.contains(&name)
+        {
             assert!(
                 !matches!(event.typed().unwrap(), zoom_wire::TypedEvent::Other),
                 "{name}"
@@ -637,6 +668,19 @@ fn events_doc() -> String {
          it carries) and `bot_notification` are mentions. Events from the system sender \
          carry none, and pass none of the extension's DM / channel policies (see \
          configuration.md, Policies).\n\
+         - **Edits, deletes, reactions.** `team_chat.channel_message_updated` / \
+         `dm_message_updated`, `…_message_deleted` and `…_reaction_added` / `…_removed` \
+         become notices in the message's conversation (`<who> edited a message: <text>`, \
+         `<who> deleted a message`, `<who> reacted with 👌 to a message (sent …)`), in \
+         `context` mode by default: the host adds them as system events, no turn starts. \
+         Our own (by `sender` / `selfIds`) are dropped. Shapes: Zoom's Team Chat events \
+         reference (developers.zoom.us/docs/api/team-chat/events).\n\
+         - **Files.** A Team Chat message's `files[]` are downloaded (`GET \
+         /v2/chat/files/{fileId}`, then its `download_url` with the account token), up to \
+         `mediaMaxMb`, and delivered as attachments (BlueBubbles `attachments[]`, the host's \
+         `MediaPath(s)`); a larger file or one that cannot be fetched becomes a line \
+         `(file `<name>` not attached: …)` in the text. The `[file] <name> (<size>)` line \
+         stays in the text either way.\n\
          - Unknown events render as `<event name>: <compact summary>` of `payload.object` \
          (bounded; secret-looking fields such as passwords and tokens are never shown). A \
          known event whose payload does not decode renders the same way.\n\n\

@@ -6,6 +6,7 @@
 //! fields often, and an event type we do not model is kept as raw JSON. Integers
 //! beyond 64 bits (ids) are kept as strings of their exact digits.
 
+mod chat_ops;
 mod error;
 mod event;
 mod exact;
@@ -18,6 +19,10 @@ mod signature;
 mod summary;
 
 pub use self::{
+    chat_ops::{
+        ChatFileInfo, ChatFileLimits, EditChatMessage, EmojiReaction, emoji_code_points,
+        emoji_from_code_points,
+    },
     error::WireError,
     event::{Event, TypedEvent},
     frame::{Frame, heartbeat_request, is_token_error_text},

@@ -26,7 +26,10 @@ pub use self::{
     meetings::{CHAT_HISTORY_MAX_PAGE, Download, HistoryTarget, meeting_uuid_segment},
     oauth::{AccessToken, Credentials, Grant, TokenProvider},
     probe::{WsProbe, probe_websocket},
-    rest::ZoomApi,
+    rest::{
+        ZoomApi,
+        chat_ops::{ChatFile, ChatPlace, Download},
+    },
     session::{ReceivedEvent, Session, SessionConfig, SessionStatus},
     webhook::{
         WebhookConfig, WebhookDelivery, serve_webhooks, serve_webhooks_with,

@@ -9,6 +9,8 @@ use zoom_wire::{
 
 use crate::{TokenProvider, ZoomError, error::parse_retry_after};
 
+pub(crate) mod chat_ops;
+
 /// Bound on one REST round trip.
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -80,29 +82,21 @@ impl ZoomApi {
         path: &str,
         body: Option<&B>,
     ) -> Result<T, ZoomError> {
-        let mut token = self.tokens.token().await?;
-        let mut refreshed = false;
-        loop {
-            let base = token.api_url.as_deref().unwrap_or(&self.api_base);
-            let url = format!("{}{path}", base.trim_end_matches('/'));
-            let mut request = self
-                .http
-                .request(method.clone(), url)
-                .bearer_auth(token.value.expose())
-                .timeout(REQUEST_TIMEOUT);
-            if let Some(body) = body {
-                request = request.json(body);
-            }
-            let response = request.send().await.map_err(ZoomError::from_http)?;
-            let status = response.status();
-            tracing::debug!(%method, path, status = status.as_u16(), "Zoom REST call");
-            if status == StatusCode::UNAUTHORIZED && !refreshed {
-                refreshed = true;
-                token = self.tokens.refresh(token.generation).await?;
-                continue;
-            }
-            return decode(response).await;
-        }
+        let response = self
+            .authorized(|base, token| {
+                let request = self
+                    .http
+                    .request(method.clone(), format!("{base}{path}"))
+                    .bearer_auth(token);
+                match body {
+                    Some(body) => request.json(body),
+                    None => request,
+                }
+            })
+            .await?;
+        let status = response.status();
+        tracing::debug!(%method, path, status = status.as_u16(), "Zoom REST call");
+        decode(response).await
     }
 }
 

@@ -20,6 +20,7 @@ mod bodies;
 mod conversations;
 mod journal;
 mod known;
+mod lookups;
 mod queue;
 mod records;
 mod schema;
@@ -891,7 +892,11 @@ fn store_inbound(
             is_from_me: false,
             thread_originator: m.reply_to_id.clone(),
             temp_guid: None,
-            attachments: Vec::new(),
+            attachments: m
+                .attachments
+                .iter()
+                .map(AttachmentRecord::inbound)
+                .collect(),
             zoom: Some(zoom),
         },
     )?;

@@ -32,6 +32,9 @@ pub(crate) struct AttachmentRecord {
     pub(crate) name: String,
     pub(crate) mime_type: Option<String>,
     pub(crate) total_bytes: i64,
+    /// Where an inbound file is saved; absent for files we sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) path: Option<std::path::PathBuf>,
 }
 
 /// The extra `zoom` object of webhook messages.

@@ -17,8 +17,9 @@ use bluebubbles_shim::{Backoff, Shim, ShimConfig, Store};
 use http_body_util::BodyExt;
 use moltbot_channel::{
     AccountStatus, CancellationToken, Capabilities, Channel, ChannelError, ChannelMeta, ChatType,
-    Conversation, DeliveryMode, DeliveryResult, InboundMessage, InboundSender, OutboundMedia,
-    OutboundMessage, Party, ProbeReport, StartContext, inbound_channel,
+    Conversation, DeliveryMode, DeliveryResult, InboundMessage, InboundSender, MessageDelete,
+    MessageEdit, OutboundMedia, OutboundMessage, Party, ProbeReport, Reaction, StartContext,
+    inbound_channel,
 };
 use serde_json::Value;
 use tokio::sync::{Notify, Semaphore, mpsc};
@@ -42,6 +43,8 @@ pub struct FakeChannel {
     pub media_unsupported: AtomicBool,
     pub next_id: AtomicU64,
     pub status: Mutex<AccountStatus>,
+    /// Reactions, edits and deletes received, as `react …` / `edit …` / `unsend …`.
+    pub actions: Mutex<Vec<String>>,
 }
 
 impl FakeChannel {
@@ -119,6 +122,41 @@ impl Channel for FakeChannel {
             conversation_id,
             timestamp_ms: 1_720_000_000_000,
         })
+    }
+    async fn react(&self, r: Reaction) -> Result<(), ChannelError> {
+        // Like the Zoom channel: a word that is no tapback name is refused.
+        const NAMES: [&str; 6] = ["love", "like", "dislike", "laugh", "emphasize", "question"];
+        if r.emoji.chars().all(|c| c.is_ascii_alphabetic()) && !NAMES.contains(&r.emoji.as_str()) {
+            return Err(ChannelError::BadRequest(format!(
+                "unknown reaction `{}`",
+                r.emoji
+            )));
+        }
+        self.before_send().await?;
+        self.actions.lock().unwrap().push(format!(
+            "react {} {} {}{}",
+            r.conversation_id,
+            r.message_id,
+            if r.remove { "-" } else { "" },
+            r.emoji
+        ));
+        Ok(())
+    }
+    async fn edit(&self, e: MessageEdit) -> Result<(), ChannelError> {
+        self.before_send().await?;
+        self.actions.lock().unwrap().push(format!(
+            "edit {} {} {}",
+            e.conversation_id, e.message_id, e.text
+        ));
+        Ok(())
+    }
+    async fn unsend(&self, d: MessageDelete) -> Result<(), ChannelError> {
+        self.before_send().await?;
+        self.actions
+            .lock()
+            .unwrap()
+            .push(format!("unsend {} {}", d.conversation_id, d.message_id));
+        Ok(())
     }
     async fn probe(&self) -> ProbeReport {
         ProbeReport::new(vec![])
