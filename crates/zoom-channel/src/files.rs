@@ -148,11 +148,16 @@ impl Inner {
         }
         let download = self
             .api
-            .download(&info.download_url, cap)
+            .download(
+                &info.download_url,
+                usize::try_from(cap).unwrap_or(usize::MAX),
+            )
             .await
-            .map_err(|e| failed(channel_error(e).to_string()))?
-            .ok_or_else(|| over(cap.saturating_add(1)))?;
-        save(&dir, &path, &download.data)
+            .map_err(|e| failed(channel_error(e).to_string()))?;
+        if download.truncated {
+            return Err(over(cap.saturating_add(1)));
+        }
+        save(&dir, &path, &download.bytes)
             .await
             .map_err(|e| failed(format!("saving it failed: {e}")))?;
         let mime = download
@@ -162,7 +167,7 @@ impl Inner {
             id,
             &shown,
             mime,
-            download.data.len() as u64,
+            download.bytes.len() as u64,
             path,
         ))
     }

@@ -82,7 +82,7 @@ async fn fetch(
 ) -> Result<(Attachment, String), String> {
     let url = file.download_url.as_deref().unwrap_or_default();
     let download = api
-        .download_recording_file(url, config.transcript_max_bytes)
+        .download(url, config.transcript_max_bytes)
         .await
         .map_err(|e| e.to_string())?;
     let text = String::from_utf8_lossy(&download.bytes);

@@ -28,7 +28,7 @@ pub use self::{
     probe::{WsProbe, probe_websocket},
     rest::{
         ZoomApi,
-        chat_ops::{ChatFile, ChatPlace, Download},
+        chat_ops::{ChatFile, ChatPlace},
     },
     session::{ReceivedEvent, Session, SessionConfig, SessionStatus},
     webhook::{

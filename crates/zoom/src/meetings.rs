@@ -1,12 +1,12 @@
 //! REST calls for meetings as content: the AI Companion summary, recording
 //! file downloads (transcripts) and a conversation's Team Chat history.
 
-use reqwest::{Method, StatusCode, Url};
+use reqwest::{Method, Url};
 use zoom_wire::{ChatMessagePage, MeetingSummary};
 
 use crate::{
     ZoomApi, ZoomError,
-    rest::{REQUEST_TIMEOUT, decode_error, segment},
+    rest::{decode_error, segment},
 };
 
 /// Zoom's largest page of `GET /v2/chat/users/{userId}/messages`.
@@ -19,6 +19,8 @@ pub struct Download {
     pub bytes: Vec<u8>,
     /// True when the file was longer than the limit.
     pub truncated: bool,
+    /// The `Content-Type` Zoom answered with, when any.
+    pub content_type: Option<String>,
 }
 
 /// Which conversation a history query reads.
@@ -79,52 +81,41 @@ impl ZoomApi {
             .await
     }
 
-    /// Downloads a recording file (`download_url` of a recording event) with
-    /// the account token, following Zoom's redirect to the file host, keeping
-    /// at most `max_bytes`. The token is sent only to Zoom hosts (`zoom.us`,
-    /// its subdomains) or the configured API host.
+    /// Downloads a file Zoom names by URL (a recording's `download_url`, a
+    /// Team Chat file's `download_url`) with the account token, following
+    /// Zoom's redirect to the file host, keeping at most `max_bytes`. The
+    /// token is sent only to Zoom hosts (`zoom.us`, its subdomains) or the
+    /// configured API host.
     ///
     /// # Errors
     /// [`ZoomError::Protocol`] for a URL that is not a Zoom host,
     /// [`ZoomError::Api`] for an HTTP error, network errors.
-    pub async fn download_recording_file(
+    pub async fn download(
         &self,
         download_url: &str,
         max_bytes: usize,
     ) -> Result<Download, ZoomError> {
         let url = Url::parse(download_url)
             .map_err(|e| ZoomError::Protocol(format!("bad download URL: {e}")))?;
-        let mut token = self.tokens.token().await?;
+        let token = self.tokens.token().await?;
         if !self.is_zoom_host(&url, token.api_url.as_deref()) {
             return Err(ZoomError::Protocol(format!(
                 "refusing to send the account token to {}: not a Zoom host",
                 url.host_str().unwrap_or("(no host)")
             )));
         }
-        let mut refreshed = false;
-        let mut response = loop {
-            let response = self
-                .http
-                .get(url.clone())
-                .bearer_auth(token.value.expose())
-                .timeout(REQUEST_TIMEOUT)
-                .send()
-                .await
-                .map_err(ZoomError::from_http)?;
-            if response.status() == StatusCode::UNAUTHORIZED && !refreshed {
-                refreshed = true;
-                token = self.tokens.refresh(token.generation).await?;
-                continue;
-            }
-            break response;
-        };
-        tracing::debug!(
-            status = response.status().as_u16(),
-            "recording file download"
-        );
+        let mut response = self
+            .authorized(|_, token| self.http.get(url.clone()).bearer_auth(token))
+            .await?;
+        tracing::debug!(status = response.status().as_u16(), "file download");
         if !response.status().is_success() {
             return Err(decode_error(response).await);
         }
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let mut bytes = Vec::new();
         let mut truncated = false;
         while let Some(chunk) = response.chunk().await.map_err(ZoomError::from_http)? {
@@ -136,7 +127,11 @@ impl ZoomApi {
             }
             bytes.extend_from_slice(&chunk);
         }
-        Ok(Download { bytes, truncated })
+        Ok(Download {
+            bytes,
+            truncated,
+            content_type,
+        })
     }
 
     fn is_zoom_host(&self, url: &Url, api_url: Option<&str>) -> bool {

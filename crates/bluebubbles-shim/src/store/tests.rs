@@ -583,6 +583,7 @@ async fn remembered_conversations_match_the_tables() {
                 temp_guid: None,
                 attachments: Vec::new(),
             })
+            .await
             .unwrap();
         next(&store, msg("e", chat, 350)).await.unwrap();
         check(&store, "after a send");

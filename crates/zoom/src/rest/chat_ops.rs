@@ -8,15 +8,6 @@ use zoom_wire::{ChatFileInfo, EditChatMessage, EmojiReaction, SendChatMessageRes
 use super::{REQUEST_TIMEOUT, ZoomApi, decode, segment};
 use crate::ZoomError;
 
-/// A downloaded file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Download {
-    /// The content.
-    pub data: Vec<u8>,
-    /// The `Content-Type` Zoom answered with, when any.
-    pub content_type: Option<String>,
-}
-
 /// One file to send with [`ZoomApi::send_chat_file`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatFile {
@@ -73,39 +64,6 @@ impl ZoomApi {
         let path = format!("/v2/chat/files/{}", segment(file_id));
         self.call::<ChatFileInfo, ()>(Method::GET, &path, None)
             .await
-    }
-
-    /// Downloads `url` with the account token, following redirects, reading at
-    /// most `max_bytes`: `Ok(None)` when the file is larger (nothing kept).
-    ///
-    /// # Errors
-    /// A non-2xx answer ([`ZoomError::Api`]), network errors.
-    pub async fn download(&self, url: &str, max_bytes: u64) -> Result<Option<Download>, ZoomError> {
-        let mut response = self
-            .authorized(|_, token| self.http.get(url).bearer_auth(token))
-            .await?;
-        if !response.status().is_success() {
-            return Err(decode::<serde_json::Value>(response)
-                .await
-                .err()
-                .unwrap_or_else(|| ZoomError::Protocol("download refused".into())));
-        }
-        if response.content_length().is_some_and(|n| n > max_bytes) {
-            return Ok(None);
-        }
-        let content_type = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let mut data = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(ZoomError::from_http)? {
-            if (data.len() + chunk.len()) as u64 > max_bytes {
-                return Ok(None);
-            }
-            data.extend_from_slice(&chunk);
-        }
-        Ok(Some(Download { data, content_type }))
     }
 
     /// `POST /v2/chat/users/{userId}/messages/files` on Zoom's file host: sends
@@ -255,7 +213,7 @@ impl ZoomApi {
 
     /// Sends the request `build` makes for (REST base, token); a 401 refreshes
     /// the token once and sends again.
-    pub(super) async fn authorized(
+    pub(crate) async fn authorized(
         &self,
         build: impl Fn(&str, &str) -> RequestBuilder,
     ) -> Result<Response, ZoomError> {
