@@ -385,6 +385,15 @@ impl Receiver {
     }
 }
 
+/// The webhooks that are not the feed's gap notice (which a restart brings).
+pub(crate) fn without_gap_notices(received: &[Received]) -> Vec<Received> {
+    received
+        .iter()
+        .filter(|r| r.body["data"]["zoom"]["eventType"] != "zoom.gap")
+        .cloned()
+        .collect()
+}
+
 /// A `meeting.started` event of meeting `meeting` whose topic carries `seq`.
 pub(crate) fn meeting_started(meeting: u64, seq: u32, event_ts: i64) -> Value {
     json!({
