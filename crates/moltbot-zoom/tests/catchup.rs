@@ -8,7 +8,6 @@ mod common;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::http::StatusCode;
 use common::*;
 use serde_json::{Value, json};
 
@@ -63,22 +62,18 @@ fn texts(got: &[Received]) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gap_is_caught_up_within_its_bounds_and_reported() {
-    let fake = fake_zoom().await;
-    let receiver = Receiver::start(0, StatusCode::OK).await;
-    let dir = TempDir::new("catchup");
-    let config = write_config(
-        &dir,
-        &fake,
-        "127.0.0.1:0",
-        &webhook_url(receiver.addr.port()),
+    let Connected {
+        fake,
+        receiver,
+        dir: _dir,
+        config,
+        sidecar,
+    } = start_connected(
+        "catchup",
+        "info",
         "catchupMaxPerConversation = 3\ncatchupMaxTotal = 5",
-    );
-    let sidecar = SidecarProcess::start(&config, "info");
-    assert!(
-        fake.wait_for_open_connections(1, WAIT).await,
-        "{}",
-        sidecar.output()
-    );
+    )
+    .await;
     let t0 = now_ms() - 120_000;
 
     // Seen live: one message in the channel, one DM.

@@ -21,6 +21,11 @@ async fn call(url: &str, body: Value) -> (StatusCode, Value) {
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
+/// The BlueBubbles error message of an error answer.
+fn error_message(body: &Value) -> &str {
+    body["error"]["message"].as_str().unwrap()
+}
+
 fn reaction_event(operator: &str, msg_id: &str, emoji: &str, ts: i64) -> Value {
     json!({
         "event": "team_chat.channel_reaction_added",
@@ -45,17 +50,13 @@ fn reaction_event(operator: &str, msg_id: &str, emoji: &str, ts: i64) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reactions_edits_and_deletes_reach_zoom_and_reactions_come_back_as_notices() {
-    let fake = fake_zoom().await;
-    let receiver = Receiver::start(0, StatusCode::OK).await;
-    let dir = TempDir::new("chat-actions");
-    let config = write_config(
-        &dir,
-        &fake,
-        "127.0.0.1:0",
-        &webhook_url(receiver.addr.port()),
-        "",
-    );
-    let sidecar = SidecarProcess::start(&config, "info");
+    let Connected {
+        fake,
+        receiver,
+        dir: _dir,
+        sidecar,
+        ..
+    } = start_connected("chat-actions", "info", "").await;
     sidecar
         .wait_status("the Zoom connection", |s| s["zoom"]["connected"] == true)
         .await;
@@ -87,10 +88,7 @@ async fn reactions_edits_and_deletes_reach_zoom_and_reactions_come_back_as_notic
     .await;
     assert_eq!(status, 400, "{body:#}");
     assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("unknown reaction `thumbsup`"),
+        error_message(&body).contains("unknown reaction `thumbsup`"),
         "{body:#}"
     );
 
@@ -114,10 +112,7 @@ async fn reactions_edits_and_deletes_reach_zoom_and_reactions_come_back_as_notic
     .await;
     assert_eq!(status, 404, "{body:#}");
     assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("Message does not exist"),
+        error_message(&body).contains("Message does not exist"),
         "{body:#}"
     );
 

@@ -174,17 +174,13 @@ async fn inbound_files_become_attachments_across_a_restart_and_oversized_ones_a_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outbound_files_reach_send_chat_file_and_oversized_ones_are_refused() {
-    let fake = fake_zoom().await;
-    let receiver = Receiver::start(0, StatusCode::OK).await;
-    let dir = TempDir::new("chat-files-out");
-    let config = write_config(
-        &dir,
-        &fake,
-        "127.0.0.1:0",
-        &webhook_url(receiver.addr.port()),
-        "",
-    );
-    let sidecar = SidecarProcess::start(&config, "info");
+    let Connected {
+        fake,
+        receiver: _receiver,
+        dir: _dir,
+        sidecar,
+        ..
+    } = start_connected("chat-files-out", "info", "").await;
     sidecar
         .wait_status("the Zoom connection", |s| s["zoom"]["connected"] == true)
         .await;

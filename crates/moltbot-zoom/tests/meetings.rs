@@ -6,7 +6,6 @@
 
 mod common;
 
-use axum::http::StatusCode;
 use common::*;
 use serde_json::{Value, json};
 
@@ -75,28 +74,25 @@ fn webhook_texts(got: &[Received]) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// The `n`th webhook's conversation, text and mode (1-based), once `n` arrived.
+async fn nth_webhook(receiver: &Receiver, n: usize) -> (String, String, String) {
+    let got = receiver.wait_for(WAIT, |r| r.len() >= n).await;
+    webhook_texts(&got)[n - 1].clone()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn summaries_reach_the_meeting_conversation_and_failures_say_why() {
-    let fake = fake_zoom().await;
+    let Connected {
+        fake,
+        receiver,
+        dir: _dir,
+        sidecar,
+        ..
+    } = start_connected("summary", "info", "").await;
     // Needs double encoding: it starts with `/` and contains `//`.
     let slashed = "/ab//cd+ef==";
     fake.add_meeting_summary(summary_body(1001, slashed));
     fake.add_meeting_summary(summary_body(1003, "plain-uuid-3=="));
-    let receiver = Receiver::start(0, StatusCode::OK).await;
-    let dir = TempDir::new("summary");
-    let config = write_config(
-        &dir,
-        &fake,
-        "127.0.0.1:0",
-        &webhook_url(receiver.addr.port()),
-        "",
-    );
-    let sidecar = SidecarProcess::start(&config, "info");
-    assert!(
-        fake.wait_for_open_connections(1, WAIT).await,
-        "{}",
-        sidecar.output()
-    );
 
     // 1. Fetched: overview, sections, next steps, link; the meeting's conversation.
     let ts = 1_736_150_400_000_i64;
@@ -129,8 +125,7 @@ async fn summaries_reach_the_meeting_conversation_and_failures_say_why() {
 
     // 2. No summary on Zoom (404): what the event carried, and why.
     fake.push_event(summary_completed(1002, "no-such-uuid==", ts + 1));
-    let got = receiver.wait_for(WAIT, |r| r.len() >= 2).await;
-    let (chat, text, _) = &webhook_texts(&got)[1];
+    let (chat, text, _) = nth_webhook(&receiver, 2).await;
     assert_eq!(chat, "zoom;+;meeting:1002");
     assert!(text.contains("Overview:\nCarried overview 1002."), "{text}");
     assert!(text.contains("Next steps:\n- Carried step 1002"), "{text}");
@@ -142,8 +137,7 @@ async fn summaries_reach_the_meeting_conversation_and_failures_say_why() {
     // 3. The scope is missing: the summary exists but cannot be read.
     fake.update_knobs(|k| k.withheld_scopes = vec!["meeting:read:summary:admin".into()]);
     fake.push_event(summary_completed(1003, "plain-uuid-3==", ts + 2));
-    let got = receiver.wait_for(WAIT, |r| r.len() >= 3).await;
-    let (chat, text, _) = &webhook_texts(&got)[2];
+    let (chat, text, _) = nth_webhook(&receiver, 3).await;
     assert_eq!(chat, "zoom;+;meeting:1003");
     assert!(text.contains("Carried overview 1003."), "{text}");
     assert!(!text.contains("ship in March"), "{text}");
@@ -229,35 +223,33 @@ fn media_files(dir: &TempDir) -> Vec<std::path::PathBuf> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transcripts_arrive_as_excerpt_and_attachment_and_bad_files_are_explained() {
-    let fake = fake_zoom().await;
-    let receiver = Receiver::start(0, StatusCode::OK).await;
-    let dir = TempDir::new("transcript");
-    let config = write_config(
-        &dir,
-        &fake,
-        "127.0.0.1:0",
-        &webhook_url(receiver.addr.port()),
+    let Connected {
+        fake,
+        receiver,
+        dir,
+        sidecar,
+        ..
+    } = start_connected(
+        "transcript",
+        "info",
         "transcriptExcerptLines = 3\ntranscriptMaxBytes = 4000",
-    );
-    let sidecar = SidecarProcess::start(&config, "info");
-    assert!(
-        fake.wait_for_open_connections(1, WAIT).await,
-        "{}",
-        sidecar.output()
-    );
+    )
+    .await;
     let ts = 1_736_150_400_000_i64;
+    let transcript_completed = |id, file_id: &str, url: &str, ts| {
+        fake.push_event(transcript_event(
+            "recording.transcript_completed",
+            id,
+            file_id,
+            url,
+            ts,
+        ))
+    };
 
     // 1. 20 cues → 10 turns; 3 shown, 7 in the attachment only.
     let url = fake.add_recording_file("tr-1", vtt(20).into_bytes());
-    fake.push_event(transcript_event(
-        "recording.transcript_completed",
-        2001,
-        "tr-1",
-        &url,
-        ts,
-    ));
-    let got = receiver.wait_for(WAIT, |r| !r.is_empty()).await;
-    let (chat, text, mode) = webhook_texts(&got)[0].clone();
+    transcript_completed(2001, "tr-1", &url, ts);
+    let (chat, text, mode) = nth_webhook(&receiver, 1).await;
     assert_eq!(chat, "zoom;+;meeting:2001", "{}", sidecar.output());
     assert_eq!(mode, "message");
     assert!(
@@ -300,23 +292,15 @@ async fn transcripts_arrive_as_excerpt_and_attachment_and_bad_files_are_explaine
         &url,
         ts + 1,
     ));
-    let got = receiver.wait_for(WAIT, |r| r.len() >= 2).await;
-    let text = &webhook_texts(&got)[1].1;
+    let text = nth_webhook(&receiver, 2).await.1;
     assert!(text.starts_with("Recording ready: "), "{text}");
     assert!(text.contains("… 7 more lines in the attachment"), "{text}");
     assert_eq!(media_files(&dir), files);
 
     // 3. Oversized: cut at transcriptMaxBytes, said in the message.
     let url = fake.add_recording_file("tr-big", vtt(200).into_bytes());
-    fake.push_event(transcript_event(
-        "recording.transcript_completed",
-        2003,
-        "tr-big",
-        &url,
-        ts + 2,
-    ));
-    let got = receiver.wait_for(WAIT, |r| r.len() >= 3).await;
-    let text = &webhook_texts(&got)[2].1;
+    transcript_completed(2003, "tr-big", &url, ts + 2);
+    let text = nth_webhook(&receiver, 3).await.1;
     assert!(
         text.contains("longer than transcriptMaxBytes (4000 bytes)"),
         "{text}"
@@ -326,15 +310,8 @@ async fn transcripts_arrive_as_excerpt_and_attachment_and_bad_files_are_explaine
     // 4. A transfer cut mid-cue: the readable turns, nothing invented.
     fake.update_knobs(|k| k.recording_cut_at = Some(150));
     let url = fake.add_recording_file("tr-cut", vtt(6).into_bytes());
-    fake.push_event(transcript_event(
-        "recording.transcript_completed",
-        2004,
-        "tr-cut",
-        &url,
-        ts + 3,
-    ));
-    let got = receiver.wait_for(WAIT, |r| r.len() >= 4).await;
-    let text = &webhook_texts(&got)[3].1;
+    transcript_completed(2004, "tr-cut", &url, ts + 3);
+    let text = nth_webhook(&receiver, 4).await.1;
     assert!(
         text.contains("[00:00] Alice Example: line 0 of the talk."),
         "{text}"
@@ -344,15 +321,8 @@ async fn transcripts_arrive_as_excerpt_and_attachment_and_bad_files_are_explaine
 
     // 5. Not WebVTT, and a missing scope: no attachment, the reason instead.
     let url = fake.add_recording_file("tr-junk", b"<html>oops</html>".to_vec());
-    fake.push_event(transcript_event(
-        "recording.transcript_completed",
-        2005,
-        "tr-junk",
-        &url,
-        ts + 4,
-    ));
-    let got = receiver.wait_for(WAIT, |r| r.len() >= 5).await;
-    let text = &webhook_texts(&got)[4].1;
+    transcript_completed(2005, "tr-junk", &url, ts + 4);
+    let text = nth_webhook(&receiver, 5).await.1;
     assert!(
         text.contains(
             "(The transcript could not be fetched: the file is not a readable WebVTT transcript"
@@ -361,15 +331,8 @@ async fn transcripts_arrive_as_excerpt_and_attachment_and_bad_files_are_explaine
     );
     fake.update_knobs(|k| k.withheld_scopes = vec!["cloud_recording:read:recording:admin".into()]);
     let url = fake.add_recording_file("tr-scope", vtt(4).into_bytes());
-    fake.push_event(transcript_event(
-        "recording.transcript_completed",
-        2006,
-        "tr-scope",
-        &url,
-        ts + 5,
-    ));
-    let got = receiver.wait_for(WAIT, |r| r.len() >= 6).await;
-    let text = &webhook_texts(&got)[5].1;
+    transcript_completed(2006, "tr-scope", &url, ts + 5);
+    let text = nth_webhook(&receiver, 6).await.1;
     assert!(
         text.contains("(The transcript could not be fetched: Zoom API error 4711"),
         "{text}"

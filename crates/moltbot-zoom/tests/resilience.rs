@@ -186,18 +186,13 @@ async fn an_oauth_refusal_is_retried_and_status_and_doctor_say_why() {
 async fn heartbeats_stay_on_time_under_500_events_per_second() {
     const RATE: u64 = 500;
     const SECONDS: u64 = 75;
-    let fake = fake_zoom().await;
-    let receiver = Receiver::start(0, axum::http::StatusCode::OK).await;
-    let dir = TempDir::new("load");
-    let config = write_config(
-        &dir,
-        &fake,
-        "127.0.0.1:0",
-        &webhook_url(receiver.addr.port()),
-        "",
-    );
-    let sidecar = SidecarProcess::start(&config, "warn,zoom::session=trace");
-    assert!(fake.wait_for_open_connections(1, WAIT).await);
+    let Connected {
+        fake,
+        receiver: _receiver,
+        dir: _dir,
+        sidecar,
+        ..
+    } = start_connected("load", "warn,zoom::session=trace", "").await;
     let started = tokio::time::Instant::now();
     let pusher = {
         let fake = fake.clone();

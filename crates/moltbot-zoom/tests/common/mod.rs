@@ -69,6 +69,39 @@ pub(crate) async fn fake_zoom() -> FakeZoom {
     .unwrap()
 }
 
+/// A fake Zoom, a [`Receiver`] answering 200 and a `moltbot-zoom run` (at
+/// `rust_log`, with `extra` appended to its config) in a [`TempDir`] named
+/// after `tag`, started and connected to the fake. Fields drop in order: the
+/// sidecar is killed before its folder is removed.
+pub(crate) struct Connected {
+    pub(crate) sidecar: SidecarProcess,
+    pub(crate) config: PathBuf,
+    pub(crate) dir: TempDir,
+    pub(crate) receiver: Receiver,
+    pub(crate) fake: FakeZoom,
+}
+
+pub(crate) async fn start_connected(tag: &str, rust_log: &str, extra: &str) -> Connected {
+    let fake = fake_zoom().await;
+    let receiver = Receiver::start(0, StatusCode::OK).await;
+    let dir = TempDir::new(tag);
+    let webhook = webhook_url(receiver.addr.port());
+    let config = write_config(&dir, &fake, "127.0.0.1:0", &webhook, extra);
+    let sidecar = SidecarProcess::start(&config, rust_log);
+    assert!(
+        fake.wait_for_open_connections(1, WAIT).await,
+        "{}",
+        sidecar.output()
+    );
+    Connected {
+        sidecar,
+        config,
+        dir,
+        receiver,
+        fake,
+    }
+}
+
 /// A port nothing listens on (bound and released).
 pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
