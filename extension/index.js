@@ -30,10 +30,12 @@ import { zoomMessageActions } from "./actions.js";
 import {
   DEFAULT_MEDIA_MAX_MB,
   attachmentsOf,
+  authHeaders,
   canUpload,
   fetchInboundMedia,
   loadOutboundMedia,
   mediaFields,
+  sidecarUrl,
   uploadAttachment,
 } from "./media.js";
 import { zoomSetup } from "./setup.js";
@@ -509,9 +511,8 @@ function sidecarError(path, status, text) {
 async function sidecarRequest(fetchImpl, account, method, path, body, timeoutMs = SEND_TIMEOUT_MS) {
   const password = account.config.password;
   if (!present(password)) throw new Error(`${account.configPath}password is required`);
-  const url = new URL(account.baseUrl + path);
-  url.searchParams.set("password", String(password).trim());
-  const headers = { authorization: `Bearer ${String(password).trim()}`, accept: "application/json" };
+  const url = sidecarUrl(account, path);
+  const headers = { ...authHeaders(account), accept: "application/json" };
   if (body !== undefined) headers["content-type"] = "application/json";
   let res;
   try {

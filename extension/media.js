@@ -26,13 +26,15 @@ export function attachmentsOf(data) {
     }));
 }
 
-function sidecarUrl(account, path) {
+/** The sidecar URL of `path`, carrying the shim password (`?password=`). */
+export function sidecarUrl(account, path) {
   const url = new URL(account.baseUrl + path);
   url.searchParams.set("password", String(account.config.password ?? "").trim());
   return url;
 }
 
-function authHeaders(account) {
+/** The shim password as a Bearer header. */
+export function authHeaders(account) {
   return { authorization: `Bearer ${String(account.config.password ?? "").trim()}` };
 }
 

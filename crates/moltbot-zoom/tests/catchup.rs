@@ -183,15 +183,7 @@ async fn a_gap_is_caught_up_within_its_bounds_and_reported() {
         status["zoom"]["counters"]["messages_recovered"], 5,
         "{status:#}"
     );
-    let metrics = reqwest::Client::new()
-        .get(format!("{}/metrics", sidecar.url))
-        .bearer_auth(PASSWORD)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = sidecar.metrics().await;
     for sample in [
         "moltbot_zoom_gaps_total 1",
         "moltbot_zoom_messages_recovered_total 5",

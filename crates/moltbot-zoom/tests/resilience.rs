@@ -69,15 +69,7 @@ async fn without_a_failure_the_process_keeps_running() {
     let status = sidecar.status().await;
     assert_eq!(status["zoom"]["queue"]["capacity"], 1_000, "{status:#}");
     assert_eq!(status["zoom"]["counters"]["events_failed"], 0, "{status:#}");
-    let metrics = reqwest::Client::new()
-        .get(format!("{}/metrics", sidecar.url))
-        .bearer_auth(PASSWORD)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = sidecar.metrics().await;
     for sample in [
         "moltbot_zoom_event_queue_capacity 1000",
         "moltbot_zoom_event_queue_depth 0",

@@ -784,16 +784,7 @@ async fn send_media_sends_urls_as_text_and_uploads_bytes_as_a_chat_file() {
     );
     let sent = h
         .channel
-        .send_media(OutboundMedia {
-            conversation_id: "zoom;-;alice@example.com".into(),
-            caption: None,
-            media: MediaSource::Bytes {
-                name: "deck.pdf".into(),
-                content_type: None,
-                data: vec![1, 2, 3],
-            },
-            reply_to_id: None,
-        })
+        .send_media(file_to_alice("deck.pdf", vec![1, 2, 3]))
         .await
         .unwrap();
     let files = h.fake.sent_files();
@@ -808,16 +799,7 @@ async fn send_media_sends_urls_as_text_and_uploads_bytes_as_a_chat_file() {
     // Over Zoom's 20 MB limit for a non-image: refused before any upload.
     let err = h
         .channel
-        .send_media(OutboundMedia {
-            conversation_id: "zoom;-;alice@example.com".into(),
-            caption: None,
-            media: MediaSource::Bytes {
-                name: "huge.zip".into(),
-                content_type: None,
-                data: vec![0; 20 * 1024 * 1024 + 1],
-            },
-            reply_to_id: None,
-        })
+        .send_media(file_to_alice("huge.zip", vec![0; 20 * 1024 * 1024 + 1]))
         .await
         .unwrap_err();
     assert!(
@@ -842,16 +824,7 @@ async fn a_chatbot_refuses_file_bytes_clearly() {
     .await;
     let err = h
         .channel
-        .send_media(OutboundMedia {
-            conversation_id: "zoom;-;alice@example.com".into(),
-            caption: None,
-            media: MediaSource::Bytes {
-                name: "deck.pdf".into(),
-                content_type: None,
-                data: vec![1, 2, 3],
-            },
-            reply_to_id: None,
-        })
+        .send_media(file_to_alice("deck.pdf", vec![1, 2, 3]))
         .await
         .unwrap_err();
     assert!(
@@ -1198,4 +1171,18 @@ async fn webhook_ack_waits_for_the_inbound_ack() {
     assert!(matches!(err, ChannelError::Unsupported(_)), "{err}");
     wh.stop().await;
     fake.shutdown();
+}
+
+/// File bytes (no caption, no thread) for Alice's DM.
+fn file_to_alice(name: &str, data: Vec<u8>) -> OutboundMedia {
+    OutboundMedia {
+        conversation_id: "zoom;-;alice@example.com".into(),
+        caption: None,
+        media: MediaSource::Bytes {
+            name: name.into(),
+            content_type: None,
+            data,
+        },
+        reply_to_id: None,
+    }
 }

@@ -308,6 +308,20 @@ impl SidecarProcess {
         res.json().await.unwrap()
     }
 
+    /// The Prometheus text of `/metrics`.
+    pub(crate) async fn metrics(&self) -> String {
+        reqwest::Client::new()
+            .get(format!("{}/metrics", self.url))
+            .bearer_auth(PASSWORD)
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Polls `/status` (bounded) until `pred` holds; returns the last status.
     pub(crate) async fn wait_status(&self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
         let deadline = tokio::time::Instant::now() + WAIT;
