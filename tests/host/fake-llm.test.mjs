@@ -141,3 +141,76 @@ test("models, 404, and the request records", async () => {
   const later = await (await fetch(`http://127.0.0.1:${fake.port}/__requests?since=${records[0].seq + 1}`)).json();
   assert.deepEqual(later, []);
 });
+
+const control = (path, body) =>
+  fetch(`http://127.0.0.1:${fake.port}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+
+test("a script answers its turn with tool calls, filling the message id and the last tool result, then text", async () => {
+  const script = {
+    match: "zc-script-1",
+    steps: [
+      { tool: "message", arguments: { action: "react", messageId: "$MESSAGE_ID", emoji: "👍" } },
+      { tool: "message", arguments: { action: "edit", messageId: "$RESULT.messageId", message: "final" } },
+      { text: "all done" },
+    ],
+  };
+  assert.equal((await control("/__script", script)).status, 200);
+  const user = { role: "user", content: "[Zoom Alice t] please zc-script-1\n[message_id: guid-77]" };
+  const history = [
+    { role: "user", content: "[Zoom Alice t] older zc-script-1 turn" },
+    { role: "assistant", content: "ACK: older" },
+    user,
+  ];
+  // Step 1 (streamed): the tool call, its arguments in chunks.
+  const events = parseSse(await (await post("/chat/completions", { model: "echo-1", stream: true, messages: history })).text());
+  const chunks = events.slice(0, -1).map((e) => e.data);
+  assert.equal(chunks.at(-1).choices[0].finish_reason, "tool_calls");
+  const calls = chunks.flatMap((c) => c.choices[0].delta.tool_calls ?? []);
+  assert.match(calls[0].id, /^call_/);
+  assert.equal(calls[0].function.name, "message");
+  const args = JSON.parse(calls.map((c) => c.function.arguments ?? "").join(""));
+  assert.deepEqual(args, { action: "react", messageId: "guid-77", emoji: "👍" });
+  // Step 2 (not streamed): $RESULT.messageId from the tool result's JSON.
+  const afterFirst = [
+    ...history,
+    { role: "assistant", content: null, tool_calls: [{ id: calls[0].id, type: "function", function: { name: "message", arguments: JSON.stringify(args) } }] },
+    { role: "tool", tool_call_id: calls[0].id, content: [{ type: "text", text: JSON.stringify({ ok: true, result: { messageId: "sent-9" } }) }] },
+  ];
+  const second = await (await post("/chat/completions", { model: "echo-1", messages: afterFirst })).json();
+  assert.equal(second.choices[0].finish_reason, "tool_calls");
+  const call2 = second.choices[0].message.tool_calls[0];
+  assert.deepEqual(JSON.parse(call2.function.arguments), { action: "edit", messageId: "sent-9", message: "final" });
+  // Step 3: the text; then the script is spent and the turn's answer is ACK again.
+  const afterSecond = [
+    ...afterFirst,
+    { role: "assistant", content: null, tool_calls: [call2] },
+    { role: "tool", tool_call_id: call2.id, content: '{"ok":true}' },
+  ];
+  const third = await (await post("/chat/completions", { model: "echo-1", messages: afterSecond })).json();
+  assert.deepEqual(third.choices[0].message, { role: "assistant", content: "all done" });
+  const next = await (await post("/chat/completions", { model: "echo-1", messages: [...afterSecond, third.choices[0].message, { role: "user", content: "[Zoom Alice t] thanks" }] })).json();
+  assert.equal(next.choices[0].message.content, "ACK: thanks");
+  const records = await (await fetch(`http://127.0.0.1:${fake.port}/__requests`)).json();
+  assert.deepEqual(records.at(-4).toolCall, { name: "message", arguments: { action: "react", messageId: "guid-77", emoji: "👍" } });
+});
+
+test("a script over the Responses API; a placeholder without a value answers SCRIPT ERROR; a bad script is refused", async () => {
+  await control("/__script", { match: "zc-script-2", steps: [{ tool: "message", arguments: { action: "react", messageId: "$MESSAGE_ID" } }] });
+  const withId = [{ type: "message", role: "user", content: [{ type: "input_text", text: 'zc-script-2 {"message_id": "m-5"}' }] }];
+  const events = parseSse(await (await post("/responses", { model: "echo-1", stream: true, input: withId })).text());
+  const done = events.at(-1).data.response.output[0];
+  assert.equal(done.type, "function_call");
+  assert.equal(done.name, "message");
+  assert.deepEqual(JSON.parse(done.arguments), { action: "react", messageId: "m-5" });
+  const deltas = events.filter((e) => e.event === "response.function_call_arguments.delta").map((e) => e.data.delta);
+  assert.equal(deltas.join(""), done.arguments);
+  // The call made, its output in: the script is spent, ACK.
+  const spent = await (
+    await post("/responses", { model: "echo-1", input: [...withId, { ...done }, { type: "function_call_output", call_id: done.call_id, output: "ok" }] })
+  ).json();
+  assert.equal(spent.output[0].type, "message");
+  const noId = await (await post("/responses", { model: "echo-1", input: "zc-script-2 without an id" })).json();
+  assert.match(noId.output[0].content[0].text, /^SCRIPT ERROR: no message id/);
+  assert.equal((await control("/__script", { match: "", steps: [] })).status, 400);
+  assert.equal((await control("/__script", { match: "x", steps: [{ arguments: {} }] })).status, 400);
+});
