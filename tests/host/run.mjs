@@ -23,6 +23,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { contentScenario } from "./content.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, "../..");
@@ -1369,8 +1370,8 @@ const RESTART_SCENARIOS = (process.env.HOST_RESTART_SCENARIOS || ALL_RESTART_SCE
   .filter(Boolean);
 
 const restartCounts = [];
-/** Which scenario groups run (HOST_SCENARIOS, comma-separated): extension, missing-key, restarts, dropin. */
-const SCENARIO_GROUPS = new Set((process.env.HOST_SCENARIOS || "extension,missing-key,restarts,dropin").split(",").map((x) => x.trim()));
+/** Which scenario groups run (HOST_SCENARIOS, comma-separated): extension, missing-key, content, restarts, dropin. */
+const SCENARIO_GROUPS = new Set((process.env.HOST_SCENARIOS || "extension,missing-key,content,restarts,dropin").split(",").map((x) => x.trim()));
 
 /** The zoom channel's start lines so far (fresh starts and in-process restarts). */
 function channelStarts(proc) {
@@ -1727,6 +1728,14 @@ async function dropInScenario(root) {
 
 // ---------------------------------------------------------------------------------------------
 
+/** What content.mjs uses of this harness. */
+const CONTENT_HELPERS = {
+  HOSTS, ME, ZOOM_PASSWORD,
+  check, fail, secs, http, freePort, waitFor, waitLlm, waitTeamChat, chatTo, zoomEvent, dmPosted,
+  makeLab, startFakeLlm, startFakeZoom, installExtension, writeConfig, startGateway,
+  stopProcess, stopSidecar, stopAll, sidecarState,
+};
+
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const major = Number(process.versions.node.split(".")[0]);
@@ -1773,6 +1782,14 @@ async function main() {
           await unconfiguredScenario(host, root, opts);
         } catch (e) {
           fail(`${host} missing key`, "scenario ran to completion", e.stack ?? e.message);
+        }
+      }
+      if (SCENARIO_GROUPS.has("content")) {
+        log(`=== ${host} ${HOSTS[host].version}: meeting summary and transcript, an image, reactions and edits ===`);
+        try {
+          await contentScenario(host, root, opts, CONTENT_HELPERS);
+        } catch (e) {
+          fail(`${host} content`, "scenario ran to completion", e.stack ?? e.message);
         }
       }
       if (SCENARIO_GROUPS.has("restarts") && RESTART_SCENARIOS.length && STREAM_EVENTS > 0) {
