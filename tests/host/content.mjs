@@ -82,8 +82,9 @@ export async function contentScenario(host, root, opts, h) {
   const lab = h.makeLab(root, `${host}-content`);
   if (!fs.existsSync(h.HOSTS[host].entry)) return h.fail(scope, "gateway installed", `${h.HOSTS[host].entry} missing`);
   let gateway;
+  let llm;
   try {
-    const llm = await h.startFakeLlm(lab);
+    llm = await h.startFakeLlm(lab);
     const fz = await h.startFakeZoom(lab, "fake-zoom");
     const gatewayPort = await h.freePort();
     const sidecarPort = await h.freePort();
@@ -132,6 +133,9 @@ export async function contentScenario(host, root, opts, h) {
     await imageToModel(scope, lab, llm, fz, h);
     await reactAndEdit(scope, llm, fz, h);
   } finally {
+    // The model requests with their bodies, for debugging a kept lab.
+    const requests = await llm?.requests(0).catch(() => undefined);
+    if (requests) fs.writeFileSync(path.join(lab.logs, "fake-llm-requests.json"), JSON.stringify(requests, null, 1));
     if (gateway) await h.stopProcess(gateway.proc, { spare: [h.sidecarState(lab)?.pid].filter(Boolean) });
     await h.stopSidecar(lab);
     await h.stopAll();

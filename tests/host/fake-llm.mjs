@@ -125,9 +125,12 @@ function findKey(v, key) {
   return undefined;
 }
 
-/** The first message id the host put in the turn's user text (`[message_id: X]` or `"message_id": "X"`). */
+/**
+ * The first message id the host put in the turn's user text: Clawdbot's `[message_id: X]` line,
+ * or OpenClaw's `"message_id": "X"` in a JSON block (possibly itself quoted, `\"message_id\":\"X\"`).
+ */
 export function turnMessageId(userText) {
-  return /\[message_id:\s*([^\]\s]+)\s*\]/.exec(userText)?.[1] ?? /"message_id"\s*:\s*"([^"]+)"/.exec(userText)?.[1];
+  return /\[message_id:\s*([^\]\s]+)\s*\]/.exec(userText)?.[1] ?? /\\?"message_id\\?"\s*:\s*\\?"([^"\\]+)/.exec(userText)?.[1];
 }
 
 /**
@@ -151,7 +154,7 @@ export function fillArguments(args, turn) {
         return id;
       })
       .replace(/\$RESULT\.([A-Za-z_][A-Za-z0-9_]*)/g, (_, key) => {
-        const v = findKey(parsed, key) ?? (latest !== undefined ? new RegExp(`"${key}"\\s*:\\s*"([^"]+)"`).exec(latest)?.[1] : undefined);
+        const v = findKey(parsed, key) ?? (latest !== undefined ? new RegExp(`\\\\?"${key}\\\\?"\\s*:\\s*\\\\?"([^"\\\\]+)`).exec(latest)?.[1] : undefined);
         if (v === undefined) throw new Error(`no ${key} in the latest tool result ${JSON.stringify(latest)?.slice(0, 300)}`);
         return v;
       });

@@ -1,7 +1,7 @@
 // Tests of the fake LLM: `node --test tests/host/fake-llm.test.mjs` (Node >= 20).
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { extractText, startFakeLlm } from "./fake-llm.mjs";
+import { extractText, startFakeLlm, turnMessageId } from "./fake-llm.mjs";
 
 let fake;
 before(async () => {
@@ -213,4 +213,11 @@ test("a script over the Responses API; a placeholder without a value answers SCR
   assert.match(noId.output[0].content[0].text, /^SCRIPT ERROR: no message id/);
   assert.equal((await control("/__script", { match: "", steps: [] })).status, 400);
   assert.equal((await control("/__script", { match: "x", steps: [{ arguments: {} }] })).status, 400);
+});
+
+test("turnMessageId reads Clawdbot's line and OpenClaw's JSON block, also quoted inside a string", () => {
+  assert.equal(turnMessageId("[Zoom a t] hi\n[message_id: zoom-ev-1]"), "zoom-ev-1");
+  assert.equal(turnMessageId('{"chat_id": "c", "message_id": "zoom-ev-2"}'), "zoom-ev-2");
+  assert.equal(turnMessageId('"Conversation info:\\n{\\"chat_id\\":\\"c\\",\\"message_id\\":\\"zoom-ev-3\\",\\"x\\":1}"'), "zoom-ev-3");
+  assert.equal(turnMessageId("no id here"), undefined);
 });
