@@ -25,7 +25,10 @@ function result(payload) {
  */
 export function zoomMessageActions({ request, accountOf, normalizeTarget }) {
   return {
+    // Clawdbot / Moltbot list a channel's actions with listActions; OpenClaw with
+    // describeMessageTool (without it, its message tool offers only `send`).
     listActions: () => [...ZOOM_ACTIONS],
+    describeMessageTool: () => ({ actions: [...ZOOM_ACTIONS] }),
     supportsAction: ({ action }) => ZOOM_ACTIONS.includes(action),
     handleAction: async ({ action, params = {}, cfg, accountId, toolContext }) => {
       const account = accountOf(cfg, accountId);

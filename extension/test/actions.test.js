@@ -25,9 +25,10 @@ function actions() {
   return fake.channels[0].actions;
 }
 
-test("the channel lists react, edit and unsend", () => {
+test("the channel lists react, edit and unsend (Clawdbot's listActions, OpenClaw's describeMessageTool)", () => {
   const a = actions();
   assert.deepEqual(a.listActions({ cfg: baseConfig() }), ["react", "edit", "unsend"]);
+  assert.deepEqual(a.describeMessageTool({ cfg: baseConfig(), currentChannelProvider: "zoom" }), { actions: ["react", "edit", "unsend"] });
   assert.equal(a.supportsAction({ action: "edit" }), true);
   assert.equal(a.supportsAction({ action: "pin" }), false);
 });

@@ -165,16 +165,21 @@ export function fillArguments(args, turn) {
 /**
  * The scripted answer for `body`, if a script's `match` is in the current turn's user text:
  * its step number `calls` (the tool calls the assistant already made this turn), as
- * `{tool, arguments}` (placeholders filled) or `{text}`. Undefined when no script matches or
- * its steps are spent (the caller answers `ACK: …`).
+ * `{tool, arguments}` (placeholders filled) or `{text}`. A tool the request does not offer but
+ * whose `tool_call` meta-tool it offers is called through that. Undefined when no script
+ * matches or its steps are spent (the caller answers `ACK: …`).
  */
 export function scriptStep(scripts, body) {
   const turn = currentTurn(body);
   const script = scripts.find((s) => turn.userText.includes(s.match));
   const step = script?.steps[turn.calls];
   if (!step) return undefined;
-  if (step.tool) return { tool: step.tool, arguments: fillArguments(step.arguments ?? {}, turn) };
-  return { text: String(step.text ?? "") };
+  if (!step.tool) return { text: String(step.text ?? "") };
+  const args = fillArguments(step.arguments ?? {}, turn);
+  // OpenClaw's tool search offers most tools only through `tool_call {id, args}`.
+  const offered = (Array.isArray(body?.tools) ? body.tools : []).map((t) => t?.function?.name ?? t?.name);
+  if (!offered.includes(step.tool) && offered.includes("tool_call")) return { tool: "tool_call", arguments: { id: step.tool, args } };
+  return { tool: step.tool, arguments: args };
 }
 
 function chunks(text) {

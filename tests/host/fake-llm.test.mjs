@@ -209,6 +209,12 @@ test("a script over the Responses API; a placeholder without a value answers SCR
     await post("/responses", { model: "echo-1", input: [...withId, { ...done }, { type: "function_call_output", call_id: done.call_id, output: "ok" }] })
   ).json();
   assert.equal(spent.output[0].type, "message");
+  // Offered only through OpenClaw's tool search: called via tool_call {id, args}.
+  const meta = await (
+    await post("/responses", { model: "echo-1", tools: [{ type: "function", name: "tool_call" }, { type: "function", name: "tool_search" }], input: withId })
+  ).json();
+  assert.equal(meta.output[0].name, "tool_call");
+  assert.deepEqual(JSON.parse(meta.output[0].arguments), { id: "message", args: { action: "react", messageId: "m-5" } });
   const noId = await (await post("/responses", { model: "echo-1", input: "zc-script-2 without an id" })).json();
   assert.match(noId.output[0].content[0].text, /^SCRIPT ERROR: no message id/);
   assert.equal((await control("/__script", { match: "", steps: [] })).status, 400);
