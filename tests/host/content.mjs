@@ -131,7 +131,7 @@ export async function contentScenario(host, root, opts, h) {
 
     await meetingContent(scope, llm, fz, h);
     await imageToModel(scope, lab, llm, fz, h);
-    await reactAndEdit(scope, llm, fz, h);
+    await reactAndEdit(host, scope, llm, fz, h);
   } finally {
     // The model requests with their bodies, for debugging a kept lab.
     const requests = await llm?.requests(0).catch(() => undefined);
@@ -266,7 +266,7 @@ async function imageToModel(scope, lab, llm, fz, h) {
  * `message` tool: react to that DM, send a note, edit the note. Fake Zoom records the reaction
  * on alice's message and the edit of the note.
  */
-async function reactAndEdit(scope, llm, fz, h) {
+async function reactAndEdit(host, scope, llm, fz, h) {
   const marker = "zc-actions";
   const draft = "zc draft note from the agent";
   const final = "zc final note from the agent";
@@ -275,7 +275,13 @@ async function reactAndEdit(scope, llm, fz, h) {
     steps: [
       { tool: "message", arguments: { action: "react", channel: "zoom", messageId: "$MESSAGE_ID", emoji: "👍" } },
       { tool: "message", arguments: { action: "send", channel: "zoom", target: "alice@example.com", message: draft } },
-      { tool: "message", arguments: { action: "edit", channel: "zoom", target: "alice@example.com", messageId: "$RESULT.messageId", message: final } },
+      // In the current conversation. Clawdbot fills it in when no target is given; OpenClaw
+      // lets an external plugin's edit act only on a target that is exactly the current
+      // conversation, the `chat_id` its prompt shows (`zoom:zoom;-;alice@example.com`).
+      {
+        tool: "message",
+        arguments: { action: "edit", channel: "zoom", ...(host === "openclaw" ? { target: "$CHAT_ID" } : {}), messageId: "$RESULT.messageId", message: final },
+      },
       { text: "zc actions done" },
     ],
   });

@@ -125,17 +125,23 @@ function findKey(v, key) {
   return undefined;
 }
 
-/**
- * The first message id the host put in the turn's user text: Clawdbot's `[message_id: X]` line,
- * or OpenClaw's `"message_id": "X"` in a JSON block (possibly itself quoted, `\"message_id\":\"X\"`).
- */
-export function turnMessageId(userText) {
-  return /\[message_id:\s*([^\]\s]+)\s*\]/.exec(userText)?.[1] ?? /\\?"message_id\\?"\s*:\s*\\?"([^"\\]+)/.exec(userText)?.[1];
+/** The first `"key": "X"` in `text`, also when the JSON is itself quoted (`\"key\":\"X\"`). */
+function jsonField(text, key) {
+  return new RegExp(`\\\\?"${key}\\\\?"\\s*:\\s*\\\\?"([^"\\\\]+)`).exec(text ?? "")?.[1];
 }
 
 /**
- * Replaces, in the string values of `args`, `$MESSAGE_ID` with the turn's message id and
- * `$RESULT.<key>` with `<key>` of the latest tool result (parsed as JSON, searched depth-first).
+ * The first message id the host put in the turn's user text: Clawdbot's `[message_id: X]` line,
+ * or OpenClaw's `"message_id": "X"` in a JSON block (possibly itself quoted).
+ */
+export function turnMessageId(userText) {
+  return /\[message_id:\s*([^\]\s]+)\s*\]/.exec(userText)?.[1] ?? jsonField(userText, "message_id");
+}
+
+/**
+ * Replaces, in the string values of `args`, `$MESSAGE_ID` with the turn's message id,
+ * `$CHAT_ID` with the turn's `chat_id` (OpenClaw's conversation info) and `$RESULT.<key>` with
+ * `<key>` of the latest tool result (parsed as JSON, searched depth-first).
  * Throws when a placeholder has no value (the script cannot go on).
  */
 export function fillArguments(args, turn) {
@@ -153,8 +159,13 @@ export function fillArguments(args, turn) {
         if (!id) throw new Error("no message id in the turn's user text");
         return id;
       })
+      .replace(/\$CHAT_ID/g, () => {
+        const id = jsonField(turn.userText, "chat_id");
+        if (!id) throw new Error("no chat_id in the turn's user text");
+        return id;
+      })
       .replace(/\$RESULT\.([A-Za-z_][A-Za-z0-9_]*)/g, (_, key) => {
-        const v = findKey(parsed, key) ?? (latest !== undefined ? new RegExp(`\\\\?"${key}\\\\?"\\s*:\\s*\\\\?"([^"\\\\]+)`).exec(latest)?.[1] : undefined);
+        const v = findKey(parsed, key) ?? jsonField(latest, key);
         if (v === undefined) throw new Error(`no ${key} in the latest tool result ${JSON.stringify(latest)?.slice(0, 300)}`);
         return v;
       });

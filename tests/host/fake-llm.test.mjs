@@ -195,13 +195,13 @@ test("a script answers its turn with tool calls, filling the message id and the 
 });
 
 test("a script over the Responses API; a placeholder without a value answers SCRIPT ERROR; a bad script is refused", async () => {
-  await control("/__script", { match: "zc-script-2", steps: [{ tool: "message", arguments: { action: "react", messageId: "$MESSAGE_ID" } }] });
-  const withId = [{ type: "message", role: "user", content: [{ type: "input_text", text: 'zc-script-2 {"message_id": "m-5"}' }] }];
+  await control("/__script", { match: "zc-script-2", steps: [{ tool: "message", arguments: { action: "react", messageId: "$MESSAGE_ID", target: "$CHAT_ID" } }] });
+  const withId = [{ type: "message", role: "user", content: [{ type: "input_text", text: 'zc-script-2 {"chat_id": "zoom:c-1", "message_id": "m-5"}' }] }];
   const events = parseSse(await (await post("/responses", { model: "echo-1", stream: true, input: withId })).text());
   const done = events.at(-1).data.response.output[0];
   assert.equal(done.type, "function_call");
   assert.equal(done.name, "message");
-  assert.deepEqual(JSON.parse(done.arguments), { action: "react", messageId: "m-5" });
+  assert.deepEqual(JSON.parse(done.arguments), { action: "react", messageId: "m-5", target: "zoom:c-1" });
   const deltas = events.filter((e) => e.event === "response.function_call_arguments.delta").map((e) => e.data.delta);
   assert.equal(deltas.join(""), done.arguments);
   // The call made, its output in: the script is spent, ACK.
@@ -214,7 +214,7 @@ test("a script over the Responses API; a placeholder without a value answers SCR
     await post("/responses", { model: "echo-1", tools: [{ type: "function", name: "tool_call" }, { type: "function", name: "tool_search" }], input: withId })
   ).json();
   assert.equal(meta.output[0].name, "tool_call");
-  assert.deepEqual(JSON.parse(meta.output[0].arguments), { id: "message", args: { action: "react", messageId: "m-5" } });
+  assert.deepEqual(JSON.parse(meta.output[0].arguments), { id: "message", args: { action: "react", messageId: "m-5", target: "zoom:c-1" } });
   const noId = await (await post("/responses", { model: "echo-1", input: "zc-script-2 without an id" })).json();
   assert.match(noId.output[0].content[0].text, /^SCRIPT ERROR: no message id/);
   assert.equal((await control("/__script", { match: "", steps: [] })).status, 400);
