@@ -142,7 +142,10 @@ export async function contentScenario(host, root, opts, h) {
   }
 }
 
-/** A meeting ends: its summary and its transcript each start a turn whose prompt carries them. */
+/**
+ * A meeting ends (`meeting.ended`), then its summary and its transcript each start a turn whose
+ * prompt carries them, all three in the meeting's conversation.
+ */
 async function meetingContent(scope, llm, fz, h) {
   const meetingId = 83300000001;
   const uuid = "zc/content//uuid==";
@@ -180,16 +183,28 @@ async function meetingContent(scope, llm, fz, h) {
       summary_overview: "Event-carried overview only.",
     },
   });
+  const endedMarker = `Meeting ended marker zc-${meetingId}`;
+  let endedReq;
+  await h.check(scope, "meeting.ended starts the meeting's turn", async () => {
+    const since = await llm.next();
+    const from = (await fz.teamChat()).length;
+    const object = { id: meetingId, uuid, host_id: "host-me-id", topic: `${topic} (${endedMarker})`, type: 2, start_time: summary.meeting_start_time, end_time: summary.meeting_end_time, timezone: "UTC", duration: 60 };
+    await fz.push(h.zoomEvent("meeting.ended", { object }));
+    endedReq = await h.waitLlm(llm, since, [endedMarker], JSON.stringify(endedMarker));
+    await h.waitTeamChat(fz, from, (s) => h.chatTo(h.ME)(s) && String(s.body.message).includes("ACK:"), `the turn's reply to ${h.ME}`);
+  });
   let summaryReq;
-  await h.check(scope, "meeting.summary_completed: the fetched summary (overview, section, next step) is in the LLM request", async () => {
+  await h.check(scope, "meeting.summary_completed: the fetched summary (overview, section, next step) is in the LLM request, in the meeting's conversation", async () => {
     const since = await llm.next();
     const from = (await fz.teamChat()).length;
     const pushedAt = await fz.push(summaryEvent);
     summaryReq = await h.waitLlm(llm, since, [overview, section, step], "the summary's overview, section and next step");
     const body = JSON.stringify(summaryReq.body);
     if (body.includes("Event-carried overview only.")) throw new Error("the prompt has the event's overview, not only the fetched one");
+    // Same conversation (zoom;+;meeting:<id>, not the feed): the meeting.ended turn is in its history.
+    if (endedReq && !body.includes(endedMarker)) throw new Error("the summary's turn has no meeting.ended in its history: not the meeting's conversation");
     await h.waitTeamChat(fz, from, (s) => h.chatTo(h.ME)(s) && String(s.body.message).includes("ACK:"), `the turn's reply to ${h.ME}`);
-    return `${h.secs(summaryReq.at - pushedAt)} frame → LLM; reply at the default target`;
+    return `${h.secs(summaryReq.at - pushedAt)} frame → LLM; meeting.ended in its history; reply at the default target`;
   });
 
   const spoken = [
