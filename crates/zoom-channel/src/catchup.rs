@@ -10,6 +10,7 @@ use std::{
     collections::BTreeMap,
     path::PathBuf,
     sync::{Mutex, MutexGuard},
+    time::{Duration, Instant},
 };
 
 use moltbot_channel::{ChatType, ConnectionState, DeliveryMode, InboundMessage};
@@ -66,11 +67,18 @@ struct Mark {
 
 /// Ids kept per mark (messages sent in the same millisecond).
 const IDS_PER_MARK: usize = 16;
+/// How often changed marks are written at most (the session also flushes
+/// them on this period, and at its end). Rewriting the file per message
+/// cost more than storing the message itself; after a crash, messages of
+/// the last period may be listed and delivered again (at-least-once).
+pub(crate) const SAVE_EVERY: Duration = Duration::from_secs(1);
 
 /// Last-seen marks per conversation, saved as JSON beside the store.
 pub(crate) struct Marks {
     path: Option<PathBuf>,
     book: Mutex<(Saved, Recent)>,
+    /// When the marks were last written, and whether they changed since.
+    written: Mutex<(Option<Instant>, bool)>,
 }
 
 impl Marks {
@@ -90,6 +98,7 @@ impl Marks {
         Self {
             path,
             book: Mutex::new((saved, Recent::new(KNOWN_IDS))),
+            written: Mutex::new((None, false)),
         }
     }
 
@@ -141,7 +150,21 @@ impl Marks {
                 }
             }
         }
-        self.save();
+        let due = {
+            let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+            written.1 = true;
+            written.0.is_none_or(|at| at.elapsed() >= SAVE_EVERY)
+        };
+        if due {
+            self.save();
+        }
+    }
+
+    /// Writes the marks if they changed since the last write.
+    pub(crate) fn flush(&self) {
+        if self.written.lock().unwrap_or_else(|e| e.into_inner()).1 {
+            self.save();
+        }
     }
 
     /// When the last event arrived.
@@ -152,6 +175,7 @@ impl Marks {
     /// Writes the marks (atomically); failures are logged.
     pub(crate) fn save(&self) {
         let Some(path) = &self.path else { return };
+        *self.written.lock().unwrap_or_else(|e| e.into_inner()) = (Some(Instant::now()), false);
         let text = match serde_json::to_vec(&self.lock().0) {
             Ok(t) => t,
             Err(_) => return,
@@ -509,6 +533,16 @@ mod tests {
         marks.note_chat(&message(ChatType::Channel, "zoom;+;channel:c"), 100, "b");
         // Feed and meeting conversations have no history to list.
         marks.note_chat(&message(ChatType::Group, "zoom;+;feed"), 200, "f");
+        // The first change is written at once, later ones within SAVE_EVERY
+        // wait for a flush.
+        let early = Marks::load(Some(path.clone()));
+        let listed_b = ListedChatMessage {
+            id: "b".into(),
+            timestamp: Some(100),
+            ..Default::default()
+        };
+        assert!(!early.delivered("zoom;+;channel:c", &listed_b));
+        marks.flush();
         let again = Marks::load(Some(path));
         assert_eq!(again.last_event_ms(), Some(5));
         assert_eq!(

@@ -430,10 +430,16 @@ impl Inner {
         let mut gaps = catchup::GapWatch::new(self.marks.last_event_ms());
         let run = tokio::spawn(session.run(tx, stop.clone()));
         let mut outcome = Ok(());
+        let mut flush = tokio::time::interval(catchup::SAVE_EVERY);
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let received = tokio::select! {
                 biased;
                 () = stop.cancelled() => None,
+                _ = flush.tick() => {
+                    self.marks.flush();
+                    continue;
+                }
                 Ok(()) = status.changed() => {
                     let now = status.borrow_and_update().clone();
                     let Some((from, to)) = gaps.observe(&now, self.marks.last_event_ms(), now_ms()) else {
