@@ -160,13 +160,17 @@ impl Renderer {
         })
     }
 
-    /// The deterministic message id of `event`: `zoom-ev-` and 32 hex digits of
-    /// SHA-256 over the subscription id and [`Event::identity`].
+    /// The deterministic message id of `event`: `zoom-ev-` and 32 hex digits,
+    /// the event's `event_ts` (12 digits, 0 when absent) then the first 20 of
+    /// SHA-256 over the subscription id and [`Event::identity`]. Ids in time
+    /// order keep the store's unique index appended to, not written at a
+    /// random page per event (docs/performance.md).
     pub fn message_id(&self, event: &Event) -> String {
         let digest = Sha256::digest(format!("{}|{}", self.subscription_id, event.identity()));
         let mut hex = hex::encode(digest);
-        hex.truncate(32);
-        format!("zoom-ev-{hex}")
+        hex.truncate(20);
+        let ts = event.event_ts.unwrap_or(0).clamp(0, 0xffff_ffff_ffff);
+        format!("zoom-ev-{ts:012x}{hex}")
     }
 
     fn content(&self, event: &Event) -> Content {

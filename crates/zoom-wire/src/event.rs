@@ -134,31 +134,29 @@ impl Event {
     /// # Errors
     /// A known event whose payload does not fit its type.
     pub fn typed(&self) -> Result<TypedEvent, WireError> {
-        let p = || self.payload.clone();
+        // Decoded from a borrow: no copy of the payload tree.
+        fn p<'a, T: Deserialize<'a>>(v: &'a Value) -> Result<T, serde_json::Error> {
+            T::deserialize(v)
+        }
+        let v = &self.payload;
         Ok(match self.event.as_str() {
-            "meeting.created" => TypedEvent::MeetingCreated(serde_json::from_value(p())?),
-            "meeting.updated" => TypedEvent::MeetingUpdated(serde_json::from_value(p())?),
-            "meeting.deleted" => TypedEvent::MeetingDeleted(serde_json::from_value(p())?),
-            "meeting.started" => TypedEvent::MeetingStarted(serde_json::from_value(p())?),
-            "meeting.ended" => TypedEvent::MeetingEnded(serde_json::from_value(p())?),
-            "meeting.participant_joined" => {
-                TypedEvent::ParticipantJoined(serde_json::from_value(p())?)
-            }
-            "meeting.participant_left" => TypedEvent::ParticipantLeft(serde_json::from_value(p())?),
-            "recording.completed" => TypedEvent::RecordingCompleted(serde_json::from_value(p())?),
-            "user.created" => TypedEvent::UserCreated(serde_json::from_value(p())?),
-            "user.updated" => TypedEvent::UserUpdated(serde_json::from_value(p())?),
-            "chat_message.sent" => TypedEvent::ChatMessageSent(serde_json::from_value(p())?),
-            "chat_message.updated" => TypedEvent::ChatMessageUpdated(serde_json::from_value(p())?),
-            "chat_message.deleted" => TypedEvent::ChatMessageDeleted(serde_json::from_value(p())?),
-            "chat_message.replied" => TypedEvent::ChatMessageReplied(serde_json::from_value(p())?),
-            "team_chat.channel_message_posted" => {
-                TypedEvent::ChannelMessagePosted(serde_json::from_value(p())?)
-            }
-            "team_chat.dm_message_posted" => {
-                TypedEvent::DmMessagePosted(serde_json::from_value(p())?)
-            }
-            "bot_notification" => TypedEvent::BotNotification(serde_json::from_value(p())?),
+            "meeting.created" => TypedEvent::MeetingCreated(p(v)?),
+            "meeting.updated" => TypedEvent::MeetingUpdated(p(v)?),
+            "meeting.deleted" => TypedEvent::MeetingDeleted(p(v)?),
+            "meeting.started" => TypedEvent::MeetingStarted(p(v)?),
+            "meeting.ended" => TypedEvent::MeetingEnded(p(v)?),
+            "meeting.participant_joined" => TypedEvent::ParticipantJoined(p(v)?),
+            "meeting.participant_left" => TypedEvent::ParticipantLeft(p(v)?),
+            "recording.completed" => TypedEvent::RecordingCompleted(p(v)?),
+            "user.created" => TypedEvent::UserCreated(p(v)?),
+            "user.updated" => TypedEvent::UserUpdated(p(v)?),
+            "chat_message.sent" => TypedEvent::ChatMessageSent(p(v)?),
+            "chat_message.updated" => TypedEvent::ChatMessageUpdated(p(v)?),
+            "chat_message.deleted" => TypedEvent::ChatMessageDeleted(p(v)?),
+            "chat_message.replied" => TypedEvent::ChatMessageReplied(p(v)?),
+            "team_chat.channel_message_posted" => TypedEvent::ChannelMessagePosted(p(v)?),
+            "team_chat.dm_message_posted" => TypedEvent::DmMessagePosted(p(v)?),
+            "bot_notification" => TypedEvent::BotNotification(p(v)?),
             _ => TypedEvent::Other,
         })
     }

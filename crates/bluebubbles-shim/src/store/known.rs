@@ -126,7 +126,7 @@ impl Known {
         members: &[Member],
         date_ms: i64,
         limit: usize,
-    ) -> Result<ChatRecord, ShimError> {
+    ) -> Result<&ChatRecord, ShimError> {
         let (chat_guid, kind) = (conversation.id.as_str(), conversation.kind);
         let label = conversation.label.as_deref();
         if limit != self.limit {
@@ -138,9 +138,12 @@ impl Known {
                 chat.kind == kind && label.is_none_or(|l| chat.display_name.as_deref() == Some(l));
             if same && add_members(conn, chat, members, limit)? {
                 chat.last_message_ms = chat.last_message_ms.max(date_ms);
-                return Ok(chat.clone());
+            } else {
+                self.chats.remove(chat_guid);
             }
-            self.chats.remove(chat_guid);
+        }
+        if self.chats.contains_key(chat_guid) {
+            return Ok(&self.chats[chat_guid]);
         }
         conversations::upsert_chat(conn, chat_guid, kind, label, members, date_ms)?;
         let mut chat = conversations::chat_by_guid(conn, chat_guid, Some(limit))?
@@ -149,8 +152,7 @@ impl Known {
         if self.chats.len() >= MAX_CHATS {
             self.chats = HashMap::new();
         }
-        self.chats.insert(chat_guid.to_owned(), chat.clone());
-        Ok(chat)
+        Ok(self.chats.entry(chat_guid.to_owned()).or_insert(chat))
     }
 }
 

@@ -917,7 +917,7 @@ fn store_inbound(
             zoom: Some(zoom),
         },
     )?;
-    let payload = (shaper.encode)(&record, &chat);
+    let payload = (shaper.encode)(&record, chat);
     let assigned = !w.targets.is_empty();
     let seq = queue::insert_outbox(conn, &record.guid, chat_guid, &payload, now_ms, assigned)?;
     let chat: Arc<str> = Arc::from(chat_guid);
