@@ -100,6 +100,7 @@ fn event(n: u64) -> InboundMessage {
         raw: None,
         mentioned: None,
         attachments: Vec::new(),
+        upstream_id: None,
     }
 }
 

@@ -7,7 +7,39 @@ use moltbot_channel::{MessageDelete, MessageEdit, Reaction};
 
 use crate::envelope::{ApiError, AppJson, Fields, Success};
 use crate::routes::send_error;
+use crate::store::MessageRecord;
 use crate::{Shim, guid};
+
+/// Zoom's id of an inbound Team Chat message, kept with it in the store so
+/// actions on it work after a restart; `None` for other messages (ours are
+/// stored under Zoom's id already).
+fn zoom_id(record: &MessageRecord) -> Option<String> {
+    record.zoom.as_ref().and_then(|z| z.message_id.clone())
+}
+
+/// Message `guid` as the channel should be told of it: Zoom's id of an
+/// inbound Team Chat message, else `guid` itself. With `thread`, Zoom's id of
+/// the thread it belongs to (its root when it is a reply), for a reply.
+pub(crate) async fn zoom_side(shim: &Shim, guid: &str, thread: bool) -> String {
+    let lookup = guid.to_owned();
+    let record = match shim.0.store.call(move |s| s.message(&lookup)).await {
+        Ok(record) => record,
+        Err(e) => {
+            tracing::warn!(error = %e, guid, "cannot read the message; passing its id as is");
+            None
+        }
+    };
+    let Some(record) = record else {
+        return guid.to_owned();
+    };
+    let own = zoom_id(&record);
+    let root = if thread && own.is_some() {
+        record.thread_originator.clone()
+    } else {
+        None
+    };
+    root.or(own).unwrap_or_else(|| guid.to_owned())
+}
 
 /// `{chatGuid, selectedMessageGuid, reaction, partIndex?}`; `reaction` is a
 /// tapback name or an emoji, with a leading `-` to remove it.
@@ -24,6 +56,7 @@ pub(crate) async fn react(
         Some(rest) => (true, rest.to_owned()),
         None => (false, reaction.clone()),
     };
+    let message_id = zoom_side(&shim, &message_id, false).await;
     shim.0
         .channel
         .react(Reaction {
@@ -37,11 +70,15 @@ pub(crate) async fn react(
     Ok(Success::new("Reaction sent!"))
 }
 
-/// The conversation of a stored message, or BlueBubbles' 400.
-async fn chat_of(shim: &Shim, message: &str) -> Result<String, ApiError> {
+/// The conversation of a stored message and the id to give the channel, or
+/// BlueBubbles' 400.
+async fn stored(shim: &Shim, message: &str) -> Result<(String, String), ApiError> {
     let lookup = message.to_owned();
     match shim.0.store.call(move |s| s.message(&lookup)).await? {
-        Some(m) => Ok(m.chat_guid),
+        Some(m) => Ok((
+            zoom_id(&m).unwrap_or_else(|| message.to_owned()),
+            m.chat_guid,
+        )),
         None => Err(ApiError::bad_request(format!(
             "Message does not exist: {message}"
         ))),
@@ -57,12 +94,12 @@ pub(crate) async fn edit(
     let f = Fields(&body);
     let text = f.required_str("editedMessage")?;
     f.opt_int("partIndex", 0, i64::MAX)?;
-    let conversation_id = chat_of(&shim, &message).await?;
+    let (message_id, conversation_id) = stored(&shim, &message).await?;
     shim.0
         .channel
         .edit(MessageEdit {
             conversation_id,
-            message_id: message,
+            message_id,
             text,
         })
         .await
@@ -77,12 +114,12 @@ pub(crate) async fn unsend(
     AppJson(body): AppJson,
 ) -> Result<Success, ApiError> {
     Fields(&body).opt_int("partIndex", 0, i64::MAX)?;
-    let conversation_id = chat_of(&shim, &message).await?;
+    let (message_id, conversation_id) = stored(&shim, &message).await?;
     shim.0
         .channel
         .unsend(MessageDelete {
             conversation_id,
-            message_id: message,
+            message_id,
         })
         .await
         .map_err(send_error)?;

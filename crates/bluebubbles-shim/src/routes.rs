@@ -195,6 +195,10 @@ async fn send_text_to(
     let task_shim = shim.clone();
     let target = chat_guid.clone();
     let key = temp_guid.clone();
+    let thread = match &reply_to {
+        Some(id) => Some(crate::actions::zoom_side(shim, id, true).await),
+        None => None,
+    };
     send_once(
         shim,
         &chat_guid,
@@ -208,7 +212,7 @@ async fn send_text_to(
                     OutboundMessage {
                         conversation_id: target.clone(),
                         text: text.clone(),
-                        reply_to_id: reply_to.clone(),
+                        reply_to_id: thread.clone(),
                     },
                     // A retry with the same tempGuid resumes after the parts
                     // already posted instead of posting them again.
@@ -324,6 +328,10 @@ async fn send_attachment(
         .map(str::to_owned);
     let chat_guid = guid::canonical(&chat_guid);
     let total_bytes = i64::try_from(data.len()).unwrap_or(i64::MAX);
+    let thread = match &reply_to {
+        Some(id) => Some(crate::actions::zoom_side(&shim, id, true).await),
+        None => None,
+    };
     let task_shim = shim.clone();
     let target = chat_guid.clone();
     let key = temp_guid.clone();
@@ -339,7 +347,7 @@ async fn send_attachment(
                     content_type: content_type.clone(),
                     data: data.to_vec(),
                 },
-                reply_to_id: reply_to.clone(),
+                reply_to_id: thread.clone(),
             })
             .await
             .map_err(|e| match e {

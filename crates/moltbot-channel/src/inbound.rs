@@ -91,6 +91,11 @@ pub struct InboundMessage {
     /// Files that come with the message, already saved locally.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<Attachment>,
+    /// The platform's own id of the message (Zoom's Team Chat message id),
+    /// kept so reactions, edits, deletes and threaded replies can name it
+    /// after a restart; `None` for events that are not a chat message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_id: Option<String>,
 }
 
 /// A file that comes with an inbound message (a Team Chat file, a meeting
@@ -202,6 +207,7 @@ mod tests {
             raw: None,
             mentioned: None,
             attachments: Vec::new(),
+            upstream_id: None,
         }
     }
 

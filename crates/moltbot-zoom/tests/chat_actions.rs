@@ -199,3 +199,83 @@ async fn reactions_edits_and_deletes_reach_zoom_and_reactions_come_back_as_notic
     assert_eq!(data["chats"][0]["guid"], chat);
     drop(sidecar);
 }
+
+/// A Team Chat message posted in `chan-1` (a reply when `root` is given).
+fn posted(message_id: &str, text: &str, root: Option<&str>, ts: i64) -> Value {
+    let mut object = json!({"message_id": message_id, "message": text, "channel_id": "chan-1", "channel_name": "Ops", "timestamp": ts});
+    if let Some(root) = root {
+        object["reply_main_message_id"] = json!(root);
+    }
+    json!({
+        "event": "team_chat.channel_message_posted",
+        "event_ts": ts,
+        "payload": {"account_id": "fake-account", "operator": "bob@example.com", "operator_id": "bob-id", "object": object},
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_received_message_can_be_reacted_and_replied_to_after_a_restart() {
+    let fake = fake_zoom().await;
+    let receiver = Receiver::start(0, StatusCode::OK).await;
+    let dir = TempDir::new("chat-actions-restart");
+    let config = write_config(
+        &dir,
+        &fake,
+        "127.0.0.1:0",
+        &webhook_url(receiver.addr.port()),
+        "",
+    );
+    let first = SidecarProcess::start(&config, "info");
+    assert!(fake.wait_for_open_connections(1, WAIT).await);
+    fake.push_event(posted("bob-root", "release?", None, 1_764_496_800_000));
+    fake.push_event(posted(
+        "bob-reply",
+        "shipped",
+        Some("bob-root"),
+        1_764_496_801_000,
+    ));
+    let got = receiver
+        .wait_for(WAIT, |r| without_gap_notices(r).len() >= 2)
+        .await;
+    let got = without_gap_notices(&got);
+    let guid = |i: usize| got[i].body["data"]["guid"].as_str().unwrap().to_owned();
+    let (root, reply) = (guid(0), guid(1));
+    assert!(root.starts_with("zoom-ev-") && reply.starts_with("zoom-ev-"));
+    // The sidecar's memory of Zoom's ids goes with the process.
+    first.kill();
+
+    let second = SidecarProcess::start(&config, "info");
+    second
+        .wait_status("the Zoom connection", |s| s["zoom"]["connected"] == true)
+        .await;
+    let api = |path: &str| format!("{}/api/v1/{path}?password={PASSWORD}", second.url);
+    let chat = "zoom;+;channel:chan-1";
+    let (status, body) = call(
+        &api("message/react"),
+        json!({"chatGuid": chat, "selectedMessageGuid": reply, "reaction": "like"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body:#}\n{}", second.output());
+    let last = fake.chat_ops().pop().unwrap();
+    assert_eq!(
+        (last.kind.as_str(), last.message_id.as_str()),
+        ("react", "bob-reply")
+    );
+
+    // Replies go into the thread: a reply's root, or the message itself.
+    for (selected, thread) in [(&reply, "bob-root"), (&root, "bob-root")] {
+        let (status, body) = call(
+            &api("message/text"),
+            json!({"chatGuid": chat, "tempGuid": format!("t-{selected}"), "message": "noted", "selectedMessageGuid": selected}),
+        )
+        .await;
+        assert_eq!(status, 200, "{body:#}");
+        assert_eq!(body["data"]["threadOriginatorGuid"], selected.as_str());
+        let sent = fake.team_chat_messages().pop().unwrap();
+        assert_eq!(
+            sent.body.reply_main_message_id.as_deref(),
+            Some(thread),
+            "{sent:?}"
+        );
+    }
+}

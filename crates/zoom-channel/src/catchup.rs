@@ -458,6 +458,7 @@ pub(crate) fn notice(from_ms: i64, to_ms: i64, recovered: u64, r: &Recovery) -> 
         raw: None,
         mentioned: None,
         attachments: Vec::new(),
+        upstream_id: None,
     }
 }
 

@@ -300,6 +300,8 @@ impl Inner {
             state.counters.filtered += 1;
             return Ok(None);
         }
+        let mut message = message;
+        message.upstream_id = Some(facts.message_id.clone());
         state
             .zoom_ids
             .insert_with(&message.message_id, facts.message_id);
@@ -398,6 +400,8 @@ impl Inner {
                 None
             }
             Verdict::NotOurs => {
+                let mut message = message;
+                message.upstream_id = Some(facts.message_id.clone());
                 state
                     .zoom_ids
                     .insert_with(&message.message_id, facts.message_id.clone());

@@ -157,6 +157,7 @@ impl Renderer {
             },
             mentioned: mention::of(event, &self.mention_ids),
             attachments: Vec::new(),
+            upstream_id: None,
         })
     }
 

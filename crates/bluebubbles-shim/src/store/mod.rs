@@ -896,6 +896,7 @@ fn store_inbound(
         conversation_kind: m.conversation.kind.as_str().to_owned(),
         conversation_label: m.conversation.label.clone(),
         was_mentioned: m.mentioned,
+        message_id: m.upstream_id.clone(),
     };
     let record = conversations::insert_message(
         conn,

@@ -49,6 +49,10 @@ pub(crate) struct ZoomMeta {
     /// events that are not a person's chat message (and in rows stored before).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) was_mentioned: Option<bool>,
+    /// Zoom's id of a Team Chat message (absent for other events and in
+    /// rows stored before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) message_id: Option<String>,
 }
 
 /// A stored message (inbound or sent by us).

@@ -61,6 +61,7 @@ fn msg(id: &str, chat: &str, ts: i64) -> InboundMessage {
         raw: None,
         mentioned: None,
         attachments: Vec::new(),
+        upstream_id: None,
     }
 }
 

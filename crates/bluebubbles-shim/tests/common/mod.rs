@@ -263,6 +263,7 @@ pub fn inbound(id: &str, conv: &str, kind: ChatType, body: &str, ts: i64) -> Inb
         }],
         raw: None,
         mentioned: None,
+        upstream_id: None,
         attachments: Vec::new(),
     }
 }
