@@ -3,7 +3,7 @@
 //! channel's reactions, edits and deletes.
 
 use axum::extract::{Path, State};
-use moltbot_channel::{MessageDelete, MessageEdit, Reaction};
+use moltbot_channel::{ChannelError, MessageDelete, MessageEdit, Reaction};
 
 use crate::envelope::{ApiError, AppJson, Fields, Success};
 use crate::routes::send_error;
@@ -70,15 +70,11 @@ pub(crate) async fn react(
     Ok(Success::new("Reaction sent!"))
 }
 
-/// The conversation of a stored message and the id to give the channel, or
-/// BlueBubbles' 400.
-async fn stored(shim: &Shim, message: &str) -> Result<(String, String), ApiError> {
+/// A stored message with the id to give the channel, or BlueBubbles' 400.
+async fn stored(shim: &Shim, message: &str) -> Result<(String, MessageRecord), ApiError> {
     let lookup = message.to_owned();
     match shim.0.store.call(move |s| s.message(&lookup)).await? {
-        Some(m) => Ok((
-            zoom_id(&m).unwrap_or_else(|| message.to_owned()),
-            m.chat_guid,
-        )),
+        Some(m) => Ok((zoom_id(&m).unwrap_or_else(|| message.to_owned()), m)),
         None => Err(ApiError::bad_request(format!(
             "Message does not exist: {message}"
         ))),
@@ -94,11 +90,11 @@ pub(crate) async fn edit(
     let f = Fields(&body);
     let text = f.required_str("editedMessage")?;
     f.opt_int("partIndex", 0, i64::MAX)?;
-    let (message_id, conversation_id) = stored(&shim, &message).await?;
+    let (message_id, record) = stored(&shim, &message).await?;
     shim.0
         .channel
         .edit(MessageEdit {
-            conversation_id,
+            conversation_id: record.chat_guid,
             message_id,
             text,
         })
@@ -114,14 +110,29 @@ pub(crate) async fn unsend(
     AppJson(body): AppJson,
 ) -> Result<Success, ApiError> {
     Fields(&body).opt_int("partIndex", 0, i64::MAX)?;
-    let (message_id, conversation_id) = stored(&shim, &message).await?;
-    shim.0
-        .channel
-        .unsend(MessageDelete {
-            conversation_id,
-            message_id,
-        })
-        .await
-        .map_err(send_error)?;
-    Ok(Success::new("Message unsent!"))
+    let (message_id, record) = stored(&shim, &message).await?;
+    // A reply we split: every part goes, the first one first. A part Zoom
+    // no longer has is passed over (a retry after a partial failure), so
+    // only a message with no part left is Zoom's 404.
+    let mut missing = None;
+    let mut deleted = 0;
+    for message_id in std::iter::once(message_id).chain(record.parts) {
+        let result = shim
+            .0
+            .channel
+            .unsend(MessageDelete {
+                conversation_id: record.chat_guid.clone(),
+                message_id,
+            })
+            .await;
+        match result {
+            Ok(()) => deleted += 1,
+            Err(e @ ChannelError::NotFound(_)) => missing = missing.or(Some(e)),
+            Err(e) => return Err(send_error(e)),
+        }
+    }
+    match missing {
+        Some(e) if deleted == 0 => Err(send_error(e)),
+        _ => Ok(Success::new("Message unsent!")),
+    }
 }

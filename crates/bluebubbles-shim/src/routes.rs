@@ -235,6 +235,7 @@ async fn send_text_to(
                 thread_originator: reply_to,
                 temp_guid: key,
                 attachments: Vec::new(),
+                parts: result.part_ids.into_iter().skip(1).collect(),
             };
             Ok(task_shim.0.store.record_sent(sent).await?)
         },
@@ -364,6 +365,7 @@ async fn send_attachment(
                 total_bytes,
                 path: None,
             }],
+            parts: result.part_ids.into_iter().skip(1).collect(),
             guid: result.message_id,
             chat_guid: target,
             text: caption.unwrap_or_default(),

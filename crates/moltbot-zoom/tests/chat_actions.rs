@@ -214,7 +214,8 @@ fn posted(message_id: &str, text: &str, root: Option<&str>, ts: i64) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_received_message_can_be_reacted_and_replied_to_after_a_restart() {
+async fn after_a_restart_received_messages_take_reactions_and_threaded_replies_and_a_split_reply_unsends_whole()
+ {
     let fake = fake_zoom().await;
     let receiver = Receiver::start(0, StatusCode::OK).await;
     let dir = TempDir::new("chat-actions-restart");
@@ -241,6 +242,22 @@ async fn a_received_message_can_be_reacted_and_replied_to_after_a_restart() {
     let guid = |i: usize| got[i].body["data"]["guid"].as_str().unwrap().to_owned();
     let (root, reply) = (guid(0), guid(1));
     assert!(root.starts_with("zoom-ev-") && reply.starts_with("zoom-ev-"));
+    // A long reply, split into three posts.
+    let long = ["a", "b", "c"].map(|p| p.repeat(800)).join("\n\n");
+    let (status, body) = call(
+        &format!("{}/api/v1/message/text?password={PASSWORD}", first.url),
+        json!({"chatGuid": "zoom;+;channel:chan-1", "tempGuid": "t-long", "message": long}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body:#}");
+    let long_guid = body["data"]["guid"].as_str().unwrap().to_owned();
+    let parts: Vec<String> = fake
+        .team_chat_messages()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(parts.len(), 3, "{parts:?}");
+    assert_eq!(parts[0], long_guid);
     // The sidecar's memory of Zoom's ids goes with the process.
     first.kill();
 
@@ -261,6 +278,21 @@ async fn a_received_message_can_be_reacted_and_replied_to_after_a_restart() {
         (last.kind.as_str(), last.message_id.as_str()),
         ("react", "bob-reply")
     );
+
+    // Unsending the long reply deletes its three parts; again, there is
+    // nothing left: Zoom's 404.
+    let unsend = api(&format!("message/{long_guid}/unsend"));
+    let (status, body) = call(&unsend, json!({})).await;
+    assert_eq!(status, 200, "{body:#}");
+    let deleted: Vec<String> = fake
+        .chat_ops()
+        .into_iter()
+        .filter(|o| o.kind == "delete")
+        .map(|o| o.message_id)
+        .collect();
+    assert_eq!(deleted, parts);
+    let (status, body) = call(&unsend, json!({})).await;
+    assert_eq!(status, 404, "{body:#}");
 
     // Replies go into the thread: a reply's root, or the message itself.
     for (selected, thread) in [(&reply, "bob-root"), (&root, "bob-root")] {

@@ -32,10 +32,10 @@ pub(super) const PARTICIPANTS_BEYOND: &str =
 pub(super) const MESSAGE_EXISTS: &str = "SELECT 1 FROM messages WHERE guid = ?1";
 pub(super) const MESSAGE_BY_GUID: &str =
     "SELECT m.rowid, m.guid, m.chat_guid, h.rowid, h.address, h.name, m.text, m.date_ms,
-    m.is_from_me, m.thread_originator, m.temp_guid, m.attachments, m.zoom
+    m.is_from_me, m.thread_originator, m.temp_guid, m.attachments, m.zoom, m.parts
     FROM messages m LEFT JOIN handles h ON h.rowid = m.sender_handle WHERE m.guid = ?1";
-pub(super) const INSERT_MESSAGE: &str = "INSERT INTO messages (guid, chat_guid, sender_handle, text, date_ms, is_from_me, thread_originator, temp_guid, attachments, zoom)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+pub(super) const INSERT_MESSAGE: &str = "INSERT INTO messages (guid, chat_guid, sender_handle, text, date_ms, is_from_me, thread_originator, temp_guid, attachments, zoom, parts)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 /// The pruner: the newest message a conversation may drop (the one just
 /// past its window), then the bounded delete of that one and older ones.
 pub(super) const WINDOW_EDGE: &str = "SELECT date_ms, rowid FROM messages WHERE chat_guid = ?1
@@ -180,6 +180,7 @@ struct MessageRow {
     record: MessageRecord,
     attachments: String,
     zoom: Option<String>,
+    parts: String,
 }
 
 fn message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRow> {
@@ -204,9 +205,11 @@ fn message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRow> {
             temp_guid: r.get(10)?,
             attachments: Vec::new(),
             zoom: None,
+            parts: Vec::new(),
         },
         attachments: r.get(11)?,
         zoom: r.get(12)?,
+        parts: r.get(13)?,
     })
 }
 
@@ -215,6 +218,7 @@ impl MessageRow {
         let mut record = self.record;
         record.attachments = serde_json::from_str(&self.attachments)?;
         record.zoom = self.zoom.as_deref().map(serde_json::from_str).transpose()?;
+        record.parts = serde_json::from_str(&self.parts)?;
         Ok(record)
     }
 }
@@ -257,6 +261,7 @@ pub(super) fn insert_message(
         m.temp_guid,
         serde_json::to_string(&m.attachments)?,
         m.zoom.as_ref().map(serde_json::to_string).transpose()?,
+        serde_json::to_string(&m.parts)?,
     ])?;
     m.rowid = conn.last_insert_rowid();
     Ok(m)

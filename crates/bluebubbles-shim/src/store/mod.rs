@@ -916,6 +916,7 @@ fn store_inbound(
                 .map(AttachmentRecord::inbound)
                 .collect(),
             zoom: Some(zoom),
+            parts: Vec::new(),
         },
     )?;
     let payload = (shaper.encode)(&record, chat);
@@ -988,6 +989,7 @@ fn store_sent(
                 temp_guid: sent.temp_guid,
                 attachments: sent.attachments,
                 zoom: None,
+                parts: sent.parts,
             },
         )?,
     };

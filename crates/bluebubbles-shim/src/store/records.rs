@@ -69,6 +69,9 @@ pub(crate) struct MessageRecord {
     pub(crate) temp_guid: Option<String>,
     pub(crate) attachments: Vec<AttachmentRecord>,
     pub(crate) zoom: Option<ZoomMeta>,
+    /// Zoom ids of the later parts of a reply we split (the guid is the
+    /// first part's).
+    pub(crate) parts: Vec<String>,
 }
 
 /// A message we sent, to be recorded.
@@ -81,6 +84,8 @@ pub(crate) struct Sent {
     pub(crate) thread_originator: Option<String>,
     pub(crate) temp_guid: Option<String>,
     pub(crate) attachments: Vec<AttachmentRecord>,
+    /// Zoom ids of the later parts of a split reply.
+    pub(crate) parts: Vec<String>,
 }
 
 /// Which messages to list.

@@ -101,12 +101,17 @@ CREATE INDEX outbox_unassigned ON outbox (seq) WHERE assigned = 0;
 /// inbound message; deleting a webhook (rare) scans `deliveries` instead.
 const M3_NO_HEAD_INDEX: &str = "DROP INDEX IF EXISTS deliveries_by_head;";
 
+/// M4: the Zoom ids of the later parts of a reply we split (the first part's
+/// id is the message's guid), so an unsend deletes every part.
+const M4_SENT_PARTS: &str = "ALTER TABLE messages ADD COLUMN parts TEXT NOT NULL DEFAULT '[]';";
+
 /// Every migration, oldest first. Append; never edit a released step.
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(M1_SCHEMA).comment("the schema before versioning"),
         M::up(M2_PARTICIPANTS_AND_INDEXES).comment("participants as rows; indexes"),
         M::up(M3_NO_HEAD_INDEX).comment("no deliveries_by_head"),
+        M::up(M4_SENT_PARTS).comment("the later parts of a split reply"),
     ])
 }
 

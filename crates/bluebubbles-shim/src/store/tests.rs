@@ -583,6 +583,7 @@ async fn remembered_conversations_match_the_tables() {
                 thread_originator: None,
                 temp_guid: None,
                 attachments: Vec::new(),
+                parts: Vec::new(),
             })
             .await
             .unwrap();
@@ -917,6 +918,7 @@ fn record_sent_needs_no_blocking_thread() {
             thread_originator: None,
             temp_guid: Some("t1".into()),
             attachments: Vec::new(),
+            parts: Vec::new(),
         };
         let recorded =
             tokio::time::timeout(std::time::Duration::from_secs(10), store.record_sent(sent))
