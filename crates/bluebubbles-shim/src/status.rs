@@ -119,6 +119,12 @@ pub(crate) async fn metrics(State(shim): State<Shim>) -> Result<Response, ApiErr
         outbox.failed.to_string(),
     );
     metric(
+        "moltbot_zoom_store_commits_total",
+        "counter",
+        "Store transactions committed (each holds a group of writes).",
+        shim.0.store.commits().to_string(),
+    );
+    metric(
         "moltbot_zoom_zoom_connected",
         "gauge",
         "1 when the Zoom connection is up.",

@@ -1219,6 +1219,14 @@ async fn status_and_metrics_report_zoom_outbox_and_http() {
             r.text
         );
     }
+    // Four messages were stored: at least one commit.
+    let commits: u64 = r
+        .text
+        .lines()
+        .find_map(|l| l.strip_prefix("moltbot_zoom_store_commits_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(commits >= 1, "{}", r.text);
 }
 
 #[tokio::test]
