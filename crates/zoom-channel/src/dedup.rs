@@ -109,7 +109,14 @@ mod tests {
     #[test]
     fn ids_that_differ_by_one_character_are_distinct() {
         let mut ids = Recent::new(100);
-        for id in ["zoom-ev-1", "zoom-ev-2", "zoom-ev-10", "zoom-ev-1 ", "Zoom-ev-1", ""] {
+        for id in [
+            "zoom-ev-1",
+            "zoom-ev-2",
+            "zoom-ev-10",
+            "zoom-ev-1 ",
+            "Zoom-ev-1",
+            "",
+        ] {
             assert!(ids.insert(id), "{id:?} mistaken for an earlier id");
         }
         assert!(ids.contains("zoom-ev-1") && !ids.contains("zoom-ev-3"));
