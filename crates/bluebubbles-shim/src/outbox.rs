@@ -32,7 +32,7 @@ pub fn redact_url(raw: &str) -> String {
 /// Bodies read ahead, per lane, with a body that is not kept in memory.
 const READ_AHEAD: usize = 32;
 /// Inbound messages awaiting their commit at once, in groups.
-const INBOUND_GROUPS_IN_FLIGHT: usize = 4;
+const INBOUND_GROUPS_IN_FLIGHT: usize = 2;
 /// Inbound messages taken from the channel per group.
 const INBOUND_GROUP: usize = 512;
 /// First wait before storing again after a storage failure (disk full).

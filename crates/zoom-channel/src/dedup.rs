@@ -2,12 +2,28 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use sha2::{Digest, Sha256};
+
+/// What is kept of an id: the first 128 bits of its SHA-256. Two ids of one
+/// window collide with a probability of about n²/2¹²⁹ (1e-31 for 10,000), so
+/// no message is mistaken for another; an entry costs about 40 bytes instead
+/// of two heap copies of the id (about 150 bytes with the allocator's
+/// overhead), which is most of these sets' memory once they are full.
+type Key = u128;
+
+fn key(id: &str) -> Key {
+    let digest = Sha256::digest(id.as_bytes());
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&digest[..16]);
+    u128::from_le_bytes(first)
+}
+
 /// Remembers up to `capacity` keys and their values.
 #[derive(Debug)]
 pub(crate) struct Recent<V = ()> {
     capacity: usize,
-    order: VecDeque<String>,
-    map: HashMap<String, V>,
+    order: VecDeque<Key>,
+    map: HashMap<Key, V>,
 }
 
 impl<V> Recent<V> {
@@ -21,7 +37,8 @@ impl<V> Recent<V> {
 
     /// Records `key`; false (and nothing changes) when it is already present.
     pub(crate) fn insert_with(&mut self, key: &str, value: V) -> bool {
-        if self.map.contains_key(key) {
+        let key = self::key(key);
+        if self.map.contains_key(&key) {
             return false;
         }
         if self.order.len() == self.capacity {
@@ -29,27 +46,28 @@ impl<V> Recent<V> {
                 self.map.remove(&old);
             }
         }
-        self.order.push_back(key.to_owned());
-        self.map.insert(key.to_owned(), value);
+        self.order.push_back(key);
+        self.map.insert(key, value);
         true
     }
 
     pub(crate) fn get(&self, key: &str) -> Option<&V> {
-        self.map.get(key)
+        self.map.get(&self::key(key))
     }
 
     pub(crate) fn get_mut(&mut self, key: &str) -> Option<&mut V> {
-        self.map.get_mut(key)
+        self.map.get_mut(&self::key(key))
     }
 
     pub(crate) fn contains(&self, key: &str) -> bool {
-        self.map.contains_key(key)
+        self.map.contains_key(&self::key(key))
     }
 
     /// Forgets `key`.
     pub(crate) fn remove(&mut self, key: &str) {
-        if self.map.remove(key).is_some() {
-            self.order.retain(|k| k != key);
+        let key = self::key(key);
+        if self.map.remove(&key).is_some() {
+            self.order.retain(|k| *k != key);
         }
     }
 }
@@ -86,5 +104,27 @@ mod tests {
         assert_eq!(roots.get("m1").map(String::as_str), Some("root"));
         assert!(roots.insert_with("m2", "other".to_string()));
         assert_eq!(roots.get("m1"), None);
+    }
+
+    #[test]
+    fn ids_that_differ_by_one_character_are_distinct() {
+        let mut ids = Recent::new(100);
+        for id in [
+            "zoom-ev-1",
+            "zoom-ev-2",
+            "zoom-ev-10",
+            "zoom-ev-1 ",
+            "Zoom-ev-1",
+            "",
+        ] {
+            assert!(ids.insert(id), "{id:?} mistaken for an earlier id");
+        }
+        assert!(ids.contains("zoom-ev-1") && !ids.contains("zoom-ev-3"));
+        assert!(!ids.insert("zoom-ev-10"));
+        let mut values = Recent::new(4);
+        values.insert_with("a", 1);
+        values.insert_with("b", 2);
+        *values.get_mut("a").expect("present") += 10;
+        assert_eq!((values.get("a"), values.get("b")), (Some(&11), Some(&2)));
     }
 }
