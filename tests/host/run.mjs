@@ -49,6 +49,25 @@ const ZOOM_PASSWORD = "zoom-e2e-pass";
 const BB_PASSWORD = "bbpass";
 const ME = "me@example.com";
 
+/**
+ * The zoom account settings every scenario shares: fake Zoom `fz`'s credentials and
+ * endpoints, `ME` as the sender, the sidecar on `port`; `extra` adds or overrides fields.
+ */
+function zoomAccount(fz, port, extra = {}) {
+  return {
+    clientId: fz.clientId,
+    clientSecret: fz.clientSecret,
+    zoomAccountId: fz.accountId,
+    subscriptionId: fz.subscriptionId,
+    oauthUrl: fz.baseUrl,
+    apiUrl: fz.baseUrl,
+    wsUrl: fz.wsUrl,
+    sender: ME,
+    listen: `127.0.0.1:${port}`,
+    ...extra,
+  };
+}
+
 const HOSTS = {
   clawdbot: {
     version: "2026.1.24-3",
@@ -995,21 +1014,14 @@ async function extensionScenario(host, root, opts) {
     if (!ok) return;
     const zoom = {
       enabled: true,
-      clientId: fz.clientId,
-      clientSecret: fz.clientSecret,
-      zoomAccountId: fz.accountId,
-      subscriptionId: fz.subscriptionId,
-      oauthUrl: fz.baseUrl,
-      apiUrl: fz.baseUrl,
-      wsUrl: fz.wsUrl,
-      sender: ME,
-      defaultTo: ME,
-      password: ZOOM_PASSWORD,
-      listen: `127.0.0.1:${sidecarPort}`,
-      dmPolicy: "pairing",
-      allowFrom: ["alice@example.com"],
-      groupPolicy: "allowlist",
-      database: path.join(lab.dir, "zoom", "zoom.sqlite"),
+      ...zoomAccount(fz, sidecarPort, {
+        defaultTo: ME,
+        password: ZOOM_PASSWORD,
+        dmPolicy: "pairing",
+        allowFrom: ["alice@example.com"],
+        groupPolicy: "allowlist",
+        database: path.join(lab.dir, "zoom", "zoom.sqlite"),
+      }),
     };
     fs.mkdirSync(path.join(lab.dir, "zoom"), { recursive: true });
     if (!viaNpm) {
@@ -1401,19 +1413,12 @@ async function restartScenario(host, root, opts) {
       channels: {
         zoom: {
           enabled: true,
-          clientId: fz.clientId,
-          clientSecret: fz.clientSecret,
-          zoomAccountId: fz.accountId,
-          subscriptionId: fz.subscriptionId,
-          oauthUrl: fz.baseUrl,
-          apiUrl: fz.baseUrl,
-          wsUrl: fz.wsUrl,
-          sender: ME,
-          defaultTarget: ME,
-          password: ZOOM_PASSWORD,
-          listen: `127.0.0.1:${sidecarPort}`,
-          dmPolicy: "allowlist",
-          allowFrom: ["alice@example.com"],
+          ...zoomAccount(fz, sidecarPort, {
+            defaultTarget: ME,
+            password: ZOOM_PASSWORD,
+            dmPolicy: "allowlist",
+            allowFrom: ["alice@example.com"],
+          }),
         },
       },
       plugins: { slots: { memory: "none" }, entries: { zoom: { enabled: true } } },
@@ -1616,17 +1621,7 @@ async function dropInScenario(root) {
     const shimUrl = `http://127.0.0.1:${shimPort}`;
     const account = {
       accountId: "default",
-      clientId: fz.clientId,
-      clientSecret: fz.clientSecret,
-      zoomAccountId: fz.accountId,
-      subscriptionId: fz.subscriptionId,
-      oauthUrl: fz.baseUrl,
-      apiUrl: fz.baseUrl,
-      wsUrl: fz.wsUrl,
-      sender: ME,
-      defaultTarget: ME,
-      password: BB_PASSWORD,
-      listen: `127.0.0.1:${shimPort}`,
+      ...zoomAccount(fz, shimPort, { defaultTarget: ME, password: BB_PASSWORD }),
       webhookUrl: `http://127.0.0.1:${forwarder.port}/bluebubbles-webhook?password=${BB_PASSWORD}`,
       database: path.join(lab.dir, "sidecar.sqlite"),
     };
@@ -1730,7 +1725,7 @@ async function dropInScenario(root) {
 
 /** What content.mjs uses of this harness. */
 const CONTENT_HELPERS = {
-  HOSTS, ME, ZOOM_PASSWORD,
+  HOSTS, ME, ZOOM_PASSWORD, zoomAccount,
   check, fail, secs, http, freePort, waitFor, waitLlm, waitTeamChat, chatTo, zoomEvent, dmPosted,
   makeLab, startFakeLlm, startFakeZoom, installExtension, writeConfig, startGateway,
   stopProcess, stopSidecar, stopAll, sidecarState,
