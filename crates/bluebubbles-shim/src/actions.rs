@@ -8,7 +8,7 @@ use moltbot_channel::{ChannelError, MessageDelete, MessageEdit, Reaction};
 use crate::envelope::{ApiError, AppJson, Fields, Success};
 use crate::routes::send_error;
 use crate::store::MessageRecord;
-use crate::{Shim, guid};
+use crate::{Shim, ShimError, guid};
 
 /// Zoom's id of an inbound Team Chat message, kept with it in the store so
 /// actions on it work after a restart; `None` for other messages (ours are
@@ -17,12 +17,22 @@ fn zoom_id(record: &MessageRecord) -> Option<String> {
     record.zoom.as_ref().and_then(|z| z.message_id.clone())
 }
 
+/// A stored message, if there is one.
+async fn find(shim: &Shim, guid: &str) -> Result<Option<MessageRecord>, ShimError> {
+    let lookup = guid.to_owned();
+    shim.0.store.call(move |s| s.message(&lookup)).await
+}
+
+/// The Zoom thread a reply to `reply_to` goes into (see [`zoom_side`]).
+pub(crate) async fn reply_thread(shim: &Shim, reply_to: Option<&str>) -> Option<String> {
+    Some(zoom_side(shim, reply_to?, true).await)
+}
+
 /// Message `guid` as the channel should be told of it: Zoom's id of an
 /// inbound Team Chat message, else `guid` itself. With `thread`, Zoom's id of
 /// the thread it belongs to (its root when it is a reply), for a reply.
-pub(crate) async fn zoom_side(shim: &Shim, guid: &str, thread: bool) -> String {
-    let lookup = guid.to_owned();
-    let record = match shim.0.store.call(move |s| s.message(&lookup)).await {
+async fn zoom_side(shim: &Shim, guid: &str, thread: bool) -> String {
+    let record = match find(shim, guid).await {
         Ok(record) => record,
         Err(e) => {
             tracing::warn!(error = %e, guid, "cannot read the message; passing its id as is");
@@ -72,8 +82,7 @@ pub(crate) async fn react(
 
 /// A stored message with the id to give the channel, or BlueBubbles' 400.
 async fn stored(shim: &Shim, message: &str) -> Result<(String, MessageRecord), ApiError> {
-    let lookup = message.to_owned();
-    match shim.0.store.call(move |s| s.message(&lookup)).await? {
+    match find(shim, message).await? {
         Some(m) => Ok((zoom_id(&m).unwrap_or_else(|| message.to_owned()), m)),
         None => Err(ApiError::bad_request(format!(
             "Message does not exist: {message}"

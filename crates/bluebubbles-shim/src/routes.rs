@@ -195,10 +195,7 @@ async fn send_text_to(
     let task_shim = shim.clone();
     let target = chat_guid.clone();
     let key = temp_guid.clone();
-    let thread = match &reply_to {
-        Some(id) => Some(crate::actions::zoom_side(shim, id, true).await),
-        None => None,
-    };
+    let thread = crate::actions::reply_thread(shim, reply_to.as_deref()).await;
     send_once(
         shim,
         &chat_guid,
@@ -329,10 +326,7 @@ async fn send_attachment(
         .map(str::to_owned);
     let chat_guid = guid::canonical(&chat_guid);
     let total_bytes = i64::try_from(data.len()).unwrap_or(i64::MAX);
-    let thread = match &reply_to {
-        Some(id) => Some(crate::actions::zoom_side(&shim, id, true).await),
-        None => None,
-    };
+    let thread = crate::actions::reply_thread(&shim, reply_to.as_deref()).await;
     let task_shim = shim.clone();
     let target = chat_guid.clone();
     let key = temp_guid.clone();

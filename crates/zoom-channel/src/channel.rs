@@ -28,7 +28,7 @@ use crate::{
     ledger::{LEDGER_CAPACITY, Ledger},
     outbound::now_ms,
     ratelimit::{Lanes, RateLimiter, ZOOM_CHANNEL_WINDOWS},
-    render::{Rendered, Renderer, chat_facts},
+    render::{ChatFacts, Rendered, Renderer, chat_facts},
 };
 
 /// Zoom as a Moltbot channel. Cheap to clone; clones share all state.
@@ -93,6 +93,19 @@ pub(crate) struct State {
     last_event_at_ms: Option<i64>,
     last_event_lag_ms: Option<i64>,
     pub(crate) last_error: Option<String>,
+}
+
+impl State {
+    /// Takes a Team Chat message that is not our echo: it carries its Zoom
+    /// id (stored with it), and its Zoom id and thread root are remembered.
+    fn adopt(&mut self, mut message: InboundMessage, facts: ChatFacts) -> InboundMessage {
+        message.upstream_id = Some(facts.message_id.clone());
+        self.zoom_ids
+            .insert_with(&message.message_id, facts.message_id);
+        self.thread_roots
+            .insert_with(&message.message_id, facts.thread_root);
+        message
+    }
 }
 
 impl ZoomChannel {
@@ -300,15 +313,7 @@ impl Inner {
             state.counters.filtered += 1;
             return Ok(None);
         }
-        let mut message = message;
-        message.upstream_id = Some(facts.message_id.clone());
-        state
-            .zoom_ids
-            .insert_with(&message.message_id, facts.message_id);
-        state
-            .thread_roots
-            .insert_with(&message.message_id, facts.thread_root);
-        Ok(Some(message))
+        Ok(Some(state.adopt(message, facts)))
     }
 
     /// [`Inner::classify`] behind the event boundary: a panic while handling
@@ -399,17 +404,7 @@ impl Inner {
                 state.counters.filtered += 1;
                 None
             }
-            Verdict::NotOurs => {
-                let mut message = message;
-                message.upstream_id = Some(facts.message_id.clone());
-                state
-                    .zoom_ids
-                    .insert_with(&message.message_id, facts.message_id.clone());
-                state
-                    .thread_roots
-                    .insert_with(&message.message_id, facts.thread_root);
-                Some((message, Verdict::NotOurs))
-            }
+            Verdict::NotOurs => Some((state.adopt(message, facts), Verdict::NotOurs)),
             hold @ Verdict::Hold(_) => {
                 tracing::debug!(event = %event.event, "possible own echo held until its post is answered");
                 Some((message, hold))
