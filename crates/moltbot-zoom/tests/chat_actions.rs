@@ -216,18 +216,13 @@ fn posted(message_id: &str, text: &str, root: Option<&str>, ts: i64) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_restart_received_messages_take_reactions_and_threaded_replies_and_a_split_reply_unsends_whole()
  {
-    let fake = fake_zoom().await;
-    let receiver = Receiver::start(0, StatusCode::OK).await;
-    let dir = TempDir::new("chat-actions-restart");
-    let config = write_config(
-        &dir,
-        &fake,
-        "127.0.0.1:0",
-        &webhook_url(receiver.addr.port()),
-        "",
-    );
-    let first = SidecarProcess::start(&config, "info");
-    assert!(fake.wait_for_open_connections(1, WAIT).await);
+    let Connected {
+        fake,
+        receiver,
+        dir: _dir,
+        sidecar: first,
+        config,
+    } = start_connected("chat-actions-restart", "info", "").await;
     fake.push_event(posted("bob-root", "release?", None, 1_764_496_800_000));
     fake.push_event(posted(
         "bob-reply",
