@@ -82,10 +82,6 @@ pub(crate) struct State {
     pub(crate) sent: Recent,
     /// Posts whose answer is not in yet (their echo may beat the answer).
     pub(crate) in_flight: InFlight,
-    /// Our message id → Zoom thread root, for threaded replies.
-    pub(crate) thread_roots: Recent<String>,
-    /// Our message id → its Zoom message id, for reactions.
-    pub(crate) zoom_ids: Recent<String>,
     pub(crate) counters: Counters,
     /// Webhook mode's connection (the session reports its own).
     connection: ConnectionState,
@@ -95,17 +91,12 @@ pub(crate) struct State {
     pub(crate) last_error: Option<String>,
 }
 
-impl State {
-    /// Takes a Team Chat message that is not our echo: it carries its Zoom
-    /// id (stored with it), and its Zoom id and thread root are remembered.
-    fn adopt(&mut self, mut message: InboundMessage, facts: ChatFacts) -> InboundMessage {
-        message.upstream_id = Some(facts.message_id.clone());
-        self.zoom_ids
-            .insert_with(&message.message_id, facts.message_id);
-        self.thread_roots
-            .insert_with(&message.message_id, facts.thread_root);
-        message
-    }
+/// Takes a Team Chat message that is not our echo: it carries its Zoom id,
+/// which the store keeps with it (reactions, edits and threaded replies to it
+/// are resolved there, across restarts).
+fn adopt(mut message: InboundMessage, facts: ChatFacts) -> InboundMessage {
+    message.upstream_id = Some(facts.message_id);
+    message
 }
 
 impl ZoomChannel {
@@ -158,8 +149,6 @@ impl ZoomChannel {
                     seen: Recent::new(capacity),
                     sent: Recent::new(capacity),
                     in_flight: InFlight::default(),
-                    thread_roots: Recent::new(capacity),
-                    zoom_ids: Recent::new(capacity),
                     counters: Counters::default(),
                     connection: ConnectionState::Idle,
                     connected_since_ms: None,
@@ -313,7 +302,7 @@ impl Inner {
             state.counters.filtered += 1;
             return Ok(None);
         }
-        Ok(Some(state.adopt(message, facts)))
+        Ok(Some(adopt(message, facts)))
     }
 
     /// [`Inner::classify`] behind the event boundary: a panic while handling
@@ -404,7 +393,7 @@ impl Inner {
                 state.counters.filtered += 1;
                 None
             }
-            Verdict::NotOurs => Some((state.adopt(message, facts), Verdict::NotOurs)),
+            Verdict::NotOurs => Some((adopt(message, facts), Verdict::NotOurs)),
             hold @ Verdict::Hold(_) => {
                 tracing::debug!(event = %event.event, "possible own echo held until its post is answered");
                 Some((message, hold))

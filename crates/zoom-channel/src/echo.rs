@@ -130,7 +130,6 @@ mod tests {
             message_id: "m".into(),
             operators: vec![operator.into()],
             text: Some("ok".into()),
-            thread_root: "m".into(),
             targets: vec!["channel:c".into()],
         }
     }

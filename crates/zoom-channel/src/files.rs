@@ -211,10 +211,7 @@ impl Inner {
             Target::Channel(c) => ChatPlace::Channel(c.clone()),
             Target::Contact(c) => ChatPlace::Contact(c.clone()),
         };
-        let thread = media
-            .reply_to_id
-            .as_deref()
-            .and_then(|r| self.thread_root(r));
+        let thread = media.reply_to_id.as_deref().and_then(Self::thread_root);
         let content_type = content_type.or_else(|| mime_of(&name).map(str::to_owned));
         let file = ChatFile {
             name,

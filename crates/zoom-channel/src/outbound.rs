@@ -90,7 +90,7 @@ impl Inner {
             } else {
                 deadline
             };
-            let thread = reply_to_id.and_then(|r| self.thread_root(r));
+            let thread = reply_to_id.and_then(Self::thread_root);
             let mut part_ids = posted;
             for part in rest {
                 let taken = if windowed {
@@ -175,17 +175,15 @@ impl Inner {
         Ok(deadline.max(last + PLAN_SLACK))
     }
 
-    /// The Zoom thread root for a reply id: our event message ids map to the
-    /// Zoom message they came from; anything else is taken as a Zoom id.
-    pub(crate) fn thread_root(&self, reply_to_id: &str) -> Option<String> {
-        if !reply_to_id.starts_with("zoom-ev-") {
-            return Some(reply_to_id.to_owned());
-        }
-        let root = self.lock().thread_roots.get(reply_to_id).cloned();
-        if root.is_none() {
+    /// The Zoom thread root for a reply id. The shim passes Zoom's ids (it
+    /// resolves our `zoom-ev-` ids from its store); one of ours that reaches
+    /// here was not stored, so its Zoom id is unknown.
+    pub(crate) fn thread_root(reply_to_id: &str) -> Option<String> {
+        if reply_to_id.starts_with("zoom-ev-") {
             tracing::warn!(reply_to_id, "unknown reply target; sending unthreaded");
+            return None;
         }
-        root
+        Some(reply_to_id.to_owned())
     }
 
     /// Posts one part, honouring 429 Retry-After within the deadline.

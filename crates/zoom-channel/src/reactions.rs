@@ -61,29 +61,23 @@ impl Inner {
         )
     }
 
-    /// The Zoom id of a message: our inbound ids map to the Zoom message they
-    /// came from (while it is remembered); other ids are Zoom's already.
-    fn zoom_message_id(&self, message_id: &str) -> Result<String, ChannelError> {
-        if !message_id.starts_with("zoom-ev-") {
-            return Ok(message_id.to_owned());
+    /// The Zoom id of a message. The shim passes Zoom's ids (it resolves our
+    /// `zoom-ev-` ids from its store); one of ours that reaches here was not
+    /// stored, so its Zoom id is unknown.
+    fn zoom_message_id(message_id: &str) -> Result<String, ChannelError> {
+        if message_id.starts_with("zoom-ev-") {
+            return Err(ChannelError::NotFound(format!(
+                "message {message_id} is not a stored Team Chat message; its Zoom id is unknown"
+            )));
         }
-        self.lock()
-            .zoom_ids
-            .get(message_id)
-            .cloned()
-            .ok_or_else(|| {
-                ChannelError::NotFound(format!(
-                    "message {message_id} is not a Team Chat message seen since the sidecar \
-                     started; its Zoom id is unknown"
-                ))
-            })
+        Ok(message_id.to_owned())
     }
 
     /// Adds or removes an emoji reaction.
     pub(crate) async fn react(&self, r: Reaction) -> Result<(), ChannelError> {
         let user = self.acting_user("reactions")?;
         let place = self.place(&r.conversation_id)?;
-        let id = self.zoom_message_id(&r.message_id)?;
+        let id = Self::zoom_message_id(&r.message_id)?;
         let emoji = reaction_emoji(&r.emoji).ok_or_else(|| {
             ChannelError::BadRequest(format!(
                 "unknown reaction `{}`: use an emoji or one of {}",
@@ -104,7 +98,7 @@ impl Inner {
             return Err(ChannelError::BadRequest("the new text is empty".into()));
         }
         let place = self.place(&e.conversation_id)?;
-        let id = self.zoom_message_id(&e.message_id)?;
+        let id = Self::zoom_message_id(&e.message_id)?;
         self.api
             .edit_message(user, &id, &place, &e.text)
             .await
@@ -115,7 +109,7 @@ impl Inner {
     pub(crate) async fn unsend(&self, d: MessageDelete) -> Result<(), ChannelError> {
         let user = self.acting_user("deletes")?;
         let place = self.place(&d.conversation_id)?;
-        let id = self.zoom_message_id(&d.message_id)?;
+        let id = Self::zoom_message_id(&d.message_id)?;
         self.api
             .delete_message(user, &id, &place)
             .await

@@ -915,8 +915,6 @@ pub(crate) struct ChatFacts {
     pub(crate) operators: Vec<String>,
     /// Text.
     pub(crate) text: Option<String>,
-    /// The thread root a reply to this message must name.
-    pub(crate) thread_root: String,
     /// Where it was posted, as target keys (`channel:<id>`, `contact:<email or id>`).
     pub(crate) targets: Vec<String>,
 }
@@ -929,10 +927,6 @@ pub(crate) fn chat_facts(event: &Event) -> Option<ChatFacts> {
     let o = event.object()?;
     let s = |k: &str| o.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
     let message_id = s("message_id").or(s("id"))?.to_owned();
-    let thread_root = s("reply_main_message_id")
-        .or(s("parent_msg_id"))
-        .unwrap_or(&message_id)
-        .to_owned();
     let operators = ["operator", "operator_id"]
         .iter()
         .filter_map(|k| event.payload.get(*k).and_then(Value::as_str))
@@ -953,7 +947,6 @@ pub(crate) fn chat_facts(event: &Event) -> Option<ChatFacts> {
         message_id,
         operators,
         text: s("message").map(str::to_owned),
-        thread_root,
         targets,
     })
 }

@@ -742,17 +742,21 @@ async fn meeting_conversation_goes_to_default_target_and_threads_replies() {
         .send_text(text("zoom;+;meeting:1234567890", "noted"))
         .await
         .unwrap();
-    // Replying to an inbound chat message threads under its Zoom id.
+    // An inbound chat message carries its Zoom id (the shim stores it and
+    // names it in replies): a reply to it threads under it.
     h.push(&chat_from("bob@example.com", "zoom-msg-42", "question?"));
     let q = h.next().await;
-    h.channel
-        .send_text(OutboundMessage {
-            conversation_id: q.conversation.id.clone(),
-            text: "answer".into(),
-            reply_to_id: Some(q.message_id.clone()),
-        })
-        .await
-        .unwrap();
+    assert_eq!(q.upstream_id.as_deref(), Some("zoom-msg-42"));
+    for reply_to in [q.upstream_id.clone(), Some(q.message_id.clone())] {
+        h.channel
+            .send_text(OutboundMessage {
+                conversation_id: q.conversation.id.clone(),
+                text: "answer".into(),
+                reply_to_id: reply_to,
+            })
+            .await
+            .unwrap();
+    }
     let sent = h.fake.team_chat_messages();
     assert_eq!(sent[0].body.to_channel.as_deref(), Some("chan-1"));
     assert_eq!(sent[1].body.to_channel.as_deref(), Some("chan-1"));
@@ -760,6 +764,8 @@ async fn meeting_conversation_goes_to_default_target_and_threads_replies() {
         sent[1].body.reply_main_message_id.as_deref(),
         Some("zoom-msg-42")
     );
+    // One of our own ids that the shim did not resolve: sent, unthreaded.
+    assert_eq!(sent[2].body.reply_main_message_id, None);
     assert_eq!(q.conversation.kind, ChatType::Channel);
     h.stop().await;
 }

@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+use super::checkpoint::Checkpointer;
 use crate::ShimError;
 
 /// Most jobs committed together.
@@ -184,11 +185,20 @@ impl<W> std::fmt::Debug for Journal<W> {
 }
 
 impl<W: Writer> Journal<W> {
-    /// Starts the writer thread on `conn` (already configured and migrated).
+    /// Starts the writer thread on `conn` (already configured and migrated),
+    /// with `checkpoints` taking the WAL checkpoints off its path (a second
+    /// connection to the same file; `None` for an in-memory database).
     ///
     /// # Errors
-    /// The thread cannot be spawned.
-    pub(crate) fn start(conn: Connection, state: W) -> Result<Self, ShimError> {
+    /// A thread cannot be spawned.
+    pub(crate) fn start(
+        conn: Connection,
+        state: W,
+        checkpoints: Option<Connection>,
+    ) -> Result<Self, ShimError> {
+        let checkpointer = checkpoints
+            .map(|c| Checkpointer::start(&conn, c))
+            .transpose()?;
         let (tx, rx) = mpsc::channel::<BoxedJob<W>>();
         let commits = Arc::new(AtomicU64::new(0));
         let trouble = Arc::new(Mutex::new(None));
@@ -198,7 +208,7 @@ impl<W: Writer> Journal<W> {
         };
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || write_loop(&conn, state, &rx, &shared))
+            .spawn(move || write_loop(&conn, state, &rx, &shared, checkpointer.as_ref()))
             .map_err(|e| ShimError::Task(format!("cannot start the store writer: {e}")))?;
         Ok(Self {
             tx: Some(tx),
@@ -307,6 +317,7 @@ fn write_loop<W: Writer>(
     mut state: W,
     rx: &mpsc::Receiver<BoxedJob<W>>,
     shared: &Shared,
+    checkpointer: Option<&Checkpointer>,
 ) {
     let mut sync = Durability::Full;
     let mut last_maintenance = std::time::Instant::now();
@@ -357,6 +368,9 @@ fn write_loop<W: Writer>(
             }
         }
         drop(published);
+        if let Some(checkpointer) = checkpointer {
+            checkpointer.after_commit(conn);
+        }
         if last_maintenance.elapsed() >= IDLE_TICK {
             state.maintain(conn);
             last_maintenance = std::time::Instant::now();

@@ -17,6 +17,7 @@
 //! `/status` numbers come from memory.
 
 mod bodies;
+mod checkpoint;
 mod conversations;
 mod journal;
 mod known;
@@ -203,7 +204,9 @@ impl Store {
                 | OpenFlags::SQLITE_OPEN_URI
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        Self::start(writer, reader)
+        let checkpoints = Connection::open(path)?;
+        schema::prepare_reader(&checkpoints)?;
+        Self::start(writer, reader, Some(checkpoints))
     }
 
     /// An in-memory database (tests, demo), shared by the writer and the
@@ -222,10 +225,14 @@ impl Store {
         let mut writer = Connection::open(&name)?;
         schema::prepare_writer(&mut writer, false)?;
         let reader = Connection::open(&name)?;
-        Self::start(writer, reader)
+        Self::start(writer, reader, None)
     }
 
-    fn start(writer: Connection, reader: Connection) -> Result<Self, ShimError> {
+    fn start(
+        writer: Connection,
+        reader: Connection,
+        checkpoints: Option<Connection>,
+    ) -> Result<Self, ShimError> {
         schema::prepare_reader(&reader)?;
         let shared = Arc::new(Shared {
             scheduler: Mutex::new(Scheduler::default()),
@@ -235,7 +242,7 @@ impl Store {
             wake: Notify::new(),
         });
         let state = WriterState::new(Arc::clone(&shared), &writer)?;
-        let journal = Journal::start(writer, state)?;
+        let journal = Journal::start(writer, state, checkpoints)?;
         Ok(Self(Arc::new(Inner {
             reader: Mutex::new(reader),
             shared,

@@ -1,0 +1,209 @@
+//! WAL checkpoints off the writer's path.
+//!
+//! SQLite's automatic checkpoint runs inside the COMMIT that crosses its
+//! threshold, on the writer thread: under a blast that was about a sixth of
+//! the writer's time (copying WAL pages into the database file and syncing
+//! it), time in which no group commits. Here the writer only counts the WAL's
+//! frames after each commit (a `wal_hook`) and nudges a thread of its own
+//! that runs `PRAGMA wal_checkpoint(PASSIVE)` on a second connection: passive
+//! checkpoints never block the writer or readers, and a commit's durability
+//! is unchanged (the WAL is synced by the COMMIT itself).
+//!
+//! A passive checkpoint cannot restart the WAL while the writer keeps
+//! appending, so when the WAL passes [`INLINE_FRAMES`] the writer checkpoints
+//! once itself, between groups: the thread has already copied most frames,
+//! and the next group starts the WAL over. That bounds the WAL file.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
+
+use rusqlite::Connection;
+use rusqlite::hooks::Wal;
+
+use crate::ShimError;
+
+/// WAL frames (pages) after which the checkpoint thread is nudged: SQLite's
+/// own `wal_autocheckpoint` default.
+const NUDGE_FRAMES: i32 = 1000;
+/// WAL frames after which the writer checkpoints itself so the WAL restarts
+/// (about 32 MiB at 4 KiB pages).
+const INLINE_FRAMES: i32 = 8000;
+
+const CHECKPOINT: &str = "PRAGMA wal_checkpoint(PASSIVE)";
+
+thread_local! {
+    /// Frames in the WAL after the writer's last commit (writer thread).
+    static WAL_FRAMES: Cell<i32> = const { Cell::new(0) };
+}
+
+fn note_frames(_: &Wal, frames: std::ffi::c_int) -> rusqlite::Result<()> {
+    WAL_FRAMES.with(|f| f.set(frames));
+    Ok(())
+}
+
+/// The checkpoint thread; dropping it stops the thread and waits for it.
+pub(crate) struct Checkpointer {
+    nudge_frames: i32,
+    inline_frames: i32,
+    nudge: Option<mpsc::SyncSender<()>>,
+    thread: Option<JoinHandle<()>>,
+    runs: Arc<AtomicU64>,
+}
+
+impl Checkpointer {
+    /// Takes the checkpoints of `writer`'s database (in WAL mode) over:
+    /// turns its automatic checkpoint off and starts the thread on `conn`,
+    /// a second connection to the same file.
+    ///
+    /// # Errors
+    /// The thread cannot be spawned.
+    pub(crate) fn start(writer: &Connection, conn: Connection) -> Result<Self, ShimError> {
+        Self::with_limits(writer, conn, NUDGE_FRAMES, INLINE_FRAMES)
+    }
+
+    fn with_limits(
+        writer: &Connection,
+        conn: Connection,
+        nudge_frames: i32,
+        inline_frames: i32,
+    ) -> Result<Self, ShimError> {
+        // Replaces SQLite's automatic checkpoint (itself a WAL hook).
+        writer.wal_hook(Some(note_frames));
+        let (nudge, rx) = mpsc::sync_channel::<()>(1);
+        let runs = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&runs);
+        let thread = std::thread::Builder::new()
+            .name("store-checkpoint".into())
+            .spawn(move || {
+                while rx.recv().is_ok() {
+                    checkpoint(&conn, "background");
+                    counted.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+            .map_err(|e| ShimError::Task(format!("cannot start the checkpoint thread: {e}")))?;
+        Ok(Self {
+            nudge_frames,
+            inline_frames,
+            nudge: Some(nudge),
+            thread: Some(thread),
+            runs,
+        })
+    }
+
+    /// After each commit, on the writer thread: nudges the thread once the
+    /// WAL is long, and checkpoints inline once it is too long.
+    pub(crate) fn after_commit(&self, writer: &Connection) {
+        let frames = WAL_FRAMES.with(Cell::get);
+        if frames >= self.inline_frames {
+            checkpoint(writer, "inline");
+            WAL_FRAMES.with(|f| f.set(0));
+        } else if frames >= self.nudge_frames {
+            if let Some(nudge) = &self.nudge {
+                // Full: a checkpoint is already due; it will see these frames.
+                let _ = nudge.try_send(());
+            }
+        }
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        drop(self.nudge.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl std::fmt::Debug for Checkpointer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checkpointer")
+            .field("runs", &self.runs.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// One passive checkpoint; a failure (busy, I/O) is left to the next one.
+fn checkpoint(conn: &Connection, how: &str) {
+    match conn.query_row(CHECKPOINT, [], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    }) {
+        Ok((busy, log, done)) => {
+            tracing::trace!(how, busy, log, done, "WAL checkpoint");
+        }
+        Err(e) => tracing::debug!(how, error = %e, "WAL checkpoint failed; the next one retries"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wal_mode(path: &std::path::Path) -> Connection {
+        let conn = Connection::open(path).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.pragma_update(None, "synchronous", "FULL").unwrap();
+        conn
+    }
+
+    /// The thread copies the WAL into the database while the writer goes on;
+    /// the writer restarts the WAL once it passes the inline bound, so the
+    /// WAL file stays bounded, and every row is there.
+    #[test]
+    fn checkpoints_run_beside_the_writer_and_bound_the_wal() {
+        let dir = std::env::temp_dir().join(format!(
+            "bb-checkpoint-{}-{}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("db");
+        let writer = wal_mode(&path);
+        writer
+            .execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+            .unwrap();
+        let checkpointer = Checkpointer::with_limits(&writer, wal_mode(&path), 20, 200).unwrap();
+        let body = "x".repeat(3000);
+        let mut largest_wal = 0;
+        for group in 0..300 {
+            writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+            for i in 0..4 {
+                writer
+                    .execute(
+                        "INSERT INTO t (id, body) VALUES (?1, ?2)",
+                        rusqlite::params![group * 4 + i, body],
+                    )
+                    .unwrap();
+            }
+            writer.execute_batch("COMMIT").unwrap();
+            checkpointer.after_commit(&writer);
+            largest_wal = largest_wal.max(std::fs::metadata(dir.join("db-wal")).unwrap().len());
+        }
+        // Without checkpoints the WAL would hold every page (about 1,200
+        // frames); it never holds much more than the inline bound plus one
+        // group.
+        assert!(
+            largest_wal < 260 * 4120,
+            "the WAL grew to {largest_wal} bytes"
+        );
+        // Stopping the thread lets it finish the nudge it holds.
+        let runs = Arc::clone(&checkpointer.runs);
+        drop(checkpointer);
+        assert!(
+            runs.load(Ordering::Relaxed) > 0,
+            "no background checkpoint ran"
+        );
+        let rows: i64 = writer
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 1200);
+        drop(writer);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
