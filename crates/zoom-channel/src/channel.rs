@@ -339,14 +339,14 @@ impl Inner {
         let event = &received.event;
         #[cfg(test)]
         tests::panic_hook(event);
-        let rendered = self.renderer.render(event, received.received_at_ms);
+        let (rendered, decoded) = self.renderer.render_decoded(event, received.received_at_ms);
         let mut state = self.lock();
         state.counters.events_received += 1;
         state.last_event_at_ms = Some(received.received_at_ms);
         state.last_event_lag_ms = event
             .event_ts
             .map(|ts| received.received_at_ms.saturating_sub(ts));
-        if event.typed().is_err() {
+        if !decoded {
             state.counters.malformed += 1;
             tracing::warn!(event = %event.event, "event payload did not decode; rendered generically");
         }

@@ -115,32 +115,30 @@ impl Renderer {
 
     /// Renders one event received at `received_at_ms`.
     pub fn render(&self, event: &Event, received_at_ms: i64) -> Rendered {
+        self.render_decoded(event, received_at_ms).0
+    }
+
+    /// [`Renderer::render`], and whether the payload decoded as its typed
+    /// event (the channel counts those that did not), decoded once.
+    pub(crate) fn render_decoded(&self, event: &Event, received_at_ms: i64) -> (Rendered, bool) {
+        let skipped = |reason| (Rendered::Skipped { reason }, event.typed().is_ok());
         match filter::check(&self.config.include, &self.config.exclude, &event.event) {
-            Some(FilterMiss::NotIncluded) => {
-                return Rendered::Skipped {
-                    reason: SkipReason::NotIncluded,
-                };
-            }
-            Some(FilterMiss::Excluded) => {
-                return Rendered::Skipped {
-                    reason: SkipReason::Excluded,
-                };
-            }
+            Some(FilterMiss::NotIncluded) => return skipped(SkipReason::NotIncluded),
+            Some(FilterMiss::Excluded) => return skipped(SkipReason::Excluded),
             None => {}
         }
         if chat_changes::by_us(event, &self.own_ids) {
-            return Rendered::Skipped {
-                reason: SkipReason::OwnChange,
-            };
+            return skipped(SkipReason::OwnChange);
         }
         let mode = self.config.delivery_mode(&event.event);
         if mode == DeliveryMode::Drop {
-            return Rendered::Skipped {
-                reason: SkipReason::ModeDrop,
-            };
+            return skipped(SkipReason::ModeDrop);
         }
-        let content = self.content(event);
-        Rendered::Message(InboundMessage {
+        let (content, decoded) = match event.typed() {
+            Ok(typed) => (self.content(event, typed), true),
+            Err(_) => (self.generic(event), false),
+        };
+        let message = InboundMessage {
             message_id: self.message_id(event),
             conversation: content.conversation,
             sender: content.sender,
@@ -158,7 +156,8 @@ impl Renderer {
             mentioned: mention::of(event, &self.mention_ids),
             attachments: Vec::new(),
             upstream_id: None,
-        })
+        };
+        (Rendered::Message(message), decoded)
     }
 
     /// The deterministic message id of `event`: `zoom-ev-` and 32 hex digits,
@@ -174,10 +173,7 @@ impl Renderer {
         format!("zoom-ev-{ts:012x}{hex}")
     }
 
-    fn content(&self, event: &Event) -> Content {
-        let Ok(typed) = event.typed() else {
-            return self.generic(event);
-        };
+    fn content(&self, event: &Event, typed: TypedEvent) -> Content {
         match typed {
             TypedEvent::MeetingCreated(e) => self.meeting_created(&e),
             TypedEvent::MeetingUpdated(e) => self.meeting_updated(&e, event),

@@ -650,7 +650,10 @@ impl Store {
                 }
                 shared.wake.notify_one();
                 let hook = Arc::clone(&shared);
-                self.0.journal.submit(
+                // Single statements that each leave a consistent state: no
+                // savepoint (one per delivery cost its statements and a copy
+                // of every page the delete touched).
+                self.0.journal.submit_parts(
                     Durability::Normal,
                     move |conn, w| {
                         let removed = queue::remove_delivery(conn, id, seq)?;
@@ -707,7 +710,8 @@ impl Store {
                 }
                 let error = error.clone();
                 let hook = Arc::clone(&shared);
-                self.0.journal.submit(
+                // One UPDATE: no savepoint needed.
+                self.0.journal.submit_parts(
                     Durability::Normal,
                     move |conn, w| {
                         let found = queue::record_failure(conn, id, attempts, dead, next_ms, &error)?;

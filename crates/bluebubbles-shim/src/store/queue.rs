@@ -17,6 +17,11 @@ pub(super) const INSERT_DELIVERY: &str =
     "INSERT OR IGNORE INTO deliveries (seq, webhook_id, chat_guid, state, next_attempt_ms)
      VALUES (?1, ?2, ?3, 'pending', ?4)";
 pub(super) const DELETE_DELIVERY: &str = "DELETE FROM deliveries WHERE id = ?1";
+/// Message ?1's outbox row when delivery ?2 is the last one it has; the
+/// delivery goes with it (`ON DELETE CASCADE`).
+pub(super) const DELETE_DELIVERED: &str = "DELETE FROM outbox WHERE seq = ?1 AND assigned = 1
+     AND EXISTS (SELECT 1 FROM deliveries WHERE id = ?2 AND seq = ?1)
+     AND NOT EXISTS (SELECT 1 FROM deliveries WHERE seq = ?1 AND id <> ?2)";
 pub(super) const HAS_SIBLINGS: &str = "SELECT 1 FROM deliveries WHERE seq = ?1 LIMIT 1";
 pub(super) const DELETE_OUTBOX: &str = "DELETE FROM outbox WHERE seq = ?1 AND assigned = 1";
 pub(super) const RECORD_FAILURE: &str = "UPDATE deliveries SET attempts = ?2, state = ?3, next_attempt_ms = ?4, last_error = ?5 WHERE id = ?1";
@@ -71,15 +76,28 @@ pub(super) fn insert_delivery(
     Ok((n == 1).then(|| conn.last_insert_rowid()))
 }
 
-/// Removes a delivery and, when it was its message's last, the message.
-/// Returns (delivery removed, message removed).
+/// Removes delivery `id` of message `seq` and, when it was the message's
+/// last, the message. Each statement leaves a consistent state on its own,
+/// so the caller needs no savepoint. Returns (delivery removed, message
+/// removed).
 pub(super) fn remove_delivery(
     conn: &Connection,
     id: i64,
     seq: i64,
 ) -> Result<(bool, bool), ShimError> {
-    let removed = conn.prepare_cached(DELETE_DELIVERY)?.execute([id])? == 1;
-    Ok((removed, prune_message(conn, seq)?))
+    if conn
+        .prepare_cached(DELETE_DELIVERED)?
+        .execute(params![seq, id])?
+        == 1
+    {
+        return Ok((true, true));
+    }
+    if conn.prepare_cached(DELETE_DELIVERY)?.execute([id])? == 1 {
+        // Other deliveries of the message are still to come.
+        return Ok((true, false));
+    }
+    // Already gone (its webhook was deleted): the message may be done too.
+    Ok((false, prune_message(conn, seq)?))
 }
 
 /// Deletes outbox message `seq` once no delivery refers to it.

@@ -317,6 +317,42 @@ async fn a_restart_reloads_the_scheduler_in_order_per_conversation() {
     assert_eq!(count(&store, "SELECT COUNT(*) FROM outbox"), 0);
 }
 
+/// A message for two webhooks keeps its outbox row until the second
+/// delivery: the first removes only its delivery, the last removes both.
+#[tokio::test]
+async fn a_message_stays_until_its_last_webhook_has_it() {
+    let store = Store::open_in_memory().unwrap();
+    store.add_webhook(HOOK, &["*".into()], 0).unwrap();
+    store
+        .add_webhook("http://127.0.0.1:9/other", &["*".into()], 0)
+        .unwrap();
+    one(&store, msg("m1", "zoom;+;A", 1), 1, SHAPE)
+        .await
+        .unwrap();
+    let now = crate::now_ms();
+    let due = store.take_due(now, 10);
+    assert_eq!(due.len(), 2, "one delivery per webhook");
+    let rows = |store: &Store| {
+        (
+            count(store, "SELECT COUNT(*) FROM outbox"),
+            count(store, "SELECT COUNT(*) FROM deliveries"),
+        )
+    };
+    store.finish_attempt(&due[0], &Attempt::Delivered, now, 3, &backoff(), 0.0);
+    flush(&store);
+    assert_eq!(rows(&store), (1, 1));
+    assert_eq!(store.outbox_stats().unwrap().depth, 1);
+    store.finish_attempt(&due[1], &Attempt::Delivered, now, 3, &backoff(), 0.0);
+    flush(&store);
+    assert_eq!(rows(&store), (0, 0));
+    let stats = store.outbox_stats().unwrap();
+    assert_eq!((stats.depth, stats.pending, stats.delivered), (0, 0, 2));
+    // A result for a delivery that is already gone changes nothing.
+    store.finish_attempt(&due[1], &Attempt::Delivered, now, 3, &backoff(), 0.0);
+    flush(&store);
+    assert_eq!(store.outbox_stats().unwrap().delivered, 2);
+}
+
 #[tokio::test]
 async fn retries_keep_order_then_dead_letter_and_requeue() {
     let store = Store::open_in_memory().unwrap();
@@ -755,6 +791,7 @@ fn hot_statements_search_by_key() {
         queue::INSERT_OUTBOX,
         queue::INSERT_DELIVERY,
         queue::DELETE_DELIVERY,
+        queue::DELETE_DELIVERED,
         queue::HAS_SIBLINGS,
         queue::DELETE_OUTBOX,
         queue::RECORD_FAILURE,
