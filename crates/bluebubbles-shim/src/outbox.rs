@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use moltbot_channel::{CancellationToken, Delivery, InboundReceiver};
+use moltbot_channel::{Ack, CancellationToken, Delivery, InboundMessage, InboundReceiver};
 use reqwest::header::CONTENT_TYPE;
 use tokio::task::JoinSet;
 
@@ -33,9 +33,8 @@ pub fn redact_url(raw: &str) -> String {
 const READ_AHEAD: usize = 32;
 /// Inbound messages awaiting their commit at once, in groups.
 const INBOUND_GROUPS_IN_FLIGHT: usize = 2;
-/// Inbound messages taken from the channel per group (each is copied for
-/// the journal while its group is in flight: 512 cost about 1 MB more at the
-/// blast's peak for the same rate).
+/// Inbound messages taken from the channel per group (512 raised the blast's
+/// peak by about 1 MB for the same rate).
 const INBOUND_GROUP: usize = 256;
 /// First wait before storing again after a storage failure (disk full).
 const STORE_RETRY_FIRST: Duration = Duration::from_millis(100);
@@ -48,36 +47,52 @@ const SHAPER: Shaper = Shaper {
     encode: bb::new_message_event,
 };
 
-/// A group handed to the journal, with its results to come.
-type Group = (
-    Vec<Delivery>,
-    Pin<Box<dyn Future<Output = Vec<Result<bool, ShimError>>> + Send>>,
-);
+/// The journal's answer for a group: one result per message.
+type Stored = Pin<Box<dyn Future<Output = Vec<Result<bool, ShimError>>> + Send>>;
+
+/// A group handed to the journal: its messages (shared with the journal, not
+/// copied), their acknowledgements, and the results to come.
+struct Group {
+    messages: Arc<[InboundMessage]>,
+    acks: Vec<Ack>,
+    stored: Stored,
+}
 
 /// Hands a group to the journal (`retry`: the resubmission of messages
 /// that met a storage failure, see `Store::record_inbound`).
-fn submit(shim: &Shim, mut group: Vec<Delivery>, retry: bool) -> Group {
-    // The raw event is not stored; do not copy it.
-    let messages = group
-        .iter_mut()
+fn submit(shim: &Shim, group: Vec<Delivery>, retry: bool) -> Group {
+    let (messages, acks): (Vec<InboundMessage>, Vec<Ack>) = group
+        .into_iter()
         .map(|d| {
-            d.message.raw = None;
-            d.message.clone()
+            let (mut message, ack) = d.into_parts();
+            // The raw event is not stored.
+            message.raw = None;
+            (message, ack)
         })
-        .collect();
+        .unzip();
+    let messages: Arc<[InboundMessage]> = messages.into();
     let stored = shim
         .0
         .store
-        .record_inbound(messages, now_ms(), SHAPER, retry);
-    (group, Box::pin(stored))
+        .record_inbound(Arc::clone(&messages), now_ms(), SHAPER, retry);
+    Group {
+        messages,
+        acks,
+        stored: Box::pin(stored),
+    }
 }
 
 /// Acknowledges the stored messages of a group; those that met a storage
 /// failure join `retry` (in order); any other failure is logged and the
 /// message is not acknowledged.
-fn settle(group: Vec<Delivery>, results: Vec<Result<bool, ShimError>>, retry: &mut Vec<Delivery>) {
-    for (delivery, result) in group.into_iter().zip(results) {
-        let id = &delivery.message.message_id;
+fn settle(
+    messages: &[InboundMessage],
+    acks: Vec<Ack>,
+    results: Vec<Result<bool, ShimError>>,
+    retry: &mut Vec<Delivery>,
+) {
+    for ((message, ack), result) in messages.iter().zip(acks).zip(results) {
+        let id = &message.message_id;
         match result {
             Ok(fresh) => {
                 if fresh {
@@ -85,9 +100,10 @@ fn settle(group: Vec<Delivery>, results: Vec<Result<bool, ShimError>>, retry: &m
                 } else {
                     tracing::debug!(message_id = %id, "duplicate inbound message ignored");
                 }
-                delivery.ack();
+                ack.send();
             }
-            Err(e) if e.is_transient() => retry.push(delivery),
+            // The only copy: storage failures are rare.
+            Err(e) if e.is_transient() => retry.push(Delivery::from_parts(message.clone(), ack)),
             Err(e) => {
                 tracing::error!(message_id = %id, error = %e, "could not store inbound message; not acknowledged");
             }
@@ -98,7 +114,7 @@ fn settle(group: Vec<Delivery>, results: Vec<Result<bool, ShimError>>, retry: &m
 /// What the inbound loop waits for.
 enum Next {
     Stop,
-    Settled(Vec<Delivery>, Vec<Result<bool, ShimError>>),
+    Settled(Group, Vec<Result<bool, ShimError>>),
     Received(usize),
 }
 
@@ -125,8 +141,9 @@ pub(crate) async fn run_inbound(shim: &Shim, mut rx: InboundReceiver, cancel: Ca
     loop {
         // Results in submission order; a retry waits for every group ahead.
         if groups.len() >= INBOUND_GROUPS_IN_FLIGHT || (!retry.is_empty() && !groups.is_empty()) {
-            if let Some((group, stored)) = groups.pop_front() {
-                settle(group, stored.await, &mut retry);
+            if let Some(group) = groups.pop_front() {
+                let results = group.stored.await;
+                settle(&group.messages, group.acks, results, &mut retry);
             }
             continue;
         }
@@ -143,8 +160,9 @@ pub(crate) async fn run_inbound(shim: &Shim, mut rx: InboundReceiver, cancel: Ca
                 () = tokio::time::sleep(wait) => {}
             }
             wait = (wait * 2).min(STORE_RETRY_MAX);
-            let (group, stored) = submit(shim, std::mem::take(&mut retry), true);
-            settle(group, stored.await, &mut retry);
+            let group = submit(shim, std::mem::take(&mut retry), true);
+            let results = group.stored.await;
+            settle(&group.messages, group.acks, results, &mut retry);
             if retry.is_empty() {
                 tracing::warn!("inbound messages are stored again");
                 wait = STORE_RETRY_FIRST;
@@ -154,15 +172,16 @@ pub(crate) async fn run_inbound(shim: &Shim, mut rx: InboundReceiver, cancel: Ca
         let next = tokio::select! {
             biased;
             () = cancel.cancelled() => Next::Stop,
-            results = async { groups.front_mut().expect("guarded").1.as_mut().await }, if !groups.is_empty() => {
-                let (group, _) = groups.pop_front().expect("guarded");
-                Next::Settled(group, results)
+            results = async { groups.front_mut().expect("guarded").stored.as_mut().await }, if !groups.is_empty() => {
+                Next::Settled(groups.pop_front().expect("guarded"), results)
             }
             n = rx.recv_many(&mut buf, INBOUND_GROUP) => Next::Received(n),
         };
         match next {
             Next::Stop | Next::Received(0) => break,
-            Next::Settled(group, results) => settle(group, results, &mut retry),
+            Next::Settled(group, results) => {
+                settle(&group.messages, group.acks, results, &mut retry);
+            }
             Next::Received(_) => {
                 let group = std::mem::replace(&mut buf, Vec::with_capacity(INBOUND_GROUP));
                 groups.push_back(submit(shim, group, false));
@@ -171,9 +190,10 @@ pub(crate) async fn run_inbound(shim: &Shim, mut rx: InboundReceiver, cancel: Ca
     }
     // Messages already handed to the journal are acknowledged once committed.
     let mut unstored = retry.len();
-    while let Some((group, stored)) = groups.pop_front() {
+    while let Some(group) = groups.pop_front() {
         let mut left = Vec::new();
-        settle(group, stored.await, &mut left);
+        let results = group.stored.await;
+        settle(&group.messages, group.acks, results, &mut left);
         unstored += left.len();
     }
     if unstored > 0 {

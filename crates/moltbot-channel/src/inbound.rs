@@ -131,11 +131,38 @@ impl Delivery {
     }
 
     /// Tells the producer the message is accepted (durably stored).
-    pub fn ack(mut self) -> InboundMessage {
-        if let Some(tx) = self.ack.take() {
+    pub fn ack(self) -> InboundMessage {
+        let (message, ack) = self.into_parts();
+        ack.send();
+        message
+    }
+
+    /// The message and its acknowledgement apart, so a consumer can hand
+    /// the message on without copying it and acknowledge later.
+    pub fn into_parts(self) -> (InboundMessage, Ack) {
+        (self.message, Ack(self.ack))
+    }
+
+    /// A delivery from its parts again.
+    pub fn from_parts(message: InboundMessage, ack: Ack) -> Self {
+        Self {
+            message,
+            ack: ack.0,
+        }
+    }
+}
+
+/// The acknowledgement of a [`Delivery`] taken apart from its message.
+/// Dropping it unsent tells the producer the message was not accepted.
+#[derive(Debug)]
+pub struct Ack(Option<oneshot::Sender<()>>);
+
+impl Ack {
+    /// Tells the producer the message is accepted (durably stored).
+    pub fn send(self) {
+        if let Some(tx) = self.0 {
             let _ = tx.send(());
         }
-        self.message
     }
 }
 

@@ -22,7 +22,7 @@ pub use self::{
     channel::{Capabilities, Channel, ChannelMeta, StartContext},
     error::ChannelError,
     inbound::{
-        Attachment, ChatType, Conversation, Delivery, DeliveryMode, InboundMessage,
+        Ack, Attachment, ChatType, Conversation, Delivery, DeliveryMode, InboundMessage,
         InboundReceiver, InboundSender, Party, inbound_channel,
     },
     listener::{ListenerLimits, serve_http},

@@ -288,7 +288,7 @@ impl Store {
     /// earlier one that is still waiting.
     pub(crate) fn record_inbound(
         &self,
-        messages: Vec<InboundMessage>,
+        messages: Arc<[InboundMessage]>,
         now_ms: i64,
         shaper: Shaper,
         retry: bool,

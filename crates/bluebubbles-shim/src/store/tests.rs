@@ -113,7 +113,7 @@ fn one(
     now_ms: i64,
     shaper: Shaper,
 ) -> impl Future<Output = Result<bool, ShimError>> + use<> {
-    let each = store.record_inbound(vec![m], now_ms, shaper, false);
+    let each = store.record_inbound(vec![m].into(), now_ms, shaper, false);
     async move { each.await.pop().unwrap() }
 }
 
@@ -122,7 +122,7 @@ fn again(
     store: &Store,
     messages: Vec<InboundMessage>,
 ) -> impl Future<Output = Vec<Result<bool, ShimError>>> + use<> {
-    store.record_inbound(messages, 1, SHAPE, true)
+    store.record_inbound(messages.into(), 1, SHAPE, true)
 }
 
 fn picky(m: &MessageRecord, c: &ChatRecord) -> String {
@@ -206,7 +206,8 @@ async fn a_failing_event_inside_one_job_fails_alone() {
                 msg("bad", "zoom;+;b", 2),
                 msg("good1", "zoom;+;a", 1),
                 msg("good2", "zoom;+;a", 3),
-            ],
+            ]
+            .into(),
             1,
             shape,
             false,
@@ -860,7 +861,8 @@ async fn a_full_disk_refuses_in_order_reports_and_recovers() {
                 big("m1", "zoom;+;a", 2),
                 msg("m2", "zoom;+;a", 3),
                 msg("m3", "zoom;+;b", 4),
-            ],
+            ]
+            .into(),
             1,
             SHAPE,
             false,
