@@ -85,12 +85,8 @@ fn submit(shim: &Shim, group: Vec<Delivery>, retry: bool) -> Group {
 /// Acknowledges the stored messages of a group; those that met a storage
 /// failure join `retry` (in order); any other failure is logged and the
 /// message is not acknowledged.
-fn settle(
-    messages: &[InboundMessage],
-    acks: Vec<Ack>,
-    results: Vec<Result<bool, ShimError>>,
-    retry: &mut Vec<Delivery>,
-) {
+fn settle(group: Group, results: Vec<Result<bool, ShimError>>, retry: &mut Vec<Delivery>) {
+    let Group { messages, acks, .. } = group;
     for ((message, ack), result) in messages.iter().zip(acks).zip(results) {
         let id = &message.message_id;
         match result {
@@ -141,9 +137,9 @@ pub(crate) async fn run_inbound(shim: &Shim, mut rx: InboundReceiver, cancel: Ca
     loop {
         // Results in submission order; a retry waits for every group ahead.
         if groups.len() >= INBOUND_GROUPS_IN_FLIGHT || (!retry.is_empty() && !groups.is_empty()) {
-            if let Some(group) = groups.pop_front() {
-                let results = group.stored.await;
-                settle(&group.messages, group.acks, results, &mut retry);
+            if let Some(mut group) = groups.pop_front() {
+                let results = group.stored.as_mut().await;
+                settle(group, results, &mut retry);
             }
             continue;
         }
@@ -160,9 +156,9 @@ pub(crate) async fn run_inbound(shim: &Shim, mut rx: InboundReceiver, cancel: Ca
                 () = tokio::time::sleep(wait) => {}
             }
             wait = (wait * 2).min(STORE_RETRY_MAX);
-            let group = submit(shim, std::mem::take(&mut retry), true);
-            let results = group.stored.await;
-            settle(&group.messages, group.acks, results, &mut retry);
+            let mut group = submit(shim, std::mem::take(&mut retry), true);
+            let results = group.stored.as_mut().await;
+            settle(group, results, &mut retry);
             if retry.is_empty() {
                 tracing::warn!("inbound messages are stored again");
                 wait = STORE_RETRY_FIRST;
@@ -179,9 +175,7 @@ pub(crate) async fn run_inbound(shim: &Shim, mut rx: InboundReceiver, cancel: Ca
         };
         match next {
             Next::Stop | Next::Received(0) => break,
-            Next::Settled(group, results) => {
-                settle(&group.messages, group.acks, results, &mut retry);
-            }
+            Next::Settled(group, results) => settle(group, results, &mut retry),
             Next::Received(_) => {
                 let group = std::mem::replace(&mut buf, Vec::with_capacity(INBOUND_GROUP));
                 groups.push_back(submit(shim, group, false));
@@ -190,10 +184,10 @@ pub(crate) async fn run_inbound(shim: &Shim, mut rx: InboundReceiver, cancel: Ca
     }
     // Messages already handed to the journal are acknowledged once committed.
     let mut unstored = retry.len();
-    while let Some(group) = groups.pop_front() {
+    while let Some(mut group) = groups.pop_front() {
         let mut left = Vec::new();
-        let results = group.stored.await;
-        settle(&group.messages, group.acks, results, &mut left);
+        let results = group.stored.as_mut().await;
+        settle(group, results, &mut left);
         unstored += left.len();
     }
     if unstored > 0 {

@@ -246,9 +246,10 @@ impl<W: Writer> Journal<W> {
     /// Like [`Journal::submit`] for work that puts each of its parts in its
     /// own savepoint with [`isolated`] and writes nothing outside them, or
     /// whose every statement leaves a consistent state on its own (SQLite
-    /// undoes a failed statement): no savepoint around the whole job. Savepoints nest, and pages touched
-    /// under an outer savepoint are copied to its journal for as long as it
-    /// is open; without one, the sub-journal starts over after each part.
+    /// undoes a failed statement): no savepoint around the whole job.
+    /// Savepoints nest, and pages touched under an outer savepoint are
+    /// copied to its journal for as long as it is open; without one, the
+    /// sub-journal starts over after each part.
     pub(crate) fn submit_parts<T, F, D>(&self, durability: Durability, work: F, done: D)
     where
         T: Send + 'static,
