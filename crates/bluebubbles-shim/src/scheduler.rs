@@ -186,7 +186,8 @@ impl Scheduler {
     }
 
     /// Records what became of a dispatched delivery and frees its lane.
-    /// `Done` marks it settling until [`Scheduler::settled`].
+    /// A `Done` whose result goes to the journal is marked with
+    /// [`Scheduler::settling`] first.
     pub(crate) fn complete(&mut self, lane: &LaneKey, id: i64, how: Completion, now_ms: i64) {
         let Some(l) = self.lanes.get_mut(lane) else {
             return;
@@ -199,7 +200,6 @@ impl Scheduler {
                 Completion::Done => {
                     l.queue.remove(pos);
                     self.pending = self.pending.saturating_sub(1);
-                    self.settling.insert(id);
                 }
                 Completion::Retry { attempts, next_ms } => {
                     if let Some(e) = l.queue.get_mut(pos) {
@@ -243,6 +243,14 @@ impl Scheduler {
         for lane in waiting {
             self.arm(&lane, now_ms);
         }
+    }
+
+    /// The result of delivery `id` is on its way to the journal: until
+    /// [`Scheduler::settled`], a reload must not bring it back. Marked
+    /// before the result is queued, and the lane freed after, so results
+    /// reach the writer in each lane's order.
+    pub(crate) fn settling(&mut self, id: i64) {
+        self.settling.insert(id);
     }
 
     /// The result of delivery `id` is committed.
@@ -453,6 +461,7 @@ mod tests {
         s.push(a.clone(), e(5, 0), 0);
         s.push(a.clone(), e(2, 0), 0);
         assert_eq!(ids(&s.take(0, 10)), [2]);
+        s.settling(2);
         s.complete(&a, 2, Completion::Done, 0);
         assert_eq!(ids(&s.take(0, 10)), [5]);
         // The journal still lists 2 (its result is not committed) and 5.

@@ -564,7 +564,6 @@ impl Store {
         let mut s = lock(&self.0.shared.scheduler);
         if gone {
             s.complete(&d.lane, d.entry.id, Completion::Done, now_ms);
-            s.settled(d.entry.id);
         } else {
             s.abandon(&d.lane, d.entry.id, now_ms);
         }
@@ -643,12 +642,7 @@ impl Store {
         match attempt {
             Attempt::Delivered => {
                 lock(&shared.bodies).release(seq);
-                {
-                    let mut s = lock(&shared.scheduler);
-                    s.complete(lane, id, Completion::Done, now_ms);
-                    s.attempted(lane.0, true, now_ms);
-                }
-                shared.wake.notify_one();
+                lock(&shared.scheduler).settling(id);
                 let hook = Arc::clone(&shared);
                 // Single statements that each leave a consistent state: no
                 // savepoint (one per delivery cost its statements and a copy
@@ -681,6 +675,13 @@ impl Store {
                         }
                     },
                 );
+                // Freed only now: the lane's next result queues behind this one.
+                {
+                    let mut s = lock(&shared.scheduler);
+                    s.complete(lane, id, Completion::Done, now_ms);
+                    s.attempted(lane.0, true, now_ms);
+                }
+                shared.wake.notify_one();
                 AttemptOutcome::Delivered
             }
             Attempt::Failed(error) | Attempt::Deferred { error, .. } => {
@@ -699,15 +700,11 @@ impl Store {
                     now_ms.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
                 let how = if dead {
                     lock(&shared.bodies).release(seq);
+                    lock(&shared.scheduler).settling(id);
                     Completion::Done
                 } else {
                     Completion::Retry { attempts, next_ms }
                 };
-                {
-                    let mut s = lock(&shared.scheduler);
-                    s.complete(lane, id, how, now_ms);
-                    s.attempted(lane.0, false, now_ms);
-                }
                 let error = error.clone();
                 let hook = Arc::clone(&shared);
                 // One UPDATE: no savepoint needed.
@@ -739,6 +736,11 @@ impl Store {
                         }
                     },
                 );
+                {
+                    let mut s = lock(&shared.scheduler);
+                    s.complete(lane, id, how, now_ms);
+                    s.attempted(lane.0, false, now_ms);
+                }
                 if dead {
                     AttemptOutcome::Dead
                 } else {
