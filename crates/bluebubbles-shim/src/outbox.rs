@@ -235,7 +235,7 @@ pub(crate) async fn run_delivery(shim: &Shim, cancel: CancellationToken) {
                 let ahead = seqs.split_off(misses.len());
                 let mut wanted = seqs;
                 wanted.extend_from_slice(&ahead);
-                let loaded = store.call(move |s| s.payloads(&wanted)).await;
+                let loaded = store.call(move |s| s.payloads(&wanted, SHAPER)).await;
                 match loaded {
                     Ok(mut bodies) => {
                         let later = bodies.split_off(misses.len());
@@ -353,6 +353,7 @@ async fn deliver(shim: Shim, d: Dispatch, url: String, body: Body) {
         config.max_attempts.max(1),
         &config.backoff,
         rand::random(),
+        SHAPER,
     );
     let webhook_id = d.lane.0;
     let shown = || redact_url(&url);

@@ -41,7 +41,8 @@ pub(super) const INSERT_MESSAGE: &str = "INSERT INTO messages (guid, chat_guid, 
 pub(super) const WINDOW_EDGE: &str = "SELECT date_ms, rowid FROM messages WHERE chat_guid = ?1
      ORDER BY date_ms DESC, rowid DESC LIMIT 1 OFFSET ?2";
 pub(super) const TRIM_CHAT: &str = "DELETE FROM messages WHERE rowid IN (
-     SELECT rowid FROM messages WHERE chat_guid = ?1 AND (date_ms, rowid) <= (?2, ?3) LIMIT ?4)";
+     SELECT rowid FROM messages WHERE chat_guid = ?1 AND (date_ms, rowid) <= (?2, ?3)
+       AND rowid < ?5 LIMIT ?4)";
 /// Handles no message and no conversation refers to, from a cursor on.
 pub(super) const PRUNE_HANDLES: &str = "DELETE FROM handles WHERE rowid IN (
      SELECT h.rowid FROM handles h WHERE h.rowid > ?1
@@ -54,6 +55,9 @@ pub(super) const PRUNE_HANDLES: &str = "DELETE FROM handles WHERE rowid IN (
 pub(super) const STALE_CHATS: &str = "SELECT guid FROM chats
      WHERE last_message_ms > 0 AND last_message_ms < ?1 ORDER BY last_message_ms LIMIT ?2";
 pub(super) const DELETE_CHAT_MESSAGES: &str = "DELETE FROM messages WHERE chat_guid = ?1";
+/// Whether a conversation has a message at or after row id ?2.
+pub(super) const HAS_MESSAGES_FROM: &str =
+    "SELECT 1 FROM messages WHERE chat_guid = ?1 AND rowid >= ?2 LIMIT 1";
 pub(super) const DELETE_CHAT_PARTICIPANTS: &str =
     "DELETE FROM chat_participants WHERE chat_guid = ?1";
 pub(super) const DELETE_CHAT: &str = "DELETE FROM chats WHERE guid = ?1";
@@ -267,38 +271,52 @@ pub(super) fn insert_message(
     Ok(m)
 }
 
-/// Drops up to `limit` messages of a conversation beyond its window;
-/// returns how many went.
+/// Drops up to `limit` messages of a conversation beyond its window, none
+/// with a row id from `keep_from` on; returns how many went and whether
+/// some beyond the window are left.
 pub(super) fn trim_chat(
     conn: &Connection,
     chat_guid: &str,
     limit: i64,
-) -> Result<usize, ShimError> {
-    let edge: Option<(i64, i64)> = conn
-        .prepare_cached(WINDOW_EDGE)?
-        .query_row(params![chat_guid, RECENT_MESSAGES_PER_CHAT], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional()?;
-    let Some((date_ms, rowid)) = edge else {
-        return Ok(0);
+    keep_from: i64,
+) -> Result<(usize, bool), ShimError> {
+    let edge = |conn: &Connection| -> Result<Option<(i64, i64)>, ShimError> {
+        Ok(conn
+            .prepare_cached(WINDOW_EDGE)?
+            .query_row(params![chat_guid, RECENT_MESSAGES_PER_CHAT], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?)
     };
-    Ok(conn
+    let Some((date_ms, rowid)) = edge(conn)? else {
+        return Ok((0, false));
+    };
+    let n = conn
         .prepare_cached(TRIM_CHAT)?
-        .execute(params![chat_guid, date_ms, rowid, limit])?)
+        .execute(params![chat_guid, date_ms, rowid, limit, keep_from])?;
+    Ok((n, edge(conn)?.is_some()))
 }
 
 /// Forgets up to `limit` conversations quiet since before `cutoff_ms`
-/// (their messages and participants too; the outbox is not touched).
+/// (their messages and participants too; the outbox is not touched), but
+/// not one with a message at or after row id `keep_from`.
 pub(super) fn prune_stale_chats(
     conn: &Connection,
     cutoff_ms: i64,
     limit: i64,
+    keep_from: i64,
 ) -> Result<usize, ShimError> {
-    let guids: Vec<String> = conn
+    let stale: Vec<String> = conn
         .prepare_cached(STALE_CHATS)?
         .query_map(params![cutoff_ms, limit], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
+    let mut waiting = conn.prepare_cached(HAS_MESSAGES_FROM)?;
+    let mut guids = Vec::with_capacity(stale.len());
+    for guid in stale {
+        if !waiting.exists(params![guid, keep_from])? {
+            guids.push(guid);
+        }
+    }
     for guid in &guids {
         conn.prepare_cached(DELETE_CHAT_MESSAGES)?.execute([guid])?;
         conn.prepare_cached(DELETE_CHAT_PARTICIPANTS)?

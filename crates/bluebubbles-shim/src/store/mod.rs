@@ -609,14 +609,16 @@ impl Store {
     }
 
     /// Loads the bodies and guids of outbox messages by seq (one read
-    /// transaction); `None` for one that is gone.
+    /// transaction), shaping those whose row carries none with `shaper`;
+    /// `None` for one that is gone.
     pub(crate) fn payloads(
         &self,
         seqs: &[i64],
+        shaper: Shaper,
     ) -> Result<Vec<Option<(String, String)>>, ShimError> {
         self.read(|c| {
             c.execute_batch("BEGIN")?;
-            let out = seqs.iter().map(|&s| queue::payload(c, s)).collect();
+            let out = seqs.iter().map(|&s| queue::payload(c, s, shaper)).collect();
             c.execute_batch("COMMIT")?;
             out
         })
@@ -626,7 +628,9 @@ impl Store {
     /// message can go) and queues the journal write (`synchronous=NORMAL`,
     /// batched). A success removes the delivery by id, and its message by
     /// seq once no other delivery needs it; a failure schedules a retry
-    /// after the backoff or, at `max_attempts`, makes a dead letter.
+    /// after the backoff or, at `max_attempts`, makes a dead letter (whose
+    /// body, shaped by `shaper`, is then written into its row).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn finish_attempt(
         &self,
         d: &Dispatch,
@@ -635,6 +639,7 @@ impl Store {
         max_attempts: u32,
         backoff: &Backoff,
         jitter: f64,
+        shaper: Shaper,
     ) -> AttemptOutcome {
         let Dispatch { lane, entry } = d;
         let (id, seq) = (entry.id, entry.seq);
@@ -712,6 +717,9 @@ impl Store {
                     Durability::Normal,
                     move |conn, w| {
                         let found = queue::record_failure(conn, id, attempts, dead, next_ms, &error)?;
+                        if found && dead {
+                            queue::keep_payload(conn, seq, shaper)?;
+                        }
                         if found {
                             w.counters.failed += 1;
                             w.counters.last_error = Some(error.clone());
@@ -934,7 +942,7 @@ fn store_inbound(
     )?;
     let payload = (shaper.encode)(&record, chat);
     let assigned = !w.targets.is_empty();
-    let seq = queue::insert_outbox(conn, &record.guid, chat_guid, &payload, now_ms, assigned)?;
+    let seq = queue::insert_outbox(conn, &record.guid, chat_guid, now_ms, assigned)?;
     let chat: Arc<str> = Arc::from(chat_guid);
     let mut deliveries = Vec::with_capacity(w.targets.len());
     for &webhook_id in &w.targets {

@@ -2,17 +2,26 @@
 //! `deliveries` row per (message, webhook), dead letters, webhooks and the
 //! `meta` counters. Every per-event statement is a keyed SEARCH; listing
 //! and loading happen at start-up or on admin commands only.
+//!
+//! An outbox row does not carry its webhook body (`payload` is empty): the
+//! body is rebuilt from the stored message and its conversation when it is
+//! not in memory, and the pruner keeps those messages until delivery
+//! ([`oldest_unbuilt`]). A dead letter's body is written into its row when
+//! it dies, so it outlives its message. Rows written before 2026-12 carry
+//! their body and are delivered as they are.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::Shaper;
+use super::conversations;
 use super::records::{DeadLetter, Webhook};
 use crate::ShimError;
 use crate::scheduler::{Entry, LaneKey};
 
-pub(super) const INSERT_OUTBOX: &str = "INSERT INTO outbox (guid, chat_guid, payload, created_ms, assigned) VALUES (?1, ?2, ?3, ?4, ?5)";
+pub(super) const INSERT_OUTBOX: &str = "INSERT INTO outbox (guid, chat_guid, payload, created_ms, assigned) VALUES (?1, ?2, '', ?3, ?4)";
 pub(super) const INSERT_DELIVERY: &str =
     "INSERT OR IGNORE INTO deliveries (seq, webhook_id, chat_guid, state, next_attempt_ms)
      VALUES (?1, ?2, ?3, 'pending', ?4)";
@@ -25,7 +34,15 @@ pub(super) const DELETE_DELIVERED: &str = "DELETE FROM outbox WHERE seq = ?1 AND
 pub(super) const HAS_SIBLINGS: &str = "SELECT 1 FROM deliveries WHERE seq = ?1 LIMIT 1";
 pub(super) const DELETE_OUTBOX: &str = "DELETE FROM outbox WHERE seq = ?1 AND assigned = 1";
 pub(super) const RECORD_FAILURE: &str = "UPDATE deliveries SET attempts = ?2, state = ?3, next_attempt_ms = ?4, last_error = ?5 WHERE id = ?1";
-pub(super) const PAYLOAD: &str = "SELECT payload, guid FROM outbox WHERE seq = ?1";
+pub(super) const PAYLOAD: &str = "SELECT payload, guid, chat_guid FROM outbox WHERE seq = ?1";
+/// Writes a body into a row that has none (a dead letter keeps its own).
+pub(super) const KEEP_PAYLOAD: &str =
+    "UPDATE outbox SET payload = ?2 WHERE seq = ?1 AND payload = ''";
+/// The row id of the message behind the oldest row without a body: the
+/// pruner keeps it and every later message.
+pub(super) const OLDEST_UNBUILT: &str =
+    "SELECT m.rowid FROM outbox o JOIN messages m ON m.guid = o.guid
+     WHERE o.payload = '' ORDER BY o.seq LIMIT 1";
 pub(super) const BUMP_META: &str = "INSERT INTO meta (key, value) VALUES (?1, ?2)
      ON CONFLICT (key) DO UPDATE SET value = meta.value + excluded.value";
 pub(super) const SET_META: &str = "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
@@ -47,17 +64,16 @@ pub(super) const LOAD_PENDING: &str =
     "SELECT webhook_id, chat_guid, id, seq, attempts, next_attempt_ms
      FROM deliveries WHERE state = 'pending'";
 
-/// Inserts an outbox row; returns its seq.
+/// Inserts an outbox row for stored message `guid`; returns its seq.
 pub(super) fn insert_outbox(
     conn: &Connection,
     guid: &str,
     chat_guid: &str,
-    payload: &str,
     now_ms: i64,
     assigned: bool,
 ) -> Result<i64, ShimError> {
     conn.prepare_cached(INSERT_OUTBOX)?
-        .execute(params![guid, chat_guid, payload, now_ms, assigned])?;
+        .execute(params![guid, chat_guid, now_ms, assigned])?;
     Ok(conn.last_insert_rowid())
 }
 
@@ -130,11 +146,50 @@ pub(super) fn record_failure(
         == 1)
 }
 
-/// A message's webhook body and guid.
-pub(super) fn payload(conn: &Connection, seq: i64) -> Result<Option<(String, String)>, ShimError> {
-    Ok(conn
+/// A message's webhook body and guid: the body its row carries, or one
+/// shaped by `shaper` from the message and its conversation as stored now.
+/// `None` when the row is gone, or (logged) when its message is.
+pub(super) fn payload(
+    conn: &Connection,
+    seq: i64,
+    shaper: Shaper,
+) -> Result<Option<(String, String)>, ShimError> {
+    let row: Option<(String, String, String)> = conn
         .prepare_cached(PAYLOAD)?
-        .query_row([seq], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row([seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((payload, guid, chat_guid)) = row else {
+        return Ok(None);
+    };
+    if !payload.is_empty() {
+        return Ok(Some((payload, guid)));
+    }
+    let message = conversations::message_by_guid(conn, &guid)?;
+    let chat = conversations::chat_by_guid(conn, &chat_guid, Some(shaper.participants))?;
+    match (message, chat) {
+        (Some(m), Some(c)) => Ok(Some(((shaper.encode)(&m, &c), guid))),
+        _ => {
+            tracing::error!(seq, message_guid = %guid, "the message of an outbox entry is gone; its webhook body cannot be built");
+            Ok(None)
+        }
+    }
+}
+
+/// Gives outbox row `seq` its body for good (it became a dead letter, which
+/// must outlive the pruning of its message).
+pub(super) fn keep_payload(conn: &Connection, seq: i64, shaper: Shaper) -> Result<(), ShimError> {
+    if let Some((body, _)) = payload(conn, seq, shaper)? {
+        conn.prepare_cached(KEEP_PAYLOAD)?
+            .execute(params![seq, body])?;
+    }
+    Ok(())
+}
+
+/// The row id from which on the pruner keeps messages (see [`OLDEST_UNBUILT`]).
+pub(super) fn oldest_unbuilt(conn: &Connection) -> Result<Option<i64>, ShimError> {
+    Ok(conn
+        .prepare_cached(OLDEST_UNBUILT)?
+        .query_row([], |r| r.get(0))
         .optional()?)
 }
 
@@ -281,7 +336,10 @@ fn dead_letter_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(DeadLetter, Strin
 }
 
 fn with_payload((mut d, payload): (DeadLetter, String)) -> Result<DeadLetter, ShimError> {
-    d.payload = serde_json::from_str(&payload)?;
+    // Empty only if the body could not be kept when it died.
+    if !payload.is_empty() {
+        d.payload = serde_json::from_str(&payload)?;
+    }
     Ok(d)
 }
 

@@ -270,7 +270,7 @@ async fn a_failed_commit_acknowledges_nothing_in_its_group() {
 }
 
 fn guid_of(store: &Store, d: &Dispatch) -> String {
-    store.payloads(&[d.entry.seq]).unwrap()[0]
+    store.payloads(&[d.entry.seq], SHAPE).unwrap()[0]
         .clone()
         .unwrap()
         .1
@@ -305,7 +305,7 @@ async fn a_restart_reloads_the_scheduler_in_order_per_conversation() {
         assert!(due.len() <= 2, "one in flight per conversation");
         for d in &due {
             seen.push(guid_of(&store, d));
-            store.finish_attempt(d, &Attempt::Delivered, now, 3, &backoff(), 0.0);
+            store.finish_attempt(d, &Attempt::Delivered, now, 3, &backoff(), 0.0, SHAPE);
         }
     }
     let a: Vec<_> = seen.iter().filter(|g| g.starts_with('a')).collect();
@@ -339,17 +339,17 @@ async fn a_message_stays_until_its_last_webhook_has_it() {
             count(store, "SELECT COUNT(*) FROM deliveries"),
         )
     };
-    store.finish_attempt(&due[0], &Attempt::Delivered, now, 3, &backoff(), 0.0);
+    store.finish_attempt(&due[0], &Attempt::Delivered, now, 3, &backoff(), 0.0, SHAPE);
     flush(&store);
     assert_eq!(rows(&store), (1, 1));
     assert_eq!(store.outbox_stats().unwrap().depth, 1);
-    store.finish_attempt(&due[1], &Attempt::Delivered, now, 3, &backoff(), 0.0);
+    store.finish_attempt(&due[1], &Attempt::Delivered, now, 3, &backoff(), 0.0, SHAPE);
     flush(&store);
     assert_eq!(rows(&store), (0, 0));
     let stats = store.outbox_stats().unwrap();
     assert_eq!((stats.depth, stats.pending, stats.delivered), (0, 0, 2));
     // A result for a delivery that is already gone changes nothing.
-    store.finish_attempt(&due[1], &Attempt::Delivered, now, 3, &backoff(), 0.0);
+    store.finish_attempt(&due[1], &Attempt::Delivered, now, 3, &backoff(), 0.0, SHAPE);
     flush(&store);
     assert_eq!(store.outbox_stats().unwrap().delivered, 2);
 }
@@ -366,7 +366,7 @@ async fn retries_keep_order_then_dead_letter_and_requeue() {
     let d = store.take_due(now, 10);
     assert_eq!(d.len(), 1);
     assert_eq!(
-        store.finish_attempt(&d[0], &failed, now, 2, &backoff(), 0.0),
+        store.finish_attempt(&d[0], &failed, now, 2, &backoff(), 0.0, SHAPE),
         AttemptOutcome::Retry
     );
     // m2 waits behind m1's backoff.
@@ -379,13 +379,13 @@ async fn retries_keep_order_then_dead_letter_and_requeue() {
     assert_eq!(d2[0].entry.id, d[0].entry.id);
     assert_eq!(d2[0].entry.attempts, 1);
     assert_eq!(
-        store.finish_attempt(&d2[0], &failed, next, 2, &backoff(), 0.0),
+        store.finish_attempt(&d2[0], &failed, next, 2, &backoff(), 0.0, SHAPE),
         AttemptOutcome::Dead
     );
     // Dead: m2 goes next.
     let d3 = store.take_due(next, 10);
     assert_eq!(guid_of(&store, &d3[0]), "m2");
-    store.finish_attempt(&d3[0], &Attempt::Delivered, next, 2, &backoff(), 0.0);
+    store.finish_attempt(&d3[0], &Attempt::Delivered, next, 2, &backoff(), 0.0, SHAPE);
     flush(&store);
     let stats = store.outbox_stats().unwrap();
     assert_eq!(
@@ -405,7 +405,7 @@ async fn retries_keep_order_then_dead_letter_and_requeue() {
     let d4 = store.take_due(crate::now_ms(), 10);
     assert_eq!(guid_of(&store, &d4[0]), "m1");
     assert_eq!(d4[0].entry.attempts, 0);
-    store.finish_attempt(&d4[0], &Attempt::Delivered, next, 2, &backoff(), 0.0);
+    store.finish_attempt(&d4[0], &Attempt::Delivered, next, 2, &backoff(), 0.0, SHAPE);
     flush(&store);
     let stats = store.outbox_stats().unwrap();
     assert_eq!((stats.depth, stats.pending, stats.dead_letters), (0, 0, 0));
@@ -433,13 +433,30 @@ async fn the_pruner_trims_windows_forgets_quiet_conversations_and_handles() {
         name: None,
     };
     one(&store, old, now, SHAPE).await.unwrap();
-    let pruned = store
-        .0
-        .journal
-        .call(Durability::Normal, move |conn, w| w.prune(conn, now))
-        .unwrap();
+    let prune = || {
+        store
+            .0
+            .journal
+            .call(Durability::Normal, move |conn, w| w.prune(conn, now))
+            .unwrap()
+    };
+    // Every message still waits for a webhook, and its body is built from
+    // it when its turn comes: the pruner keeps them all.
+    let nothing = writer::Pruned {
+        messages: 0,
+        chats: 0,
+        handles: 0,
+    };
+    assert_eq!(prune(), nothing);
     assert_eq!(
-        pruned,
+        store.outbox_stats().unwrap().depth,
+        u64::try_from(total + 1).unwrap()
+    );
+    // Delivered, they may go.
+    store.add_webhook(HOOK, &["*".into()], 0).unwrap();
+    deliver_all(&store, now);
+    assert_eq!(
+        prune(),
         writer::Pruned {
             messages: usize::try_from(extra).unwrap(),
             chats: 1,
@@ -483,10 +500,113 @@ async fn the_pruner_trims_windows_forgets_quiet_conversations_and_handles() {
         ),
         1
     );
-    // The outbox is not the pruner's: every message still waits for a webhook.
+}
+
+/// Delivers every pending message (each conversation in order) and waits
+/// for the results' commit.
+fn deliver_all(store: &Store, now: i64) {
+    for _ in 0..100_000 {
+        let due = store.take_due(now, 100);
+        if due.is_empty() {
+            break;
+        }
+        for d in &due {
+            store.finish_attempt(d, &Attempt::Delivered, now, 3, &backoff(), 0.0, SHAPE);
+        }
+    }
+    flush(store);
+    assert_eq!(store.outbox_stats().unwrap().depth, 0);
+}
+
+/// A message the pruner would drop stays while its webhook body is still to
+/// be built; a dead letter keeps its body in its row and lets its message go.
+#[tokio::test]
+async fn the_pruner_keeps_what_the_outbox_needs_and_a_dead_letter_keeps_its_body() {
+    let store = Store::open_in_memory().unwrap();
+    store.add_webhook(HOOK, &["*".into()], 0).unwrap();
+    let now = crate::now_ms();
+    let total = conversations::RECENT_MESSAGES_PER_CHAT + 3;
+    one(&store, msg("old", "zoom;+;quiet", 1_000), now, SHAPE)
+        .await
+        .unwrap();
+    for i in 0..total {
+        one(
+            &store,
+            msg(&format!("m{i}"), "zoom;+;busy", now - total + i),
+            now,
+            SHAPE,
+        )
+        .await
+        .unwrap();
+    }
+    let prune = || {
+        store
+            .0
+            .journal
+            .call(Durability::Normal, move |conn, w| w.prune(conn, now))
+            .unwrap()
+    };
+    // The bodies as they were built at the commit, before any is delivered.
+    let seqs: Vec<i64> = (1..=total + 1).collect();
+    let kept: Vec<String> = seqs
+        .iter()
+        .map(|&seq| {
+            lock(&store.0.shared.bodies)
+                .get(seq)
+                .unwrap()
+                .payload
+                .to_string()
+        })
+        .collect();
+    assert_eq!(prune().messages + prune().chats, 0);
+    // Read back (no longer in memory, say after a restart): the same bytes.
+    let built = store.payloads(&seqs, SHAPE).unwrap();
+    for (built, kept) in built.into_iter().zip(&kept) {
+        assert_eq!(&built.unwrap().0, kept);
+    }
+    // The quiet conversation's message dies; the busy one's first three are
+    // delivered (the pruner keeps messages from the oldest waiting one on).
+    let mut dead = None;
+    for _ in 0..10 {
+        for d in store.take_due(now, 100) {
+            if (2..=4).contains(&d.entry.seq) {
+                store.finish_attempt(&d, &Attempt::Delivered, now, 1, &backoff(), 0.0, SHAPE);
+            } else if d.entry.seq == 1 {
+                let failed = Attempt::Failed("HTTP 500".into());
+                store.finish_attempt(&d, &failed, now, 1, &backoff(), 0.0, SHAPE);
+                dead = Some(d.entry.id);
+            }
+        }
+    }
+    flush(&store);
+    let pruned = prune();
+    assert_eq!((pruned.messages, pruned.chats), (3, 1));
     assert_eq!(
-        store.outbox_stats().unwrap().depth,
-        u64::try_from(total + 1).unwrap()
+        count(&store, "SELECT COUNT(*) FROM messages WHERE guid = 'old'"),
+        0
+    );
+    let letter = store.dead_letter(dead.unwrap()).unwrap().unwrap();
+    let body: serde_json::Value = serde_json::from_str(&kept[0]).unwrap();
+    assert_eq!(letter.payload, body);
+    // A row written before bodies were built on read keeps its own.
+    store
+        .0
+        .journal
+        .call(Durability::Normal, |conn, _| {
+            Ok(conn.execute(
+                "UPDATE outbox SET payload = '{\"old\":1}' WHERE seq = 6",
+                [],
+            )?)
+        })
+        .unwrap();
+    assert_eq!(
+        store.payloads(&[6], SHAPE).unwrap()[0].as_ref().unwrap().0,
+        r#"{"old":1}"#
+    );
+    // The next one, still pending, is read back from its message.
+    assert_eq!(
+        store.payloads(&[5], SHAPE).unwrap()[0].as_ref().unwrap().0,
+        kept[4]
     );
 }
 
@@ -521,7 +641,7 @@ async fn participants_are_rows_and_a_crowd_is_shaped_without_them() {
             .len(),
         501
     );
-    let bodies = store.payloads(&[1, 2]).unwrap();
+    let bodies = store.payloads(&[1, 2], SHAPE).unwrap();
     for (body, _) in bodies.into_iter().map(Option::unwrap) {
         assert!(body.len() <= bb::MAX_NOTIFICATION_BYTES);
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -551,15 +671,12 @@ fn party(id: &str, name: Option<&str>) -> Party {
 /// The body of the newest outbox message next to the conversation as the
 /// tables hold it after the commit (read with the same participant bound).
 fn shaped_and_stored(store: &Store, chat: &str) -> (String, String) {
-    let body: String = store
-        .read(|c| {
-            Ok(c.query_row(
-                "SELECT payload FROM outbox ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| r.get(0),
-            )?)
-        })
-        .unwrap();
+    let seq = i64::try_from(count(store, "SELECT MAX(seq) FROM outbox")).unwrap();
+    let body = lock(&store.0.shared.bodies)
+        .get(seq)
+        .unwrap()
+        .payload
+        .to_string();
     let stored = store
         .read(|c| conversations::chat_by_guid(c, chat, Some(CHAT_ONLY.participants)))
         .unwrap()
@@ -666,6 +783,7 @@ async fn remembered_conversations_match_the_tables() {
     check(&store, "after a restart");
     next(&store, msg("q", "zoom;+;quiet", 1)).await.unwrap();
     let now = crate::now_ms();
+    deliver_all(&store, now);
     store
         .0
         .journal
@@ -726,7 +844,7 @@ async fn bodies_behind_a_head_are_read_ahead_and_released_by_their_delivery() {
     );
     let ahead = store.read_ahead(head, 2);
     assert_eq!(ahead, vec![head.entry.seq + 1, head.entry.seq + 2]);
-    for (seq, body) in ahead.iter().zip(store.payloads(&ahead).unwrap()) {
+    for (seq, body) in ahead.iter().zip(store.payloads(&ahead, SHAPE).unwrap()) {
         let (payload, guid) = body.unwrap();
         store.keep_body(*seq, body_of(payload, guid));
     }
@@ -736,7 +854,7 @@ async fn bodies_behind_a_head_are_read_ahead_and_released_by_their_delivery() {
         "kept ones are not read again"
     );
     let delivered = |d: &Dispatch| {
-        store.finish_attempt(d, &Attempt::Delivered, 1, 10, &backoff(), 0.0);
+        store.finish_attempt(d, &Attempt::Delivered, 1, 10, &backoff(), 0.0, SHAPE);
     };
     delivered(head);
     let next = store.take_due(i64::MAX, 8);

@@ -116,11 +116,13 @@ impl WriterState {
             .take(CHATS_PER_PRUNE)
             .cloned()
             .collect();
+        // Messages whose webhook body is still to be built stay.
+        let keep_from = queue::oldest_unbuilt(conn)?.unwrap_or(i64::MAX);
         let mut messages = 0;
         for chat in &dirty {
-            let n = conversations::trim_chat(conn, chat, MESSAGES_PER_CHAT)?;
+            let (n, more) = conversations::trim_chat(conn, chat, MESSAGES_PER_CHAT, keep_from)?;
             messages += n;
-            if usize::try_from(MESSAGES_PER_CHAT).is_ok_and(|max| n < max) {
+            if !more {
                 self.dirty_chats.remove(chat);
             }
         }
@@ -128,6 +130,7 @@ impl WriterState {
             conn,
             now_ms.saturating_sub(CHAT_RETENTION_MS),
             STALE_CHATS_PER_PRUNE,
+            keep_from,
         )?;
         let (handles, next) =
             conversations::prune_handles(conn, self.handle_cursor, HANDLES_PER_PRUNE)?;
