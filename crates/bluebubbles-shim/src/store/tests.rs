@@ -671,7 +671,7 @@ fn party(id: &str, name: Option<&str>) -> Party {
 /// The body of the newest outbox message next to the conversation as the
 /// tables hold it after the commit (read with the same participant bound).
 fn shaped_and_stored(store: &Store, chat: &str) -> (String, String) {
-    let seq = i64::try_from(count(store, "SELECT MAX(seq) FROM outbox")).unwrap();
+    let seq = count(store, "SELECT MAX(seq) FROM outbox");
     let body = lock(&store.0.shared.bodies)
         .get(seq)
         .unwrap()
