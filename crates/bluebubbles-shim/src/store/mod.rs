@@ -618,7 +618,11 @@ impl Store {
     ) -> Result<Vec<Option<(String, String)>>, ShimError> {
         self.read(|c| {
             c.execute_batch("BEGIN")?;
-            let out = seqs.iter().map(|&s| queue::payload(c, s, shaper)).collect();
+            let mut chats = queue::ChatsRead::new();
+            let out = seqs
+                .iter()
+                .map(|&s| queue::payload(c, s, shaper, &mut chats))
+                .collect();
             c.execute_batch("COMMIT")?;
             out
         })

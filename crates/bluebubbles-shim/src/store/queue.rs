@@ -17,7 +17,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Shaper;
 use super::conversations;
-use super::records::{DeadLetter, Webhook};
+use super::records::{ChatRecord, DeadLetter, Webhook};
 use crate::ShimError;
 use crate::scheduler::{Entry, LaneKey};
 
@@ -146,6 +146,10 @@ pub(super) fn record_failure(
         == 1)
 }
 
+/// Conversations read for bodies within one read transaction (the bodies
+/// read ahead in a lane share theirs).
+pub(super) type ChatsRead = HashMap<String, Option<ChatRecord>>;
+
 /// A message's webhook body and guid: the body its row carries, or one
 /// shaped by `shaper` from the message and its conversation as stored now.
 /// `None` when the row is gone, or (logged) when its message is.
@@ -153,6 +157,7 @@ pub(super) fn payload(
     conn: &Connection,
     seq: i64,
     shaper: Shaper,
+    chats: &mut ChatsRead,
 ) -> Result<Option<(String, String)>, ShimError> {
     let row: Option<(String, String, String)> = conn
         .prepare_cached(PAYLOAD)?
@@ -165,7 +170,13 @@ pub(super) fn payload(
         return Ok(Some((payload, guid)));
     }
     let message = conversations::message_by_guid(conn, &guid)?;
-    let chat = conversations::chat_by_guid(conn, &chat_guid, Some(shaper.participants))?;
+    let chat = match chats.get(&chat_guid) {
+        Some(chat) => chat,
+        None => {
+            let chat = conversations::chat_by_guid(conn, &chat_guid, Some(shaper.participants))?;
+            chats.entry(chat_guid).or_insert(chat)
+        }
+    };
     match (message, chat) {
         (Some(m), Some(c)) => Ok(Some(((shaper.encode)(&m, &c), guid))),
         _ => {
@@ -178,7 +189,7 @@ pub(super) fn payload(
 /// Gives outbox row `seq` its body for good (it became a dead letter, which
 /// must outlive the pruning of its message).
 pub(super) fn keep_payload(conn: &Connection, seq: i64, shaper: Shaper) -> Result<(), ShimError> {
-    if let Some((body, _)) = payload(conn, seq, shaper)? {
+    if let Some((body, _)) = payload(conn, seq, shaper, &mut ChatsRead::new())? {
         conn.prepare_cached(KEEP_PAYLOAD)?
             .execute(params![seq, body])?;
     }
