@@ -178,7 +178,7 @@ pub(super) fn payload(
         }
     };
     match (message, chat) {
-        (Some(m), Some(c)) => Ok(Some(((shaper.encode)(&m, &c), guid))),
+        (Some(m), Some(c)) => Ok(Some(((shaper.encode)(&m, c), guid))),
         _ => {
             tracing::error!(seq, message_guid = %guid, "the message of an outbox entry is gone; its webhook body cannot be built");
             Ok(None)
