@@ -411,35 +411,37 @@ async fn retries_keep_order_then_dead_letter_and_requeue() {
     assert_eq!((stats.depth, stats.pending, stats.dead_letters), (0, 0, 0));
 }
 
+/// `total` messages, a millisecond apart up to `now`, into one conversation.
+async fn fill_busy(store: &Store, total: i64, now: i64) {
+    for i in 0..total {
+        let m = msg(&format!("m{i}"), "zoom;+;busy", now - total + i);
+        one(store, m, now, SHAPE).await.unwrap();
+    }
+}
+
+/// One pruner pass at `now`.
+fn prune(store: &Store, now: i64) -> writer::Pruned {
+    store
+        .0
+        .journal
+        .call(Durability::Normal, move |conn, w| w.prune(conn, now))
+        .unwrap()
+}
+
 #[tokio::test]
 async fn the_pruner_trims_windows_forgets_quiet_conversations_and_handles() {
     let store = Store::open_in_memory().unwrap();
     let now = crate::now_ms();
     let extra = 25;
     let total = conversations::RECENT_MESSAGES_PER_CHAT + extra;
-    for i in 0..total {
-        one(
-            &store,
-            msg(&format!("m{i}"), "zoom;+;busy", now - total + i),
-            now,
-            SHAPE,
-        )
-        .await
-        .unwrap();
-    }
+    fill_busy(&store, total, now).await;
     let mut old = msg("old", "zoom;+;quiet", 1_000);
     old.sender = Party {
         id: "gone@example.com".into(),
         name: None,
     };
     one(&store, old, now, SHAPE).await.unwrap();
-    let prune = || {
-        store
-            .0
-            .journal
-            .call(Durability::Normal, move |conn, w| w.prune(conn, now))
-            .unwrap()
-    };
+    let prune = || prune(&store, now);
     // Every message still waits for a webhook, and its body is built from
     // it when its turn comes: the pruner keeps them all.
     let nothing = writer::Pruned {
@@ -529,23 +531,8 @@ async fn the_pruner_keeps_what_the_outbox_needs_and_a_dead_letter_keeps_its_body
     one(&store, msg("old", "zoom;+;quiet", 1_000), now, SHAPE)
         .await
         .unwrap();
-    for i in 0..total {
-        one(
-            &store,
-            msg(&format!("m{i}"), "zoom;+;busy", now - total + i),
-            now,
-            SHAPE,
-        )
-        .await
-        .unwrap();
-    }
-    let prune = || {
-        store
-            .0
-            .journal
-            .call(Durability::Normal, move |conn, w| w.prune(conn, now))
-            .unwrap()
-    };
+    fill_busy(&store, total, now).await;
+    let prune = || prune(&store, now);
     // The bodies as they were built at the commit, before any is delivered.
     let seqs: Vec<i64> = (1..=total + 1).collect();
     let kept: Vec<String> = seqs
@@ -784,11 +771,7 @@ async fn remembered_conversations_match_the_tables() {
     next(&store, msg("q", "zoom;+;quiet", 1)).await.unwrap();
     let now = crate::now_ms();
     deliver_all(&store, now);
-    store
-        .0
-        .journal
-        .call(Durability::Normal, move |conn, w| w.prune(conn, now))
-        .unwrap();
+    prune(&store, now);
     assert!(store.chat("zoom;+;quiet").unwrap().is_none());
     next(&store, msg("q", "zoom;+;quiet", now)).await.unwrap();
     let (body, stored) = shaped_and_stored(&store, "zoom;+;quiet");
