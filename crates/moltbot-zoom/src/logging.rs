@@ -3,7 +3,9 @@
 //! - The filter is the configured `logLevel` ([`crate::config`] merges it:
 //!   `channels.zoom.logLevel` from the extension > `RUST_LOG` > the TOML file >
 //!   `info`). `RUST_LOG` is not read again here, so an inherited one cannot beat
-//!   the gateway config.
+//!   the gateway config. It filters by target only ([`Targets`]: `level` and
+//!   `target=level`), which keeps a regex engine out of the binary; span and
+//!   field directives are refused with a warning rather than silently ignored.
 //! - Colours only when stderr is a terminal: the extension reads the sidecar's
 //!   stderr from a file, and escape codes there hid the level from it.
 //! - Dependencies (HTTP, TLS, WebSocket, runtime crates: [`DEPENDENCIES`]) stay at
@@ -21,7 +23,10 @@ use std::io::IsTerminal;
 
 use tracing::{Level, Metadata, level_filters::LevelFilter};
 use tracing_subscriber::{
-    EnvFilter, Layer, filter::filter_fn, layer::SubscriberExt, util::SubscriberInitExt,
+    Layer,
+    filter::{Targets, filter_fn},
+    layer::SubscriberExt,
+    util::SubscriberInitExt,
 };
 
 /// Crates whose DEBUG / TRACE output may quote the WebSocket URL.
@@ -50,22 +55,38 @@ pub(crate) const DEPENDENCIES: &[&str] = &[
 /// `debug` or `info,zoom=debug`); an invalid filter falls back to `info` with a
 /// warning.
 pub(crate) fn init(filter: &str) {
-    let directives = with_dependency_caps(filter);
-    let (env_filter, invalid) = match EnvFilter::try_new(&directives) {
-        Ok(f) => (f, None),
-        Err(e) => (EnvFilter::new("info"), Some(e)),
-    };
+    let (targets, invalid) = targets(filter);
     let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
-        .with_filter(env_filter)
+        .with_filter(targets)
         .with_filter(filter_fn(allowed));
     // `try_init` also routes the `log` crate's records (tungstenite logs
     // through it) into the same filters.
     let _ = tracing_subscriber::registry().with(layer).try_init();
     if let Some(e) = invalid {
         tracing::warn!(error = %e, "invalid `logLevel` filter; logging at info");
+    }
+}
+
+/// The filter for `filter` with [`with_dependency_caps`], or `info` and the
+/// parse error. Directives are `level` and `target=level` (a target matches by
+/// prefix); span and field directives (`zoom[span]=debug`) are not supported.
+fn targets(filter: &str) -> (Targets, Option<String>) {
+    let parsed = if filter.contains(['[', '{']) {
+        Err("span and field directives are not supported".to_owned())
+    } else {
+        with_dependency_caps(filter)
+            .parse::<Targets>()
+            .map_err(|e| e.to_string())
+    };
+    match parsed {
+        Ok(targets) => (targets, None),
+        Err(e) => (
+            Targets::new().with_default(Level::INFO),
+            Some(format!("{e}: `{filter}`")),
+        ),
     }
 }
 
@@ -79,7 +100,7 @@ pub(crate) fn with_dependency_caps(filter: &str) -> String {
         .collect();
     let default = parts
         .iter()
-        .filter(|p| !p.contains('=') && !p.contains('['))
+        .filter(|p| !p.contains('='))
         .filter_map(|p| p.parse::<LevelFilter>().ok())
         .next_back();
     if default.is_none_or(|d| d <= LevelFilter::INFO) {
@@ -88,7 +109,7 @@ pub(crate) fn with_dependency_caps(filter: &str) -> String {
     let targets: Vec<&str> = parts
         .iter()
         .filter(|p| p.contains('='))
-        .map(|p| p.split(['=', '[']).next().unwrap_or("").trim())
+        .map(|p| p.split('=').next().unwrap_or("").trim())
         .collect();
     let mut out: Vec<String> = parts.iter().map(|p| (*p).to_owned()).collect();
     for krate in DEPENDENCIES {
@@ -172,11 +193,30 @@ mod tests {
         assert!(named.contains("h2=info"), "{named}");
     }
 
+    #[test]
+    fn an_unsupported_directive_falls_back_to_info_and_says_why() {
+        for ok in [
+            "info",
+            "debug",
+            "info,zoom=debug",
+            "warn,zoom_channel::render=trace",
+        ] {
+            assert_eq!(targets(ok).1, None, "{ok}");
+        }
+        for bad in ["info,zoom[session]=debug", "zoom{id=1}=trace", "zoom=loud"] {
+            let (fallback, invalid) = targets(bad);
+            let invalid = invalid.unwrap_or_else(|| panic!("accepted: {bad}"));
+            assert!(invalid.contains(bad), "{invalid}");
+            assert_eq!(fallback.default_level(), Some(LevelFilter::INFO), "{bad}");
+        }
+    }
+
     /// The built filter, applied: a dependency's DEBUG is off at `debug`, ours on.
     #[test]
     fn the_capped_filter_lets_our_debug_through_and_not_theirs() {
         use tracing_subscriber::layer::Context;
-        let filter = EnvFilter::try_new(with_dependency_caps("debug")).unwrap();
+        let (filter, invalid) = targets("debug");
+        assert_eq!(invalid, None);
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         struct Record(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
         impl<S: tracing::Subscriber> Layer<S> for Record {
