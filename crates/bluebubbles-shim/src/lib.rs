@@ -21,6 +21,7 @@ mod scheduler;
 mod shim;
 mod status;
 mod store;
+mod webhook_post;
 
 use self::shim::{BLUEBUBBLES_VERSION, now_ms};
 

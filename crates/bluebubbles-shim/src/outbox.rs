@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use moltbot_channel::{Ack, CancellationToken, Delivery, InboundMessage, InboundReceiver};
-use reqwest::header::CONTENT_TYPE;
 use tokio::task::JoinSet;
 
 use crate::scheduler::Dispatch;
 use crate::store::{Attempt, AttemptOutcome, Body, Shaper};
+use crate::webhook_post::{Target, Targets};
 use crate::{Shim, ShimError, bb, now_ms};
 
 /// A URL without user info, query or fragment, safe to log.
@@ -208,6 +208,7 @@ pub(crate) async fn run_delivery(shim: &Shim, cancel: CancellationToken) {
     let store = &shim.0.store;
     let concurrency = config.delivery_concurrency.max(1);
     let mut tasks = JoinSet::new();
+    let mut targets = Targets::default();
     loop {
         let free = concurrency.saturating_sub(tasks.len());
         if free > 0 {
@@ -218,7 +219,7 @@ pub(crate) async fn run_delivery(shim: &Shim, cancel: CancellationToken) {
                 let mut misses = Vec::new();
                 for d in due {
                     match store.cached_body(&d) {
-                        Some(body) => spawn_delivery(shim, &mut tasks, d, body),
+                        Some(body) => spawn_delivery(shim, &mut tasks, &mut targets, d, body),
                         None => misses.push(d),
                     }
                 }
@@ -247,7 +248,8 @@ pub(crate) async fn run_delivery(shim: &Shim, cancel: CancellationToken) {
                         for (d, body) in misses.into_iter().zip(bodies) {
                             match body {
                                 Some((payload, guid)) => {
-                                    spawn_delivery(shim, &mut tasks, d, body_of(payload, guid));
+                                    let body = body_of(payload, guid);
+                                    spawn_delivery(shim, &mut tasks, &mut targets, d, body);
                                 }
                                 // Deleted meanwhile.
                                 None => store.abandon(&d, true, now_ms()),
@@ -302,10 +304,17 @@ fn body_of(payload: String, guid: String) -> Body {
 
 /// Starts the POST of `d` with `body`, or forgets `d` when its webhook was
 /// deleted meanwhile.
-fn spawn_delivery(shim: &Shim, tasks: &mut JoinSet<()>, d: Dispatch, body: Body) {
+fn spawn_delivery(
+    shim: &Shim,
+    tasks: &mut JoinSet<()>,
+    targets: &mut Targets,
+    d: Dispatch,
+    body: Body,
+) {
     match shim.0.store.webhook_url(d.lane.0) {
         Some(url) => {
-            tasks.spawn(deliver(shim.clone(), d, url, body));
+            let target = targets.get(d.lane.0, url);
+            tasks.spawn(deliver(shim.clone(), d, target, body));
         }
         None => shim.0.store.abandon(&d, true, now_ms()),
     }
@@ -322,30 +331,19 @@ pub(crate) fn auth_header(url: &str) -> Option<&'static str> {
 }
 
 /// One POST of one outbox entry to one webhook, and its bookkeeping.
-async fn deliver(shim: Shim, d: Dispatch, url: String, body: Body) {
+async fn deliver(shim: Shim, d: Dispatch, target: Arc<Target>, body: Body) {
     let config = &shim.0.config;
     let Body { payload, guid } = body;
-    let mut request = shim
+    let attempt = shim
         .0
         .client
-        .post(&url)
-        .header(CONTENT_TYPE, "application/json")
-        .body(String::from(&*payload))
-        .timeout(config.delivery_timeout);
-    if let Some(name) = auth_header(&url) {
-        request = request.header(name, config.webhook_secret().expose());
-    }
-    let attempt = match request.send().await {
-        Ok(res) if res.status().is_success() => Attempt::Delivered,
-        Ok(res) => {
-            let error = format!("webhook answered HTTP {}", res.status().as_u16());
-            match retry_after(&res) {
-                Some(retry_after) => Attempt::Deferred { error, retry_after },
-                None => Attempt::Failed(error),
-            }
-        }
-        Err(e) => Attempt::Failed(describe(&e)),
-    };
+        .post(
+            &target,
+            &payload,
+            config.webhook_secret().expose(),
+            config.delivery_timeout,
+        )
+        .await;
     let outcome = shim.0.store.finish_attempt(
         &d,
         &attempt,
@@ -356,59 +354,22 @@ async fn deliver(shim: Shim, d: Dispatch, url: String, body: Body) {
         SHAPER,
     );
     let webhook_id = d.lane.0;
-    let shown = || redact_url(&url);
+    let shown = &target.shown;
     match (outcome, attempt) {
         (AttemptOutcome::Delivered, _) => {
-            tracing::debug!(webhook_id, url = %shown(), message_guid = %guid, "delivered");
+            tracing::debug!(webhook_id, url = %shown, message_guid = %guid, "delivered");
         }
         (AttemptOutcome::Retry, Attempt::Failed(error)) => {
-            tracing::warn!(webhook_id, url = %shown(), message_guid = %guid, %error, "delivery failed; will retry");
+            tracing::warn!(webhook_id, url = %shown, message_guid = %guid, %error, "delivery failed; will retry");
         }
         (_, Attempt::Deferred { error, retry_after }) => {
-            tracing::info!(webhook_id, url = %shown(), message_guid = %guid, %error, ?retry_after, "receiver busy; will retry when it asked");
+            tracing::info!(webhook_id, url = %shown, message_guid = %guid, %error, ?retry_after, "receiver busy; will retry when it asked");
         }
         (_, Attempt::Failed(error)) => {
-            tracing::error!(webhook_id, url = %shown(), message_guid = %guid, %error, "delivery failed for good; moved to dead letters");
+            tracing::error!(webhook_id, url = %shown, message_guid = %guid, %error, "delivery failed for good; moved to dead letters");
         }
         (_, Attempt::Delivered) => {}
     }
-}
-
-/// The delay a busy receiver asked for: `Retry-After` in seconds on a 503
-/// or 429 (the extension answers 503 while the host has not yet taken the
-/// turn). Such an answer is a deferral, not a failed attempt.
-fn retry_after(res: &reqwest::Response) -> Option<Duration> {
-    if !matches!(res.status().as_u16(), 429 | 503) {
-        return None;
-    }
-    let seconds: u64 = res
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(Duration::from_secs(seconds))
-}
-
-/// A transport error without the URL (which may carry a password).
-fn describe(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "webhook timed out".into()
-    } else if e.is_connect() {
-        "could not connect to the webhook".into()
-    } else {
-        format!("webhook request failed: {}", e_without_url(e))
-    }
-}
-
-fn e_without_url(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    if let Some(url) = e.url() {
-        text = text.replace(url.as_str(), &redact_url(url.as_str()));
-    }
-    text
 }
 
 #[cfg(test)]

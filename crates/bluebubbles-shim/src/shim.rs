@@ -15,6 +15,7 @@ use crate::envelope::ApiError;
 use crate::limit::AuthThrottle;
 use crate::status::HttpMetrics;
 use crate::store::{ChatRecord, MessageRecord};
+use crate::webhook_post::WebhookClient;
 use crate::{ShimConfig, ShimError, Store, check_webhook_url, outbox, routes};
 
 /// The BlueBubbles server version `server/info` reports.
@@ -38,7 +39,7 @@ pub(crate) struct Inner {
     pub(crate) store: Store,
     pub(crate) auth_throttle: Option<AuthThrottle>,
     pub(crate) http: HttpMetrics,
-    pub(crate) client: reqwest::Client,
+    pub(crate) client: WebhookClient,
     /// Wakes the delivery worker (new outbox entry, new webhook).
     pub(crate) wake: Notify,
     pub(crate) started: Instant,
@@ -86,10 +87,8 @@ impl Shim {
             })?;
         }
         store.sync_config_webhooks(&config.webhooks, now_ms())?;
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| ShimError::Config(format!("HTTP client: {e}")))?;
+        let client =
+            WebhookClient::new().map_err(|e| ShimError::Config(format!("HTTP client: {e}")))?;
         Ok(Self(Arc::new(Inner {
             auth_throttle: config.auth_failure_limit.map(AuthThrottle::new),
             config,

@@ -24,8 +24,8 @@ use std::io::IsTerminal;
 use tracing::{Level, Metadata, level_filters::LevelFilter};
 use tracing_subscriber::{
     Layer,
-    filter::{Targets, filter_fn},
-    layer::SubscriberExt,
+    filter::{FilterExt, Targets, filter_fn},
+    layer::{Filter, SubscriberExt},
     util::SubscriberInitExt,
 };
 
@@ -60,14 +60,21 @@ pub(crate) fn init(filter: &str) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
-        .with_filter(targets)
-        .with_filter(filter_fn(allowed));
+        .with_filter(capped(targets));
     // `try_init` also routes the `log` crate's records (tungstenite logs
     // through it) into the same filters.
     let _ = tracing_subscriber::registry().with(layer).try_init();
     if let Some(e) = invalid {
         tracing::warn!(error = %e, "invalid `logLevel` filter; logging at info");
     }
+}
+
+/// The log layer's one filter: `targets`, and the WebSocket cap on top. One
+/// combined filter, not two nested `with_filter`s: with nested per-layer
+/// filters an event that either accepts counts as wanted, so every disabled
+/// DEBUG line (two per event on the hot path) still had its fields formatted.
+fn capped<S: tracing::Subscriber>(targets: Targets) -> impl Filter<S> {
+    targets.and(filter_fn(allowed))
 }
 
 /// The filter for `filter` with [`with_dependency_caps`], or `info` and the
@@ -229,9 +236,10 @@ mod tests {
             }
         }
         let subscriber =
-            tracing_subscriber::registry().with(Record(seen.clone()).with_filter(filter));
+            tracing_subscriber::registry().with(Record(seen.clone()).with_filter(capped(filter)));
         tracing::subscriber::with_default(subscriber, || {
             tracing::debug!(target: "zoom::session", "ours");
+            tracing::trace!(target: "tungstenite::handshake", "the cap holds");
             tracing::debug!(target: "hyper::proto::h1", "theirs");
             tracing::debug!(target: "rustls::client::hs", "theirs");
             tracing::info!(target: "hyper::proto::h1", "theirs at info");
@@ -241,6 +249,39 @@ mod tests {
             seen,
             ["DEBUG zoom::session", "INFO hyper::proto::h1"],
             "{seen:?}"
+        );
+    }
+
+    /// A line the filter turns away costs no formatting: its fields are
+    /// never built (they were, per delivery, with two nested filters).
+    #[test]
+    fn a_disabled_line_never_builds_its_fields() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static BUILT: AtomicUsize = AtomicUsize::new(0);
+        struct Costly;
+        impl std::fmt::Display for Costly {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                BUILT.fetch_add(1, Ordering::SeqCst);
+                f.write_str("costly")
+            }
+        }
+        let (filter, _) = targets("info,zoom=debug,tungstenite=trace");
+        let layer = tracing_subscriber::fmt::layer()
+            .with_writer(std::io::sink)
+            .with_filter(capped(filter));
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::debug!(target: "bluebubbles_shim::outbox", field = %Costly, "off");
+            tracing::trace!(target: "zoom::session", field = %Costly, "off");
+            tracing::debug!(target: "tungstenite::handshake", field = %Costly, "capped");
+            assert_eq!(BUILT.load(Ordering::SeqCst), 0, "a disabled line was built");
+            tracing::debug!(target: "zoom::session", field = %Costly, "on");
+            tracing::info!(target: "bluebubbles_shim::outbox", field = %Costly, "on");
+        });
+        assert_eq!(
+            BUILT.load(Ordering::SeqCst),
+            2,
+            "the enabled lines are built"
         );
     }
 }

@@ -1,3 +1,4 @@
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::{Event, WireError};
@@ -40,6 +41,14 @@ pub enum Frame {
     },
 }
 
+/// What [`Frame::parse`] reads of a `message` frame on its fast path.
+#[derive(Deserialize)]
+struct MessageHead {
+    module: String,
+    success: Option<bool>,
+    content: String,
+}
+
 impl Frame {
     /// Parses a text frame. Integers beyond 64 bits are kept as strings of
     /// their exact digits.
@@ -47,7 +56,22 @@ impl Frame {
     /// # Errors
     /// Not JSON, no `module`, or a `message` whose `content` is not an event.
     pub fn parse(text: &str) -> Result<Self, WireError> {
-        Self::from_value(crate::exact::parse_value(text)?)
+        let text = crate::exact::quote_big_integers(text);
+        // The event stream's frames (`message` with a string `content`) are
+        // read straight into the fields they need, without building the
+        // frame as a `Value` first. Anything else, or anything odd such as a
+        // repeated key, takes the general path.
+        if let Ok(head) = serde_json::from_str::<MessageHead>(&text) {
+            if head.module == "message" && !is_token_error_text(&head.content) {
+                let (event, raw_content) = Event::from_content(Value::String(head.content))?;
+                return Ok(Frame::Message {
+                    success: head.success,
+                    event: Box::new(event),
+                    raw_content,
+                });
+            }
+        }
+        Self::from_value(serde_json::from_str(&text)?)
     }
 
     /// Parses a binary frame by decoding it as UTF-8 first.
@@ -201,6 +225,31 @@ mod tests {
         assert_eq!(event.event, "meeting.started");
         assert_eq!(event.event_ts, Some(1626230691572));
         assert_eq!(raw_content, STARTED);
+    }
+
+    /// The fast path for event frames gives what the general path gives.
+    #[test]
+    fn message_frames_parse_the_same_on_both_paths() {
+        let content = serde_json::to_string(STARTED).unwrap();
+        for text in [
+            format!(r#"{{"module":"message","success":true,"content":{content},"header":{{}}}}"#),
+            format!(r#"{{"module":"message","content":{content}}}"#),
+            format!(r#"{{"content":{content},"success":null,"module":"message","x":[1,2]}}"#),
+            format!(r#"{{"module":"message","success":"yes","content":{content}}}"#),
+            format!(r#"{{"module":"message","module":"heartbeat","content":{content}}}"#),
+            format!(r#"{{"module":"heartbeat","success":true,"content":{content}}}"#),
+            r#"{"module":"message","content":"Invalid Token"}"#.to_owned(),
+            r#"{"module":"message","success":true,"content":"{\"event\":\"x\",\"payload\":{\"id\":18446744073709551616000}}"}"#.to_owned(),
+        ] {
+            let general = crate::exact::parse_value(&text)
+                .map_err(WireError::from)
+                .and_then(Frame::from_value);
+            assert_eq!(
+                format!("{:?}", Frame::parse(&text)),
+                format!("{general:?}"),
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,344 @@
+//! The POST of one webhook delivery.
+//!
+//! A webhook on this machine (`http://` to a loopback address, the gateway's
+//! usual place) is posted with hyper's pooled HTTP/1 client. Every other URL
+//! goes through reqwest, which adds TLS, proxies and credentials in the URL.
+//! reqwest's layers (URL parsing, redirect policy, retry and timeout futures)
+//! cost about as much CPU per POST as the request itself on loopback, and a
+//! blast makes one POST per event (docs/performance.md, round 6).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Bytes;
+use hyper::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use hyper::{HeaderMap, Request, StatusCode, Uri};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::outbox::{auth_header, redact_url};
+use crate::store::Attempt;
+
+/// Largest answer body read back (and then dropped) so the connection can
+/// be reused; a receiver that sends more is an error.
+const MAX_ANSWER: usize = 64 * 1024;
+
+/// The clients deliveries use. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct WebhookClient {
+    local: Client<HttpConnector, Full<Bytes>>,
+    other: reqwest::Client,
+}
+
+impl WebhookClient {
+    /// Both clients; neither follows redirects.
+    ///
+    /// # Errors
+    /// reqwest cannot build its client (no TLS roots).
+    pub(crate) fn new() -> Result<Self, reqwest::Error> {
+        // As reqwest does: no Nagle delay on a request written in parts.
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        Ok(Self {
+            local: Client::builder(TokioExecutor::new()).build(connector),
+            other: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?,
+        })
+    }
+
+    /// POSTs `payload` to `target`, with `secret` as `x-password` when the
+    /// URL carries no credential, and gives the attempt's result.
+    pub(crate) async fn post(
+        &self,
+        target: &Target,
+        payload: &str,
+        secret: &str,
+        timeout: Duration,
+    ) -> Attempt {
+        match &target.how {
+            How::Local(uri) => {
+                let answer = tokio::time::timeout(
+                    timeout,
+                    self.post_local(uri.clone(), target.auth, payload, secret),
+                )
+                .await;
+                match answer {
+                    Ok(Ok((status, headers))) => attempt(status, &headers),
+                    Ok(Err(error)) => Attempt::Failed(error),
+                    Err(_) => Attempt::Failed("webhook timed out".into()),
+                }
+            }
+            How::Other(url) => {
+                let mut request = self
+                    .other
+                    .post(url.clone())
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(payload.to_owned())
+                    .timeout(timeout);
+                if let Some(name) = target.auth {
+                    request = request.header(name, secret);
+                }
+                match request.send().await {
+                    Ok(res) => attempt(res.status(), res.headers()),
+                    Err(e) => Attempt::Failed(describe(&e)),
+                }
+            }
+            How::Invalid(error) => Attempt::Failed(error.clone()),
+        }
+    }
+
+    async fn post_local(
+        &self,
+        uri: Uri,
+        auth: Option<&'static str>,
+        payload: &str,
+        secret: &str,
+    ) -> Result<(StatusCode, HeaderMap), String> {
+        let mut request = Request::post(uri).header(CONTENT_TYPE, "application/json");
+        if let Some(name) = auth {
+            let value = HeaderValue::from_str(secret)
+                .map_err(|_| "the webhook secret is not a valid header value".to_owned())?;
+            request = request.header(name, value);
+        }
+        let request = request
+            .body(Full::new(Bytes::copy_from_slice(payload.as_bytes())))
+            .map_err(|e| format!("webhook request failed: {e}"))?;
+        let response = self.local.request(request).await.map_err(|e| {
+            if e.is_connect() {
+                "could not connect to the webhook".to_owned()
+            } else {
+                format!("webhook request failed: {}", chain(&e))
+            }
+        })?;
+        let (parts, body) = response.into_parts();
+        // Read to the end so the connection goes back to the pool.
+        Limited::new(body, MAX_ANSWER)
+            .collect()
+            .await
+            .map_err(|e| format!("webhook answer unreadable: {e}"))?;
+        Ok((parts.status, parts.headers))
+    }
+}
+
+/// An error and its sources, one line (no URL: hyper's errors carry none).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// The attempt an answer makes.
+fn attempt(status: StatusCode, headers: &HeaderMap) -> Attempt {
+    if status.is_success() {
+        return Attempt::Delivered;
+    }
+    let error = format!("webhook answered HTTP {}", status.as_u16());
+    match retry_after(status, headers) {
+        Some(retry_after) => Attempt::Deferred { error, retry_after },
+        None => Attempt::Failed(error),
+    }
+}
+
+/// The delay a busy receiver asked for: `Retry-After` in seconds on a 503
+/// or 429 (the extension answers 503 while the host has not yet taken the
+/// turn). Such an answer is a deferral, not a failed attempt.
+fn retry_after(status: StatusCode, headers: &HeaderMap) -> Option<Duration> {
+    if !matches!(status.as_u16(), 429 | 503) {
+        return None;
+    }
+    let seconds: u64 = headers
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(seconds))
+}
+
+/// A transport error without the URL (which may carry a password).
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "webhook timed out".into()
+    } else if e.is_connect() {
+        "could not connect to the webhook".into()
+    } else {
+        let mut text = e.to_string();
+        if let Some(url) = e.url() {
+            text = text.replace(url.as_str(), &redact_url(url.as_str()));
+        }
+        format!("webhook request failed: {text}")
+    }
+}
+
+/// How a webhook's POSTs are made.
+#[derive(Debug)]
+enum How {
+    /// hyper, to a loopback address over plain HTTP, no credentials in the URL.
+    Local(Uri),
+    /// reqwest: any other URL.
+    Other(url::Url),
+    /// The URL does not parse: every attempt fails with this.
+    Invalid(String),
+}
+
+/// A webhook as a POST needs it: the URL parsed once, its redacted form for
+/// logs, how it authenticates, and which client posts it. Worked out once
+/// per webhook, not per delivery (parsing the URL three times per POST was
+/// about 5 % of the CPU of a blast).
+#[derive(Debug)]
+pub(crate) struct Target {
+    raw: String,
+    how: How,
+    /// The URL without credentials, for logs.
+    pub(crate) shown: String,
+    auth: Option<&'static str>,
+}
+
+impl Target {
+    fn new(raw: String) -> Self {
+        let how = match url::Url::parse(&raw) {
+            Ok(url) if is_local_plain(&url) => match url.as_str().parse::<Uri>() {
+                Ok(uri) => How::Local(uri),
+                Err(_) => How::Other(url),
+            },
+            Ok(url) => How::Other(url),
+            Err(e) => How::Invalid(format!("invalid webhook URL: {e}")),
+        };
+        Self {
+            how,
+            shown: redact_url(&raw),
+            auth: auth_header(&raw),
+            raw,
+        }
+    }
+}
+
+/// `http://` to a loopback address (or `localhost`), with no user info.
+fn is_local_plain(url: &url::Url) -> bool {
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    url.scheme() == "http" && loopback && url.username().is_empty() && url.password().is_none()
+}
+
+/// Webhooks whose [`Target`] is kept.
+const MAX_TARGETS: usize = 64;
+
+/// The delivery worker's [`Target`]s by webhook id. A webhook's URL never
+/// changes, but an id may be reused after a delete, so the URL is compared.
+#[derive(Default)]
+pub(crate) struct Targets(std::collections::HashMap<i64, Arc<Target>>);
+
+impl Targets {
+    /// The target of webhook `id`, whose URL is `url`.
+    pub(crate) fn get(&mut self, id: i64, url: String) -> Arc<Target> {
+        match self.0.get(&id) {
+            Some(t) if t.raw == url => Arc::clone(t),
+            _ => {
+                // Deleted webhooks' entries stay until the map is full.
+                if self.0.len() >= MAX_TARGETS {
+                    self.0.clear();
+                }
+                let t = Arc::new(Target::new(url));
+                self.0.insert(id, Arc::clone(&t));
+                t
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_webhook_target_is_worked_out_once_per_url() {
+        let mut targets = Targets::default();
+        let url = "http://127.0.0.1:3000/hook?password=hunter2";
+        let first = targets.get(1, url.into());
+        assert!(Arc::ptr_eq(&first, &targets.get(1, url.into())));
+        assert_eq!(first.shown, "http://127.0.0.1:3000/hook");
+        assert_eq!(first.auth, None);
+        assert!(
+            matches!(&first.how, How::Local(uri) if uri == url),
+            "{first:?}"
+        );
+        // An id reused by another webhook gets that webhook's target.
+        let other = targets.get(1, "http://127.0.0.1:3000/other".into());
+        assert_eq!(other.shown, "http://127.0.0.1:3000/other");
+        assert_eq!(other.auth, Some("x-password"));
+        // A URL that does not parse fails its attempts with a clear error.
+        let bad = targets.get(2, "not a url".into());
+        assert!(
+            matches!(&bad.how, How::Invalid(e) if e.starts_with("invalid webhook URL")),
+            "{bad:?}"
+        );
+        assert_eq!(bad.shown, "<invalid url>");
+        for id in 3..200 {
+            targets.get(id, format!("http://127.0.0.1:1/{id}"));
+        }
+        assert!(targets.0.len() <= MAX_TARGETS);
+    }
+
+    #[test]
+    fn only_plain_http_to_this_machine_skips_reqwest() {
+        for local in [
+            "http://127.0.0.1:18789/bluebubbles-webhook",
+            "http://127.3.4.5/x",
+            "http://[::1]:80/x?guid=1",
+            "http://LocalHost:9/x",
+        ] {
+            let t = Target::new(local.into());
+            assert!(matches!(t.how, How::Local(_)), "{local}: {t:?}");
+        }
+        for other in [
+            "https://127.0.0.1/x",
+            "http://u:pw@127.0.0.1/x",
+            "http://10.0.0.1/x",
+            "http://gateway.example/x",
+            "http://localhost.example/x",
+        ] {
+            let t = Target::new(other.into());
+            assert!(matches!(t.how, How::Other(_)), "{other}: {t:?}");
+        }
+    }
+
+    #[test]
+    fn busy_answers_with_retry_after_are_deferrals() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_static(" 7 "));
+        assert!(matches!(
+            attempt(StatusCode::SERVICE_UNAVAILABLE, &headers),
+            Attempt::Deferred { retry_after, .. } if retry_after == Duration::from_secs(7)
+        ));
+        assert!(matches!(
+            attempt(StatusCode::TOO_MANY_REQUESTS, &headers),
+            Attempt::Deferred { .. }
+        ));
+        assert!(matches!(
+            attempt(StatusCode::INTERNAL_SERVER_ERROR, &headers),
+            Attempt::Failed(e) if e == "webhook answered HTTP 500"
+        ));
+        assert!(matches!(
+            attempt(StatusCode::SERVICE_UNAVAILABLE, &HeaderMap::new()),
+            Attempt::Failed(_)
+        ));
+        assert!(matches!(
+            attempt(StatusCode::NO_CONTENT, &HeaderMap::new()),
+            Attempt::Delivered
+        ));
+    }
+}
