@@ -3,9 +3,9 @@
 //! A webhook on this machine (`http://` to a loopback address, the gateway's
 //! usual place) is posted with hyper's pooled HTTP/1 client. Every other URL
 //! goes through reqwest, which adds TLS, proxies and credentials in the URL.
-//! reqwest's layers (URL parsing, redirect policy, retry and timeout futures)
-//! cost about as much CPU per POST as the request itself on loopback, and a
-//! blast makes one POST per event (docs/performance.md, round 6).
+//! A blast makes one POST per event, and reqwest's layers (URL parsing,
+//! redirect policy, retry and timeout futures) around hyper were most of the
+//! POST's CPU on loopback (docs/performance.md, "CPU per event").
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -181,7 +181,6 @@ fn describe(e: &reqwest::Error) -> String {
 }
 
 /// How a webhook's POSTs are made.
-#[derive(Debug)]
 enum How {
     /// hyper, to a loopback address over plain HTTP, no credentials in the URL.
     Local(Uri),
@@ -195,7 +194,6 @@ enum How {
 /// logs, how it authenticates, and which client posts it. Worked out once
 /// per webhook, not per delivery (parsing the URL three times per POST was
 /// about 5 % of the CPU of a blast).
-#[derive(Debug)]
 pub(crate) struct Target {
     raw: String,
     how: How,
@@ -220,6 +218,21 @@ impl Target {
             auth: auth_header(&raw),
             raw,
         }
+    }
+}
+
+/// Shows the redacted URL only: the raw one may carry a password.
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let via = match &self.how {
+            How::Local(_) => "hyper",
+            How::Other(_) => "reqwest",
+            How::Invalid(_) => "invalid",
+        };
+        f.debug_struct("Target")
+            .field("url", &self.shown)
+            .field("via", &via)
+            .finish_non_exhaustive()
     }
 }
 
@@ -291,6 +304,17 @@ mod tests {
             targets.get(id, format!("http://127.0.0.1:1/{id}"));
         }
         assert!(targets.0.len() <= MAX_TARGETS);
+    }
+
+    #[test]
+    fn a_target_never_shows_the_password_of_its_url() {
+        for url in [
+            "http://127.0.0.1:1/hook?password=hunter2",
+            "https://u:hunter2@gateway.example/hook",
+        ] {
+            let shown = format!("{:?}", Target::new(url.into()));
+            assert!(!shown.contains("hunter2"), "{shown}");
+        }
     }
 
     #[test]
