@@ -354,19 +354,18 @@ async fn deliver(shim: Shim, d: Dispatch, target: Arc<Target>, body: Body) {
         SHAPER,
     );
     let webhook_id = d.lane.0;
-    let shown = &target.shown;
     match (outcome, attempt) {
         (AttemptOutcome::Delivered, _) => {
-            tracing::debug!(webhook_id, url = %shown, message_guid = %guid, "delivered");
+            tracing::debug!(webhook_id, url = %target.shown, message_guid = %guid, "delivered");
         }
         (AttemptOutcome::Retry, Attempt::Failed(error)) => {
-            tracing::warn!(webhook_id, url = %shown, message_guid = %guid, %error, "delivery failed; will retry");
+            tracing::warn!(webhook_id, url = %target.shown, message_guid = %guid, %error, "delivery failed; will retry");
         }
         (_, Attempt::Deferred { error, retry_after }) => {
-            tracing::info!(webhook_id, url = %shown, message_guid = %guid, %error, ?retry_after, "receiver busy; will retry when it asked");
+            tracing::info!(webhook_id, url = %target.shown, message_guid = %guid, %error, ?retry_after, "receiver busy; will retry when it asked");
         }
         (_, Attempt::Failed(error)) => {
-            tracing::error!(webhook_id, url = %shown, message_guid = %guid, %error, "delivery failed for good; moved to dead letters");
+            tracing::error!(webhook_id, url = %target.shown, message_guid = %guid, %error, "delivery failed for good; moved to dead letters");
         }
         (_, Attempt::Delivered) => {}
     }
