@@ -6,11 +6,18 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Bytes of bodies kept at most; beyond it new bodies are read back when
-/// their turn comes (a large backlog costs disk reads, not memory). 2 MB
-/// (was 4) kept the blast's rate and its peak RSS under 40 MB with mimalloc
-/// (docs/performance.md, "Allocator").
+/// Bytes of bodies kept at their commit at most; beyond it new bodies are
+/// read back when their turn comes (a large backlog costs disk reads, not
+/// memory). 2 MB (was 4) kept the blast's rate and its peak RSS under 40 MB
+/// with mimalloc (docs/performance.md, "Allocator").
 pub(crate) const BODY_BUDGET: usize = 2 << 20;
+
+/// Bytes of bodies kept at most counting those read back ahead of their
+/// turn. A drained backlog spreads its read-ahead over every conversation
+/// behind: 2 MB (about 1,400 bodies) left two or three per conversation of
+/// the bench's 550, and the first tenth of a 100k drain ran at a third of
+/// the rate of its last (docs/performance.md, "CPU per event").
+pub(crate) const READ_AHEAD_BUDGET: usize = 8 << 20;
 
 /// A message's webhook body and guid.
 #[derive(Debug, Clone)]
@@ -36,10 +43,21 @@ pub(crate) struct Bodies {
 }
 
 impl Bodies {
-    /// Keeps `body` for `refs` deliveries of message `seq`, if it fits.
+    /// Keeps `body` for `refs` deliveries of message `seq` at its commit, if
+    /// it fits within [`BODY_BUDGET`].
     pub(crate) fn insert(&mut self, seq: i64, body: Body, refs: usize) {
+        self.keep(seq, body, refs, BODY_BUDGET);
+    }
+
+    /// Keeps a body read back ahead of its one delivery, if it fits within
+    /// [`READ_AHEAD_BUDGET`].
+    pub(crate) fn insert_read_ahead(&mut self, seq: i64, body: Body) {
+        self.keep(seq, body, 1, READ_AHEAD_BUDGET);
+    }
+
+    fn keep(&mut self, seq: i64, body: Body, refs: usize, budget: usize) {
         let size = body.payload.len() + body.guid.len();
-        if refs == 0 || self.bytes + size > BODY_BUDGET || self.slots.contains_key(&seq) {
+        if refs == 0 || self.bytes + size > budget || self.slots.contains_key(&seq) {
             return;
         }
         self.bytes += size;
@@ -107,6 +125,10 @@ mod tests {
         b.insert(3, body(1), 1);
         assert!(b.get(2).is_some());
         assert!(b.get(3).is_none(), "over the budget: read back later");
+        b.insert_read_ahead(3, body(READ_AHEAD_BUDGET - BODY_BUDGET));
+        assert!(b.get(3).is_some(), "read ahead: the larger budget");
+        b.insert_read_ahead(4, body(1));
+        assert!(b.get(4).is_none(), "over the read-ahead budget");
         b.clear();
         assert_eq!(b.bytes(), 0);
     }

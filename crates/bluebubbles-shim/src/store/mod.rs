@@ -590,7 +590,7 @@ impl Store {
     /// The `seq`s of up to `max` deliveries queued behind `d` in its lane
     /// whose bodies are not kept in memory: worth reading with `d`'s.
     pub(crate) fn read_ahead(&self, d: &Dispatch, max: usize) -> Vec<i64> {
-        if lock(&self.0.shared.bodies).bytes() > bodies::BODY_BUDGET / 4 * 3 {
+        if lock(&self.0.shared.bodies).bytes() > bodies::READ_AHEAD_BUDGET / 4 * 3 {
             // Bodies read now would not be kept.
             return Vec::new();
         }
@@ -605,7 +605,7 @@ impl Store {
     /// Keeps a body read ahead for the one delivery of its lane that will
     /// use it (within the memory budget).
     pub(crate) fn keep_body(&self, seq: i64, body: Body) {
-        lock(&self.0.shared.bodies).insert(seq, body, 1);
+        lock(&self.0.shared.bodies).insert_read_ahead(seq, body);
     }
 
     /// Loads the bodies and guids of outbox messages by seq (one read
