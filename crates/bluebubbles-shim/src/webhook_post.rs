@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Bytes;
+use hyper::body::{Bytes, Incoming};
 use hyper::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use hyper::{HeaderMap, Request, StatusCode, Uri};
 use hyper_util::client::legacy::Client;
@@ -23,7 +23,7 @@ use crate::outbox::{auth_header, redact_url};
 use crate::store::Attempt;
 
 /// Largest answer body read back (and then dropped) so the connection can
-/// be reused; a receiver that sends more is an error.
+/// be reused; a longer one is dropped unread with its connection.
 const MAX_ANSWER: usize = 64 * 1024;
 
 /// The clients deliveries use. Cheap to clone.
@@ -67,7 +67,16 @@ impl WebhookClient {
                 )
                 .await;
                 match answer {
-                    Ok(Ok((status, headers))) => attempt(status, &headers),
+                    Ok(Ok(response)) => {
+                        let (parts, body) = response.into_parts();
+                        // The status decides. The answer is read to the end
+                        // so the connection goes back to the pool; one too
+                        // long or too slow only costs its connection.
+                        let _ =
+                            tokio::time::timeout(timeout, Limited::new(body, MAX_ANSWER).collect())
+                                .await;
+                        attempt(parts.status, &parts.headers)
+                    }
                     Ok(Err(error)) => Attempt::Failed(error),
                     Err(_) => Attempt::Failed("webhook timed out".into()),
                 }
@@ -97,7 +106,7 @@ impl WebhookClient {
         auth: Option<&'static str>,
         payload: &str,
         secret: &str,
-    ) -> Result<(StatusCode, HeaderMap), String> {
+    ) -> Result<hyper::Response<Incoming>, String> {
         let mut request = Request::post(uri).header(CONTENT_TYPE, "application/json");
         if let Some(name) = auth {
             let value = HeaderValue::from_str(secret)
@@ -107,20 +116,13 @@ impl WebhookClient {
         let request = request
             .body(Full::new(Bytes::copy_from_slice(payload.as_bytes())))
             .map_err(|e| format!("webhook request failed: {e}"))?;
-        let response = self.local.request(request).await.map_err(|e| {
+        self.local.request(request).await.map_err(|e| {
             if e.is_connect() {
                 "could not connect to the webhook".to_owned()
             } else {
                 format!("webhook request failed: {}", chain(&e))
             }
-        })?;
-        let (parts, body) = response.into_parts();
-        // Read to the end so the connection goes back to the pool.
-        Limited::new(body, MAX_ANSWER)
-            .collect()
-            .await
-            .map_err(|e| format!("webhook answer unreadable: {e}"))?;
-        Ok((parts.status, parts.headers))
+        })
     }
 }
 
@@ -338,6 +340,47 @@ mod tests {
             let t = Target::new(other.into());
             assert!(matches!(t.how, How::Other(_)), "{other}: {t:?}");
         }
+    }
+
+    /// Over the hyper path: the status decides, whatever the answer's body.
+    #[tokio::test]
+    async fn the_status_decides_even_with_a_long_answer() {
+        use axum::routing::post;
+        let app = axum::Router::new()
+            .route("/long", post(|| async { "x".repeat(3 * MAX_ANSWER) }))
+            .route(
+                "/busy",
+                post(|| async {
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        [(RETRY_AFTER, "3")],
+                        "later",
+                    )
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let client = WebhookClient::new().unwrap();
+        let timeout = Duration::from_secs(5);
+        let long = Target::new(format!("http://{addr}/long"));
+        assert!(matches!(long.how, How::Local(_)));
+        for _ in 0..2 {
+            let a = client.post(&long, "{}", "s", timeout).await;
+            assert!(matches!(a, Attempt::Delivered), "{a:?}");
+        }
+        let busy = Target::new(format!("http://{addr}/busy"));
+        let a = client.post(&busy, "{}", "s", timeout).await;
+        assert!(
+            matches!(a, Attempt::Deferred { retry_after, .. } if retry_after == Duration::from_secs(3)),
+            "{a:?}"
+        );
+        let closed = Target::new("http://127.0.0.1:1/hook".into());
+        let a = client.post(&closed, "{}", "s", timeout).await;
+        assert!(
+            matches!(&a, Attempt::Failed(e) if e == "could not connect to the webhook"),
+            "{a:?}"
+        );
     }
 
     #[test]
