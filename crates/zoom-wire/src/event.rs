@@ -108,10 +108,25 @@ impl Event {
     /// # Errors
     /// Not an object, or no string `event` name.
     pub fn from_value(value: Value) -> Result<Self, WireError> {
-        if !value.get("event").is_some_and(Value::is_string) {
+        // Taken apart by hand: deriving with `#[serde(flatten)]` buffers the
+        // whole payload tree through serde's `Content` twice per event.
+        let Value::Object(mut extra) = value else {
             return Err(WireError::MissingEventName);
-        }
-        Ok(serde_json::from_value(value)?)
+        };
+        let Some(Value::String(event)) = extra.remove("event") else {
+            return Err(WireError::MissingEventName);
+        };
+        let mut field = |key: &str| extra.remove(key).unwrap_or(Value::Null);
+        let event_ts = Option::<i64>::deserialize(field("event_ts"))?;
+        let payload = field("payload");
+        let download_token = Option::<String>::deserialize(field("download_token"))?;
+        Ok(Self {
+            event,
+            event_ts,
+            payload,
+            download_token,
+            extra,
+        })
     }
 
     /// `payload.account_id`, when present.
@@ -222,6 +237,28 @@ mod tests {
         assert_eq!(e.typed().unwrap(), TypedEvent::Other);
         assert_eq!(e.payload["x"], 1);
         assert_eq!(e.extra["extra_top"], true);
+    }
+
+    #[test]
+    fn from_value_agrees_with_the_derived_deserializer() {
+        for text in [
+            r#"{"event":"meeting.started","event_ts":5,"payload":{"object":{"id":1}},"download_token":"t","x":[1]}"#,
+            r#"{"event":"a","event_ts":null,"payload":null,"download_token":null}"#,
+            r#"{"event":"a"}"#,
+            r#"{"event":"a","event_ts":"5"}"#,
+            r#"{"event":"a","event_ts":1.5}"#,
+            r#"{"event":"a","download_token":7}"#,
+            r#"{"event":"a","event_ts":1,"event_ts":2,"extra":{"deep":[null]}}"#,
+        ] {
+            let value: Value = serde_json::from_str(text).unwrap();
+            let derived = serde_json::from_value::<Event>(value.clone()).map_err(|e| e.to_string());
+            let by_hand = Event::from_value(value).map_err(|e| e.to_string());
+            match (&derived, &by_hand) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "{text}"),
+                (Err(_), Err(_)) => {}
+                _ => panic!("{text}: derived {derived:?}, by hand {by_hand:?}"),
+            }
+        }
     }
 
     #[test]
