@@ -10,7 +10,7 @@ use std::time::Duration;
 use moltbot_channel::{Ack, CancellationToken, Delivery, InboundMessage, InboundReceiver};
 use tokio::task::JoinSet;
 
-use crate::scheduler::Dispatch;
+use crate::scheduler::{Dispatch, Entry};
 use crate::store::{Attempt, AttemptOutcome, Body, Shaper};
 use crate::webhook_post::{Target, Targets};
 use crate::{Shim, ShimError, bb, now_ms};
@@ -229,20 +229,23 @@ pub(crate) async fn run_delivery(shim: &Shim, cancel: CancellationToken) {
                 // One read also brings the bodies queued behind each miss
                 // in its lane: a lane draining a large backlog then pays
                 // one blocking hop per READ_AHEAD deliveries, not per one.
-                let mut seqs: Vec<i64> = misses.iter().map(|d| d.entry.seq).collect();
-                for d in &misses {
-                    seqs.extend(store.read_ahead(d, READ_AHEAD));
-                }
-                let ahead = seqs.split_off(misses.len());
-                let mut wanted = seqs;
-                wanted.extend_from_slice(&ahead);
+                let ahead: Vec<Entry> = misses
+                    .iter()
+                    .flat_map(|d| store.read_ahead(d, READ_AHEAD))
+                    .collect();
+                let wanted: Vec<i64> = misses
+                    .iter()
+                    .map(|d| &d.entry)
+                    .chain(&ahead)
+                    .map(|e| e.id)
+                    .collect();
                 let loaded = store.call(move |s| s.payloads(&wanted, SHAPER)).await;
                 match loaded {
                     Ok(mut bodies) => {
                         let later = bodies.split_off(misses.len());
-                        for (seq, body) in ahead.into_iter().zip(later) {
+                        for (e, body) in ahead.into_iter().zip(later) {
                             if let Some((payload, guid)) = body {
-                                store.keep_body(seq, body_of(payload, guid));
+                                store.keep_body(e.seq, body_of(payload, guid));
                             }
                         }
                         for (d, body) in misses.into_iter().zip(bodies) {

@@ -16,9 +16,9 @@ pub(crate) type LaneKey = (i64, Arc<str>);
 /// One pending delivery as the scheduler knows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Entry {
-    /// `deliveries.id`.
+    /// `queue.id`.
     pub(crate) id: i64,
-    /// `outbox.seq` (order within the lane).
+    /// The message's `seq` (order within the lane; keys its body).
     pub(crate) seq: i64,
     /// Attempts made so far.
     pub(crate) attempts: u32,
@@ -166,11 +166,11 @@ impl Scheduler {
         out
     }
 
-    /// The `seq`s of up to `max` deliveries queued behind the head of
-    /// `lane` (the next ones it will dispatch, in order).
-    pub(crate) fn upcoming(&self, lane: &LaneKey, max: usize) -> Vec<i64> {
+    /// Up to `max` deliveries queued behind the head of `lane` (the next
+    /// ones it will dispatch, in order).
+    pub(crate) fn upcoming(&self, lane: &LaneKey, max: usize) -> Vec<Entry> {
         self.lanes.get(lane).map_or_else(Vec::new, |l| {
-            l.queue.iter().skip(1).take(max).map(|e| e.seq).collect()
+            l.queue.iter().skip(1).take(max).copied().collect()
         })
     }
 

@@ -463,9 +463,8 @@ async fn dead_letters_fail_the_outbox_check() {
     let conn = rusqlite::Connection::open(&db).unwrap();
     conn.execute_batch(
         "INSERT INTO webhooks (url, events, created_ms, source) VALUES ('http://127.0.0.1:9/x', '[\"*\"]', 0, 'config');
-         INSERT INTO outbox (guid, chat_guid, payload, created_ms, assigned) VALUES ('m1', 'zoom;+;feed', '{}', 0, 1);
-         INSERT INTO deliveries (seq, webhook_id, chat_guid, state, attempts, next_attempt_ms)
-             VALUES (1, 1, 'zoom;+;feed', 'dead', 12, 0);",
+         INSERT INTO queue (guid, chat_guid, webhook_id, payload, created_ms, state, attempts)
+             VALUES ('m1', 'zoom;+;feed', 1, '{}', 0, 'dead', 12);",
     )
     .unwrap();
     drop(conn);

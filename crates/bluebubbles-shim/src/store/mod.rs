@@ -100,7 +100,7 @@ impl Shared {
         each: Vec<Result<Stored, ShimError>>,
         now_ms: i64,
     ) -> Vec<Result<bool, ShimError>> {
-        let (mut fresh, mut deliveries) = (0, 0);
+        let (mut rows, mut deliveries) = (0, 0);
         // Bodies first: a delivery the scheduler hands out finds its body.
         {
             let mut bodies = lock(&self.bodies);
@@ -116,7 +116,8 @@ impl Shared {
             .map(|r| {
                 r.map(|stored| {
                     if stored.fresh {
-                        fresh += 1;
+                        // One row per delivery, or one waiting for a webhook.
+                        rows += stored.deliveries.len().max(1) as u64;
                         deliveries += stored.deliveries.len() as u64;
                         for (lane, entry) in stored.deliveries {
                             s.push(lane, entry, now_ms);
@@ -128,7 +129,7 @@ impl Shared {
             .collect();
         drop(s);
         self.stats(|s| {
-            s.depth += fresh;
+            s.depth += rows;
             s.pending += deliveries;
         });
         if deliveries > 0 {
@@ -486,7 +487,7 @@ impl Store {
                 .collect::<Result<_, _>>()?;
             for (id, url) in existing {
                 if !urls.contains(&url) {
-                    conn.execute("DELETE FROM webhooks WHERE id = ?1", [id])?;
+                    delete_webhook(conn, id)?;
                 }
             }
             for url in &urls {
@@ -495,7 +496,6 @@ impl Store {
                     rusqlite::params![url, now_ms],
                 )?;
             }
-            prune_orphans(conn)?;
             assign_waiting(conn, now_ms)
         })
     }
@@ -534,11 +534,7 @@ impl Store {
 
     /// Removes a webhook and its pending deliveries; false when unknown.
     pub(crate) fn delete_webhook(&self, id: i64) -> Result<bool, ShimError> {
-        self.change_webhooks(move |conn| {
-            let removed = conn.execute("DELETE FROM webhooks WHERE id = ?1", [id])? == 1;
-            prune_orphans(conn)?;
-            Ok(removed)
-        })
+        self.change_webhooks(move |conn| delete_webhook(conn, id))
     }
 
     // ----- delivery --------------------------------------------------------
@@ -587,9 +583,9 @@ impl Store {
         lock(&self.0.shared.bodies).get(d.entry.seq)
     }
 
-    /// The `seq`s of up to `max` deliveries queued behind `d` in its lane
-    /// whose bodies are not kept in memory: worth reading with `d`'s.
-    pub(crate) fn read_ahead(&self, d: &Dispatch, max: usize) -> Vec<i64> {
+    /// Up to `max` deliveries queued behind `d` in its lane whose bodies are
+    /// not kept in memory: worth reading with `d`'s.
+    pub(crate) fn read_ahead(&self, d: &Dispatch, max: usize) -> Vec<Entry> {
         if lock(&self.0.shared.bodies).bytes() > bodies::READ_AHEAD_BUDGET / 4 * 3 {
             // Bodies read now would not be kept.
             return Vec::new();
@@ -598,7 +594,7 @@ impl Store {
         let bodies = lock(&self.0.shared.bodies);
         upcoming
             .into_iter()
-            .filter(|&seq| !bodies.contains(seq))
+            .filter(|e| !bodies.contains(e.seq))
             .collect()
     }
 
@@ -608,20 +604,20 @@ impl Store {
         lock(&self.0.shared.bodies).insert_read_ahead(seq, body);
     }
 
-    /// Loads the bodies and guids of outbox messages by seq (one read
+    /// Loads the bodies and message guids of deliveries by id (one read
     /// transaction), shaping those whose row carries none with `shaper`;
     /// `None` for one that is gone.
     pub(crate) fn payloads(
         &self,
-        seqs: &[i64],
+        ids: &[i64],
         shaper: Shaper,
     ) -> Result<Vec<Option<(String, String)>>, ShimError> {
         self.read(|c| {
             c.execute_batch("BEGIN")?;
             let mut chats = queue::ChatsRead::new();
-            let out = seqs
+            let out = ids
                 .iter()
-                .map(|&s| queue::payload(c, s, shaper, &mut chats))
+                .map(|&id| queue::payload(c, id, shaper, &mut chats))
                 .collect();
             c.execute_batch("COMMIT")?;
             out
@@ -630,10 +626,9 @@ impl Store {
 
     /// Records an attempt: updates the scheduler at once (so the lane's next
     /// message can go) and queues the journal write (`synchronous=NORMAL`,
-    /// batched). A success removes the delivery by id, and its message by
-    /// seq once no other delivery needs it; a failure schedules a retry
-    /// after the backoff or, at `max_attempts`, makes a dead letter (whose
-    /// body, shaped by `shaper`, is then written into its row).
+    /// batched). A success deletes the delivery's row; a failure schedules
+    /// a retry after the backoff or, at `max_attempts`, makes a dead letter
+    /// (whose body, shaped by `shaper`, is then written into its row).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn finish_attempt(
         &self,
@@ -653,31 +648,28 @@ impl Store {
                 lock(&shared.bodies).release(seq);
                 lock(&shared.scheduler).settling(id);
                 let hook = Arc::clone(&shared);
-                // Single statements that each leave a consistent state: no
-                // savepoint (one per delivery cost its statements and a copy
-                // of every page the delete touched).
+                // One DELETE: no savepoint (one per delivery cost its
+                // statement and a copy of every page the delete touched).
                 self.0.journal.submit_parts(
                     Durability::Normal,
                     move |conn, w| {
-                        let removed = queue::remove_delivery(conn, id, seq)?;
-                        if removed.0 {
+                        let removed = queue::remove_delivery(conn, id)?;
+                        if removed {
                             w.counters.delivered += 1;
                             w.counters.last_delivered_ms = Some(now_ms);
                         }
                         Ok(removed)
                     },
-                    move |r: Result<(bool, bool), ShimError>| {
+                    move |r: Result<bool, ShimError>| {
                         lock(&hook.scheduler).settled(id);
                         match r {
-                            Ok((true, gone)) => hook.stats(|s| {
+                            Ok(true) => hook.stats(|s| {
                                 s.pending = s.pending.saturating_sub(1);
+                                s.depth = s.depth.saturating_sub(1);
                                 s.delivered += 1;
                                 s.last_delivered_at_ms = Some(now_ms);
-                                if gone {
-                                    s.depth = s.depth.saturating_sub(1);
-                                }
                             }),
-                            Ok((false, _)) => {}
+                            Ok(false) => {}
                             Err(e) => {
                                 tracing::error!(delivery = id, error = %e, "could not record a delivery; it will be redelivered after a restart");
                             }
@@ -722,7 +714,7 @@ impl Store {
                     move |conn, w| {
                         let found = queue::record_failure(conn, id, attempts, dead, next_ms, &error)?;
                         if found && dead {
-                            queue::keep_payload(conn, seq, shaper)?;
+                            queue::keep_payload(conn, id, shaper)?;
                         }
                         if found {
                             w.counters.failed += 1;
@@ -840,37 +832,24 @@ impl Store {
     /// # Errors
     /// [`ShimError::Database`] when SQLite fails.
     pub fn drop_dead_letter(&self, id: i64) -> Result<bool, ShimError> {
-        let outcome = self.0.journal.call(Durability::Full, move |conn, _| {
-            let seq: Option<i64> = conn
-                .prepare_cached(queue::DROP_DEAD)?
-                .query_row([id], |r| r.get(0))
-                .ok();
-            match seq {
-                Some(seq) => Ok(Some(queue::prune_message(conn, seq)?)),
-                None => Ok(None),
-            }
+        let dropped = self.0.journal.call(Durability::Full, move |conn, _| {
+            Ok(conn.prepare_cached(queue::DROP_DEAD)?.execute([id])? == 1)
         })?;
-        let Some(message_gone) = outcome else {
-            return Ok(false);
-        };
-        self.0.shared.stats(|s| {
-            s.dead_letters = s.dead_letters.saturating_sub(1);
-            if message_gone {
+        if dropped {
+            self.0.shared.stats(|s| {
+                s.dead_letters = s.dead_letters.saturating_sub(1);
                 s.depth = s.depth.saturating_sub(1);
-            }
-        });
-        Ok(true)
+            });
+        }
+        Ok(dropped)
     }
 }
 
-/// Deletes outbox messages whose every delivery is gone (after a webhook
-/// was deleted). Scans the outbox: admin changes only.
-fn prune_orphans(conn: &Connection) -> Result<(), ShimError> {
-    conn.execute(
-        "DELETE FROM outbox WHERE assigned = 1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.seq = outbox.seq)",
-        [],
-    )?;
-    Ok(())
+/// Deletes webhook `id` and its deliveries (pending and dead). Scans the
+/// outbox: admin changes only.
+fn delete_webhook(conn: &Connection, id: i64) -> Result<bool, ShimError> {
+    conn.execute("DELETE FROM queue WHERE webhook_id = ?1", [id])?;
+    Ok(conn.execute("DELETE FROM webhooks WHERE id = ?1", [id])? == 1)
 }
 
 /// Gives messages waiting for a first webhook to the current targets.
@@ -945,13 +924,14 @@ fn store_inbound(
         },
     )?;
     let payload = (shaper.encode)(&record, chat);
-    let assigned = !w.targets.is_empty();
-    let seq = queue::insert_outbox(conn, &record.guid, chat_guid, now_ms, assigned)?;
+    let (seq, ids) = queue::insert_rows(conn, &record.guid, chat_guid, &w.targets, now_ms)?;
     let chat: Arc<str> = Arc::from(chat_guid);
-    let mut deliveries = Vec::with_capacity(w.targets.len());
-    for &webhook_id in &w.targets {
-        if let Some(id) = queue::insert_delivery(conn, seq, webhook_id, &chat, now_ms)? {
-            deliveries.push((
+    let deliveries = w
+        .targets
+        .iter()
+        .zip(ids)
+        .map(|(&webhook_id, id)| {
+            (
                 (webhook_id, Arc::clone(&chat)),
                 Entry {
                     id,
@@ -959,9 +939,9 @@ fn store_inbound(
                     attempts: 0,
                     next_ms: now_ms,
                 },
-            ));
-        }
-    }
+            )
+        })
+        .collect();
     if !w.dirty_chats.contains(chat_guid) {
         w.dirty_chats.insert(chat_guid.to_owned());
     }

@@ -1,11 +1,17 @@
-//! The outbox tables: messages waiting for delivery (`outbox`), one
-//! `deliveries` row per (message, webhook), dead letters, webhooks and the
-//! `meta` counters. Every per-event statement is a keyed SEARCH; listing
-//! and loading happen at start-up or on admin commands only.
+//! The outbox: one `queue` row per delivery (message × webhook), dead
+//! letters among them, plus the webhooks and the `meta` counters. Every
+//! per-event statement is a keyed SEARCH; listing and loading happen at
+//! start-up or on admin commands only.
 //!
-//! An outbox row does not carry its webhook body (`payload` is empty): the
-//! body is rebuilt from the stored message and its conversation when it is
-//! not in memory, and the pruner keeps those messages until delivery
+//! A row's `seq` orders it in its lane and keys its body in memory; the
+//! rows of one message share it, and NULL stands for the row's own id (a
+//! message's first row), so storing a message for one webhook is one
+//! INSERT and delivering it one DELETE. A message waiting for a first
+//! webhook has one row without a webhook.
+//!
+//! A row does not carry its webhook body (`payload` is empty): the body is
+//! rebuilt from the stored message and its conversation when it is not in
+//! memory, and the pruner keeps those messages until delivery
 //! ([`oldest_unbuilt`]). A dead letter's body is written into its row when
 //! it dies, so it outlives its message. Rows written before 2026-12 carry
 //! their body and are delivered as they are.
@@ -21,112 +27,79 @@ use super::records::{ChatRecord, DeadLetter, Webhook};
 use crate::ShimError;
 use crate::scheduler::{Entry, LaneKey};
 
-pub(super) const INSERT_OUTBOX: &str = "INSERT INTO outbox (guid, chat_guid, payload, created_ms, assigned) VALUES (?1, ?2, '', ?3, ?4)";
-pub(super) const INSERT_DELIVERY: &str =
-    "INSERT OR IGNORE INTO deliveries (seq, webhook_id, chat_guid, state, next_attempt_ms)
-     VALUES (?1, ?2, ?3, 'pending', ?4)";
-pub(super) const DELETE_DELIVERY: &str = "DELETE FROM deliveries WHERE id = ?1";
-/// Message ?1's outbox row when delivery ?2 is the last one it has; the
-/// delivery goes with it (`ON DELETE CASCADE`).
-pub(super) const DELETE_DELIVERED: &str = "DELETE FROM outbox WHERE seq = ?1 AND assigned = 1
-     AND EXISTS (SELECT 1 FROM deliveries WHERE id = ?2 AND seq = ?1)
-     AND NOT EXISTS (SELECT 1 FROM deliveries WHERE seq = ?1 AND id <> ?2)";
-pub(super) const HAS_SIBLINGS: &str = "SELECT 1 FROM deliveries WHERE seq = ?1 LIMIT 1";
-pub(super) const DELETE_OUTBOX: &str = "DELETE FROM outbox WHERE seq = ?1 AND assigned = 1";
-pub(super) const RECORD_FAILURE: &str = "UPDATE deliveries SET attempts = ?2, state = ?3, next_attempt_ms = ?4, last_error = ?5 WHERE id = ?1";
-pub(super) const PAYLOAD: &str = "SELECT payload, guid, chat_guid FROM outbox WHERE seq = ?1";
+/// A row for message `guid` (?1) of conversation ?2 to webhook ?3 (NULL:
+/// none yet), placed at ?5 in its lanes (NULL: its own id).
+pub(super) const INSERT_ROW: &str = "INSERT INTO queue (guid, chat_guid, webhook_id, created_ms, next_attempt_ms, seq) VALUES (?1, ?2, ?3, ?4, ?4, ?5)";
+pub(super) const DELETE_ROW: &str = "DELETE FROM queue WHERE id = ?1";
+pub(super) const RECORD_FAILURE: &str = "UPDATE queue SET attempts = ?2, state = ?3, next_attempt_ms = ?4, last_error = ?5 WHERE id = ?1";
+pub(super) const PAYLOAD: &str = "SELECT payload, guid, chat_guid FROM queue WHERE id = ?1";
 /// Writes a body into a row that has none (a dead letter keeps its own).
 pub(super) const KEEP_PAYLOAD: &str =
-    "UPDATE outbox SET payload = ?2 WHERE seq = ?1 AND payload = ''";
+    "UPDATE queue SET payload = ?2 WHERE id = ?1 AND payload = ''";
 /// The row id of the message behind the oldest row without a body: the
 /// pruner keeps it and every later message.
 pub(super) const OLDEST_UNBUILT: &str =
-    "SELECT m.rowid FROM outbox o JOIN messages m ON m.guid = o.guid
-     WHERE o.payload = '' ORDER BY o.seq LIMIT 1";
+    "SELECT m.rowid FROM queue q JOIN messages m ON m.guid = q.guid
+     WHERE q.payload = '' ORDER BY q.id LIMIT 1";
 pub(super) const BUMP_META: &str = "INSERT INTO meta (key, value) VALUES (?1, ?2)
      ON CONFLICT (key) DO UPDATE SET value = meta.value + excluded.value";
 pub(super) const SET_META: &str = "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 pub(super) const GET_META: &str = "SELECT value FROM meta WHERE key = ?1";
-pub(super) const DEAD_LETTER: &str = "SELECT d.id, o.guid, d.chat_guid, d.webhook_id, w.url, d.attempts, d.last_error, o.created_ms, o.payload
-     FROM deliveries d JOIN outbox o ON o.seq = d.seq JOIN webhooks w ON w.id = d.webhook_id
-     WHERE d.id = ?1 AND d.state = 'dead'";
-pub(super) const DEAD_LETTERS: &str = "SELECT d.id, o.guid, d.chat_guid, d.webhook_id, w.url, d.attempts, d.last_error, o.created_ms, o.payload
-     FROM deliveries d JOIN outbox o ON o.seq = d.seq JOIN webhooks w ON w.id = d.webhook_id
-     WHERE d.state = 'dead' ORDER BY d.id";
+pub(super) const DEAD_LETTER: &str = "SELECT q.id, q.guid, q.chat_guid, q.webhook_id, w.url, q.attempts, q.last_error, q.created_ms, q.payload
+     FROM queue q JOIN webhooks w ON w.id = q.webhook_id
+     WHERE q.id = ?1 AND q.state = 'dead'";
+pub(super) const DEAD_LETTERS: &str = "SELECT q.id, q.guid, q.chat_guid, q.webhook_id, w.url, q.attempts, q.last_error, q.created_ms, q.payload
+     FROM queue q JOIN webhooks w ON w.id = q.webhook_id
+     WHERE q.state = 'dead' ORDER BY q.id";
 pub(super) const REQUEUE: &str =
-    "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_ms = 0
-     WHERE id = ?1 AND state = 'dead' RETURNING seq, webhook_id, chat_guid";
-pub(super) const DROP_DEAD: &str =
-    "DELETE FROM deliveries WHERE id = ?1 AND state = 'dead' RETURNING seq";
+    "UPDATE queue SET state = 'pending', attempts = 0, next_attempt_ms = 0
+     WHERE id = ?1 AND state = 'dead' RETURNING COALESCE(seq, id), webhook_id, chat_guid";
+pub(super) const DROP_DEAD: &str = "DELETE FROM queue WHERE id = ?1 AND state = 'dead'";
+/// Rows waiting for a first webhook, oldest first.
+pub(super) const WAITING: &str = "SELECT id FROM queue WHERE webhook_id IS NULL ORDER BY id";
+/// Gives waiting row ?1 to webhook ?2, due at ?3.
+pub(super) const ASSIGN: &str =
+    "UPDATE queue SET webhook_id = ?2, seq = COALESCE(seq, id), next_attempt_ms = ?3
+     WHERE id = ?1 AND webhook_id IS NULL";
+/// A further webhook's row for the message of waiting row ?1 (same seq).
+pub(super) const COPY_ROW: &str = "INSERT INTO queue (seq, webhook_id, guid, chat_guid, payload, created_ms, next_attempt_ms)
+     SELECT COALESCE(seq, id), ?2, guid, chat_guid, payload, created_ms, ?3 FROM queue WHERE id = ?1";
 /// Start-up and reloads: every pending delivery (sorted in memory: no
 /// index is kept for this once-per-open read).
 pub(super) const LOAD_PENDING: &str =
-    "SELECT webhook_id, chat_guid, id, seq, attempts, next_attempt_ms
-     FROM deliveries WHERE state = 'pending'";
+    "SELECT webhook_id, chat_guid, id, COALESCE(seq, id), attempts, next_attempt_ms
+     FROM queue WHERE state = 'pending' AND webhook_id IS NOT NULL";
 
-/// Inserts an outbox row for stored message `guid`; returns its seq.
-pub(super) fn insert_outbox(
+/// Inserts the rows of stored message `guid`: one per webhook in `targets`
+/// (or one waiting for a first webhook when there is none). Returns the
+/// message's seq and the new deliveries' ids, in `targets` order.
+pub(super) fn insert_rows(
     conn: &Connection,
     guid: &str,
     chat_guid: &str,
+    targets: &[i64],
     now_ms: i64,
-    assigned: bool,
-) -> Result<i64, ShimError> {
-    conn.prepare_cached(INSERT_OUTBOX)?
-        .execute(params![guid, chat_guid, now_ms, assigned])?;
-    Ok(conn.last_insert_rowid())
+) -> Result<(i64, Vec<i64>), ShimError> {
+    let mut insert = conn.prepare_cached(INSERT_ROW)?;
+    let Some((&first, rest)) = targets.split_first() else {
+        insert.execute(params![guid, chat_guid, None::<i64>, now_ms, None::<i64>])?;
+        return Ok((conn.last_insert_rowid(), Vec::new()));
+    };
+    insert.execute(params![guid, chat_guid, first, now_ms, None::<i64>])?;
+    let seq = conn.last_insert_rowid();
+    let mut ids = Vec::with_capacity(targets.len());
+    ids.push(seq);
+    for &webhook_id in rest {
+        insert.execute(params![guid, chat_guid, webhook_id, now_ms, seq])?;
+        ids.push(conn.last_insert_rowid());
+    }
+    Ok((seq, ids))
 }
 
-/// Inserts a pending delivery of `seq` to `webhook_id`; its id, or `None`
-/// when it already existed.
-pub(super) fn insert_delivery(
-    conn: &Connection,
-    seq: i64,
-    webhook_id: i64,
-    chat_guid: &str,
-    now_ms: i64,
-) -> Result<Option<i64>, ShimError> {
-    let n = conn
-        .prepare_cached(INSERT_DELIVERY)?
-        .execute(params![seq, webhook_id, chat_guid, now_ms])?;
-    Ok((n == 1).then(|| conn.last_insert_rowid()))
-}
-
-/// Removes delivery `id` of message `seq` and, when it was the message's
-/// last, the message. Each statement leaves a consistent state on its own,
-/// so the caller needs no savepoint. Returns (delivery removed, message
-/// removed).
-pub(super) fn remove_delivery(
-    conn: &Connection,
-    id: i64,
-    seq: i64,
-) -> Result<(bool, bool), ShimError> {
-    if conn
-        .prepare_cached(DELETE_DELIVERED)?
-        .execute(params![seq, id])?
-        == 1
-    {
-        return Ok((true, true));
-    }
-    if conn.prepare_cached(DELETE_DELIVERY)?.execute([id])? == 1 {
-        // Other deliveries of the message are still to come.
-        return Ok((true, false));
-    }
-    // Already gone (its webhook was deleted): the message may be done too.
-    Ok((false, prune_message(conn, seq)?))
-}
-
-/// Deletes outbox message `seq` once no delivery refers to it.
-pub(super) fn prune_message(conn: &Connection, seq: i64) -> Result<bool, ShimError> {
-    let siblings = conn
-        .prepare_cached(HAS_SIBLINGS)?
-        .query_row([seq], |_| Ok(()))
-        .optional()?
-        .is_some();
-    if siblings {
-        return Ok(false);
-    }
-    Ok(conn.prepare_cached(DELETE_OUTBOX)?.execute([seq])? == 1)
+/// Removes delivery `id`; false when it was already gone (its webhook was
+/// deleted).
+pub(super) fn remove_delivery(conn: &Connection, id: i64) -> Result<bool, ShimError> {
+    Ok(conn.prepare_cached(DELETE_ROW)?.execute([id])? == 1)
 }
 
 /// Stores a failed attempt (pending with a retry time, or dead); false
@@ -150,18 +123,19 @@ pub(super) fn record_failure(
 /// read ahead in a lane share theirs).
 pub(super) type ChatsRead = HashMap<String, Option<ChatRecord>>;
 
-/// A message's webhook body and guid: the body its row carries, or one
-/// shaped by `shaper` from the message and its conversation as stored now.
-/// `None` when the row is gone, or (logged) when its message is.
+/// The webhook body and message guid of delivery `id`: the body its row
+/// carries, or one shaped by `shaper` from the message and its conversation
+/// as stored now. `None` when the row is gone, or (logged) when its message
+/// is.
 pub(super) fn payload(
     conn: &Connection,
-    seq: i64,
+    id: i64,
     shaper: Shaper,
     chats: &mut ChatsRead,
 ) -> Result<Option<(String, String)>, ShimError> {
     let row: Option<(String, String, String)> = conn
         .prepare_cached(PAYLOAD)?
-        .query_row([seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
     let Some((payload, guid, chat_guid)) = row else {
         return Ok(None);
@@ -180,18 +154,18 @@ pub(super) fn payload(
     match (message, chat) {
         (Some(m), Some(c)) => Ok(Some(((shaper.encode)(&m, c), guid))),
         _ => {
-            tracing::error!(seq, message_guid = %guid, "the message of an outbox entry is gone; its webhook body cannot be built");
+            tracing::error!(delivery = id, message_guid = %guid, "the message of an outbox entry is gone; its webhook body cannot be built");
             Ok(None)
         }
     }
 }
 
-/// Gives outbox row `seq` its body for good (it became a dead letter, which
+/// Gives delivery `id` its body for good (it became a dead letter, which
 /// must outlive the pruning of its message).
-pub(super) fn keep_payload(conn: &Connection, seq: i64, shaper: Shaper) -> Result<(), ShimError> {
-    if let Some((body, _)) = payload(conn, seq, shaper, &mut ChatsRead::new())? {
+pub(super) fn keep_payload(conn: &Connection, id: i64, shaper: Shaper) -> Result<(), ShimError> {
+    if let Some((body, _)) = payload(conn, id, shaper, &mut ChatsRead::new())? {
         conn.prepare_cached(KEEP_PAYLOAD)?
-            .execute(params![seq, body])?;
+            .execute(params![id, body])?;
     }
     Ok(())
 }
@@ -250,40 +224,30 @@ pub(super) fn webhooks(conn: &Connection) -> Result<Vec<Webhook>, ShimError> {
         .collect()
 }
 
-/// Assigns every message still waiting for a first webhook to `targets`;
-/// returns the new deliveries as scheduler entries.
+/// Assigns every message still waiting for a first webhook to `targets`:
+/// its row goes to the first, copies to the others (the caller reloads the
+/// scheduler).
 pub(super) fn assign_waiting(
     conn: &Connection,
     targets: &[i64],
     now_ms: i64,
-) -> Result<Vec<(LaneKey, Entry)>, ShimError> {
-    if targets.is_empty() {
-        return Ok(Vec::new());
-    }
-    let waiting: Vec<(i64, String)> = conn
-        .prepare_cached("SELECT seq, chat_guid FROM outbox WHERE assigned = 0 ORDER BY seq")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+) -> Result<(), ShimError> {
+    let Some((&first, rest)) = targets.split_first() else {
+        return Ok(());
+    };
+    let waiting: Vec<i64> = conn
+        .prepare_cached(WAITING)?
+        .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    let mut out = Vec::new();
-    for (seq, chat_guid) in waiting {
-        let chat: Arc<str> = Arc::from(chat_guid.as_str());
-        for &webhook_id in targets {
-            if let Some(id) = insert_delivery(conn, seq, webhook_id, &chat_guid, now_ms)? {
-                out.push((
-                    (webhook_id, Arc::clone(&chat)),
-                    Entry {
-                        id,
-                        seq,
-                        attempts: 0,
-                        next_ms: now_ms,
-                    },
-                ));
-            }
+    for id in waiting {
+        for &webhook_id in rest {
+            conn.prepare_cached(COPY_ROW)?
+                .execute(params![id, webhook_id, now_ms])?;
         }
-        conn.prepare_cached("UPDATE outbox SET assigned = 1 WHERE seq = ?1")?
-            .execute([seq])?;
+        conn.prepare_cached(ASSIGN)?
+            .execute(params![id, first, now_ms])?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Every pending delivery, ordered by lane then seq.
@@ -317,12 +281,12 @@ pub(super) fn load_pending(conn: &Connection) -> Result<Vec<(LaneKey, Entry)>, S
     Ok(out)
 }
 
-/// Deliveries in `state` and outbox rows, counted (start-up and reloads
+/// Outbox rows, or dead letters among them, counted (start-up and reloads
 /// only).
 pub(super) fn count(conn: &Connection, what: &str) -> Result<u64, ShimError> {
     let sql = match what {
-        "outbox" => "SELECT COUNT(*) FROM outbox",
-        _ => "SELECT COUNT(*) FROM deliveries WHERE state = 'dead'",
+        "outbox" => "SELECT COUNT(*) FROM queue",
+        _ => "SELECT COUNT(*) FROM queue WHERE state = 'dead'",
     };
     let n: i64 = conn.query_row(sql, [], |r| r.get(0))?;
     Ok(u64::try_from(n).unwrap_or(0))

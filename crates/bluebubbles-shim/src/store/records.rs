@@ -123,8 +123,8 @@ impl Webhook {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OutboxStats {
-    /// Messages not yet delivered to every target (pending, dead or waiting
-    /// for a first webhook).
+    /// Outbox rows: deliveries (message × webhook) not yet made, pending or
+    /// dead, and messages waiting for a first webhook.
     pub depth: u64,
     /// Deliveries (message × webhook) waiting to be attempted.
     pub pending: u64,

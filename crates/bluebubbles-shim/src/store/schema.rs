@@ -105,6 +105,48 @@ const M3_NO_HEAD_INDEX: &str = "DROP INDEX IF EXISTS deliveries_by_head;";
 /// id is the message's guid), so an unsend deletes every part.
 const M4_SENT_PARTS: &str = "ALTER TABLE messages ADD COLUMN parts TEXT NOT NULL DEFAULT '[]';";
 
+/// M5: one `queue` row per delivery instead of an `outbox` row per message
+/// plus a `deliveries` row per (message, webhook). Storing and delivering an
+/// event touched five B-trees of the two tables (with `sqlite_sequence`
+/// twice and the foreign-key probes); now one row goes in and comes out.
+/// A message waiting for a first webhook has one row with no webhook. `seq`
+/// is the message's place in its lanes, shared by the rows of one message;
+/// NULL means the row's own id (a message's first row). Rows are copied in
+/// message order, and new ids start above every old `seq`, so order holds
+/// across the upgrade.
+const M5_ONE_ROW_PER_DELIVERY: &str = "
+CREATE TABLE queue (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER,
+    webhook_id INTEGER,
+    guid TEXT NOT NULL,
+    chat_guid TEXT NOT NULL,
+    payload TEXT NOT NULL DEFAULT '',
+    created_ms INTEGER NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT
+);
+INSERT INTO queue (seq, webhook_id, guid, chat_guid, payload, created_ms, state, attempts, next_attempt_ms, last_error)
+    SELECT o.seq, d.webhook_id, o.guid, o.chat_guid, o.payload, o.created_ms,
+           d.state, d.attempts, d.next_attempt_ms, d.last_error
+    FROM outbox o JOIN deliveries d ON d.seq = o.seq
+    UNION ALL
+    SELECT o.seq, NULL, o.guid, o.chat_guid, o.payload, o.created_ms, 'pending', 0, 0, NULL
+    FROM outbox o WHERE o.assigned = 0
+    ORDER BY 1, 2;
+INSERT INTO sqlite_sequence (name, seq)
+    SELECT 'queue', 0 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'queue');
+UPDATE sqlite_sequence SET seq = MAX(seq,
+    (SELECT COALESCE(MAX(s.seq), 0) FROM sqlite_sequence s WHERE s.name IN ('outbox', 'deliveries')))
+    WHERE name = 'queue';
+DROP TABLE deliveries;
+DROP TABLE outbox;
+CREATE INDEX queue_dead ON queue (id) WHERE state = 'dead';
+CREATE INDEX queue_waiting ON queue (id) WHERE webhook_id IS NULL;
+";
+
 /// Every migration, oldest first. Append; never edit a released step.
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -112,6 +154,7 @@ fn migrations() -> Migrations<'static> {
         M::up(M2_PARTICIPANTS_AND_INDEXES).comment("participants as rows; indexes"),
         M::up(M3_NO_HEAD_INDEX).comment("no deliveries_by_head"),
         M::up(M4_SENT_PARTS).comment("the later parts of a split reply"),
+        M::up(M5_ONE_ROW_PER_DELIVERY).comment("one queue row per delivery"),
     ])
 }
 
@@ -187,6 +230,75 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         migrations().validate().unwrap();
+    }
+
+    /// M5 keeps every delivery, dead letter and waiting message, their
+    /// order, and starts new ids above every old seq.
+    #[test]
+    fn one_row_per_delivery_keeps_the_outbox_and_its_order() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        migrations().to_version(&mut conn, 4).unwrap();
+        conn.execute_batch(
+            "INSERT INTO webhooks (id, url, events, created_ms, source) VALUES
+               (1, 'http://127.0.0.1:1/a', '[]', 0, 'config'), (2, 'http://127.0.0.1:1/b', '[]', 0, 'api');
+             INSERT INTO outbox (seq, guid, chat_guid, payload, created_ms, assigned) VALUES
+               (30, 'gone', 'c', '', 0, 1);
+             DELETE FROM outbox WHERE seq = 30;
+             INSERT INTO outbox (seq, guid, chat_guid, payload, created_ms, assigned) VALUES
+               (10, 'two-hooks', 'c', '{\"kept\":1}', 5, 1),
+               (11, 'dead', 'c', '', 6, 1),
+               (12, 'waiting', 'd', '', 7, 0);
+             INSERT INTO deliveries (id, seq, webhook_id, chat_guid, state, attempts, next_attempt_ms, last_error) VALUES
+               (7, 10, 2, 'c', 'pending', 1, 99, 'HTTP 500'),
+               (8, 10, 1, 'c', 'pending', 0, 0, NULL),
+               (9, 11, 1, 'c', 'dead', 12, 0, 'HTTP 404');",
+        )
+        .unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        let rows: Vec<(i64, Option<i64>, String, String, String, i64, i64)> = conn
+            .prepare("SELECT seq, webhook_id, guid, payload, state, attempts, next_attempt_ms FROM queue ORDER BY id")
+            .unwrap()
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let row = |seq, hook, guid: &str, payload: &str, state: &str, attempts, next| {
+            (
+                seq,
+                hook,
+                guid.to_owned(),
+                payload.to_owned(),
+                state.to_owned(),
+                attempts,
+                next,
+            )
+        };
+        assert_eq!(
+            rows,
+            [
+                row(10, Some(1), "two-hooks", "{\"kept\":1}", "pending", 0, 0),
+                row(10, Some(2), "two-hooks", "{\"kept\":1}", "pending", 1, 99),
+                row(11, Some(1), "dead", "", "dead", 12, 0),
+                row(12, None, "waiting", "", "pending", 0, 0),
+            ]
+        );
+        conn.execute(
+            "INSERT INTO queue (guid, chat_guid, created_ms) VALUES ('new', 'c', 8)",
+            [],
+        )
+        .unwrap();
+        assert!(conn.last_insert_rowid() > 30, "above every old seq");
+        let old: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_schema WHERE name IN ('outbox', 'deliveries')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(old, 0);
     }
 
     #[test]

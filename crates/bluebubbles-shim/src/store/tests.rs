@@ -160,7 +160,7 @@ async fn queued_inbound_messages_share_one_commit_and_all_are_acknowledged() {
     assert_eq!((stats.depth, stats.pending), (200, 200));
     let other = Store::open(db.path()).unwrap();
     assert_eq!(other.outbox_stats().unwrap().depth, 200);
-    assert_eq!(count(&other, "SELECT COUNT(*) FROM deliveries"), 200);
+    assert_eq!(count(&other, "SELECT COUNT(*) FROM queue"), 200);
 }
 
 #[tokio::test]
@@ -235,8 +235,9 @@ async fn a_failed_commit_acknowledges_nothing_in_its_group() {
         |conn, _| {
             conn.execute_batch(
                 "PRAGMA defer_foreign_keys = ON;
-                 INSERT INTO deliveries (seq, webhook_id, chat_guid, state, next_attempt_ms)
-                 VALUES (999999, 999999, 'x', 'pending', 0);",
+                 CREATE TEMP TABLE parent (id INTEGER PRIMARY KEY);
+                 CREATE TEMP TABLE child (parent INTEGER REFERENCES parent (id));
+                 INSERT INTO child VALUES (999999);",
             )?;
             Ok(())
         },
@@ -270,7 +271,7 @@ async fn a_failed_commit_acknowledges_nothing_in_its_group() {
 }
 
 fn guid_of(store: &Store, d: &Dispatch) -> String {
-    store.payloads(&[d.entry.seq], SHAPE).unwrap()[0]
+    store.payloads(&[d.entry.id], SHAPE).unwrap()[0]
         .clone()
         .unwrap()
         .1
@@ -315,11 +316,11 @@ async fn a_restart_reloads_the_scheduler_in_order_per_conversation() {
     flush(&store);
     let stats = store.outbox_stats().unwrap();
     assert_eq!((stats.depth, stats.pending, stats.delivered), (0, 0, 5));
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM outbox"), 0);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM queue"), 0);
 }
 
-/// A message for two webhooks keeps its outbox row until the second
-/// delivery: the first removes only its delivery, the last removes both.
+/// A message for two webhooks has a row per webhook, sharing its seq (and
+/// its one body in memory); each delivery removes its own row.
 #[tokio::test]
 async fn a_message_stays_until_its_last_webhook_has_it() {
     let store = Store::open_in_memory().unwrap();
@@ -333,25 +334,84 @@ async fn a_message_stays_until_its_last_webhook_has_it() {
     let now = crate::now_ms();
     let due = store.take_due(now, 10);
     assert_eq!(due.len(), 2, "one delivery per webhook");
-    let rows = |store: &Store| {
-        (
-            count(store, "SELECT COUNT(*) FROM outbox"),
-            count(store, "SELECT COUNT(*) FROM deliveries"),
-        )
-    };
+    assert_eq!(due[0].entry.seq, due[1].entry.seq, "one message");
+    assert_ne!(due[0].entry.id, due[1].entry.id, "two rows");
+    assert!(lock(&store.0.shared.bodies).contains(due[0].entry.seq));
+    let rows = |store: &Store| count(store, "SELECT COUNT(*) FROM queue");
+    assert_eq!((rows(&store), store.outbox_stats().unwrap().depth), (2, 2));
     store.finish_attempt(&due[0], &Attempt::Delivered, now, 3, &backoff(), 0.0, SHAPE);
     flush(&store);
-    assert_eq!(rows(&store), (1, 1));
+    assert_eq!(rows(&store), 1);
     assert_eq!(store.outbox_stats().unwrap().depth, 1);
+    assert!(
+        lock(&store.0.shared.bodies).contains(due[1].entry.seq),
+        "the body stays for the second webhook"
+    );
     store.finish_attempt(&due[1], &Attempt::Delivered, now, 3, &backoff(), 0.0, SHAPE);
     flush(&store);
-    assert_eq!(rows(&store), (0, 0));
+    assert_eq!(rows(&store), 0);
+    assert!(!lock(&store.0.shared.bodies).contains(due[1].entry.seq));
     let stats = store.outbox_stats().unwrap();
     assert_eq!((stats.depth, stats.pending, stats.delivered), (0, 0, 2));
     // A result for a delivery that is already gone changes nothing.
     store.finish_attempt(&due[1], &Attempt::Delivered, now, 3, &backoff(), 0.0, SHAPE);
     flush(&store);
     assert_eq!(store.outbox_stats().unwrap().delivered, 2);
+}
+
+/// Messages stored before any webhook wait in one row each; the webhooks
+/// configured later get them in order; deleting a webhook drops its rows
+/// (dead letters included) and nothing else.
+#[tokio::test]
+async fn waiting_messages_go_to_the_webhooks_that_come() {
+    let store = Store::open_in_memory().unwrap();
+    for (i, id) in ["w1", "w2"].into_iter().enumerate() {
+        one(&store, msg(id, "zoom;+;A", i as i64), 1, SHAPE)
+            .await
+            .unwrap();
+    }
+    let stats = store.outbox_stats().unwrap();
+    assert_eq!((stats.depth, stats.pending), (2, 0));
+    assert!(store.take_due(i64::MAX, 10).is_empty(), "no webhook yet");
+    let other = "http://127.0.0.1:9/other";
+    store
+        .sync_config_webhooks(&[HOOK.into(), other.into()], 5)
+        .unwrap();
+    let stats = store.outbox_stats().unwrap();
+    assert_eq!((stats.depth, stats.pending), (4, 4));
+    let hooks = store.webhooks().unwrap();
+    let id_of = |url: &str| hooks.iter().find(|w| w.url == url).unwrap().id;
+    let mut seen: Vec<(i64, String)> = Vec::new();
+    for _ in 0..4 {
+        let due = store.take_due(i64::MAX, 10);
+        assert!(due.len() <= 2, "one in flight per lane");
+        for d in &due {
+            let guid = guid_of(&store, d);
+            seen.push((d.lane.0, guid.clone()));
+            if d.lane.0 == id_of(HOOK) {
+                store.finish_attempt(d, &Attempt::Delivered, 1, 3, &backoff(), 0.0, SHAPE);
+            } else if guid == "w1" {
+                // Dies at once (one attempt allowed); w2 then stays in flight.
+                let failed = Attempt::Failed("HTTP 404".into());
+                store.finish_attempt(d, &failed, 1, 1, &backoff(), 0.0, SHAPE);
+            }
+        }
+    }
+    flush(&store);
+    let to = |url: &str| {
+        seen.iter()
+            .filter(|(h, _)| *h == id_of(url))
+            .map(|(_, g)| g.as_str())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(to(HOOK), ["w1", "w2"]);
+    assert_eq!(to(other), ["w1", "w2"]);
+    let stats = store.outbox_stats().unwrap();
+    assert_eq!((stats.depth, stats.pending, stats.dead_letters), (2, 1, 1));
+    store.delete_webhook(id_of(other)).unwrap();
+    let stats = store.outbox_stats().unwrap();
+    assert_eq!((stats.depth, stats.pending, stats.dead_letters), (0, 0, 0));
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM queue"), 0);
 }
 
 #[tokio::test]
@@ -580,10 +640,7 @@ async fn the_pruner_keeps_what_the_outbox_needs_and_a_dead_letter_keeps_its_body
         .0
         .journal
         .call(Durability::Normal, |conn, _| {
-            Ok(conn.execute(
-                "UPDATE outbox SET payload = '{\"old\":1}' WHERE seq = 6",
-                [],
-            )?)
+            Ok(conn.execute("UPDATE queue SET payload = '{\"old\":1}' WHERE id = 6", [])?)
         })
         .unwrap();
     assert_eq!(
@@ -658,7 +715,7 @@ fn party(id: &str, name: Option<&str>) -> Party {
 /// The body of the newest outbox message next to the conversation as the
 /// tables hold it after the commit (read with the same participant bound).
 fn shaped_and_stored(store: &Store, chat: &str) -> (String, String) {
-    let seq = count(store, "SELECT MAX(seq) FROM outbox");
+    let seq = count(store, "SELECT MAX(COALESCE(seq, id)) FROM queue");
     let body = lock(&store.0.shared.bodies)
         .get(seq)
         .unwrap()
@@ -825,14 +882,16 @@ async fn bodies_behind_a_head_are_read_ahead_and_released_by_their_delivery() {
         store.cached_body(head).is_none(),
         "nothing kept after a restart"
     );
+    let seqs = |entries: &[Entry]| entries.iter().map(|e| e.seq).collect::<Vec<_>>();
     let ahead = store.read_ahead(head, 2);
-    assert_eq!(ahead, vec![head.entry.seq + 1, head.entry.seq + 2]);
-    for (seq, body) in ahead.iter().zip(store.payloads(&ahead, SHAPE).unwrap()) {
+    assert_eq!(seqs(&ahead), vec![head.entry.seq + 1, head.entry.seq + 2]);
+    let ids: Vec<i64> = ahead.iter().map(|e| e.id).collect();
+    for (e, body) in ahead.iter().zip(store.payloads(&ids, SHAPE).unwrap()) {
         let (payload, guid) = body.unwrap();
-        store.keep_body(*seq, body_of(payload, guid));
+        store.keep_body(e.seq, body_of(payload, guid));
     }
     assert_eq!(
-        store.read_ahead(head, 8),
+        seqs(&store.read_ahead(head, 8)),
         vec![head.entry.seq + 3],
         "kept ones are not read again"
     );
@@ -890,14 +949,13 @@ fn hot_statements_search_by_key() {
         conversations::PRUNE_HANDLES,
         conversations::HANDLE_CURSOR,
         known::RAISE_ACTIVITY,
-        queue::INSERT_OUTBOX,
-        queue::INSERT_DELIVERY,
-        queue::DELETE_DELIVERY,
-        queue::DELETE_DELIVERED,
-        queue::HAS_SIBLINGS,
-        queue::DELETE_OUTBOX,
+        queue::INSERT_ROW,
+        queue::DELETE_ROW,
         queue::RECORD_FAILURE,
         queue::PAYLOAD,
+        queue::KEEP_PAYLOAD,
+        queue::ASSIGN,
+        queue::COPY_ROW,
         queue::BUMP_META,
         queue::SET_META,
         queue::GET_META,
@@ -1017,8 +1075,9 @@ async fn a_full_disk_refuses_in_order_reports_and_recovers() {
     assert_eq!((stats.depth, stats.store_error), (5, None));
     let order: Vec<i64> = store
         .read(|c| {
-            let mut st =
-                c.prepare("SELECT seq FROM outbox WHERE chat_guid = 'zoom;+;a' ORDER BY seq")?;
+            let mut st = c.prepare(
+                "SELECT COALESCE(seq, id) FROM queue WHERE chat_guid = 'zoom;+;a' ORDER BY 1",
+            )?;
             let v = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
             Ok(v)
         })
@@ -1026,8 +1085,9 @@ async fn a_full_disk_refuses_in_order_reports_and_recovers() {
     assert_eq!(order.len(), 4);
     let guids: Vec<String> = store
         .read(|c| {
-            let mut st =
-                c.prepare("SELECT guid FROM outbox WHERE chat_guid = 'zoom;+;a' ORDER BY seq")?;
+            let mut st = c.prepare(
+                "SELECT guid FROM queue WHERE chat_guid = 'zoom;+;a' ORDER BY COALESCE(seq, id)",
+            )?;
             let v = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
             Ok(v)
         })
