@@ -1,23 +1,21 @@
 //! Webhook bodies kept in memory from their commit until their last
 //! delivery, within a byte budget, so the delivery worker seldom reads them
 //! back from the database (a read is a hop to a blocking thread). The
-//! journal stays the truth: a body that is not here is read from `outbox`.
+//! journal stays the truth: a body that is not here is read back (or rebuilt
+//! from its message) by delivery id.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Bytes of bodies kept at their commit at most; beyond it new bodies are
-/// read back when their turn comes (a large backlog costs disk reads, not
-/// memory). 2 MB (was 4) kept the blast's rate and its peak RSS under 40 MB
-/// with mimalloc (docs/performance.md, "Allocator").
-pub(crate) const BODY_BUDGET: usize = 2 << 20;
-
-/// Bytes of bodies kept at most counting those read back ahead of their
-/// turn. A drained backlog spreads its read-ahead over every conversation
-/// behind: 2 MB (about 1,400 bodies) left two or three per conversation of
-/// the bench's 550, and the first tenth of a 100k drain ran at a third of
-/// the rate of its last (docs/performance.md, "CPU per event").
-pub(crate) const READ_AHEAD_BUDGET: usize = 8 << 20;
+/// Bytes of bodies kept at most, at their commit or read back ahead of
+/// their turn; beyond it new bodies are read back (and rebuilt) when their
+/// turn comes, so a large backlog costs disk reads, not memory. 8 MB: once
+/// the writer got cheaper (one row per delivery), a blast's ingest ran ahead
+/// of its deliveries by more than 2 MB of bodies (the budget until
+/// 2026-12), and rebuilding the spilled ones took 12 % of the CPU and a
+/// third of the rate; a drained backlog also spreads its read-ahead over
+/// every conversation behind (docs/performance.md, "CPU per event").
+pub(crate) const BODY_BUDGET: usize = 8 << 20;
 
 /// A message's webhook body and guid.
 #[derive(Debug, Clone)]
@@ -43,21 +41,11 @@ pub(crate) struct Bodies {
 }
 
 impl Bodies {
-    /// Keeps `body` for `refs` deliveries of message `seq` at its commit, if
-    /// it fits within [`BODY_BUDGET`].
+    /// Keeps `body` for `refs` deliveries of message `seq` (at its commit,
+    /// or read back ahead of its turn), if it fits within [`BODY_BUDGET`].
     pub(crate) fn insert(&mut self, seq: i64, body: Body, refs: usize) {
-        self.keep(seq, body, refs, BODY_BUDGET);
-    }
-
-    /// Keeps a body read back ahead of its one delivery, if it fits within
-    /// [`READ_AHEAD_BUDGET`].
-    pub(crate) fn insert_read_ahead(&mut self, seq: i64, body: Body) {
-        self.keep(seq, body, 1, READ_AHEAD_BUDGET);
-    }
-
-    fn keep(&mut self, seq: i64, body: Body, refs: usize, budget: usize) {
         let size = body.payload.len() + body.guid.len();
-        if refs == 0 || self.bytes + size > budget || self.slots.contains_key(&seq) {
+        if refs == 0 || self.bytes + size > BODY_BUDGET || self.slots.contains_key(&seq) {
             return;
         }
         self.bytes += size;
@@ -125,10 +113,9 @@ mod tests {
         b.insert(3, body(1), 1);
         assert!(b.get(2).is_some());
         assert!(b.get(3).is_none(), "over the budget: read back later");
-        b.insert_read_ahead(3, body(READ_AHEAD_BUDGET - BODY_BUDGET));
-        assert!(b.get(3).is_some(), "read ahead: the larger budget");
-        b.insert_read_ahead(4, body(1));
-        assert!(b.get(4).is_none(), "over the read-ahead budget");
+        b.release(2);
+        b.insert(3, body(1), 1);
+        assert!(b.get(3).is_some(), "room again");
         b.clear();
         assert_eq!(b.bytes(), 0);
     }

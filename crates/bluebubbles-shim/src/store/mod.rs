@@ -586,7 +586,7 @@ impl Store {
     /// Up to `max` deliveries queued behind `d` in its lane whose bodies are
     /// not kept in memory: worth reading with `d`'s.
     pub(crate) fn read_ahead(&self, d: &Dispatch, max: usize) -> Vec<Entry> {
-        if lock(&self.0.shared.bodies).bytes() > bodies::READ_AHEAD_BUDGET / 4 * 3 {
+        if lock(&self.0.shared.bodies).bytes() > bodies::BODY_BUDGET / 4 * 3 {
             // Bodies read now would not be kept.
             return Vec::new();
         }
@@ -601,7 +601,7 @@ impl Store {
     /// Keeps a body read ahead for the one delivery of its lane that will
     /// use it (within the memory budget).
     pub(crate) fn keep_body(&self, seq: i64, body: Body) {
-        lock(&self.0.shared.bodies).insert_read_ahead(seq, body);
+        lock(&self.0.shared.bodies).insert(seq, body, 1);
     }
 
     /// Loads the bodies and message guids of deliveries by id (one read

@@ -256,33 +256,23 @@ mod tests {
         )
         .unwrap();
         migrations().to_latest(&mut conn).unwrap();
-        let rows: Vec<(i64, Option<i64>, String, String, String, i64, i64)> = conn
-            .prepare("SELECT seq, webhook_id, guid, payload, state, attempts, next_attempt_ms FROM queue ORDER BY id")
+        let rows: Vec<String> = conn
+            .prepare(
+                "SELECT concat_ws(' ', seq, COALESCE(webhook_id, '-'), guid, payload, state, attempts, next_attempt_ms, last_error)
+                 FROM queue ORDER BY id",
+            )
             .unwrap()
-            .query_map([], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
-            })
+            .query_map([], |r| r.get(0))
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        let row = |seq, hook, guid: &str, payload: &str, state: &str, attempts, next| {
-            (
-                seq,
-                hook,
-                guid.to_owned(),
-                payload.to_owned(),
-                state.to_owned(),
-                attempts,
-                next,
-            )
-        };
         assert_eq!(
             rows,
             [
-                row(10, Some(1), "two-hooks", "{\"kept\":1}", "pending", 0, 0),
-                row(10, Some(2), "two-hooks", "{\"kept\":1}", "pending", 1, 99),
-                row(11, Some(1), "dead", "", "dead", 12, 0),
-                row(12, None, "waiting", "", "pending", 0, 0),
+                "10 1 two-hooks {\"kept\":1} pending 0 0",
+                "10 2 two-hooks {\"kept\":1} pending 1 99 HTTP 500",
+                "11 1 dead  dead 12 0 HTTP 404",
+                "12 - waiting  pending 0 0",
             ]
         );
         conn.execute(
