@@ -145,9 +145,8 @@ fn letter_json(d: &DeadLetter) -> Value {
 /// The counts and a table of dead letters.
 fn list(letters: &[DeadLetter], stats: &OutboxStats, now_ms: i64) -> String {
     let mut out = format!(
-        "outbox: {} undelivered message{}, {} pending deliver{}, {} dead letter{}\n",
+        "outbox: {} undelivered, {} pending deliver{}, {} dead letter{}\n",
         stats.depth,
-        if stats.depth == 1 { "" } else { "s" },
         stats.pending,
         if stats.pending == 1 { "y" } else { "ies" },
         stats.dead_letters,
@@ -258,7 +257,7 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
-            "outbox: 3 undelivered messages, 1 pending delivery, 2 dead letters"
+            "outbox: 3 undelivered, 1 pending delivery, 2 dead letters"
         );
         assert_eq!(
             lines[2],
@@ -272,7 +271,7 @@ mod tests {
         assert!(lines[4].ends_with(&format!("{}…", "x".repeat(ERROR_WIDTH - 1))));
         assert_eq!(
             list(&[], &OutboxStats::default(), NOW),
-            "outbox: 0 undelivered messages, 0 pending deliveries, 0 dead letters\n"
+            "outbox: 0 undelivered, 0 pending deliveries, 0 dead letters\n"
         );
     }
 

@@ -137,7 +137,7 @@ async fn outbox_lists_shows_retries_and_drops_dead_letters_while_the_sidecar_run
     assert_eq!(out.code, Some(0), "{out:?}");
     assert!(
         out.stdout
-            .starts_with("outbox: 3 undelivered messages, 0 pending deliveries, 3 dead letters\n"),
+            .starts_with("outbox: 3 undelivered, 0 pending deliveries, 3 dead letters\n"),
         "{}",
         out.stdout
     );
