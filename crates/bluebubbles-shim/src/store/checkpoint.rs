@@ -24,9 +24,12 @@ use rusqlite::hooks::Wal;
 
 use crate::ShimError;
 
-/// WAL frames (pages) after which the checkpoint thread is nudged: SQLite's
-/// own `wal_autocheckpoint` default.
-const NUDGE_FRAMES: i32 = 1000;
+/// WAL frames (pages) after which the checkpoint thread is nudged (SQLite's
+/// own `wal_autocheckpoint` default is 1,000). A page written again before
+/// the checkpoint (an index page hit by many events, the outbox's pages that
+/// rows enter and leave) is copied once: at 4,000 the checkpoint thread used
+/// about 40 % less CPU in a blast, and p99 at 1,000/s did not move.
+const NUDGE_FRAMES: i32 = 4000;
 /// WAL frames after which the writer checkpoints itself so the WAL restarts
 /// (about 32 MiB at 4 KiB pages).
 const INLINE_FRAMES: i32 = 8000;
