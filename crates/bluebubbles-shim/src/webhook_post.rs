@@ -1,23 +1,24 @@
 //! The POST of one webhook delivery.
 //!
 //! A webhook on this machine (`http://` to a loopback address, the gateway's
-//! usual place) is posted with hyper's pooled HTTP/1 client. Every other URL
-//! goes through reqwest, which adds TLS, proxies and credentials in the URL.
-//! A blast makes one POST per event, and reqwest's layers (URL parsing,
-//! redirect policy, retry and timeout futures) around hyper were most of the
-//! POST's CPU on loopback (docs/performance.md, "CPU per event").
+//! usual place) is posted over HTTP/1 connections of its own, kept open
+//! between POSTs. Every other URL goes through reqwest, which adds TLS,
+//! proxies and credentials in the URL. A blast makes one POST per event, and
+//! reqwest's layers (URL parsing, redirect policy, retry and timeout
+//! futures), then hyper's generic pool (checkout, per-response connection
+//! info), were most of the POST's CPU on loopback (docs/performance.md,
+//! "CPU per event").
 
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
-use hyper::{HeaderMap, Request, StatusCode, Uri};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::header::{CONTENT_TYPE, HOST, HeaderValue, RETRY_AFTER};
+use hyper::{HeaderMap, Request, Response, StatusCode, Uri};
+use hyper_util::rt::TokioIo;
 
 use crate::outbox::{auth_header, redact_url};
 use crate::store::Attempt;
@@ -26,24 +27,24 @@ use crate::store::Attempt;
 /// be reused; a longer one is dropped unread with its connection.
 const MAX_ANSWER: usize = 64 * 1024;
 
-/// The clients deliveries use. Cheap to clone.
+/// Idle connections kept per loopback webhook (deliveries in flight are
+/// fewer: 64 by default).
+const MAX_IDLE: usize = 256;
+
+/// The client for other webhooks. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct WebhookClient {
-    local: Client<HttpConnector, Full<Bytes>>,
     other: reqwest::Client,
 }
 
 impl WebhookClient {
-    /// Both clients; neither follows redirects.
+    /// The client for webhooks that are not on this machine; it does not
+    /// follow redirects.
     ///
     /// # Errors
     /// reqwest cannot build its client (no TLS roots).
     pub(crate) fn new() -> Result<Self, reqwest::Error> {
-        // As reqwest does: no Nagle delay on a request written in parts.
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
         Ok(Self {
-            local: Client::builder(TokioExecutor::new()).build(connector),
             other: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()?,
@@ -60,21 +61,23 @@ impl WebhookClient {
         timeout: Duration,
     ) -> Attempt {
         match &target.how {
-            How::Local(uri) => {
-                let answer = tokio::time::timeout(
-                    timeout,
-                    self.post_local(uri.clone(), target.auth, payload, secret),
-                )
-                .await;
-                match answer {
-                    Ok(Ok(response)) => {
+            How::Local(local) => {
+                let request = match local.request(target.auth, payload, secret) {
+                    Ok(request) => request,
+                    Err(error) => return Attempt::Failed(error),
+                };
+                match tokio::time::timeout(timeout, local.send(request)).await {
+                    Ok(Ok((response, connection))) => {
                         let (parts, body) = response.into_parts();
                         // The status decides. The answer is read to the end
-                        // so the connection goes back to the pool; one too
-                        // long or too slow only costs its connection.
-                        let _ =
+                        // so the connection can be used again; one too long
+                        // or too slow only costs its connection.
+                        let read =
                             tokio::time::timeout(timeout, Limited::new(body, MAX_ANSWER).collect())
                                 .await;
+                        if matches!(read, Ok(Ok(_))) {
+                            local.put_back(connection);
+                        }
                         attempt(parts.status, &parts.headers)
                     }
                     Ok(Err(error)) => Attempt::Failed(error),
@@ -99,30 +102,119 @@ impl WebhookClient {
             How::Invalid(error) => Attempt::Failed(error.clone()),
         }
     }
+}
 
-    async fn post_local(
+/// A webhook on this machine: where to connect, the request line and `Host`
+/// header, and its connections waiting for the next POST.
+pub(crate) struct Local {
+    /// `host:port`.
+    addr: String,
+    /// Origin form: path and query.
+    path: Uri,
+    host: HeaderValue,
+    idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
+}
+
+impl Local {
+    fn new(url: &url::Url) -> Option<Self> {
+        let addr = format!("{}:{}", url.host_str()?, url.port_or_known_default()?);
+        let path = url[url::Position::BeforePath..url::Position::AfterQuery]
+            .parse()
+            .ok()?;
+        let host = HeaderValue::from_str(&url[url::Position::BeforeHost..url::Position::AfterPort])
+            .ok()?;
+        Some(Self {
+            addr,
+            path,
+            host,
+            idle: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn request(
         &self,
-        uri: Uri,
         auth: Option<&'static str>,
         payload: &str,
         secret: &str,
-    ) -> Result<hyper::Response<Incoming>, String> {
-        let mut request = Request::post(uri).header(CONTENT_TYPE, "application/json");
+    ) -> Result<Request<Full<Bytes>>, String> {
+        let mut request = Request::post(self.path.clone())
+            .header(HOST, self.host.clone())
+            .header(CONTENT_TYPE, "application/json");
         if let Some(name) = auth {
             let value = HeaderValue::from_str(secret)
                 .map_err(|_| "the webhook secret is not a valid header value".to_owned())?;
             request = request.header(name, value);
         }
-        let request = request
+        request
             .body(Full::new(Bytes::copy_from_slice(payload.as_bytes())))
-            .map_err(|e| format!("webhook request failed: {e}"))?;
-        self.local.request(request).await.map_err(|e| {
-            if e.is_connect() {
-                "could not connect to the webhook".to_owned()
-            } else {
-                format!("webhook request failed: {}", chain(&e))
+            .map_err(|e| format!("webhook request failed: {e}"))
+    }
+
+    /// Sends `request` on an idle connection, or on a new one when none is
+    /// left or the one taken had closed before the request went out (the
+    /// receiver closes idle connections after a few seconds). Gives the
+    /// answer and its connection.
+    async fn send(
+        &self,
+        mut request: Request<Full<Bytes>>,
+    ) -> Result<(Response<Incoming>, SendRequest<Full<Bytes>>), String> {
+        let failed = |e: &hyper::Error| format!("webhook request failed: {}", chain(e));
+        while let Some(mut connection) = self.take_idle() {
+            // Ready once its previous exchange is wound up; an error means
+            // it has closed.
+            if connection.ready().await.is_err() {
+                continue;
             }
-        })
+            match connection.try_send_request(request).await {
+                Ok(response) => return Ok((response, connection)),
+                Err(mut e) => match e.take_message() {
+                    // Not sent: try the next connection.
+                    Some(unsent) => request = unsent,
+                    None => return Err(failed(e.error())),
+                },
+            }
+        }
+        let mut connection = self.connect().await?;
+        let response = connection
+            .send_request(request)
+            .await
+            .map_err(|e| failed(&e))?;
+        Ok((response, connection))
+    }
+
+    fn take_idle(&self) -> Option<SendRequest<Full<Bytes>>> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some(connection) = idle.pop() {
+            if !connection.is_closed() {
+                return Some(connection);
+            }
+        }
+        None
+    }
+
+    fn put_back(&self, connection: SendRequest<Full<Bytes>>) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_IDLE {
+            idle.push(connection);
+        }
+    }
+
+    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, String> {
+        let refused = |_| "could not connect to the webhook".to_owned();
+        let stream = tokio::net::TcpStream::connect(&self.addr)
+            .await
+            .map_err(refused)?;
+        // No Nagle delay on a request written in parts.
+        stream.set_nodelay(true).map_err(refused)?;
+        let (connection, driver) = http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("webhook request failed: {}", chain(&e)))?;
+        tokio::spawn(async move {
+            if let Err(e) = driver.await {
+                tracing::debug!(error = %chain(&e), "webhook connection ended");
+            }
+        });
+        Ok(connection)
     }
 }
 
@@ -185,7 +277,7 @@ fn describe(e: &reqwest::Error) -> String {
 /// How a webhook's POSTs are made.
 enum How {
     /// hyper, to a loopback address over plain HTTP, no credentials in the URL.
-    Local(Uri),
+    Local(Local),
     /// reqwest: any other URL.
     Other(url::Url),
     /// The URL does not parse: every attempt fails with this.
@@ -207,9 +299,9 @@ pub(crate) struct Target {
 impl Target {
     fn new(raw: String) -> Self {
         let how = match url::Url::parse(&raw) {
-            Ok(url) if is_local_plain(&url) => match url.as_str().parse::<Uri>() {
-                Ok(uri) => How::Local(uri),
-                Err(_) => How::Other(url),
+            Ok(url) if is_local_plain(&url) => match Local::new(&url) {
+                Some(local) => How::Local(local),
+                None => How::Other(url),
             },
             Ok(url) => How::Other(url),
             Err(e) => How::Invalid(format!("invalid webhook URL: {e}")),
@@ -288,7 +380,7 @@ mod tests {
         assert_eq!(first.shown, "http://127.0.0.1:3000/hook");
         assert_eq!(first.auth, None);
         assert!(
-            matches!(&first.how, How::Local(uri) if uri == url),
+            matches!(&first.how, How::Local(l) if l.addr == "127.0.0.1:3000" && l.path == "/hook?password=hunter2" && l.host == "127.0.0.1:3000"),
             "{first:?}"
         );
         // An id reused by another webhook gets that webhook's target.
@@ -381,6 +473,54 @@ mod tests {
             matches!(&a, Attempt::Failed(e) if e == "could not connect to the webhook"),
             "{a:?}"
         );
+    }
+
+    /// A plain HTTP/1 server answering 200; counts the connections it
+    /// accepts, and closes each after one answer unless `keep_alive`.
+    async fn counting_server(
+        keep_alive: bool,
+    ) -> (std::net::SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&accepted);
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                let service = hyper::service::service_fn(|_req| async {
+                    Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from("ok"))))
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .keep_alive(keep_alive)
+                        .serve_connection(TokioIo::new(tcp), service),
+                );
+            }
+        });
+        (addr, accepted)
+    }
+
+    /// Connections are kept between POSTs; one the receiver closed is
+    /// replaced without failing the attempt.
+    #[tokio::test]
+    async fn connections_are_reused_and_closed_ones_replaced() {
+        use std::sync::atomic::Ordering;
+        let client = WebhookClient::new().unwrap();
+        let timeout = Duration::from_secs(5);
+        for (keep_alive, connections) in [(true, 1), (false, 5)] {
+            let (addr, accepted) = counting_server(keep_alive).await;
+            let target = Target::new(format!("http://{addr}/hook"));
+            for _ in 0..5 {
+                let a = client.post(&target, "{}", "s", timeout).await;
+                assert!(matches!(a, Attempt::Delivered), "{a:?}");
+            }
+            assert_eq!(
+                accepted.load(Ordering::SeqCst),
+                connections,
+                "keep-alive {keep_alive}"
+            );
+        }
     }
 
     #[test]
