@@ -36,11 +36,18 @@ pub(super) const PAYLOAD: &str = "SELECT payload, guid, chat_guid FROM queue WHE
 /// Writes a body into a row that has none (a dead letter keeps its own).
 pub(super) const KEEP_PAYLOAD: &str =
     "UPDATE queue SET payload = ?2 WHERE id = ?1 AND payload = ''";
-/// The row id of the message behind the oldest row without a body: the
-/// pruner keeps it and every later message.
-pub(super) const OLDEST_UNBUILT: &str =
-    "SELECT m.rowid FROM queue q JOIN messages m ON m.guid = q.guid
-     WHERE q.payload = '' ORDER BY q.id LIMIT 1";
+/// The row id of the oldest message a row without a body still needs: the
+/// pruner keeps it and every later message. Messages are in `seq` order,
+/// and a row's `seq` is its id or, when set, below it; so the oldest is the
+/// first such row by id or the first by a `seq` of its own, whichever comes
+/// first (two keyed probes).
+pub(super) const OLDEST_UNBUILT: &str = "SELECT m.rowid FROM messages m WHERE m.guid = (
+     SELECT guid FROM (
+       SELECT * FROM (SELECT guid, id AS k FROM queue WHERE payload = '' ORDER BY id LIMIT 1)
+       UNION ALL
+       SELECT * FROM (SELECT guid, seq AS k FROM queue
+                      WHERE seq IS NOT NULL AND payload = '' ORDER BY seq LIMIT 1)
+     ) ORDER BY k LIMIT 1)";
 pub(super) const BUMP_META: &str = "INSERT INTO meta (key, value) VALUES (?1, ?2)
      ON CONFLICT (key) DO UPDATE SET value = meta.value + excluded.value";
 pub(super) const SET_META: &str = "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value";

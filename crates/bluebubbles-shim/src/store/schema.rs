@@ -113,7 +113,9 @@ const M4_SENT_PARTS: &str = "ALTER TABLE messages ADD COLUMN parts TEXT NOT NULL
 /// is the message's place in its lanes, shared by the rows of one message;
 /// NULL means the row's own id (a message's first row). Rows are copied in
 /// message order, and new ids start above every old `seq`, so order holds
-/// across the upgrade.
+/// across the upgrade. Only rows with a `seq` of their own (a message's
+/// later rows, copied rows) enter `queue_by_seq`, which finds the oldest
+/// message an outbox row still needs.
 const M5_ONE_ROW_PER_DELIVERY: &str = "
 CREATE TABLE queue (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -145,6 +147,7 @@ DROP TABLE deliveries;
 DROP TABLE outbox;
 CREATE INDEX queue_dead ON queue (id) WHERE state = 'dead';
 CREATE INDEX queue_waiting ON queue (id) WHERE webhook_id IS NULL;
+CREATE INDEX queue_by_seq ON queue (seq) WHERE seq IS NOT NULL;
 ";
 
 /// Every migration, oldest first. Append; never edit a released step.

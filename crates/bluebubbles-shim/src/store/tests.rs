@@ -414,6 +414,53 @@ async fn waiting_messages_go_to_the_webhooks_that_come() {
     assert_eq!(count(&store, "SELECT COUNT(*) FROM queue"), 0);
 }
 
+/// The pruner keeps the oldest message any row still needs, also when that
+/// row is a copy made for a second webhook (a higher id, an older seq).
+#[tokio::test]
+async fn the_oldest_needed_message_counts_copied_rows() {
+    let store = Store::open_in_memory().unwrap();
+    for (i, id) in ["w1", "w2"].into_iter().enumerate() {
+        one(&store, msg(id, "zoom;+;A", i as i64), 1, SHAPE)
+            .await
+            .unwrap();
+    }
+    store
+        .sync_config_webhooks(&[HOOK.into(), "http://127.0.0.1:9/other".into()], 5)
+        .unwrap();
+    let oldest = |store: &Store| {
+        store
+            .0
+            .journal
+            .call(Durability::Normal, |conn, _| queue::oldest_unbuilt(conn))
+            .unwrap()
+    };
+    let rowid = |guid: &str| {
+        count(
+            &store,
+            &format!("SELECT rowid FROM messages WHERE guid = '{guid}'"),
+        )
+    };
+    assert_eq!(oldest(&store), Some(rowid("w1")));
+    // w1's first row is delivered; its copy (id 3) still needs w1.
+    let first: i64 = count(&store, "SELECT MIN(id) FROM queue");
+    store
+        .0
+        .journal
+        .call(Durability::Normal, move |conn, _| {
+            Ok(conn.execute("DELETE FROM queue WHERE id = ?1", [first])?)
+        })
+        .unwrap();
+    assert_eq!(oldest(&store), Some(rowid("w1")));
+    store
+        .0
+        .journal
+        .call(Durability::Normal, |conn, _| {
+            Ok(conn.execute("DELETE FROM queue WHERE guid = 'w1'", [])?)
+        })
+        .unwrap();
+    assert_eq!(oldest(&store), Some(rowid("w2")));
+}
+
 #[tokio::test]
 async fn retries_keep_order_then_dead_letter_and_requeue() {
     let store = Store::open_in_memory().unwrap();
