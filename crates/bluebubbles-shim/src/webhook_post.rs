@@ -106,7 +106,7 @@ impl WebhookClient {
 
 /// A webhook on this machine: where to connect, the request line and `Host`
 /// header, and its connections waiting for the next POST.
-pub(crate) struct Local {
+struct Local {
     /// `host:port`.
     addr: String,
     /// Origin form: path and query.
@@ -158,7 +158,6 @@ impl Local {
         &self,
         mut request: Request<Full<Bytes>>,
     ) -> Result<(Response<Incoming>, SendRequest<Full<Bytes>>), String> {
-        let failed = |e: &hyper::Error| format!("webhook request failed: {}", chain(e));
         while let Some(mut connection) = self.take_idle() {
             // Ready once its previous exchange is wound up; an error means
             // it has closed.
@@ -208,7 +207,7 @@ impl Local {
         stream.set_nodelay(true).map_err(refused)?;
         let (connection, driver) = http1::handshake(TokioIo::new(stream))
             .await
-            .map_err(|e| format!("webhook request failed: {}", chain(&e)))?;
+            .map_err(|e| failed(&e))?;
         tokio::spawn(async move {
             if let Err(e) = driver.await {
                 tracing::debug!(error = %chain(&e), "webhook connection ended");
@@ -216,6 +215,11 @@ impl Local {
         });
         Ok(connection)
     }
+}
+
+/// A transport error of a loopback POST, with its causes (no URL).
+fn failed(e: &hyper::Error) -> String {
+    format!("webhook request failed: {}", chain(e))
 }
 
 /// An error and its sources, one line (no URL: hyper's errors carry none).
