@@ -33,7 +33,7 @@ struct Slot {
     refs: usize,
 }
 
-/// The cache, keyed by `outbox.seq`.
+/// The cache, keyed by the message's `seq` (shared by its rows).
 #[derive(Debug, Default)]
 pub(crate) struct Bodies {
     slots: HashMap<i64, Slot>,

@@ -7,7 +7,7 @@
 //! - [`conversations`]: handles, conversations, participants, messages.
 //! - [`known`]: the writer's memory of handles and conversations, so a
 //!   message to a known conversation rewrites none of their rows.
-//! - [`queue`]: outbox rows, deliveries, dead letters, webhooks, counters.
+//! - [`queue`]: the outbox (one row per delivery), dead letters, webhooks, counters.
 //! - [`writer`]: the writer's state and its periodic pruning and vacuum.
 //! - [`bodies`]: webhook bodies kept in memory until delivered (bounded).
 //! - The in-memory [`Scheduler`] (in `crate::scheduler`) is loaded here at
@@ -183,7 +183,7 @@ impl std::fmt::Debug for Store {
 struct Stored {
     fresh: bool,
     deliveries: Vec<(LaneKey, Entry)>,
-    /// The webhook body by `outbox.seq`, for the in-memory cache.
+    /// The webhook body by its message's `seq`, for the in-memory cache.
     body: Option<(i64, Body)>,
 }
 
