@@ -18,7 +18,8 @@
 //! changes) commits with `synchronous=FULL`; a group of attempt results only
 //! uses `NORMAL`: such a commit may be lost to a power cut (never to a
 //! process crash), which only means a redelivery, and the next FULL commit
-//! makes it durable too.
+//! makes it durable too. Nobody waits on attempt results, so a group of
+//! them alone first waits briefly for other jobs to share its commit.
 
 use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -43,7 +44,17 @@ pub(crate) enum Durability {
     /// `synchronous=NORMAL`: survives a crash of the process, may roll back
     /// after a power cut until the next FULL commit.
     Normal,
+    /// `NORMAL`, and no caller waits on the commit (delivery results): a
+    /// group of these alone waits up to [`LAZY_WAIT`] for company.
+    Lazy,
 }
+
+/// How long a group of [`Durability::Lazy`] jobs alone waits for another job
+/// before it commits. At a trickle of events each delivery's result would
+/// otherwise commit on its own, writing the queue and counter pages to the
+/// WAL a second time per event: at 1,000 events/s about 40 % of the commits
+/// and a fifth of the WAL's frames.
+const LAZY_WAIT: Duration = Duration::from_millis(2);
 
 /// What the writer thread does between groups and on its own schedule.
 pub(crate) trait Writer: Send + 'static {
@@ -335,10 +346,11 @@ fn write_loop<W: Writer>(
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         };
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+        take_queued(rx, &mut batch);
+        if batch.iter().all(|j| j.durability() == Durability::Lazy) {
+            if let Ok(job) = rx.recv_timeout(LAZY_WAIT) {
+                batch.push(job);
+                take_queued(rx, &mut batch);
             }
         }
         TROUBLE.with(|t| t.borrow_mut().take());
@@ -379,6 +391,16 @@ fn write_loop<W: Writer>(
         }
     }
     state.maintain(conn);
+}
+
+/// Adds the jobs already queued to `batch`, up to [`MAX_BATCH`].
+fn take_queued<W>(rx: &mpsc::Receiver<BoxedJob<W>>, batch: &mut Vec<BoxedJob<W>>) {
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
 }
 
 /// Commits one group; the error text when the group failed as a whole.

@@ -651,7 +651,7 @@ impl Store {
                 // One DELETE: no savepoint (one per delivery cost its
                 // statement and a copy of every page the delete touched).
                 self.0.journal.submit_parts(
-                    Durability::Normal,
+                    Durability::Lazy,
                     move |conn, w| {
                         let removed = queue::remove_delivery(conn, id)?;
                         if removed {
@@ -710,7 +710,7 @@ impl Store {
                 let hook = Arc::clone(&shared);
                 // One UPDATE: no savepoint needed.
                 self.0.journal.submit_parts(
-                    Durability::Normal,
+                    Durability::Lazy,
                     move |conn, w| {
                         let found = queue::record_failure(conn, id, attempts, dead, next_ms, &error)?;
                         if found && dead {

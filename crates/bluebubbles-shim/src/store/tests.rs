@@ -130,6 +130,43 @@ fn picky(m: &MessageRecord, c: &ChatRecord) -> String {
     bb::new_message_event(m, c)
 }
 
+/// A delivery result nobody waits on shares the commit of the message
+/// queued behind it (at FULL), and one alone still commits.
+#[tokio::test]
+async fn delivery_results_share_the_next_commit_and_commit_alone_too() {
+    let db = TempDb::new();
+    let store = Store::open(db.path()).unwrap();
+    let (done, is_done) = std_mpsc::channel();
+    let lazy = |done: std_mpsc::Sender<()>| {
+        move |r: Result<(), ShimError>| {
+            r.unwrap();
+            let _ = done.send(());
+        }
+    };
+    let before = store.commits();
+    let gate = hold_writer(&store);
+    store
+        .0
+        .journal
+        .submit(Durability::Lazy, |_, _| Ok(()), lazy(done.clone()));
+    let stored = one(&store, msg("m1", "zoom;+;c1", 1), 1, SHAPE);
+    drop(gate);
+    assert!(stored.await.unwrap());
+    is_done
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(store.commits() - before, 2, "the parked group and one more");
+
+    store
+        .0
+        .journal
+        .submit(Durability::Lazy, |_, _| Ok(()), lazy(done));
+    is_done
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(store.commits() - before, 3);
+}
+
 #[tokio::test]
 async fn queued_inbound_messages_share_one_commit_and_all_are_acknowledged() {
     let db = TempDb::new();
