@@ -207,38 +207,72 @@ mod tests {
         conn
     }
 
+    /// A WAL-mode database in a folder of its own, with a table `t`.
+    struct Scratch {
+        dir: std::path::PathBuf,
+        writer: Connection,
+    }
+
+    impl Scratch {
+        fn new() -> Self {
+            let dir = std::env::temp_dir().join(format!(
+                "bb-checkpoint-{}-{}",
+                std::process::id(),
+                rand::random::<u64>()
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            let writer = wal_mode(&dir.join("db"));
+            writer
+                .execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+                .unwrap();
+            Self { dir, writer }
+        }
+
+        fn checkpointer(&self, nudge: i32, inline: i32) -> Checkpointer {
+            let conn = wal_mode(&self.dir.join("db"));
+            Checkpointer::with_limits(&self.writer, conn, nudge, inline).unwrap()
+        }
+
+        /// Commits group `n`: four rows of about one page each.
+        fn commit_group(&self, n: i64) {
+            let body = "x".repeat(3000);
+            self.writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+            for i in 0..4 {
+                self.writer
+                    .execute(
+                        "INSERT INTO t (id, body) VALUES (?1, ?2)",
+                        rusqlite::params![n * 4 + i, body],
+                    )
+                    .unwrap();
+            }
+            self.writer.execute_batch("COMMIT").unwrap();
+        }
+
+        fn rows(&self) -> i64 {
+            self.writer
+                .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+                .unwrap()
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
     /// The thread copies the WAL into the database while the writer goes on;
     /// the writer restarts the WAL once it passes the inline bound, so the
     /// WAL file stays bounded, and every row is there.
     #[test]
     fn checkpoints_run_beside_the_writer_and_bound_the_wal() {
-        let dir = std::env::temp_dir().join(format!(
-            "bb-checkpoint-{}-{}",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("db");
-        let writer = wal_mode(&path);
-        writer
-            .execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
-            .unwrap();
-        let checkpointer = Checkpointer::with_limits(&writer, wal_mode(&path), 20, 200).unwrap();
-        let body = "x".repeat(3000);
+        let db = Scratch::new();
+        let checkpointer = db.checkpointer(20, 200);
         let mut largest_wal = 0;
         for group in 0..300 {
-            writer.execute_batch("BEGIN IMMEDIATE").unwrap();
-            for i in 0..4 {
-                writer
-                    .execute(
-                        "INSERT INTO t (id, body) VALUES (?1, ?2)",
-                        rusqlite::params![group * 4 + i, body],
-                    )
-                    .unwrap();
-            }
-            writer.execute_batch("COMMIT").unwrap();
-            checkpointer.after_commit(&writer);
-            largest_wal = largest_wal.max(std::fs::metadata(dir.join("db-wal")).unwrap().len());
+            db.commit_group(group);
+            checkpointer.after_commit(&db.writer);
+            largest_wal = largest_wal.max(std::fs::metadata(db.dir.join("db-wal")).unwrap().len());
         }
         // Without checkpoints the WAL would hold every page (about 1,200
         // frames); it never holds much more than the inline bound plus one
@@ -254,12 +288,7 @@ mod tests {
             runs.load(Ordering::Relaxed) > 0,
             "no background checkpoint ran"
         );
-        let rows: i64 = writer
-            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(rows, 1200);
-        drop(writer);
-        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(db.rows(), 1200);
     }
 
     /// One nudge per cycle: once the thread has copied the WAL, the writer's
@@ -267,39 +296,18 @@ mod tests {
     /// the inline bound.
     #[test]
     fn the_wal_starts_over_after_each_copy_without_the_inline_bound() {
-        let dir = std::env::temp_dir().join(format!(
-            "bb-checkpoint-cycle-{}-{}",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("db");
-        let writer = wal_mode(&path);
-        writer
-            .execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
-            .unwrap();
-        let checkpointer =
-            Checkpointer::with_limits(&writer, wal_mode(&path), 20, 100_000).unwrap();
-        let body = "x".repeat(3000);
+        let db = Scratch::new();
+        let checkpointer = db.checkpointer(20, 100_000);
         let (mut largest, mut restarts, mut last) = (0, 0, 0);
         for group in 0..120 {
-            writer.execute_batch("BEGIN IMMEDIATE").unwrap();
-            for i in 0..4 {
-                writer
-                    .execute(
-                        "INSERT INTO t (id, body) VALUES (?1, ?2)",
-                        rusqlite::params![group * 4 + i, body],
-                    )
-                    .unwrap();
-            }
-            writer.execute_batch("COMMIT").unwrap();
+            db.commit_group(group);
             let frames = WAL_FRAMES.with(Cell::get);
             largest = largest.max(frames);
             if frames < last {
                 restarts += 1;
             }
             last = frames;
-            checkpointer.after_commit(&writer);
+            checkpointer.after_commit(&db.writer);
             // Let a nudged thread finish its copy before the next group
             // (bounded: 10 s).
             for _ in 0..10_000 {
@@ -319,11 +327,6 @@ mod tests {
             "{runs} background runs for {restarts} cycles"
         );
         drop(checkpointer);
-        let rows: i64 = writer
-            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(rows, 480);
-        drop(writer);
-        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(db.rows(), 480);
     }
 }
