@@ -52,8 +52,8 @@ pub(crate) enum Durability {
 /// How long a group of [`Durability::Lazy`] jobs alone waits for another job
 /// before it commits. At a trickle of events each delivery's result would
 /// otherwise commit on its own, writing the queue and counter pages to the
-/// WAL a second time per event: at 1,000 events/s about 40 % of the commits
-/// and a fifth of the WAL's frames.
+/// WAL a second time per event: at 1,000 events/s half of the commits and a
+/// tenth of the WAL's frames.
 const LAZY_WAIT: Duration = Duration::from_millis(2);
 
 /// What the writer thread does between groups and on its own schedule.
