@@ -199,6 +199,7 @@ fn checkpoint(conn: &Connection, how: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::tests::TempDb;
 
     fn wal_mode(path: &std::path::Path) -> Connection {
         let conn = Connection::open(path).unwrap();
@@ -209,27 +210,23 @@ mod tests {
 
     /// A WAL-mode database in a folder of its own, with a table `t`.
     struct Scratch {
-        dir: std::path::PathBuf,
+        // Closed before the folder goes.
         writer: Connection,
+        tmp: TempDb,
     }
 
     impl Scratch {
         fn new() -> Self {
-            let dir = std::env::temp_dir().join(format!(
-                "bb-checkpoint-{}-{}",
-                std::process::id(),
-                rand::random::<u64>()
-            ));
-            std::fs::create_dir_all(&dir).unwrap();
-            let writer = wal_mode(&dir.join("db"));
+            let tmp = TempDb::new();
+            let writer = wal_mode(&tmp.path());
             writer
                 .execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
                 .unwrap();
-            Self { dir, writer }
+            Self { writer, tmp }
         }
 
         fn checkpointer(&self, nudge: i32, inline: i32) -> Checkpointer {
-            let conn = wal_mode(&self.dir.join("db"));
+            let conn = wal_mode(&self.tmp.path());
             Checkpointer::with_limits(&self.writer, conn, nudge, inline).unwrap()
         }
 
@@ -248,16 +245,16 @@ mod tests {
             self.writer.execute_batch("COMMIT").unwrap();
         }
 
+        fn wal_len(&self) -> u64 {
+            let mut wal = self.tmp.path().into_os_string();
+            wal.push("-wal");
+            std::fs::metadata(wal).unwrap().len()
+        }
+
         fn rows(&self) -> i64 {
             self.writer
                 .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
                 .unwrap()
-        }
-    }
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
 
@@ -272,7 +269,7 @@ mod tests {
         for group in 0..300 {
             db.commit_group(group);
             checkpointer.after_commit(&db.writer);
-            largest_wal = largest_wal.max(std::fs::metadata(db.dir.join("db-wal")).unwrap().len());
+            largest_wal = largest_wal.max(db.wal_len());
         }
         // Without checkpoints the WAL would hold every page (about 1,200
         // frames); it never holds much more than the inline bound plus one

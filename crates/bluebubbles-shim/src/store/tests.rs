@@ -16,10 +16,11 @@ const SHAPE: Shaper = Shaper {
 
 const HOOK: &str = "http://127.0.0.1:9/hook";
 
-struct TempDb(PathBuf);
+/// A folder of its own for a test's database, removed on drop.
+pub(super) struct TempDb(PathBuf);
 
 impl TempDb {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         let dir = std::env::temp_dir().join(format!(
             "bb-store-{}-{}",
             std::process::id(),
@@ -29,7 +30,7 @@ impl TempDb {
         Self(dir)
     }
 
-    fn path(&self) -> PathBuf {
+    pub(super) fn path(&self) -> PathBuf {
         self.0.join("store.db")
     }
 }
