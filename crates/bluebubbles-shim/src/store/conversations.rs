@@ -20,8 +20,27 @@ pub(super) const UPSERT_CHAT: &str =
         last_message_ms = MAX(chats.last_message_ms, excluded.last_message_ms)";
 pub(super) const ADD_PARTICIPANT: &str =
     "INSERT OR IGNORE INTO chat_participants (chat_guid, handle) VALUES (?1, ?2)";
-pub(super) const CHAT_BY_GUID: &str =
-    "SELECT rowid, guid, kind, display_name, last_message_ms FROM chats WHERE guid = ?1";
+/// A conversation's activity: its stored floor (see `known`) or its newest
+/// message, whichever is later (one `messages_by_chat` probe).
+macro_rules! activity {
+    () => {
+        "MAX(c.last_message_ms, COALESCE(
+            (SELECT MAX(m.date_ms) FROM messages m WHERE m.chat_guid = c.guid), 0))"
+    };
+}
+pub(super) const CHAT_BY_GUID: &str = concat!(
+    "SELECT c.rowid, c.guid, c.kind, c.display_name, ",
+    activity!(),
+    " FROM chats c WHERE c.guid = ?1"
+);
+/// A page of conversations, most recently active first (API reads: a scan
+/// of `chats` with one index probe each, then a sort).
+const CHATS_BY_ACTIVITY: &str = concat!(
+    "SELECT c.guid FROM chats c ORDER BY ",
+    activity!(),
+    " DESC, c.rowid DESC LIMIT ?1 OFFSET ?2"
+);
+const CHATS_BY_AGE: &str = "SELECT guid FROM chats ORDER BY rowid LIMIT ?1 OFFSET ?2";
 pub(super) const PARTICIPANTS: &str = "SELECT h.rowid, h.address, h.name
      FROM chat_participants p JOIN handles h ON h.rowid = p.handle
      WHERE p.chat_guid = ?1 ORDER BY p.handle";
@@ -50,10 +69,14 @@ pub(super) const PRUNE_HANDLES: &str = "DELETE FROM handles WHERE rowid IN (
        AND NOT EXISTS (SELECT 1 FROM chat_participants p WHERE p.handle = h.rowid)
      ORDER BY h.rowid LIMIT ?2)";
 
-/// Conversations whose last message is older than a cutoff (0 means "no
-/// message yet": kept).
-pub(super) const STALE_CHATS: &str = "SELECT guid FROM chats
-     WHERE last_message_ms > 0 AND last_message_ms < ?1 ORDER BY last_message_ms LIMIT ?2";
+/// Conversations whose activity is older than a cutoff (0 means "no
+/// message yet": kept): those whose floor is, checked against their newest
+/// message.
+pub(super) const STALE_CHATS: &str = concat!(
+    "SELECT c.guid FROM chats c WHERE c.last_message_ms > 0 AND c.last_message_ms < ?1 AND ",
+    activity!(),
+    " < ?1 ORDER BY c.last_message_ms LIMIT ?2"
+);
 pub(super) const DELETE_CHAT_MESSAGES: &str = "DELETE FROM messages WHERE chat_guid = ?1";
 /// Whether a conversation has a message at or after row id ?2.
 pub(super) const HAS_MESSAGES_FROM: &str =
@@ -362,15 +385,13 @@ pub(super) fn chats(
             .collect();
         return Ok((page, total));
     }
-    let order = if by_activity {
-        "last_message_ms DESC, rowid DESC"
+    let sql = if by_activity {
+        CHATS_BY_ACTIVITY
     } else {
-        "rowid ASC"
+        CHATS_BY_AGE
     };
     let guids: Vec<String> = conn
-        .prepare_cached(&format!(
-            "SELECT guid FROM chats ORDER BY {order} LIMIT ?1 OFFSET ?2"
-        ))?
+        .prepare_cached(sql)?
         .query_map(params![limit, offset], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     let mut out = Vec::with_capacity(guids.len());

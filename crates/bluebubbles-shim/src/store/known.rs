@@ -10,9 +10,13 @@
 //! another process, or a conversation changed by another kind of job. It
 //! starts empty at every open.
 //!
-//! A conversation's `last_message_ms` rises with nearly every message; the
-//! rise is noted here and written once per conversation per group, just
-//! before the group's COMMIT, so it is as durable as the messages.
+//! A conversation's activity rises with nearly every message. The stored
+//! `last_message_ms` is only a floor that reads complete from the
+//! conversation's newest message ([`conversations::CHAT_BY_GUID`]), so
+//! the rise is noted here and written, once per conversation per group just
+//! before the group's COMMIT, only when it moves the floor by at least
+//! [`ACTIVITY_STEP_MS`]: at most once a minute per conversation instead of a
+//! conversation row and two `chats_by_activity` pages per message.
 
 use std::collections::HashMap;
 
@@ -28,9 +32,14 @@ const MAX_HANDLES: usize = 50_000;
 /// Conversations remembered at most; beyond it the map starts over.
 const MAX_CHATS: usize = 8_192;
 
-/// Raises a conversation's `last_message_ms` (never lowers it).
+/// How far a conversation's activity must rise past its stored floor to be
+/// written.
+pub(super) const ACTIVITY_STEP_MS: i64 = 60_000;
+
+/// Raises a conversation's `last_message_ms` to ?2 when that rises it by at
+/// least ?3 (never lowers it).
 pub(super) const RAISE_ACTIVITY: &str =
-    "UPDATE chats SET last_message_ms = MAX(last_message_ms, ?2) WHERE guid = ?1";
+    "UPDATE chats SET last_message_ms = ?2 WHERE guid = ?1 AND last_message_ms <= ?2 - ?3";
 
 /// What the writer knows (see the module doc).
 #[derive(Debug, Default)]
@@ -158,7 +167,7 @@ impl Known {
 
 fn raise(conn: &Connection, chat_guid: &str, ms: i64) -> Result<(), ShimError> {
     conn.prepare_cached(RAISE_ACTIVITY)?
-        .execute(params![chat_guid, ms])?;
+        .execute(params![chat_guid, ms, ACTIVITY_STEP_MS])?;
     Ok(())
 }
 

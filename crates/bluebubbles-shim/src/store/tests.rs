@@ -920,24 +920,51 @@ async fn remembered_conversations_match_the_tables() {
     assert_eq!(body, stored, "a pruned conversation comes back");
 }
 
-/// A known conversation's activity is written once per group, with the
-/// group: the newest time of the group's messages.
+/// A conversation's stored activity is a floor written only when a group
+/// raises it by a step; reads, the activity order and the pruner see the
+/// newest message all the same.
 #[tokio::test]
-async fn activity_is_written_once_per_group_with_the_group() {
+async fn activity_is_a_floor_that_reads_complete_from_the_newest_message() {
     let store = Store::open_in_memory().unwrap();
-    let chat = "zoom;+;channel:c";
-    one(&store, msg("first", chat, 10), 1, SHAPE).await.unwrap();
+    store.add_webhook(HOOK, &["*".into()], 0).unwrap();
+    let (busy, quiet) = ("zoom;+;channel:busy", "zoom;+;channel:quiet");
+    let floor = |chat: &str| {
+        count(
+            &store,
+            &format!("SELECT last_message_ms FROM chats WHERE guid = '{chat}'"),
+        )
+    };
+    one(&store, msg("q", quiet, 50), 1, SHAPE).await.unwrap();
+    one(&store, msg("first", busy, 10), 1, SHAPE).await.unwrap();
     let messages = (0..50)
-        .map(|i| msg(&format!("m{i}"), chat, 100 + i))
+        .map(|i| msg(&format!("m{i}"), busy, 100 + i))
         .collect();
     let results = store.record_inbound(messages, 1, SHAPE, false).await;
     assert!(results.iter().all(Result::is_ok));
-    let last = count(
-        &store,
-        "SELECT last_message_ms FROM chats WHERE guid = 'zoom;+;channel:c'",
+    assert_eq!(floor(busy), 10, "a rise under the step is not written");
+    assert_eq!(store.chat(busy).unwrap().unwrap().last_message_ms, 149);
+    let order = |store: &Store| -> Vec<String> {
+        let (page, total) = store.chats(None, true, 0, 10).unwrap();
+        assert_eq!(total, 2);
+        page.into_iter().map(|c| c.guid).collect()
+    };
+    assert_eq!(
+        order(&store),
+        [busy, quiet],
+        "ordered by the newest message"
     );
-    assert_eq!(last, 149);
-    assert_eq!(store.chat(chat).unwrap().unwrap().last_message_ms, 149);
+    // The pruner's cutoff lies between the floor and the newest message.
+    deliver_all(&store, 1);
+    prune(&store, 149 + writer::CHAT_RETENTION_MS);
+    assert!(store.chat(busy).unwrap().is_some(), "a busy one is kept");
+    assert!(store.chat(quiet).unwrap().is_none(), "a quiet one goes");
+
+    let later = 10 + known::ACTIVITY_STEP_MS;
+    one(&store, msg("later", busy, later), 1, SHAPE)
+        .await
+        .unwrap();
+    assert_eq!(floor(busy), later, "a rise by the step is written");
+    assert_eq!(store.chat(busy).unwrap().unwrap().last_message_ms, later);
 }
 
 /// After a restart no body is in memory: the bodies queued behind a lane's
