@@ -62,10 +62,11 @@ pub(super) const WINDOW_EDGE: &str = "SELECT date_ms, rowid FROM messages WHERE 
 pub(super) const TRIM_CHAT: &str = "DELETE FROM messages WHERE rowid IN (
      SELECT rowid FROM messages WHERE chat_guid = ?1 AND (date_ms, rowid) <= (?2, ?3)
        AND rowid < ?5 LIMIT ?4)";
-/// Handles no message and no conversation refers to, from a cursor on.
+/// Handles no conversation refers to, from a cursor on. A message's sender
+/// is a participant of its conversation for as long as the message exists
+/// (schema M6), so no message refers to them either.
 pub(super) const PRUNE_HANDLES: &str = "DELETE FROM handles WHERE rowid IN (
      SELECT h.rowid FROM handles h WHERE h.rowid > ?1
-       AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.sender_handle = h.rowid)
        AND NOT EXISTS (SELECT 1 FROM chat_participants p WHERE p.handle = h.rowid)
      ORDER BY h.rowid LIMIT ?2)";
 

@@ -150,6 +150,18 @@ CREATE INDEX queue_waiting ON queue (id) WHERE webhook_id IS NULL;
 CREATE INDEX queue_by_seq ON queue (seq) WHERE seq IS NOT NULL;
 ";
 
+/// M6: `messages_by_sender` goes. It served only the handle pruner, yet
+/// cost a B-tree page per inbound message. An inbound message's sender is
+/// always made a participant of its conversation, and participants leave
+/// only with their conversation (and its messages), so the pruner asks
+/// `chat_participants` alone; rows older than that rule are made to follow
+/// it first.
+const M6_NO_SENDER_INDEX: &str = "
+INSERT OR IGNORE INTO chat_participants (chat_guid, handle)
+    SELECT DISTINCT chat_guid, sender_handle FROM messages WHERE sender_handle IS NOT NULL;
+DROP INDEX IF EXISTS messages_by_sender;
+";
+
 /// Every migration, oldest first. Append; never edit a released step.
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -158,6 +170,7 @@ fn migrations() -> Migrations<'static> {
         M::up(M3_NO_HEAD_INDEX).comment("no deliveries_by_head"),
         M::up(M4_SENT_PARTS).comment("the later parts of a split reply"),
         M::up(M5_ONE_ROW_PER_DELIVERY).comment("one queue row per delivery"),
+        M::up(M6_NO_SENDER_INDEX).comment("no messages_by_sender"),
     ])
 }
 
@@ -292,6 +305,40 @@ mod tests {
             )
             .unwrap();
         assert_eq!(old, 0);
+    }
+
+    /// M6 makes every stored sender a participant of the message's
+    /// conversation, so the handle pruner keeps it without the index.
+    #[test]
+    fn senders_become_participants_before_their_index_goes() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrations().to_version(&mut conn, 5).unwrap();
+        conn.execute_batch(
+            "INSERT INTO handles (rowid, address) VALUES (1, 'ann@example.com'), (2, 'bob@example.com');
+             INSERT INTO chats (guid, kind) VALUES ('c', 'group');
+             INSERT INTO chat_participants (chat_guid, handle) VALUES ('c', 1);
+             INSERT INTO messages (guid, chat_guid, sender_handle, text, date_ms, is_from_me) VALUES
+               ('m1', 'c', 1, '', 1, 0), ('m2', 'c', 2, '', 2, 0), ('m3', 'c', 2, '', 3, 0),
+               ('mine', 'c', NULL, '', 4, 1);",
+        )
+        .unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        let participants: Vec<i64> = conn
+            .prepare("SELECT handle FROM chat_participants WHERE chat_guid = 'c' ORDER BY handle")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(participants, [1, 2]);
+        let index: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'messages_by_sender'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(index, 0);
     }
 
     #[test]
