@@ -8,6 +8,7 @@
 //! - [`known`]: the writer's memory of handles and conversations, so a
 //!   message to a known conversation rewrites none of their rows.
 //! - [`queue`]: the outbox (one row per delivery), dead letters, webhooks, counters.
+//! - [`ids`]: queue row ids, reserved in blocks and never reused.
 //! - [`writer`]: the writer's state and its periodic pruning and vacuum.
 //! - [`bodies`]: webhook bodies kept in memory until delivered (bounded).
 //! - The in-memory [`Scheduler`] (in `crate::scheduler`) is loaded here at
@@ -19,6 +20,7 @@
 mod bodies;
 mod checkpoint;
 mod conversations;
+mod ids;
 mod journal;
 mod known;
 mod lookups;
@@ -40,6 +42,7 @@ use tokio::sync::Notify;
 
 use self::bodies::Bodies;
 pub(crate) use self::bodies::Body;
+use self::ids::Ids;
 use self::journal::{Durability, Journal};
 use self::writer::WriterState;
 use crate::scheduler::{Completion, Dispatch, Entry, LaneKey, Scheduler};
@@ -450,14 +453,14 @@ impl Store {
     fn change_webhooks<T, F>(&self, f: F) -> Result<T, ShimError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, ShimError> + Send + 'static,
+        F: FnOnce(&Connection, &mut Ids) -> Result<T, ShimError> + Send + 'static,
     {
         let shared = Arc::clone(&self.0.shared);
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         self.0.journal.submit(
             Durability::Full,
             move |conn, w| {
-                let out = f(conn)?;
+                let out = f(conn, &mut w.ids)?;
                 Ok((out, w.load(conn)?))
             },
             // Applied after the commit, in order with the other jobs' effects.
@@ -480,7 +483,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<(), ShimError> {
         let urls = urls.to_vec();
-        self.change_webhooks(move |conn| {
+        self.change_webhooks(move |conn, ids| {
             let existing: Vec<(i64, String)> = conn
                 .prepare("SELECT id, url FROM webhooks WHERE source = 'config'")?
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
@@ -496,7 +499,7 @@ impl Store {
                     rusqlite::params![url, now_ms],
                 )?;
             }
-            assign_waiting(conn, now_ms)
+            assign_waiting(conn, ids, now_ms)
         })
     }
 
@@ -518,12 +521,12 @@ impl Store {
     ) -> Result<(Webhook, bool), ShimError> {
         let url = url.to_owned();
         let events = serde_json::to_string(events)?;
-        self.change_webhooks(move |conn| {
+        self.change_webhooks(move |conn, ids| {
             let inserted = conn.execute(
                 "INSERT OR IGNORE INTO webhooks (url, events, created_ms, source) VALUES (?1, ?2, ?3, 'api')",
                 rusqlite::params![url, events, now_ms],
             )? == 1;
-            assign_waiting(conn, now_ms)?;
+            assign_waiting(conn, ids, now_ms)?;
             let hook = queue::webhooks(conn)?
                 .into_iter()
                 .find(|w| w.url == url)
@@ -534,7 +537,7 @@ impl Store {
 
     /// Removes a webhook and its pending deliveries; false when unknown.
     pub(crate) fn delete_webhook(&self, id: i64) -> Result<bool, ShimError> {
-        self.change_webhooks(move |conn| delete_webhook(conn, id))
+        self.change_webhooks(move |conn, _| delete_webhook(conn, id))
     }
 
     // ----- delivery --------------------------------------------------------
@@ -853,13 +856,13 @@ fn delete_webhook(conn: &Connection, id: i64) -> Result<bool, ShimError> {
 }
 
 /// Gives messages waiting for a first webhook to the current targets.
-fn assign_waiting(conn: &Connection, now_ms: i64) -> Result<(), ShimError> {
+fn assign_waiting(conn: &Connection, ids: &mut Ids, now_ms: i64) -> Result<(), ShimError> {
     let targets: Vec<i64> = queue::webhooks(conn)?
         .into_iter()
         .filter(Webhook::wants_new_message)
         .map(|w| w.id)
         .collect();
-    queue::assign_waiting(conn, &targets, now_ms)?;
+    queue::assign_waiting(conn, ids, &targets, now_ms)?;
     Ok(())
 }
 
@@ -924,7 +927,14 @@ fn store_inbound(
         },
     )?;
     let payload = (shaper.encode)(&record, chat);
-    let (seq, ids) = queue::insert_rows(conn, &record.guid, chat_guid, &w.targets, now_ms)?;
+    let (seq, ids) = queue::insert_rows(
+        conn,
+        &mut w.ids,
+        &record.guid,
+        chat_guid,
+        &w.targets,
+        now_ms,
+    )?;
     let chat: Arc<str> = Arc::from(chat_guid);
     let deliveries = w
         .targets

@@ -23,13 +23,14 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Shaper;
 use super::conversations;
+use super::ids::Ids;
 use super::records::{ChatRecord, DeadLetter, Webhook};
 use crate::ShimError;
 use crate::scheduler::{Entry, LaneKey};
 
-/// A row for message `guid` (?1) of conversation ?2 to webhook ?3 (NULL:
+/// Row ?6 for message `guid` (?1) of conversation ?2 to webhook ?3 (NULL:
 /// none yet), placed at ?5 in its lanes (NULL: its own id).
-pub(super) const INSERT_ROW: &str = "INSERT INTO queue (guid, chat_guid, webhook_id, created_ms, next_attempt_ms, seq) VALUES (?1, ?2, ?3, ?4, ?4, ?5)";
+pub(super) const INSERT_ROW: &str = "INSERT INTO queue (guid, chat_guid, webhook_id, created_ms, next_attempt_ms, seq, id) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)";
 pub(super) const DELETE_ROW: &str = "DELETE FROM queue WHERE id = ?1";
 pub(super) const RECORD_FAILURE: &str = "UPDATE queue SET attempts = ?2, state = ?3, next_attempt_ms = ?4, last_error = ?5 WHERE id = ?1";
 pub(super) const PAYLOAD: &str = "SELECT payload, guid, chat_guid FROM queue WHERE id = ?1";
@@ -68,9 +69,9 @@ pub(super) const WAITING: &str = "SELECT id FROM queue WHERE webhook_id IS NULL 
 pub(super) const ASSIGN: &str =
     "UPDATE queue SET webhook_id = ?2, seq = COALESCE(seq, id), next_attempt_ms = ?3
      WHERE id = ?1 AND webhook_id IS NULL";
-/// A further webhook's row for the message of waiting row ?1 (same seq).
-pub(super) const COPY_ROW: &str = "INSERT INTO queue (seq, webhook_id, guid, chat_guid, payload, created_ms, next_attempt_ms)
-     SELECT COALESCE(seq, id), ?2, guid, chat_guid, payload, created_ms, ?3 FROM queue WHERE id = ?1";
+/// Row ?4, a further webhook's row for the message of waiting row ?1 (same seq).
+pub(super) const COPY_ROW: &str = "INSERT INTO queue (id, seq, webhook_id, guid, chat_guid, payload, created_ms, next_attempt_ms)
+     SELECT ?4, COALESCE(seq, id), ?2, guid, chat_guid, payload, created_ms, ?3 FROM queue WHERE id = ?1";
 /// Start-up and reloads: every pending delivery (sorted in memory: no
 /// index is kept for this once-per-open read).
 pub(super) const LOAD_PENDING: &str =
@@ -82,25 +83,34 @@ pub(super) const LOAD_PENDING: &str =
 /// message's seq and the new deliveries' ids, in `targets` order.
 pub(super) fn insert_rows(
     conn: &Connection,
+    ids: &mut Ids,
     guid: &str,
     chat_guid: &str,
     targets: &[i64],
     now_ms: i64,
 ) -> Result<(i64, Vec<i64>), ShimError> {
     let mut insert = conn.prepare_cached(INSERT_ROW)?;
+    let seq = ids.take(conn)?;
     let Some((&first, rest)) = targets.split_first() else {
-        insert.execute(params![guid, chat_guid, None::<i64>, now_ms, None::<i64>])?;
-        return Ok((conn.last_insert_rowid(), Vec::new()));
+        insert.execute(params![
+            guid,
+            chat_guid,
+            None::<i64>,
+            now_ms,
+            None::<i64>,
+            seq
+        ])?;
+        return Ok((seq, Vec::new()));
     };
-    insert.execute(params![guid, chat_guid, first, now_ms, None::<i64>])?;
-    let seq = conn.last_insert_rowid();
-    let mut ids = Vec::with_capacity(targets.len());
-    ids.push(seq);
+    insert.execute(params![guid, chat_guid, first, now_ms, None::<i64>, seq])?;
+    let mut rows = Vec::with_capacity(targets.len());
+    rows.push(seq);
     for &webhook_id in rest {
-        insert.execute(params![guid, chat_guid, webhook_id, now_ms, seq])?;
-        ids.push(conn.last_insert_rowid());
+        let id = ids.take(conn)?;
+        insert.execute(params![guid, chat_guid, webhook_id, now_ms, seq, id])?;
+        rows.push(id);
     }
-    Ok((seq, ids))
+    Ok((seq, rows))
 }
 
 /// Removes delivery `id`; false when it was already gone (its webhook was
@@ -236,6 +246,7 @@ pub(super) fn webhooks(conn: &Connection) -> Result<Vec<Webhook>, ShimError> {
 /// scheduler).
 pub(super) fn assign_waiting(
     conn: &Connection,
+    ids: &mut Ids,
     targets: &[i64],
     now_ms: i64,
 ) -> Result<(), ShimError> {
@@ -248,8 +259,12 @@ pub(super) fn assign_waiting(
         .collect::<Result<_, _>>()?;
     for id in waiting {
         for &webhook_id in rest {
-            conn.prepare_cached(COPY_ROW)?
-                .execute(params![id, webhook_id, now_ms])?;
+            conn.prepare_cached(COPY_ROW)?.execute(params![
+                id,
+                webhook_id,
+                now_ms,
+                ids.take(conn)?
+            ])?;
         }
         conn.prepare_cached(ASSIGN)?
             .execute(params![id, first, now_ms])?;

@@ -162,6 +162,36 @@ INSERT OR IGNORE INTO chat_participants (chat_guid, handle)
 DROP INDEX IF EXISTS messages_by_sender;
 ";
 
+/// M7: `queue` without `AUTOINCREMENT`, which rewrote `sqlite_sequence`
+/// with every INSERT; the writer hands ids out itself (`store::ids`),
+/// starting above the old sequence. Ids and order are kept.
+const M7_QUEUE_IDS_BY_THE_WRITER: &str = "
+CREATE TABLE queue_new (
+    id INTEGER PRIMARY KEY,
+    seq INTEGER,
+    webhook_id INTEGER,
+    guid TEXT NOT NULL,
+    chat_guid TEXT NOT NULL,
+    payload TEXT NOT NULL DEFAULT '',
+    created_ms INTEGER NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT
+);
+INSERT INTO queue_new SELECT id, seq, webhook_id, guid, chat_guid, payload, created_ms,
+    state, attempts, next_attempt_ms, last_error FROM queue;
+INSERT INTO meta (key, value)
+    SELECT 'queue_next', COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'queue'), 0) + 1
+    WHERE true
+    ON CONFLICT (key) DO UPDATE SET value = MAX(meta.value, excluded.value);
+DROP TABLE queue;
+ALTER TABLE queue_new RENAME TO queue;
+CREATE INDEX queue_dead ON queue (id) WHERE state = 'dead';
+CREATE INDEX queue_waiting ON queue (id) WHERE webhook_id IS NULL;
+CREATE INDEX queue_by_seq ON queue (seq) WHERE seq IS NOT NULL;
+";
+
 /// Every migration, oldest first. Append; never edit a released step.
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -171,6 +201,7 @@ fn migrations() -> Migrations<'static> {
         M::up(M4_SENT_PARTS).comment("the later parts of a split reply"),
         M::up(M5_ONE_ROW_PER_DELIVERY).comment("one queue row per delivery"),
         M::up(M6_NO_SENDER_INDEX).comment("no messages_by_sender"),
+        M::up(M7_QUEUE_IDS_BY_THE_WRITER).comment("queue ids from the writer"),
     ])
 }
 
@@ -271,7 +302,7 @@ mod tests {
                (9, 11, 1, 'c', 'dead', 12, 0, 'HTTP 404');",
         )
         .unwrap();
-        migrations().to_latest(&mut conn).unwrap();
+        migrations().to_version(&mut conn, 5).unwrap();
         let rows: Vec<String> = conn
             .prepare(
                 "SELECT concat_ws(' ', seq, COALESCE(webhook_id, '-'), guid, payload, state, attempts, next_attempt_ms, last_error)
@@ -305,6 +336,42 @@ mod tests {
             )
             .unwrap();
         assert_eq!(old, 0);
+    }
+
+    /// M7 keeps the rows and their ids, and the writer's ids start above
+    /// the old sequence (rows deleted at its top included).
+    #[test]
+    fn queue_ids_move_to_the_writer_above_the_old_sequence() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrations().to_version(&mut conn, 6).unwrap();
+        conn.execute_batch(
+            "INSERT INTO queue (id, seq, webhook_id, guid, chat_guid, created_ms, state) VALUES
+               (10, NULL, 1, 'a', 'c', 1, 'pending'), (12, 10, 2, 'a', 'c', 1, 'dead'),
+               (40, NULL, 1, 'gone', 'c', 2, 'pending');
+             DELETE FROM queue WHERE id = 40;",
+        )
+        .unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        let rows: Vec<String> = conn
+            .prepare(
+                "SELECT concat_ws(' ', id, seq, webhook_id, guid, state) FROM queue ORDER BY id",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rows, ["10 1 a pending", "12 10 2 a dead"]);
+        let sql: String = conn
+            .query_row(
+                "SELECT sql FROM sqlite_schema WHERE name = 'queue'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(!sql.contains("AUTOINCREMENT"), "{sql}");
+        let mut ids = super::super::ids::Ids::default();
+        assert_eq!(ids.take(&conn).unwrap(), 41);
     }
 
     /// M6 makes every stored sender a participant of the message's

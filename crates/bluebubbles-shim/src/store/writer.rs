@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
+use super::ids::Ids;
 use super::journal::Writer;
 use super::known::Known;
 use super::{Loaded, Shared, conversations, queue};
@@ -61,6 +62,8 @@ pub(crate) struct WriterState {
     pub(super) inbound_fenced: bool,
     /// Handles and conversations the writer knows (see `known`).
     pub(super) known: Known,
+    /// Queue row ids (see `ids`).
+    pub(super) ids: Ids,
     handle_cursor: i64,
     data_version: i64,
     last_prune: Instant,
@@ -75,6 +78,7 @@ impl WriterState {
             dirty_chats: HashSet::new(),
             inbound_fenced: false,
             known: Known::default(),
+            ids: Ids::default(),
             handle_cursor: 0,
             data_version: data_version(conn)?,
             last_prune: Instant::now(),
@@ -176,6 +180,7 @@ fn data_version(conn: &Connection) -> Result<i64, ShimError> {
 impl Writer for WriterState {
     fn before_commit(&mut self, conn: &Connection) -> Result<(), ShimError> {
         self.known.flush(conn)?;
+        self.ids.write(conn)?;
         let c = std::mem::take(&mut self.counters);
         if c.delivered > 0 {
             queue::bump_meta(conn, "delivered", c.delivered)?;
@@ -196,6 +201,7 @@ impl Writer for WriterState {
         // The group's inbound messages failed: later ones wait for their retry.
         self.inbound_fenced = true;
         self.known.reset();
+        self.ids.reset();
         if let Err(e) = self.reload(conn) {
             tracing::error!(error = %e, "could not reload the outbox after a failed commit");
         }
