@@ -2,16 +2,29 @@
 //! across many meetings and Team Chat messages across channels, as the
 //! double-encoded WebSocket `message` frames Zoom sends.
 //!
-//! Each event's `event_ts` is [`BASE_TS`] plus its id, and the sidecar (and
+//! Each event's `event_ts` is [`base_ts`] plus its id, and the sidecar (and
 //! the baseline) carry `event_ts` into the webhook's `data.dateCreated`, so the
 //! receiver recovers the id of every delivered message from its body.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-/// `event_ts` of event 0 (2025-01-06T08:00:00Z); event `i` has `BASE_TS + i`.
-pub(crate) const BASE_TS: i64 = 1_736_150_400_000;
+/// `event_ts` of event 0: this run's start, to the second; event `i` has
+/// `base_ts() + i`. Events are dated now, as Zoom's are: with a fixed date
+/// in 2025 every conversation looked quiet for over 90 days, and the
+/// sidecar's pruner deleted live conversations, messages and all, every
+/// 30 s, work no real account causes.
+pub(crate) fn base_ts() -> i64 {
+    static BASE: OnceLock<i64> = OnceLock::new();
+    *BASE.get_or_init(|| {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        i64::try_from(now).unwrap_or(0) * 1000
+    })
+}
 
 /// Team Chat channels the messages go to.
 pub(crate) const CHANNELS: u64 = 50;
@@ -26,7 +39,8 @@ pub(crate) type Frames = Arc<Vec<Arc<str>>>;
 /// The Zoom event with id `id`: even ids are Team Chat channel messages, odd
 /// ids cycle through participant joins, leaves and meeting starts.
 pub(crate) fn event(id: u64) -> Value {
-    let ts = BASE_TS + i64::try_from(id).unwrap_or(i64::MAX - BASE_TS);
+    let base = base_ts();
+    let ts = base + i64::try_from(id).unwrap_or(i64::MAX - base);
     let half = id / 2;
     if id % 2 == 0 {
         let channel = half % CHANNELS;
@@ -117,7 +131,7 @@ pub(crate) fn frames(n: u64) -> Frames {
 /// The event id a webhook body names through `data.dateCreated`.
 pub(crate) fn id_of(body: &Value) -> Option<u64> {
     let ts = body.get("data")?.get("dateCreated")?.as_i64()?;
-    u64::try_from(ts.checked_sub(BASE_TS)?).ok()
+    u64::try_from(ts.checked_sub(base_ts())?).ok()
 }
 
 /// How many distinct conversations events `0..n` fall into.

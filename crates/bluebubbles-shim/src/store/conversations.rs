@@ -78,7 +78,9 @@ pub(super) const STALE_CHATS: &str = concat!(
     activity!(),
     " < ?1 ORDER BY c.last_message_ms LIMIT ?2"
 );
-pub(super) const DELETE_CHAT_MESSAGES: &str = "DELETE FROM messages WHERE chat_guid = ?1";
+/// Up to ?2 of a conversation's messages.
+pub(super) const DELETE_CHAT_MESSAGES: &str = "DELETE FROM messages WHERE rowid IN (
+     SELECT rowid FROM messages WHERE chat_guid = ?1 LIMIT ?2)";
 /// Whether a conversation has a message at or after row id ?2.
 pub(super) const HAS_MESSAGES_FROM: &str =
     "SELECT 1 FROM messages WHERE chat_guid = ?1 AND rowid >= ?2 LIMIT 1";
@@ -323,12 +325,15 @@ pub(super) fn trim_chat(
 
 /// Forgets up to `limit` conversations quiet since before `cutoff_ms`
 /// (their messages and participants too; the outbox is not touched), but
-/// not one with a message at or after row id `keep_from`.
+/// not one with a message at or after row id `keep_from`. Deletes at most
+/// `budget` messages (less what it deletes): a conversation whose messages
+/// do not all fit goes in a later pass.
 pub(super) fn prune_stale_chats(
     conn: &Connection,
     cutoff_ms: i64,
     limit: i64,
     keep_from: i64,
+    budget: &mut i64,
 ) -> Result<usize, ShimError> {
     let stale: Vec<String> = conn
         .prepare_cached(STALE_CHATS)?
@@ -341,13 +346,24 @@ pub(super) fn prune_stale_chats(
             guids.push(guid);
         }
     }
+    let mut removed = 0;
     for guid in &guids {
-        conn.prepare_cached(DELETE_CHAT_MESSAGES)?.execute([guid])?;
+        if *budget <= 0 {
+            break;
+        }
+        let n = conn
+            .prepare_cached(DELETE_CHAT_MESSAGES)?
+            .execute(params![guid, *budget])?;
+        *budget -= i64::try_from(n).unwrap_or(i64::MAX);
+        if *budget <= 0 && waiting.exists(params![guid, 0])? {
+            break;
+        }
         conn.prepare_cached(DELETE_CHAT_PARTICIPANTS)?
             .execute([guid])?;
         conn.prepare_cached(DELETE_CHAT)?.execute([guid])?;
+        removed += 1;
     }
-    Ok(guids.len())
+    Ok(removed)
 }
 
 /// Deletes up to `limit` unreferenced handles with a row id above

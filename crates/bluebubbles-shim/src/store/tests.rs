@@ -605,7 +605,8 @@ async fn the_pruner_trims_windows_forgets_quiet_conversations_and_handles() {
     assert_eq!(
         prune(),
         writer::Pruned {
-            messages: usize::try_from(extra).unwrap(),
+            // The quiet conversation's one message too.
+            messages: usize::try_from(extra + 1).unwrap(),
             chats: 1,
             handles: 1
         }
@@ -646,6 +647,64 @@ async fn the_pruner_trims_windows_forgets_quiet_conversations_and_handles() {
             "SELECT COUNT(*) FROM handles WHERE address = 'ann@example.com'"
         ),
         1
+    );
+}
+
+/// A pass is one transaction the groups wait for: it deletes at most
+/// `PRUNE_ROWS` messages, trims and quiet conversations alike, and the
+/// rest goes in the passes that follow (a quiet conversation goes once its
+/// last message has).
+#[tokio::test]
+async fn a_pruner_pass_deletes_a_bounded_number_of_messages() {
+    let store = Store::open_in_memory().unwrap();
+    store.add_webhook(HOOK, &["*".into()], 0).unwrap();
+    let now = crate::now_ms();
+    let excess = writer::PRUNE_ROWS + 100;
+    fill_busy(
+        &store,
+        conversations::RECENT_MESSAGES_PER_CHAT + excess,
+        now,
+    )
+    .await;
+    let quiet = writer::PRUNE_ROWS + 50;
+    let messages = (0..quiet)
+        .map(|i| msg(&format!("q{i}"), "zoom;+;quiet", 1_000 + i))
+        .collect();
+    assert!(
+        (store.record_inbound(messages, now, SHAPE, false).await)
+            .iter()
+            .all(Result::is_ok)
+    );
+    deliver_all(&store, now);
+    // While a pass uses its whole budget, the writer's next idle tick
+    // prunes again instead of waiting out the 30 s period.
+    let soon = || {
+        store
+            .0
+            .journal
+            .call(Durability::Normal, |_, w| Ok(w.prune_soon))
+            .unwrap()
+    };
+    let mut passes = Vec::new();
+    for _ in 0..10 {
+        let pass = prune(&store, now);
+        assert!(pass.messages <= usize::try_from(writer::PRUNE_ROWS).unwrap());
+        passes.push((pass.messages, pass.chats));
+        if !soon() {
+            break;
+        }
+    }
+    assert_eq!(
+        passes.iter().map(|p| p.0).sum::<usize>(),
+        usize::try_from(excess + quiet).unwrap(),
+        "{passes:?}"
+    );
+    assert_eq!(passes.iter().map(|p| p.1).sum::<usize>(), 1, "{passes:?}");
+    assert!(passes.len() >= 3, "{passes:?}");
+    assert!(store.chat("zoom;+;quiet").unwrap().is_none());
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM messages"),
+        conversations::RECENT_MESSAGES_PER_CHAT
     );
 }
 
@@ -712,7 +771,8 @@ async fn the_pruner_keeps_what_the_outbox_needs_and_a_dead_letter_keeps_its_body
     }
     flush(&store);
     let pruned = prune();
-    assert_eq!((pruned.messages, pruned.chats), (3, 1));
+    // Three trimmed, and the quiet conversation with its one message.
+    assert_eq!((pruned.messages, pruned.chats), (4, 1));
     assert_eq!(
         count(&store, "SELECT COUNT(*) FROM messages WHERE guid = 'old'"),
         0

@@ -14,12 +14,14 @@ use super::known::Known;
 use super::{Loaded, Shared, conversations, queue};
 use crate::ShimError;
 
-/// How often the pruner runs.
+/// How often the pruner runs (sooner, at the writer's next idle tick,
+/// while a pass used its whole [`PRUNE_ROWS`]).
 const PRUNE_EVERY: Duration = Duration::from_secs(30);
+/// Messages one pruner pass deletes at most: a pass is one transaction,
+/// and the groups wait for it (about 25 µs a message).
+pub(super) const PRUNE_ROWS: i64 = 500;
 /// Conversations trimmed per pruner run.
 const CHATS_PER_PRUNE: usize = 32;
-/// Messages deleted per conversation per run.
-const MESSAGES_PER_CHAT: i64 = 2000;
 /// Conversations quiet for this long are forgotten (with their messages
 /// and participants).
 pub(super) const CHAT_RETENTION_MS: i64 = 90 * 24 * 3600 * 1000;
@@ -30,7 +32,7 @@ const HANDLES_PER_PRUNE: i64 = 1000;
 /// Free pages above which the pruner gives space back to the file system.
 const VACUUM_ABOVE_PAGES: i64 = 256;
 /// Pages released per vacuum step.
-const VACUUM_PAGES: i64 = 4096;
+const VACUUM_PAGES: i64 = 1024;
 
 /// Counters to add to `meta` with the next commit.
 #[derive(Debug, Default)]
@@ -67,6 +69,8 @@ pub(crate) struct WriterState {
     handle_cursor: i64,
     data_version: i64,
     last_prune: Instant,
+    /// The last pass used its whole budget: the next tick prunes again.
+    pub(super) prune_soon: bool,
 }
 
 impl WriterState {
@@ -82,6 +86,7 @@ impl WriterState {
             handle_cursor: 0,
             data_version: data_version(conn)?,
             last_prune: Instant::now(),
+            prune_soon: false,
         };
         state.reload(conn)?;
         Ok(state)
@@ -122,10 +127,13 @@ impl WriterState {
             .collect();
         // Messages whose webhook body is still to be built stay.
         let keep_from = queue::oldest_unbuilt(conn)?.unwrap_or(i64::MAX);
-        let mut messages = 0;
+        let mut budget = PRUNE_ROWS;
         for chat in &dirty {
-            let (n, more) = conversations::trim_chat(conn, chat, MESSAGES_PER_CHAT, keep_from)?;
-            messages += n;
+            if budget <= 0 {
+                break;
+            }
+            let (n, more) = conversations::trim_chat(conn, chat, budget, keep_from)?;
+            budget -= i64::try_from(n).unwrap_or(i64::MAX);
             if !more {
                 self.dirty_chats.remove(chat);
             }
@@ -135,7 +143,9 @@ impl WriterState {
             now_ms.saturating_sub(CHAT_RETENTION_MS),
             STALE_CHATS_PER_PRUNE,
             keep_from,
+            &mut budget,
         )?;
+        self.prune_soon = budget <= 0;
         let (handles, next) =
             conversations::prune_handles(conn, self.handle_cursor, HANDLES_PER_PRUNE)?;
         self.handle_cursor = next;
@@ -144,7 +154,7 @@ impl WriterState {
             self.known.forget();
         }
         Ok(Pruned {
-            messages,
+            messages: usize::try_from(PRUNE_ROWS - budget).unwrap_or(0),
             chats,
             handles,
         })
@@ -223,7 +233,7 @@ impl Writer for WriterState {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "could not read data_version"),
         }
-        if self.last_prune.elapsed() >= PRUNE_EVERY {
+        if self.prune_soon || self.last_prune.elapsed() >= PRUNE_EVERY {
             self.last_prune = Instant::now();
             if let Err(e) = self.prune_in_transaction(conn) {
                 tracing::warn!(error = %e, "pruning failed; will try again");
