@@ -90,22 +90,21 @@ pub(super) fn insert_rows(
     now_ms: i64,
 ) -> Result<(i64, Vec<i64>), ShimError> {
     let mut insert = conn.prepare_cached(INSERT_ROW)?;
+    // The first row (to the first webhook, or to none yet) is the message's seq.
     let seq = ids.take(conn)?;
-    let Some((&first, rest)) = targets.split_first() else {
-        insert.execute(params![
-            guid,
-            chat_guid,
-            None::<i64>,
-            now_ms,
-            None::<i64>,
-            seq
-        ])?;
-        return Ok((seq, Vec::new()));
-    };
-    insert.execute(params![guid, chat_guid, first, now_ms, None::<i64>, seq])?;
+    insert.execute(params![
+        guid,
+        chat_guid,
+        targets.first(),
+        now_ms,
+        None::<i64>,
+        seq
+    ])?;
     let mut rows = Vec::with_capacity(targets.len());
-    rows.push(seq);
-    for &webhook_id in rest {
+    if !targets.is_empty() {
+        rows.push(seq);
+    }
+    for &webhook_id in targets.iter().skip(1) {
         let id = ids.take(conn)?;
         insert.execute(params![guid, chat_guid, webhook_id, now_ms, seq, id])?;
         rows.push(id);

@@ -236,6 +236,8 @@ impl Writer for WriterState {
         if self.prune_soon || self.last_prune.elapsed() >= PRUNE_EVERY {
             self.last_prune = Instant::now();
             if let Err(e) = self.prune_in_transaction(conn) {
+                // Back to the usual period, not a retry every tick.
+                self.prune_soon = false;
                 tracing::warn!(error = %e, "pruning failed; will try again");
             }
         }
