@@ -100,11 +100,15 @@ impl Env {
     }
 
     /// Starts `subject` with a fresh database / journal folder and waits
-    /// (bounded) for its WebSocket connection.
+    /// (bounded) for its WebSocket connection. What earlier phases left for
+    /// the kernel to write back (deleted folders, unsynced files) is flushed
+    /// first (`sync`), so it does not land in this phase's fsyncs.
     pub(crate) async fn start(&self, subject: Subject, phase: &str) -> anyhow::Result<Running> {
         let n = self.runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = self.dir.join(format!("{n:02}-{}-{phase}", subject.name()));
         let _ = std::fs::remove_dir_all(&dir);
+        // Best effort: without `sync` the phase runs as before.
+        let _ = tokio::process::Command::new("sync").status().await;
         self.ws.set_label(&format!("{}:{phase}", subject.name()));
         let before = self.ws.connects();
         let hook = self.receiver.url();
