@@ -32,14 +32,17 @@ use rusqlite::hooks::Wal;
 use crate::ShimError;
 
 /// WAL frames (pages) after which the checkpoint thread is nudged (SQLite's
-/// own `wal_autocheckpoint` default is 1,000). A page written again before
-/// the checkpoint (an index page hit by many events, the outbox's pages that
-/// rows enter and leave) is copied once: at 4,000 the checkpoint thread used
-/// about 40 % less CPU in a blast, and p99 at 1,000/s did not move.
-const NUDGE_FRAMES: i32 = 4000;
+/// own `wal_autocheckpoint` default is 1,000), about 64 MiB at 4 KiB pages.
+/// A page written again before the checkpoint (an index page hit by many
+/// events, the outbox's pages that rows enter and leave) is copied once. Each
+/// cycle costs the commits beside it a few milliseconds (the thread's
+/// database sync, then the writer's own short checkpoint), so fewer, longer
+/// cycles mean fewer slow events: at 1,000 events/s p99 fell from about 6 to
+/// about 4 ms against 4,000 frames (docs/performance.md, round 10).
+const NUDGE_FRAMES: i32 = 16_000;
 /// WAL frames after which the writer checkpoints itself even though the
-/// thread has not finished (about 32 MiB at 4 KiB pages).
-const INLINE_FRAMES: i32 = 8000;
+/// thread has not finished (about 128 MiB at 4 KiB pages).
+const INLINE_FRAMES: i32 = 32_000;
 /// The thread copies again while a pass found more than this many frames
 /// to copy (those the writer added during the previous pass), at most
 /// [`MAX_PASSES`] times, so the writer's own checkpoint stays short.
