@@ -199,10 +199,16 @@ pub fn heartbeat_request() -> &'static str {
     r#"{"module":"heartbeat"}"#
 }
 
-/// True for Zoom's token-rejection texts, old and new, in any case.
+/// True for Zoom's token-rejection texts, old and new, in any case. They
+/// are plain text: an event (a JSON object) is never one, whatever its
+/// messages say.
 pub fn is_token_error_text(text: &str) -> bool {
-    let t = text.trim().to_ascii_lowercase();
-    t == "invalid token" || t == "token is invalid" || t.contains("token is invalid")
+    let t = text.trim();
+    if t.starts_with('{') {
+        return false;
+    }
+    let t = t.to_ascii_lowercase();
+    t == "invalid token" || t.contains("token is invalid")
 }
 
 #[cfg(test)]
@@ -292,6 +298,21 @@ mod tests {
                     .unwrap();
             assert!(f.is_token_error(), "message module {text}");
         }
+    }
+
+    /// An event is never a token error, whatever its text says: a chat
+    /// message reading "my token is invalid" is delivered like any other.
+    #[test]
+    fn an_event_that_mentions_an_invalid_token_is_an_event() {
+        let event = r#"{"event":"team_chat.channel_message_posted","event_ts":1,"payload":{"object":{"message":"Token is invalid, says the VPN"}}}"#;
+        let text =
+            serde_json::json!({"module":"message","success":true,"content":event}).to_string();
+        let f = Frame::parse(&text).unwrap();
+        assert!(!f.is_token_error());
+        let Frame::Message { event, .. } = f else {
+            panic!("expected an event, got {f:?}");
+        };
+        assert_eq!(event.event, "team_chat.channel_message_posted");
     }
 
     #[test]

@@ -83,6 +83,30 @@ async fn token_error_strings_refresh_and_reconnect() {
     fake.shutdown();
 }
 
+/// An event whose text mentions an invalid token is an event: delivered,
+/// with no new token and no reconnect.
+#[tokio::test]
+async fn an_event_mentioning_an_invalid_token_is_delivered_without_a_reconnect() {
+    let fake = fake(FakeConfig::default()).await;
+    let mut s = spawn_session(session_config(&fake), provider(&fake));
+    s.connected(1).await;
+    let mut event = numbered(7);
+    event["payload"]["object"]["topic"] = "Token is invalid: fix the VPN".into();
+    assert_eq!(fake.push_event(event), 1);
+    let got = s.next_event().await;
+    assert_eq!(number_of(&got), 7);
+    assert_eq!(
+        got.event.payload["object"]["topic"],
+        "Token is invalid: fix the VPN"
+    );
+    assert_eq!(fake.push_event(numbered(8)), 1);
+    assert_eq!(number_of(&s.next_event().await), 8);
+    assert_eq!(fake.ws_connects(), 1, "no reconnect");
+    assert_eq!(fake.token_requests(), 1, "no new token");
+    s.stop().await.unwrap();
+    fake.shutdown();
+}
+
 #[tokio::test]
 async fn build_connection_failure_is_retried_with_backoff_not_hot_looped() {
     let fake = fake(FakeConfig::default()).await;
