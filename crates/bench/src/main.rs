@@ -70,6 +70,10 @@ struct Args {
     /// Also write the markdown report to this file.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Write each fixed rate's per-event latencies into this folder
+    /// (`<relay>-<rate>.tsv`), to find where the slow events fall.
+    #[arg(long)]
+    latencies: Option<PathBuf>,
 }
 
 impl Args {
@@ -161,7 +165,7 @@ async fn run(args: Args, binary: PathBuf) -> anyhow::Result<()> {
     } else {
         Duration::from_secs(1)
     };
-    let env = Env::new(
+    let mut env = Env::new(
         ws.clone(),
         receiver,
         fake.base_url(),
@@ -170,6 +174,7 @@ async fn run(args: Args, binary: PathBuf) -> anyhow::Result<()> {
         timeout,
         settle,
     );
+    env.latencies = args.latencies.clone();
     let mut report = Report::new(machine, binary, dir.clone(), timeout, args.quick);
     let subjects = args.subjects();
 

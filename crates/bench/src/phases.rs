@@ -2,9 +2,10 @@
 //! baseline on the same frames: blast, fixed rates, and backlog drain. Every
 //! wait is bounded; a phase that runs out of time says so in its result.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use anyhow::Context as _;
 use tokio::time::Instant;
 
 use crate::baseline::Baseline;
@@ -12,7 +13,7 @@ use crate::receiver::Receiver;
 use crate::sidecar::{Endpoints, Rss, Sidecar};
 use crate::stats::{per_sec, quantile};
 use crate::stream::Frames;
-use crate::ws_server::{Pace, WsServer};
+use crate::ws_server::{Pace, Pushed, WsServer};
 
 /// Which relay a phase measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +44,8 @@ pub(crate) struct Env {
     pub(crate) timeout: Duration,
     /// Quiet time after connecting before the idle RSS is read.
     pub(crate) settle: Duration,
+    /// Folder for each fixed rate's per-event latencies (`--latencies`).
+    pub(crate) latencies: Option<PathBuf>,
     runs: std::sync::atomic::AtomicUsize,
 }
 
@@ -95,6 +98,7 @@ impl Env {
             dir,
             timeout,
             settle,
+            latencies: None,
             runs: 0.into(),
         }
     }
@@ -257,6 +261,9 @@ pub(crate) async fn fixed_rate(
         let due = pushed.start + Duration::from_secs_f64(i as f64 / rate);
         arrivals[i].map(|t| t.saturating_duration_since(due))
     };
+    if let Some(dir) = &env.latencies {
+        write_latencies(dir, subject, rate, &pushed, n, latency)?;
+    }
     let mut latencies: Vec<Duration> = (0..n).filter_map(latency).collect();
     latencies.sort();
     let missing = n - latencies.len();
@@ -282,6 +289,40 @@ pub(crate) async fn fixed_rate(
         finished,
         waited,
     })
+}
+
+/// Writes one line per event of a fixed rate to `<dir>/<subject>-<rate>.tsv`:
+/// its index, when it was due (µs after the push started) and its latency
+/// (µs, `-` when it never arrived). The header gives the push's start as
+/// Unix time, to line the events up with the sidecar's log.
+fn write_latencies(
+    dir: &Path,
+    subject: Subject,
+    rate: f64,
+    pushed: &Pushed,
+    n: usize,
+    latency: impl Fn(usize) -> Option<Duration>,
+) -> anyhow::Result<()> {
+    use std::fmt::Write as _;
+    let started = std::time::SystemTime::now()
+        .checked_sub(pushed.start.elapsed())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .unwrap_or_default();
+    let mut out = format!(
+        "# push started at {} µs (Unix time); index, due (µs after the start), latency (µs)\n",
+        started.as_micros()
+    );
+    for i in 0..n {
+        let due = Duration::from_secs_f64(i as f64 / rate).as_micros();
+        let _ = match latency(i) {
+            Some(l) => writeln!(out, "{i}\t{due}\t{}", l.as_micros()),
+            None => writeln!(out, "{i}\t{due}\t-"),
+        };
+    }
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(format!("{}-{rate}.tsv", subject.name()));
+    std::fs::write(&path, out).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
 }
 
 /// Result of a backlog drain.
