@@ -128,10 +128,7 @@ async fn receive(State(inner): State<Arc<Inner>>, body: axum::body::Bytes) -> St
         recorder.rejected.fetch_add(1, Ordering::Relaxed);
         return StatusCode::SERVICE_UNAVAILABLE;
     }
-    let id = serde_json::from_slice(&body)
-        .ok()
-        .and_then(|v: serde_json::Value| stream::id_of(&v));
-    recorder.record(id, now);
+    recorder.record(stream::id_of(&body), now);
     StatusCode::OK
 }
 
