@@ -4,8 +4,8 @@
 //! The loop blocks for one job, takes whatever else is queued (up to
 //! [`MAX_BATCH`]), opens `BEGIN IMMEDIATE`, runs each job inside its own
 //! `SAVEPOINT` (a failing or panicking job is rolled back alone), commits
-//! once — one WAL sync for the whole group — and only then tells each job's
-//! caller its result. If the COMMIT fails, every job of the group gets an
+//! once — one WAL sync for the whole group, or fewer — and only then tells
+//! each job's caller its result. If the COMMIT fails, every job of the group gets an
 //! error, so nothing is acknowledged that is not on disk.
 //!
 //! When the storage fails (disk full, I/O error: a failed COMMIT or a job
@@ -14,15 +14,21 @@
 //! next group, doubling from [`TROUBLE_FIRST`] to [`TROUBLE_MAX`], so a full
 //! disk costs no CPU; the first clean group clears it.
 //!
-//! A group that holds at least one durable job (inbound messages, admin
-//! changes) commits with `synchronous=FULL`; a group of attempt results only
-//! uses `NORMAL`: such a commit may be lost to a power cut (never to a
-//! process crash), which only means a redelivery, and the next FULL commit
-//! makes it durable too. Nobody waits on attempt results, so a group of
-//! them alone first waits briefly for other jobs to share its commit.
+//! On disk the writer commits with `synchronous=NORMAL` (the WAL frames are
+//! written, not synced) and [`WalSync`] makes them durable behind it: the
+//! callers of durable jobs (inbound messages, admin changes) hear back
+//! after the sync thread's next sync of the WAL, while the writer already
+//! runs the next group. Other jobs (attempt results, our own sent messages)
+//! hear back at once unless an earlier group still waits for its sync:
+//! callers always hear back in commit order. Such a commit may be lost to a
+//! power cut (never to a process crash), which only means a redelivery,
+//! and the next sync makes it durable too. Nobody waits on attempt results,
+//! so a group of them alone first waits briefly for other jobs to share its
+//! commit.
 
 use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
@@ -31,6 +37,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 use super::checkpoint::Checkpointer;
+use super::wal_sync::WalSync;
 use crate::ShimError;
 
 /// Most jobs committed together.
@@ -39,12 +46,12 @@ pub(crate) const MAX_BATCH: usize = 1024;
 /// How a job's commit must reach the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Durability {
-    /// `synchronous=FULL`: on disk before the caller hears back.
+    /// On disk (the WAL synced) before the caller hears back.
     Full,
-    /// `synchronous=NORMAL`: survives a crash of the process, may roll back
-    /// after a power cut until the next FULL commit.
+    /// Committed: survives a crash of the process, may roll back after a
+    /// power cut until the next sync.
     Normal,
-    /// `NORMAL`, and no caller waits on the commit (delivery results): a
+    /// `Normal`, and no caller waits on the commit (delivery results): a
     /// group of these alone waits up to [`LAZY_WAIT`] for company.
     Lazy,
 }
@@ -187,6 +194,8 @@ pub(crate) struct Journal<W> {
     thread: Option<JoinHandle<()>>,
     commits: Arc<AtomicU64>,
     trouble: Arc<Mutex<Option<String>>>,
+    /// A failing sync of the WAL ([`WalSync`]).
+    sync_trouble: Arc<Mutex<Option<String>>>,
 }
 
 impl<W> std::fmt::Debug for Journal<W> {
@@ -207,6 +216,15 @@ impl<W: Writer> Journal<W> {
         state: W,
         checkpoints: Option<Connection>,
     ) -> Result<Self, ShimError> {
+        let sync_trouble = Arc::new(Mutex::new(None));
+        let wal_sync = match conn.path().filter(|_| checkpoints.is_some()) {
+            Some(path) => {
+                let wal_sync = WalSync::start(Path::new(path), Arc::clone(&sync_trouble))?;
+                conn.pragma_update(None, "synchronous", "NORMAL")?;
+                Some(wal_sync)
+            }
+            None => None,
+        };
         let checkpointer = checkpoints
             .map(|c| Checkpointer::start(&conn, c))
             .transpose()?;
@@ -219,23 +237,37 @@ impl<W: Writer> Journal<W> {
         };
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || write_loop(&conn, state, &rx, &shared, checkpointer.as_ref()))
+            .spawn(move || {
+                let end = Ends {
+                    checkpointer: checkpointer.as_ref(),
+                    wal_sync: wal_sync.as_ref(),
+                };
+                write_loop(&conn, state, &rx, &shared, &end);
+                // The last syncs before the connection closes: closing the
+                // last one checkpoints the WAL and deletes it.
+                drop(wal_sync);
+                drop(checkpointer);
+                drop(conn);
+            })
             .map_err(|e| ShimError::Task(format!("cannot start the store writer: {e}")))?;
         Ok(Self {
             tx: Some(tx),
             thread: Some(thread),
             commits,
             trouble,
+            sync_trouble,
         })
     }
 
     /// The storage failure the writer is waiting out, if any (e.g. "database
     /// or disk is full"); cleared by the first clean group.
     pub(crate) fn trouble(&self) -> Option<String> {
-        self.trouble
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        let read = |t: &Mutex<Option<String>>| {
+            t.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()
+        };
+        read(&self.trouble).or_else(|| read(&self.sync_trouble))
     }
 
     /// Groups committed so far.
@@ -325,14 +357,19 @@ struct Shared {
     trouble: Arc<Mutex<Option<String>>>,
 }
 
+/// What a commit hands on to, on disk: the checkpoints and the WAL syncs.
+struct Ends<'a> {
+    checkpointer: Option<&'a Checkpointer>,
+    wal_sync: Option<&'a WalSync>,
+}
+
 fn write_loop<W: Writer>(
     conn: &Connection,
     mut state: W,
     rx: &mpsc::Receiver<BoxedJob<W>>,
     shared: &Shared,
-    checkpointer: Option<&Checkpointer>,
+    end: &Ends<'_>,
 ) {
-    let mut sync = Durability::Full;
     let mut last_maintenance = std::time::Instant::now();
     let mut wait = TROUBLE_FIRST;
     loop {
@@ -354,7 +391,7 @@ fn write_loop<W: Writer>(
             }
         }
         TROUBLE.with(|t| t.borrow_mut().take());
-        let failed = commit_group(conn, &mut state, batch, &mut sync, &shared.commits);
+        let failed = commit_group(conn, &mut state, batch, rx, end.wal_sync, &shared.commits);
         let trouble = failed.or_else(|| TROUBLE.with(|t| t.borrow_mut().take()));
         let mut published = shared
             .trouble
@@ -382,7 +419,7 @@ fn write_loop<W: Writer>(
             }
         }
         drop(published);
-        if let Some(checkpointer) = checkpointer {
+        if let Some(checkpointer) = end.checkpointer {
             checkpointer.after_commit(conn);
         }
         if last_maintenance.elapsed() >= IDLE_TICK {
@@ -404,38 +441,28 @@ fn take_queued<W>(rx: &mpsc::Receiver<BoxedJob<W>>, batch: &mut Vec<BoxedJob<W>>
 }
 
 /// Commits one group; the error text when the group failed as a whole.
+/// Its callers hear back through `wal_sync` (on disk) or at once. A group
+/// that needs a sync while the previous one's runs waits for it, then
+/// takes in the jobs that came meanwhile.
 fn commit_group<W: Writer>(
     conn: &Connection,
     state: &mut W,
     mut batch: Vec<BoxedJob<W>>,
-    sync: &mut Durability,
+    rx: &mpsc::Receiver<BoxedJob<W>>,
+    wal_sync: Option<&WalSync>,
     commits: &AtomicU64,
 ) -> Option<String> {
-    let want = if batch.iter().any(|j| j.durability() == Durability::Full) {
-        Durability::Full
-    } else {
-        Durability::Normal
-    };
-    if want != *sync {
-        let value = if want == Durability::Full {
-            "FULL"
-        } else {
-            "NORMAL"
-        };
-        match conn.pragma_update(None, "synchronous", value) {
-            Ok(()) => *sync = want,
-            Err(e) => return Some(fail(batch, &e.to_string())),
-        }
-    }
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         state.after_rollback(conn);
         return Some(fail(batch, &e.to_string()));
     }
-    for job in &mut batch {
-        if conn.is_autocommit() {
-            break;
-        }
-        job.run(conn, state);
+    let durable = |batch: &[BoxedJob<W>]| batch.iter().any(|j| j.durability() == Durability::Full);
+    run_jobs(conn, state, &mut batch);
+    if let Some(wal_sync) = wal_sync.filter(|w| durable(&batch) && w.syncing()) {
+        wal_sync.wait_synced();
+        let ran = batch.len();
+        take_queued(rx, &mut batch);
+        run_jobs(conn, state, &mut batch[ran..]);
     }
     let committed = if conn.is_autocommit() {
         // Rolled back by SQLite under a job (SQLITE_FULL, I/O error).
@@ -452,8 +479,15 @@ fn commit_group<W: Writer>(
     match committed {
         Ok(()) => {
             commits.fetch_add(1, Ordering::Relaxed);
-            for job in batch {
-                job.finish(Ok(()));
+            let durable = durable(&batch);
+            let finish = move || {
+                for job in batch {
+                    job.finish(Ok(()));
+                }
+            };
+            match wal_sync {
+                Some(wal_sync) => wal_sync.finish(durable, Box::new(finish)),
+                None => finish(),
             }
             None
         }
@@ -463,6 +497,16 @@ fn commit_group<W: Writer>(
             tracing::debug!(error = %e, jobs = batch.len(), "store commit failed; nothing in the group is acknowledged");
             Some(fail(batch, &e.to_string()))
         }
+    }
+}
+
+/// Runs each job of a group, unless SQLite rolled the group back.
+fn run_jobs<W>(conn: &Connection, state: &mut W, jobs: &mut [BoxedJob<W>]) {
+    for job in jobs {
+        if conn.is_autocommit() {
+            break;
+        }
+        job.run(conn, state);
     }
 }
 

@@ -3,6 +3,7 @@
 //!
 //! - [`journal`]: the one writer thread, group commit with a savepoint per
 //!   job; callers hear back only after the commit.
+//! - [`wal_sync`]: the WAL's syncs, on a thread behind the writer.
 //! - [`schema`]: connection settings and migrations.
 //! - [`conversations`]: handles, conversations, participants, messages.
 //! - [`known`]: the writer's memory of handles and conversations, so a
@@ -27,6 +28,7 @@ mod lookups;
 mod queue;
 mod records;
 mod schema;
+mod wal_sync;
 mod writer;
 
 #[cfg(test)]
