@@ -4,7 +4,7 @@
 //! database in a temporary folder on disk), this fills the backlog through
 //! the inbound worker (no delivery running), measures the ingest of a further
 //! batch of events on top of it (concurrent `send_acked` producers, each
-//! acknowledged after its group commit with synchronous=FULL) and of another
+//! acknowledged after its group commit and the WAL sync after it) and of another
 //! batch sent without waiting (as the WebSocket transport does), then starts
 //! the delivery worker against a loopback webhook that answers 200 and
 //! measures the drain of everything. Prints events/s and transactions.
@@ -396,7 +396,7 @@ async fn main() {
         .next()
         .map_or(20_000, |s| s.parse().expect("batch size"));
     println!(
-        "outbox bench: {CONVERSATIONS} conversations, {PRODUCERS} producers, on disk, synchronous=FULL for inbound"
+        "outbox bench: {CONVERSATIONS} conversations, {PRODUCERS} producers, on disk, inbound acknowledged after a WAL sync"
     );
     for backlog in backlogs {
         run(backlog, batch).await;

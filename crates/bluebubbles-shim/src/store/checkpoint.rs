@@ -7,7 +7,7 @@
 //! frames after each commit (a `wal_hook`) and nudges a thread of its own
 //! that runs `PRAGMA wal_checkpoint(PASSIVE)` on a second connection: passive
 //! checkpoints never block the writer or readers, and a commit's durability
-//! is unchanged (the WAL is synced by the COMMIT itself).
+//! is unchanged (a checkpoint syncs the WAL before it copies).
 //!
 //! The WAL only starts over when a write transaction begins with every frame
 //! copied, which a thread racing the writer's next group rarely achieves. So

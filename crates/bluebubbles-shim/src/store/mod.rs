@@ -281,7 +281,7 @@ impl Store {
     /// Stores inbound messages, each with its conversation and its outbox
     /// entry (shaped by `shaper`), as one job of the next group commit, each
     /// message in its own savepoint: one that fails is rolled back alone and
-    /// gets its error. Resolves only after the commit (`synchronous=FULL`),
+    /// gets its error. Resolves only after the commit and the WAL sync after it,
     /// to one result per message: false when the message id was already
     /// stored (a redelivery, nothing changes). If the commit fails, every
     /// message gets an error.

@@ -232,7 +232,8 @@ fn common(conn: &Connection) -> Result<(), ShimError> {
 }
 
 /// Prepares the write connection: incremental auto-vacuum (converting an
-/// older database once), WAL, FULL sync, then the pending migrations.
+/// older database once), WAL, FULL sync, then the pending migrations. (The
+/// journal then commits with NORMAL and syncs the WAL behind the writer.)
 ///
 /// # Errors
 /// SQLite or migration failures (a database from a newer version included).

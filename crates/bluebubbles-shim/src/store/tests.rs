@@ -132,7 +132,7 @@ fn picky(m: &MessageRecord, c: &ChatRecord) -> String {
 }
 
 /// A delivery result nobody waits on shares the commit of the message
-/// queued behind it (at FULL), and one alone still commits.
+/// queued behind it (and its sync), and one alone still commits.
 #[tokio::test]
 async fn delivery_results_share_the_next_commit_and_commit_alone_too() {
     let db = TempDb::new();
