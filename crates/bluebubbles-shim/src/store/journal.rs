@@ -4,9 +4,9 @@
 //! The loop blocks for one job, takes whatever else is queued (up to
 //! [`MAX_BATCH`]), opens `BEGIN IMMEDIATE`, runs each job inside its own
 //! `SAVEPOINT` (a failing or panicking job is rolled back alone), commits
-//! once — one WAL sync for the whole group, or fewer — and only then tells
-//! each job's caller its result. If the COMMIT fails, every job of the group gets an
-//! error, so nothing is acknowledged that is not on disk.
+//! once — at most one WAL sync for the whole group — and only then tells
+//! each job's caller its result. If the COMMIT fails, every job of the
+//! group gets an error, so nothing is acknowledged that is not on disk.
 //!
 //! When the storage fails (disk full, I/O error: a failed COMMIT or a job
 //! that hit `SQLITE_FULL`), the writer records the trouble (shown in
@@ -260,7 +260,8 @@ impl<W: Writer> Journal<W> {
     }
 
     /// The storage failure the writer is waiting out, if any (e.g. "database
-    /// or disk is full"); cleared by the first clean group.
+    /// or disk is full", or a failing WAL sync); cleared by the first clean
+    /// group or sync.
     pub(crate) fn trouble(&self) -> Option<String> {
         let read = |t: &Mutex<Option<String>>| {
             t.lock()
@@ -442,8 +443,8 @@ fn take_queued<W>(rx: &mpsc::Receiver<BoxedJob<W>>, batch: &mut Vec<BoxedJob<W>>
 
 /// Commits one group; the error text when the group failed as a whole.
 /// Its callers hear back through `wal_sync` (on disk) or at once. A group
-/// that needs a sync while the previous one's runs waits for it, then
-/// takes in the jobs that came meanwhile.
+/// that needs a sync while an earlier group's sync is in flight waits for
+/// that sync before its COMMIT, then takes in the jobs that came meanwhile.
 fn commit_group<W: Writer>(
     conn: &Connection,
     state: &mut W,

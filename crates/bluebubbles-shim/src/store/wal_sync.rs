@@ -5,9 +5,9 @@
 //! Instead the writer commits with `NORMAL` (WAL frames written, not synced)
 //! and hands the group's durable jobs to this thread, which syncs the WAL
 //! file (any descriptor of a file syncs the file) and only then lets their
-//! callers hear back. While one sync runs the writer prepares and commits the
-//! next group; that group's jobs wait for the next sync, which covers every
-//! group committed meanwhile. Nothing is acknowledged before it is on disk,
+//! callers hear back. While one sync runs the writer runs the next group's
+//! jobs, and commits them once the sync is done; their callers wait for the
+//! next sync. Nothing is acknowledged before it is on disk,
 //! as before; reads on other connections may see a commit a sync early.
 //!
 //! A failed sync is retried (doubling from [`TROUBLE_FIRST`] to
@@ -15,6 +15,7 @@
 //! store's trouble; nothing is acknowledged until a sync succeeds.
 
 use std::fs::File;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, mpsc};
@@ -158,7 +159,10 @@ fn sync_loop(
         }
         let n = waiting.len();
         for queued in waiting {
-            (queued.then)();
+            // A caller's panic must not stop the syncs the writer waits on.
+            if catch_unwind(AssertUnwindSafe(queued.then)).is_err() {
+                tracing::error!("a store job's completion panicked");
+            }
         }
         counts.held.fetch_sub(n, Ordering::AcqRel);
     }
@@ -234,6 +238,25 @@ mod tests {
             rx.try_iter().collect::<Vec<_>>(),
             (0..100).collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn a_panicking_completion_does_not_stop_the_syncs() {
+        let dir = TempDb::new();
+        let sync = WalSync::start(&dir.path(), trouble()).unwrap();
+        sync.finish(true, Box::new(|| panic!("a caller's bug")));
+        let (tx, rx) = mpsc::channel();
+        sync.finish(
+            true,
+            Box::new(move || {
+                let thread = std::thread::current().name().map(str::to_owned);
+                tx.send(thread).unwrap();
+            }),
+        );
+        // Still synced by the thread: without it a completion would run at
+        // once, unsynced.
+        let ran_on = rx.recv_timeout(std::time::Duration::from_secs(10));
+        assert_eq!(ran_on, Ok(Some("store-sync".to_owned())));
     }
 
     #[test]
