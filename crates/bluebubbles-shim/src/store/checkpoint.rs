@@ -249,9 +249,9 @@ mod tests {
         }
 
         fn wal_len(&self) -> u64 {
-            let mut wal = self.tmp.path().into_os_string();
-            wal.push("-wal");
-            std::fs::metadata(wal).unwrap().len()
+            std::fs::metadata(crate::store::wal_sync::wal_of(&self.tmp.path()))
+                .unwrap()
+                .len()
         }
 
         fn rows(&self) -> i64 {

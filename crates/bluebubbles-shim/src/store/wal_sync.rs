@@ -22,6 +22,7 @@ use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::thread::JoinHandle;
 
 use super::journal::{TROUBLE_FIRST, TROUBLE_MAX};
+use super::lock;
 use crate::ShimError;
 
 /// What runs once a group's commit is settled.
@@ -130,12 +131,8 @@ impl Drop for WalSync {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// The WAL file of the database at `db`.
-fn wal_of(db: &Path) -> PathBuf {
+pub(super) fn wal_of(db: &Path) -> PathBuf {
     let mut wal = db.as_os_str().to_owned();
     wal.push("-wal");
     PathBuf::from(wal)
