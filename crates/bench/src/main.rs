@@ -5,6 +5,7 @@
 //! reply path. See docs/performance.md.
 
 mod baseline;
+mod disk_load;
 mod machine;
 mod phases;
 mod receiver;
@@ -74,6 +75,11 @@ struct Args {
     /// (`<relay>-<rate>.tsv`), to find where the slow events fall.
     #[arg(long)]
     latencies: Option<PathBuf>,
+    /// During each fixed rate, a competing writer on the same disk: 64 KiB
+    /// blocks, each synced, into a file truncated every 4 MiB (a noisy
+    /// neighbour on purpose).
+    #[arg(long)]
+    disk_load: bool,
 }
 
 impl Args {
@@ -175,6 +181,7 @@ async fn run(args: Args, binary: PathBuf) -> anyhow::Result<()> {
         settle,
     );
     env.latencies = args.latencies.clone();
+    env.disk_load = args.disk_load;
     let mut report = Report::new(machine, binary, dir.clone(), timeout, args.quick);
     let subjects = args.subjects();
 

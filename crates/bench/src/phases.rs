@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use tokio::time::Instant;
 
 use crate::baseline::Baseline;
+use crate::disk_load::{DiskLoad, Load};
 use crate::receiver::Receiver;
 use crate::sidecar::{Endpoints, Rss, Sidecar};
 use crate::stats::{per_sec, quantile};
@@ -46,6 +47,8 @@ pub(crate) struct Env {
     pub(crate) settle: Duration,
     /// Folder for each fixed rate's per-event latencies (`--latencies`).
     pub(crate) latencies: Option<PathBuf>,
+    /// A competing writer on the disk during each fixed rate (`--disk-load`).
+    pub(crate) disk_load: bool,
     runs: std::sync::atomic::AtomicUsize,
 }
 
@@ -99,6 +102,7 @@ impl Env {
             timeout,
             settle,
             latencies: None,
+            disk_load: false,
             runs: 0.into(),
         }
     }
@@ -214,6 +218,8 @@ pub(crate) struct Rate {
     pub(crate) finished: bool,
     /// How long the bench waited after the push for the rest.
     pub(crate) waited: Duration,
+    /// The competing writer's rate (`--disk-load`).
+    pub(crate) disk_load: Option<Load>,
 }
 
 impl Rate {
@@ -240,6 +246,10 @@ pub(crate) async fn fixed_rate(
     let n = frames.len();
     let rec = env.receiver.begin(n);
     env.receiver.set_accept(true);
+    let load = env
+        .disk_load
+        .then(|| DiskLoad::start(&env.dir))
+        .transpose()?;
     // One deadline for the push and the deliveries: the offered time plus the cap.
     let deadline = Instant::now() + Duration::from_secs_f64(n as f64 / rate) + env.timeout;
     let pushed = env
@@ -255,7 +265,9 @@ pub(crate) async fn fixed_rate(
     let wait_from = Instant::now();
     let finished = rec.wait_delivered(pushed.frames as u64, deadline).await && !pushed.cut_short;
     let waited = wait_from.elapsed();
+    let disk_load = load.map(DiskLoad::stop);
     running.stop().await;
+    let disk_load = disk_load.transpose()?;
     let arrivals = rec.arrivals();
     let latency = |i: usize| {
         let due = pushed.start + Duration::from_secs_f64(i as f64 / rate);
@@ -288,6 +300,7 @@ pub(crate) async fn fixed_rate(
         growth,
         finished,
         waited,
+        disk_load,
     })
 }
 

@@ -236,6 +236,17 @@ impl Report {
                 }
             );
         }
+        for (s, r) in &self.rates {
+            if let Some(load) = r.disk_load {
+                let _ = writeln!(
+                    out,
+                    "\nWith `--disk-load` at {}/s, {}: the competing writer synced {:.1} MB/s.",
+                    r.rate,
+                    s.name(),
+                    load.bytes_per_sec / 1e6
+                );
+            }
+        }
         let rates: std::collections::BTreeSet<u64> =
             self.rates.iter().map(|(_, r)| r.rate as u64).collect();
         for rate_value in rates {
