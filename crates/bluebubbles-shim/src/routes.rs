@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use crate::bb::{self, Form};
 use crate::envelope::{ApiError, AppJson, BodyLimit, Fields, Success, query_int};
 use crate::shim::{Claimed, SendResult};
-use crate::store::{AttachmentRecord, ChatRecord, MessageFilter, MessageRecord, Sent};
+use crate::store::{AttachmentRecord, ChatRecord, Earlier, MessageFilter, MessageRecord, Sent};
 use crate::{Shim, auth, guid, limit, now_ms, status};
 
 /// The upload route, which gets the attachment timeout.
@@ -200,8 +200,20 @@ async fn send_text_to(
         shim,
         &chat_guid,
         temp_guid.as_deref(),
+        &text.clone(),
         shim.0.config.send_timeout,
-        async move {
+        move |interrupted: Option<Interrupted>| async move {
+            // The tempGuid names the reply first begun: a re-run of the
+            // agent may word it differently, and its parts may be on Zoom.
+            let (text, interrupted_since_ms) = match interrupted {
+                Some(earlier) => {
+                    if earlier.text != text {
+                        tracing::info!("a retried reply differs from the one begun before; completing the one begun");
+                    }
+                    (earlier.text, Some(earlier.since_ms))
+                }
+                None => (text, None),
+            };
             let result = task_shim
                 .0
                 .channel
@@ -216,6 +228,7 @@ async fn send_text_to(
                     SendOptions {
                         idempotency_key: key.clone(),
                         max_wait: None,
+                        interrupted_since_ms,
                     },
                 )
                 .await
@@ -240,19 +253,31 @@ async fn send_text_to(
     .await
 }
 
+/// A keyed send that an earlier process (or an earlier attempt) began and
+/// did not record: what it was sending, and since when.
+struct Interrupted {
+    text: String,
+    since_ms: i64,
+}
+
 /// Runs a send at most once per tempGuid, in its own task bounded by
 /// `limit`. A send with the same tempGuid in flight gets 400 ("already
 /// queued"); one that completed is answered with its recorded message
-/// without posting again. When the timeout answers the client, the send
-/// still completes and is recorded (and remembered under its tempGuid).
-async fn send_once<F>(
+/// without posting again, from memory or, after a restart, from the store.
+/// The store records the intent to send `text` before `send` starts, and
+/// `send` hears of an earlier send with the tempGuid that recorded no
+/// result. When the timeout answers the client, the send still completes
+/// and is recorded (and remembered under its tempGuid).
+async fn send_once<B, F>(
     shim: &Shim,
     chat_guid: &str,
     temp_guid: Option<&str>,
+    text: &str,
     limit: Duration,
-    send: F,
+    send: B,
 ) -> Result<SendResult, ApiError>
 where
+    B: FnOnce(Option<Interrupted>) -> F + Send + 'static,
     F: Future<Output = Result<(MessageRecord, ChatRecord), ApiError>> + Send + 'static,
 {
     let claim = match temp_guid
@@ -266,8 +291,45 @@ where
         Some(Claimed::New(claim)) => Some(claim),
         None => None,
     };
+    let keyed = temp_guid.map(|t| (t.to_owned(), chat_guid.to_owned(), text.to_owned()));
+    let task_shim = shim.clone();
     let task = tokio::spawn(async move {
-        let result = Arc::new(send.await?);
+        let mut interrupted = None;
+        if let Some((temp_guid, chat_guid, text)) = keyed {
+            let other_chat = || {
+                ApiError::bad_request(format!(
+                    "The Temp GUID {temp_guid} was already used for a message to another chat."
+                ))
+            };
+            match task_shim
+                .0
+                .store
+                .begin_send(&temp_guid, &chat_guid, &text)?
+            {
+                Earlier::None => {}
+                Earlier::Sent(sent) if sent.1.guid != chat_guid => return Err(other_chat()),
+                Earlier::Unfinished(begun) if begun.chat_guid != chat_guid => {
+                    return Err(other_chat());
+                }
+                Earlier::Sent(sent) => {
+                    tracing::info!(
+                        "tempGuid sent before a restart; answering with the recorded message"
+                    );
+                    let result = Arc::new(*sent);
+                    if let Some(claim) = claim {
+                        claim.complete(Arc::clone(&result));
+                    }
+                    return Ok(result);
+                }
+                Earlier::Unfinished(begun) => {
+                    interrupted = Some(Interrupted {
+                        text: begun.text,
+                        since_ms: begun.started_ms,
+                    });
+                }
+            }
+        }
+        let result = Arc::new(send(interrupted).await?);
         if let Some(claim) = claim {
             claim.complete(Arc::clone(&result));
         }
@@ -330,7 +392,7 @@ async fn send_attachment(
     let task_shim = shim.clone();
     let target = chat_guid.clone();
     let key = temp_guid.clone();
-    let sent = send_once(&shim, &chat_guid, temp_guid.as_deref(), shim.0.config.attachment_timeout, async move {
+    let sent = send_once(&shim, &chat_guid, temp_guid.as_deref(), &caption.clone().unwrap_or_default(), shim.0.config.attachment_timeout, move |_| async move {
         let result = task_shim
             .0
             .channel

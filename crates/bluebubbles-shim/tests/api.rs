@@ -353,6 +353,93 @@ async fn a_failed_send_releases_its_temp_guid_for_a_retry() {
     assert_eq!(channel.texts.lock().unwrap().len(), 1);
 }
 
+/// After a restart the in-memory record of sends is gone: the store
+/// answers a retry with the message it recorded, and posts nothing.
+#[tokio::test]
+async fn a_send_recorded_before_a_restart_is_answered_from_the_store() {
+    let dir = TempDir::new();
+    let url = authed("/api/v1/message/text");
+    let body = json!({"chatGuid": "zoom;+;feed", "tempGuid": "kept-1", "message": "once"});
+    let (first, channel) = shim_with(config(), Store::open(dir.db()).unwrap());
+    let sent = post(&first.router(), &url, body.clone()).await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.text);
+    assert_eq!(channel.texts.lock().unwrap().len(), 1);
+    drop(first);
+
+    let (second, channel) = shim_with(config(), Store::open(dir.db()).unwrap());
+    let router = second.router();
+    let again = post(&router, &url, body).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+    assert_eq!(again.json["data"]["guid"], sent.json["data"]["guid"]);
+    assert_eq!(again.json["data"]["tempGuid"], "kept-1");
+    assert!(channel.texts.lock().unwrap().is_empty(), "posted again");
+    let elsewhere = post(
+        &router,
+        &url,
+        json!({"chatGuid": "zoom;-;bob@example.com", "tempGuid": "kept-1", "message": "once"}),
+    )
+    .await;
+    assert_envelope(
+        &elsewhere,
+        400,
+        "Validation Error",
+        "The Temp GUID kept-1 was already used for a message to another chat.",
+    );
+    assert!(channel.texts.lock().unwrap().is_empty());
+}
+
+/// A send that recorded no result before a restart (here it failed; a
+/// killed process is the same to the store) reaches the channel marked as
+/// interrupted, with the time it began; a fresh send is not marked.
+#[tokio::test]
+async fn a_send_left_unfinished_before_a_restart_reaches_the_channel_as_interrupted() {
+    let dir = TempDir::new();
+    let url = authed("/api/v1/message/text");
+    let body = json!({"chatGuid": "zoom;+;feed", "tempGuid": "cut-1", "message": "half"});
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let (first, channel) = shim_with(config(), Store::open(dir.db()).unwrap());
+    channel
+        .failures
+        .lock()
+        .unwrap()
+        .push_back(ChannelError::Network("cut".into()));
+    let failed = post(&first.router(), &url, body.clone()).await;
+    assert_eq!(failed.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        channel.options.lock().unwrap()[0].interrupted_since_ms,
+        None
+    );
+    drop(first);
+
+    let (second, channel) = shim_with(config(), Store::open(dir.db()).unwrap());
+    let router = second.router();
+    // A re-run of the agent words the reply differently: the tempGuid names
+    // the reply begun first, which is what may be half on Zoom.
+    let reworded = json!({"chatGuid": "zoom;+;feed", "tempGuid": "cut-1", "message": "reworded"});
+    let retry = post(&router, &url, reworded).await;
+    assert_eq!(retry.status, StatusCode::OK, "{}", retry.text);
+    assert_eq!(retry.json["data"]["text"], "half");
+    assert_eq!(channel.texts.lock().unwrap()[0].text, "half");
+    let fresh = post(
+        &router,
+        &url,
+        json!({"chatGuid": "zoom;+;feed", "tempGuid": "cut-2", "message": "new"}),
+    )
+    .await;
+    assert_eq!(fresh.status, StatusCode::OK, "{}", fresh.text);
+    let options = channel.options.lock().unwrap().clone();
+    assert_eq!(options.len(), 2);
+    assert_eq!(options[0].idempotency_key.as_deref(), Some("cut-1"));
+    let since = options[0]
+        .interrupted_since_ms
+        .expect("marked as interrupted");
+    assert!(u128::try_from(since).unwrap() >= before, "{since}");
+    assert_eq!(options[1].interrupted_since_ms, None);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_retry_after_a_timeout_gets_the_message_the_send_recorded() {
     let (shim, channel) = shim();

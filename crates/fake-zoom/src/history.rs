@@ -139,11 +139,22 @@ impl FakeZoom {
     }
 
     fn add_history(&self, channel: Option<&str>, contact: Option<&str>, message: Value) {
-        self.shared.lock().content.history.push(Stored {
-            channel: channel.map(str::to_owned),
-            contact: contact.map(str::to_owned),
-            message,
-        });
-        self.shared.changed();
+        record(&self.shared, channel, contact, message);
     }
+}
+
+/// Adds `message` to the history of a channel or a direct conversation
+/// (a user's own sends are listed there too, as on Zoom).
+pub(crate) fn record(
+    shared: &Shared,
+    channel: Option<&str>,
+    contact: Option<&str>,
+    message: Value,
+) {
+    shared.lock().content.history.push(Stored {
+        channel: channel.map(str::to_owned),
+        contact: contact.map(str::to_owned),
+        message,
+    });
+    shared.changed();
 }

@@ -182,7 +182,19 @@ pub(crate) async fn send_chat(
         body: msg.clone(),
         at_ms,
     });
-    shared.changed();
+    crate::history::record(
+        &shared,
+        msg.to_channel.as_deref(),
+        contact.as_deref(),
+        json!({
+            "id": id,
+            "message": msg.message,
+            "sender": sender,
+            "date_time": date_time,
+            "timestamp": at_ms,
+            "reply_main_message_id": msg.reply_main_message_id,
+        }),
+    );
     if shared.knobs().echo_sends {
         let mentions = echo_at_items(&body);
         for event in echo_events(

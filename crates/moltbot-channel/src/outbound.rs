@@ -23,6 +23,12 @@ pub struct SendOptions {
     /// [`crate::ChannelError::RateLimited`] before posting anything. `None`:
     /// the channel's default.
     pub max_wait: Option<std::time::Duration>,
+    /// Set when an earlier process began this keyed send at this time (ms
+    /// since the epoch) and stopped before it recorded a result: a channel
+    /// that can read the conversation's history looks there for the parts
+    /// already posted instead of posting them again. Used only when the
+    /// channel has no record of the key itself.
+    pub interrupted_since_ms: Option<i64>,
 }
 
 /// Where media comes from.

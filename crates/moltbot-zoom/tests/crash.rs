@@ -94,3 +94,64 @@ async fn undelivered_messages_survive_sigkill_and_go_out_in_order_after_restart(
         .await;
     assert_eq!(status["outbox"]["deadLetters"], 0, "{status:#}");
 }
+
+/// The sidecar-SIGKILL window of a reply: Zoom took the first part of a
+/// three-part reply and the sidecar was killed before Zoom's answer (so
+/// before it recorded anything). The gateway retries the send with the same
+/// tempGuid against the restarted sidecar: Zoom ends up with each part
+/// exactly once, and the answer names the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_cut_by_sigkill_is_completed_after_restart_without_posting_a_part_twice() {
+    let fake = fake_zoom().await;
+    fake.update_knobs(|k| {
+        k.echo_sends = false;
+        // Zoom keeps the post but answers only after the kill.
+        k.send_response_delay_ms = Some(60_000);
+    });
+    let dir = TempDir::new("crash-reply");
+    let config = write_config(&dir, &fake, "127.0.0.1:0", &webhook_url(free_port()), "");
+    let three_parts = "lorem ipsum ".repeat(210);
+    let body = serde_json::json!({
+        "chatGuid": "zoom;+;channel:chan-1",
+        "tempGuid": "reply-cut-1",
+        "message": three_parts,
+    });
+    let send = |url: String, body: serde_json::Value| async move {
+        reqwest::Client::new()
+            .post(format!("{url}/api/v1/message/text?password={PASSWORD}"))
+            .json(&body)
+            .send()
+            .await
+    };
+
+    let first = SidecarProcess::start(&config, "info");
+    let cut = tokio::spawn(send(first.url.clone(), body.clone()));
+    assert!(
+        fake.wait_for_team_chat(1, WAIT).await,
+        "the first part never reached Zoom; output:\n{}",
+        first.output()
+    );
+    first.kill();
+    // The client saw the connection drop, not an answer.
+    assert!(cut.await.unwrap().is_err());
+    assert_eq!(fake.team_chat_messages().len(), 1);
+
+    fake.update_knobs(|k| k.send_response_delay_ms = None);
+    let second = SidecarProcess::start(&config, "info");
+    let retry = send(second.url.clone(), body).await.unwrap();
+    assert_eq!(retry.status(), 200);
+    let reply: serde_json::Value = retry.json().await.unwrap();
+    let sent = fake.team_chat_messages();
+    let texts: Vec<&str> = sent.iter().map(|m| m.body.message.as_str()).collect();
+    assert_eq!(texts.len(), 3, "each part once, not {} posts", texts.len());
+    assert_eq!(texts.concat(), three_parts);
+    assert_eq!(reply["data"]["guid"], sent[0].id.as_str(), "{reply:#}");
+    assert_eq!(reply["data"]["tempGuid"], "reply-cut-1");
+    assert!(
+        second
+            .output()
+            .contains("parts already on Zoom are not posted again"),
+        "{}",
+        second.output()
+    );
+}

@@ -334,7 +334,7 @@ pub(crate) async fn recover(
 
 /// Up to `bound` newest messages of one conversation in `[since, until]`
 /// that `keep` accepts, and whether more were left.
-async fn list(
+pub(crate) async fn list(
     api: &ZoomApi,
     user: &str,
     target: &HistoryTarget,

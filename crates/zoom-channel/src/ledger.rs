@@ -84,6 +84,31 @@ impl Ledger {
         Ok(Resume::From(Vec::new()))
     }
 
+    /// Whether `key` is remembered.
+    pub(crate) fn knows(&self, key: &str) -> bool {
+        self.entries.contains(key)
+    }
+
+    /// Takes over a send of `key` that another process began: `posted` are
+    /// the parts found on the platform.
+    pub(crate) fn adopt(
+        &mut self,
+        key: &str,
+        conversation_id: &str,
+        text: &str,
+        reply_to_id: Option<&str>,
+        posted: Vec<String>,
+    ) {
+        self.entries.insert_with(
+            key,
+            Entry {
+                fingerprint: fingerprint(conversation_id, text, reply_to_id),
+                posted,
+                done: None,
+            },
+        );
+    }
+
     /// Records that `key`'s next part was posted as `id`.
     pub(crate) fn posted(&mut self, key: &str, id: &str) {
         if let Some(entry) = self.entries.get_mut(key) {

@@ -24,6 +24,7 @@ mod outbound;
 mod ratelimit;
 mod reactions;
 mod render;
+mod resume;
 mod split;
 mod summary;
 mod transcript;

@@ -66,16 +66,6 @@ impl Inner {
         let deadline = Instant::now() + max_wait;
         let key = target.key();
         let send = async {
-            let posted = match &options.idempotency_key {
-                Some(k) => match self
-                    .ledger()
-                    .resume(k, conversation_id, text, reply_to_id)?
-                {
-                    Resume::Done(result) => return Ok(result),
-                    Resume::From(posted) => posted,
-                },
-                None => Vec::new(),
-            };
             // The chatbot's messages render Zoom's markdown: rewritten before the
             // split, so each part stays within the limit.
             let rendered = match self.config.send_as {
@@ -83,6 +73,25 @@ impl Inner {
                 SendAs::User { .. } => std::borrow::Cow::Borrowed(text),
             };
             let parts = split_markdown(&rendered, SendChatMessage::MAX_CHARS);
+            let posted = match &options.idempotency_key {
+                Some(k) => {
+                    if let Some(since_ms) = options.interrupted_since_ms {
+                        if !self.ledger().knows(k) {
+                            let found = self.find_posted(&target, &parts, since_ms).await;
+                            self.ledger()
+                                .adopt(k, conversation_id, text, reply_to_id, found);
+                        }
+                    }
+                    match self
+                        .ledger()
+                        .resume(k, conversation_id, text, reply_to_id)?
+                    {
+                        Resume::Done(result) => return Ok(result),
+                        Resume::From(posted) => posted,
+                    }
+                }
+                None => Vec::new(),
+            };
             let rest = parts.get(posted.len()..).unwrap_or_default();
             let windowed = self.windows_apply(&target);
             let deadline = if windowed {

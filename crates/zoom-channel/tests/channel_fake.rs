@@ -14,7 +14,7 @@ use zoom::{
     Credentials, Grant, SessionConfig, TokenProvider, WebhookConfig, ZoomApi, serve_webhooks,
     webhook_router,
 };
-use zoom_channel::{Rendered, Renderer, SendAs, ZoomChannel, ZoomChannelConfig};
+use zoom_channel::{Rendered, Renderer, SendAs, ZoomChannel, ZoomChannelConfig, split_markdown};
 use zoom_wire::{Event, SendChatMessage};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -420,6 +420,7 @@ fn keyed(key: &str, max_wait_ms: u64) -> SendOptions {
     SendOptions {
         idempotency_key: Some(key.into()),
         max_wait: Some(Duration::from_millis(max_wait_ms)),
+        ..SendOptions::default()
     }
 }
 
@@ -588,6 +589,83 @@ async fn a_retry_with_the_same_key_resumes_after_a_partial_failure() {
         .await
         .unwrap_err();
     assert!(matches!(err, ChannelError::BadRequest(_)), "{err}");
+    h.stop().await;
+}
+
+/// A keyed send that another process began and did not finish (it posted
+/// the first parts, then stopped): the channel reads the conversation's
+/// history and posts only what Zoom does not have; a send whose every part
+/// is there posts nothing.
+#[tokio::test]
+async fn an_interrupted_send_posts_only_the_parts_zoom_does_not_have() {
+    let h = start(|k| k.echo_sends = false, |_| {}).await;
+    let (_, api) = clients(&h.fake);
+    let post = |message: &str| {
+        let body = SendChatMessage {
+            message: message.to_owned(),
+            to_channel: Some("chan-1".into()),
+            ..Default::default()
+        };
+        let api = api.clone();
+        async move {
+            api.send_chat_message("me@example.com", &body)
+                .await
+                .unwrap()
+                .id
+        }
+    };
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let since = i64::try_from(since).unwrap();
+    let three_parts = long_text(2500);
+    let parts = split_markdown(&three_parts, SendChatMessage::MAX_CHARS);
+    assert_eq!(parts.len(), 3);
+    // What the process that stopped had posted, after another reply of ours.
+    post("an earlier reply").await;
+    let first = post(&parts[0]).await;
+    let second = post(&parts[1]).await;
+    let interrupted = |key: &str| SendOptions {
+        interrupted_since_ms: Some(since),
+        ..keyed(key, 1_000)
+    };
+    let result = h
+        .channel
+        .send_text_with(
+            text("zoom;+;channel:chan-1", &three_parts),
+            interrupted("tmp-9"),
+        )
+        .await
+        .unwrap();
+    let sent = h.fake.team_chat_messages();
+    assert_eq!(sent.len(), 4, "only the third part is posted");
+    assert_eq!(sent[3].body.message, parts[2]);
+    assert_eq!(result.part_ids, [first.clone(), second, sent[3].id.clone()]);
+    assert_eq!(result.message_id, first);
+    // Every part already there: nothing posted, the same ids answered.
+    let done = h
+        .channel
+        .send_text_with(
+            text("zoom;+;channel:chan-1", &three_parts),
+            interrupted("tmp-10"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(h.fake.team_chat_messages().len(), 4);
+    assert_eq!(done.part_ids, result.part_ids);
+    // Nothing there (the process stopped before its first post): all parts.
+    let fresh = h
+        .channel
+        .send_text_with(
+            text("zoom;+;channel:chan-1", "never posted"),
+            interrupted("tmp-11"),
+        )
+        .await
+        .unwrap();
+    let sent = h.fake.team_chat_messages();
+    assert_eq!(sent.len(), 5);
+    assert_eq!(fresh.part_ids, [sent[4].id.clone()]);
     h.stop().await;
 }
 

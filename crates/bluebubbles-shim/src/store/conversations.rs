@@ -53,6 +53,10 @@ pub(super) const MESSAGE_BY_GUID: &str =
     "SELECT m.rowid, m.guid, m.chat_guid, h.rowid, h.address, h.name, m.text, m.date_ms,
     m.is_from_me, m.thread_originator, m.temp_guid, m.attachments, m.zoom, m.parts
     FROM messages m LEFT JOIN handles h ON h.rowid = m.sender_handle WHERE m.guid = ?1";
+/// The newest message we recorded with a `tempGuid` (schema M8's partial
+/// index).
+pub(super) const SENT_BY_TEMP_GUID: &str =
+    "SELECT guid FROM messages WHERE temp_guid = ?1 ORDER BY rowid DESC LIMIT 1";
 pub(super) const INSERT_MESSAGE: &str = "INSERT INTO messages (guid, chat_guid, sender_handle, text, date_ms, is_from_me, thread_originator, temp_guid, attachments, zoom, parts)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 /// The pruner: the newest message a conversation may drop (the one just
@@ -272,6 +276,21 @@ pub(super) fn message_by_guid(
         .optional()?
         .map(MessageRow::into_record)
         .transpose()
+}
+
+/// The newest message we recorded with `temp_guid`.
+pub(super) fn sent_by_temp_guid(
+    conn: &Connection,
+    temp_guid: &str,
+) -> Result<Option<MessageRecord>, ShimError> {
+    let guid: Option<String> = conn
+        .prepare_cached(SENT_BY_TEMP_GUID)?
+        .query_row([temp_guid], |r| r.get(0))
+        .optional()?;
+    match guid {
+        Some(guid) => message_by_guid(conn, &guid),
+        None => Ok(None),
+    }
 }
 
 /// Inserts a message; returns it with its row id. Trimming the

@@ -10,6 +10,7 @@
 //!   message to a known conversation rewrites none of their rows.
 //! - [`queue`]: the outbox (one row per delivery), dead letters, webhooks, counters.
 //! - [`ids`]: queue row ids, reserved in blocks and never reused.
+//! - [`sends`]: sends keyed by a `tempGuid`, across restarts.
 //! - [`writer`]: the writer's state and its periodic pruning and vacuum.
 //! - [`bodies`]: webhook bodies kept in memory until delivered (bounded).
 //! - The in-memory [`Scheduler`] (in `crate::scheduler`) is loaded here at
@@ -28,6 +29,7 @@ mod lookups;
 mod queue;
 mod records;
 mod schema;
+mod sends;
 mod wal_sync;
 mod writer;
 
@@ -46,6 +48,8 @@ use self::bodies::Bodies;
 pub(crate) use self::bodies::Body;
 use self::ids::Ids;
 use self::journal::{Durability, Journal};
+pub(crate) use self::sends::Earlier;
+use self::sends::SendLog;
 use self::writer::WriterState;
 use crate::scheduler::{Completion, Dispatch, Entry, LaneKey, Scheduler};
 use crate::{Backoff, ShimError, guid};
@@ -176,6 +180,7 @@ struct Inner {
     reader: Mutex<Connection>,
     shared: Arc<Shared>,
     journal: Journal<WriterState>,
+    sends: SendLog,
 }
 
 impl std::fmt::Debug for Store {
@@ -212,7 +217,7 @@ impl Store {
         )?;
         let checkpoints = Connection::open(path)?;
         schema::prepare_reader(&checkpoints)?;
-        Self::start(writer, reader, Some(checkpoints))
+        Self::start(writer, reader, Some(checkpoints), SendLog::open(path)?)
     }
 
     /// An in-memory database (tests, demo), shared by the writer and the
@@ -231,13 +236,14 @@ impl Store {
         let mut writer = Connection::open(&name)?;
         schema::prepare_writer(&mut writer, false)?;
         let reader = Connection::open(&name)?;
-        Self::start(writer, reader, None)
+        Self::start(writer, reader, None, SendLog::in_memory()?)
     }
 
     fn start(
         writer: Connection,
         reader: Connection,
         checkpoints: Option<Connection>,
+        sends: SendLog,
     ) -> Result<Self, ShimError> {
         schema::prepare_reader(&reader)?;
         let shared = Arc::new(Shared {
@@ -253,6 +259,7 @@ impl Store {
             reader: Mutex::new(reader),
             shared,
             journal,
+            sends,
         })))
     }
 
@@ -379,6 +386,38 @@ impl Store {
                     .collect()
             })
         }
+    }
+
+    /// Before a send of `text` keyed by `temp_guid` to `chat_guid` posts
+    /// anything: an earlier send under the key (recorded, or begun and not
+    /// recorded), else the intent is logged now (see [`sends`]).
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub(crate) fn begin_send(
+        &self,
+        temp_guid: &str,
+        chat_guid: &str,
+        text: &str,
+    ) -> Result<Earlier, ShimError> {
+        let Some(begun) = self
+            .0
+            .sends
+            .begin(temp_guid, chat_guid, text, crate::now_ms())?
+        else {
+            return Ok(Earlier::None);
+        };
+        let sent = self.read(|conn| {
+            let Some(message) = conversations::sent_by_temp_guid(conn, temp_guid)? else {
+                return Ok(None);
+            };
+            let chat = conversations::chat_by_guid(conn, &message.chat_guid, None)?;
+            Ok(chat.map(|chat| (message, chat)))
+        })?;
+        Ok(match sent {
+            Some(sent) => Earlier::Sent(Box::new(sent)),
+            None => Earlier::Unfinished(begun),
+        })
     }
 
     /// Records a message we sent (and its conversation, created if new).

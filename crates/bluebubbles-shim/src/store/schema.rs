@@ -192,6 +192,12 @@ CREATE INDEX queue_waiting ON queue (id) WHERE webhook_id IS NULL;
 CREATE INDEX queue_by_seq ON queue (seq) WHERE seq IS NOT NULL;
 ";
 
+/// M8: the messages we recorded with a `tempGuid`, found again after a
+/// restart (`store::sends`). Partial: inbound messages, which have none,
+/// never touch it.
+const M8_SENT_BY_TEMP_GUID: &str =
+    "CREATE INDEX messages_by_temp_guid ON messages (temp_guid) WHERE temp_guid IS NOT NULL;";
+
 /// Every migration, oldest first. Append; never edit a released step.
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -202,6 +208,7 @@ fn migrations() -> Migrations<'static> {
         M::up(M5_ONE_ROW_PER_DELIVERY).comment("one queue row per delivery"),
         M::up(M6_NO_SENDER_INDEX).comment("no messages_by_sender"),
         M::up(M7_QUEUE_IDS_BY_THE_WRITER).comment("queue ids from the writer"),
+        M::up(M8_SENT_BY_TEMP_GUID).comment("sent messages by tempGuid"),
     ])
 }
 

@@ -1332,3 +1332,68 @@ fn page_caches_are_bounded() {
         assert!((1..=4 * 1024).contains(&-kib), "{kib}");
     }
 }
+
+/// A keyed send across reopenings: logged the first time, unfinished when
+/// begun again before it is recorded (with the text begun first), and,
+/// once recorded, found in the store with its conversation, through the
+/// partial index of our own messages.
+#[test]
+fn keyed_sends_are_found_again_after_reopening() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let db = TempDb::new();
+    let chat = "zoom;+;channel:c1";
+    rt.block_on(async {
+        let store = Store::open(db.path()).unwrap();
+        assert!(matches!(
+            store.begin_send("k1", chat, "first words").unwrap(),
+            Earlier::None
+        ));
+        drop(store);
+        let store = Store::open(db.path()).unwrap();
+        match store.begin_send("k1", chat, "reworded").unwrap() {
+            Earlier::Unfinished(begun) => {
+                assert_eq!(begun.chat_guid, chat);
+                assert_eq!(begun.text, "first words");
+            }
+            other => panic!("expected the unfinished send, got {other:?}"),
+        }
+        let sent = Sent {
+            guid: "zoom-msg-1".into(),
+            chat_guid: chat.into(),
+            text: "first words".into(),
+            date_ms: 1,
+            thread_originator: None,
+            temp_guid: Some("k1".into()),
+            attachments: Vec::new(),
+            parts: Vec::new(),
+        };
+        store.record_sent(sent).await.unwrap();
+        drop(store);
+        let store = Store::open(db.path()).unwrap();
+        match store.begin_send("k1", chat, "again").unwrap() {
+            Earlier::Sent(sent) => {
+                assert_eq!(sent.0.guid, "zoom-msg-1");
+                assert_eq!(sent.0.temp_guid.as_deref(), Some("k1"));
+                assert_eq!(sent.1.guid, chat);
+            }
+            other => panic!("expected the recorded message, got {other:?}"),
+        }
+        let plan: Vec<String> = store
+            .read(|c| {
+                let mut stmt = c.prepare(&format!(
+                    "EXPLAIN QUERY PLAN {}",
+                    conversations::SENT_BY_TEMP_GUID
+                ))?;
+                let rows = stmt.query_map(["k1"], |r| r.get(3))?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .unwrap();
+        assert!(
+            plan.iter().any(|p| p.contains("messages_by_temp_guid")),
+            "{plan:?}"
+        );
+    });
+}

@@ -18,8 +18,8 @@ use http_body_util::BodyExt;
 use moltbot_channel::{
     AccountStatus, CancellationToken, Capabilities, Channel, ChannelError, ChannelMeta, ChatType,
     Conversation, DeliveryMode, DeliveryResult, InboundMessage, InboundSender, MessageDelete,
-    MessageEdit, OutboundMedia, OutboundMessage, Party, ProbeReport, Reaction, StartContext,
-    inbound_channel,
+    MessageEdit, OutboundMedia, OutboundMessage, Party, ProbeReport, Reaction, SendOptions,
+    StartContext, inbound_channel,
 };
 use serde_json::Value;
 use tokio::sync::{Notify, Semaphore, mpsc};
@@ -31,6 +31,8 @@ pub const PASSWORD: &str = "s3cret-pw";
 #[derive(Default)]
 pub struct FakeChannel {
     pub texts: Mutex<Vec<OutboundMessage>>,
+    /// The options of each text send, in order.
+    pub options: Mutex<Vec<SendOptions>>,
     pub media: Mutex<Vec<OutboundMedia>>,
     /// Errors returned by the next sends, in order.
     pub failures: Mutex<VecDeque<ChannelError>>,
@@ -106,6 +108,14 @@ impl Channel for FakeChannel {
             conversation_id,
             timestamp_ms: 1_720_000_000_000,
         })
+    }
+    async fn send_text_with(
+        &self,
+        message: OutboundMessage,
+        options: SendOptions,
+    ) -> Result<DeliveryResult, ChannelError> {
+        self.options.lock().unwrap().push(options);
+        self.send_text(message).await
     }
     async fn send_media(&self, media: OutboundMedia) -> Result<DeliveryResult, ChannelError> {
         if self.media_unsupported.load(Ordering::SeqCst) {
