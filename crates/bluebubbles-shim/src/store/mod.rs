@@ -217,7 +217,12 @@ impl Store {
         )?;
         let checkpoints = Connection::open(path)?;
         schema::prepare_reader(&checkpoints)?;
-        Self::start(writer, reader, Some(checkpoints), SendLog::open(path)?)
+        Self::start(
+            writer,
+            reader,
+            Some(checkpoints),
+            SendLog::open_or_memory(path)?,
+        )
     }
 
     /// An in-memory database (tests, demo), shared by the writer and the

@@ -84,6 +84,23 @@ impl SendLog {
         Self::start(conn)
     }
 
+    /// [`SendLog::open`], or, when the file cannot be used, a log in
+    /// memory: replies still go out, and only a reply cut short by a crash
+    /// may then be posted twice.
+    ///
+    /// # Errors
+    /// SQLite cannot open a database in memory either.
+    pub(super) fn open_or_memory(db: &Path) -> Result<Self, ShimError> {
+        Self::open(db).or_else(|e| {
+            tracing::warn!(
+                path = %path_of(db).display(),
+                error = %e,
+                "cannot open the log of replies in progress; keeping it in memory (a reply cut short by a crash may be posted twice)"
+            );
+            Self::in_memory()
+        })
+    }
+
     /// A log in memory (tests, demo).
     ///
     /// # Errors
@@ -188,6 +205,21 @@ mod tests {
         );
         assert_eq!(log.begin("k2", "c", "other", t + 2).unwrap(), None);
         assert!(path_of(&db).exists());
+    }
+
+    /// A log file that cannot be opened does not keep the store from
+    /// opening: the log lives in memory then.
+    #[test]
+    fn an_unusable_log_file_falls_back_to_memory() {
+        let dir = TempDb::new();
+        let db = dir.path();
+        std::fs::create_dir(path_of(&db)).unwrap();
+        assert!(SendLog::open(&db).is_err());
+        let log = SendLog::open_or_memory(&db).unwrap();
+        assert_eq!(log.begin("k", "c", "x", crate::now_ms()).unwrap(), None);
+        assert!(log.begin("k", "c", "x", crate::now_ms()).unwrap().is_some());
+        let store = crate::Store::open(&db).unwrap();
+        drop(store);
     }
 
     /// Intents older than a day are forgotten (at open), newer ones kept.
