@@ -15,10 +15,9 @@
 //!
 //! It is a database file of its own beside the store (`<database>-sends`),
 //! written on the caller's thread with `synchronous=OFF`: a commit is in
-//! the operating system's hands when it returns, so
-//! it survives the process, not a power cut, and costs microseconds instead
-//! of a round trip through the store's writer, which is busy with inbound
-//! events.
+//! the operating system's hands when it returns, so it survives the
+//! process, not a power cut, and costs microseconds instead of a round trip
+//! through the store's writer, which is busy with inbound events.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
