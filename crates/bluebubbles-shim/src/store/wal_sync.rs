@@ -12,12 +12,15 @@
 //!
 //! A failed sync is retried (doubling from [`TROUBLE_FIRST`] to
 //! [`TROUBLE_MAX`]) with the jobs still waiting and the failure shown as the
-//! store's trouble; nothing is acknowledged until a sync succeeds.
+//! store's trouble; nothing is acknowledged until a sync succeeds. Once the
+//! store stops, a sync that still fails is not retried: the jobs waiting on
+//! it are dropped unacknowledged (their callers hear that the store
+//! stopped), so a stop never waits on a disk that stays broken.
 
 use std::fs::File;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::thread::JoinHandle;
 
@@ -37,6 +40,8 @@ struct Queued {
 /// Counts shared by the writer and the thread.
 #[derive(Default)]
 struct Counts {
+    /// Set when the store stops: a failing sync is given up.
+    stopping: AtomicBool,
     /// Groups handed to the thread and not yet finished.
     held: AtomicUsize,
     /// Groups handed over for a sync that has not completed yet.
@@ -124,6 +129,7 @@ impl WalSync {
 
 impl Drop for WalSync {
     fn drop(&mut self) {
+        self.counts.stopping.store(true, Ordering::Release);
         drop(self.tx.take());
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -149,12 +155,22 @@ fn sync_loop(
         let mut waiting = vec![first];
         waiting.extend(rx.try_iter());
         let syncs = waiting.iter().filter(|q| q.sync).count();
+        let synced = syncs == 0 || wait_for_sync(wal, &mut dir_synced, trouble, &counts.stopping);
         if syncs > 0 {
-            wait_for_sync(wal, &mut dir_synced, trouble);
             *lock(&counts.unsynced) -= syncs;
             counts.synced.notify_all();
         }
         let n = waiting.len();
+        if !synced {
+            // Stopping with a sync that fails: nothing more is acknowledged.
+            tracing::error!(
+                groups = n,
+                "the store stopped while the WAL could not be synced; their messages were not acknowledged"
+            );
+            drop(waiting);
+            counts.held.fetch_sub(n, Ordering::AcqRel);
+            continue;
+        }
         for queued in waiting {
             // A caller's panic must not stop the syncs the writer waits on.
             if catch_unwind(AssertUnwindSafe(queued.then)).is_err() {
@@ -165,12 +181,19 @@ fn sync_loop(
     }
 }
 
-/// Syncs, retrying with backoff until a sync succeeds.
-fn wait_for_sync(wal: &Path, dir_synced: &mut bool, trouble: &Mutex<Option<String>>) {
+/// Syncs, retrying with backoff until a sync succeeds (true), or until it
+/// fails once the store is `stopping` (false).
+fn wait_for_sync(
+    wal: &Path,
+    dir_synced: &mut bool,
+    trouble: &Mutex<Option<String>>,
+    stopping: &AtomicBool,
+) -> bool {
     let mut wait = TROUBLE_FIRST;
     loop {
         match sync(wal, dir_synced) {
             Ok(()) => break,
+            Err(_) if stopping.load(Ordering::Acquire) => return false,
             Err(e) => {
                 let error = format!("cannot sync the WAL {}: {e}", wal.display());
                 let mut published = lock(trouble);
@@ -188,6 +211,7 @@ fn wait_for_sync(wal: &Path, dir_synced: &mut bool, trouble: &Mutex<Option<Strin
     if cleared {
         tracing::warn!("the store syncs again");
     }
+    true
 }
 
 /// Syncs the WAL's data, and once its directory (so a WAL created at open
@@ -265,6 +289,43 @@ mod tests {
         sync.finish(true, Box::new(move || tx.send(()).unwrap()));
         rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
         assert_eq!(*trouble.lock().unwrap(), None);
+    }
+
+    /// A stop does not wait for a disk that stays broken: the jobs held
+    /// behind the failing sync are dropped, never acknowledged.
+    #[test]
+    fn a_stop_gives_up_a_sync_that_keeps_failing() {
+        let dir = TempDb::new();
+        let folder = dir.path();
+        std::fs::write(&folder, b"not a folder").unwrap();
+        let trouble = trouble();
+        let sync = WalSync::start(&folder.join("db.sqlite"), Arc::clone(&trouble)).unwrap();
+        let (tx, rx) = mpsc::channel::<&str>();
+        let later = tx.clone();
+        sync.finish(true, Box::new(move || tx.send("synced").unwrap()));
+        sync.finish(false, Box::new(move || later.send("in turn").unwrap()));
+        for _ in 0..500 {
+            if trouble.lock().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(
+            trouble.lock().unwrap().is_some(),
+            "the failure is published"
+        );
+        let (stopped, done) = mpsc::channel();
+        std::thread::spawn(move || {
+            drop(sync);
+            stopped.send(()).unwrap();
+        });
+        done.recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the stop waited on the failing sync");
+        assert_eq!(
+            rx.recv_timeout(std::time::Duration::from_secs(1)),
+            Err(mpsc::RecvTimeoutError::Disconnected),
+            "nothing is acknowledged"
+        );
     }
 
     #[test]
