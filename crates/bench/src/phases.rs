@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use crate::baseline::Baseline;
 use crate::disk_load::{DiskLoad, Load};
+use crate::machine::CpuTimes;
 use crate::receiver::Receiver;
 use crate::sidecar::{Endpoints, Rss, Sidecar};
 use crate::stats::{per_sec, quantile};
@@ -220,6 +221,9 @@ pub(crate) struct Rate {
     pub(crate) waited: Duration,
     /// The competing writer's rate (`--disk-load`).
     pub(crate) disk_load: Option<Load>,
+    /// Shares of the machine's CPU time during the push and the wait:
+    /// (steal, iowait), where `/proc/stat` can be read.
+    pub(crate) cpu: Option<(f64, f64)>,
 }
 
 impl Rate {
@@ -250,6 +254,7 @@ pub(crate) async fn fixed_rate(
         .disk_load
         .then(|| DiskLoad::start(&env.dir))
         .transpose()?;
+    let cpu_before = CpuTimes::now();
     // One deadline for the push and the deliveries: the offered time plus the cap.
     let deadline = Instant::now() + Duration::from_secs_f64(n as f64 / rate) + env.timeout;
     let pushed = env
@@ -265,6 +270,9 @@ pub(crate) async fn fixed_rate(
     let wait_from = Instant::now();
     let finished = rec.wait_delivered(pushed.frames as u64, deadline).await && !pushed.cut_short;
     let waited = wait_from.elapsed();
+    let cpu = cpu_before
+        .zip(CpuTimes::now())
+        .and_then(|(b, a)| b.shares(a));
     let disk_load = load.map(DiskLoad::stop);
     running.stop().await;
     let disk_load = disk_load.transpose()?;
@@ -301,6 +309,7 @@ pub(crate) async fn fixed_rate(
         finished,
         waited,
         disk_load,
+        cpu,
     })
 }
 

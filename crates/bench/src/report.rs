@@ -236,6 +236,28 @@ impl Report {
                 }
             );
         }
+        let cpu: Vec<String> = self
+            .rates
+            .iter()
+            .filter_map(|(s, r)| {
+                let (steal, iowait) = r.cpu?;
+                Some(format!(
+                    "{}/s {}: steal {:.1} %, iowait {:.1} %",
+                    r.rate,
+                    s.name(),
+                    steal * 100.0,
+                    iowait * 100.0
+                ))
+            })
+            .collect();
+        if !cpu.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nThe machine's CPU time during each run (`/proc/stat`; steal is time the \
+                 host gave the VM's CPUs to others, which delays every relay): {}.",
+                cpu.join("; ")
+            );
+        }
         for (s, r) in &self.rates {
             if let Some(load) = r.disk_load {
                 let _ = writeln!(
