@@ -301,18 +301,10 @@ pub(crate) async fn recover(
         let Ok(target) = parse_target(&conversation_id, None) else {
             continue;
         };
-        let history = match &target {
-            Target::Channel(c) => HistoryTarget::Channel(c.clone()),
-            Target::Contact(c) => HistoryTarget::Contact(c.clone()),
-        };
+        let history = history_target(&target);
         let bound = limits.per_conversation.min(budget);
-        let missed = |m: &ListedChatMessage| {
-            !marks.delivered(&conversation_id, m)
-                && !m
-                    .sender
-                    .as_deref()
-                    .is_some_and(|s| own_ids.iter().any(|o| o.eq_ignore_ascii_case(s)))
-        };
+        let missed =
+            |m: &ListedChatMessage| !marks.delivered(&conversation_id, m) && !sent_by(m, own_ids);
         match list(api, user, &history, since_ms, until_ms, bound, missed).await {
             Ok((fresh, more)) => {
                 budget -= fresh.len().min(budget);
@@ -330,6 +322,21 @@ pub(crate) async fn recover(
     }
     out.events.sort_by_key(|e| e.event_ts.unwrap_or(0));
     out
+}
+
+/// Which conversation a history query for `target` reads.
+pub(crate) fn history_target(target: &Target) -> HistoryTarget {
+    match target {
+        Target::Channel(c) => HistoryTarget::Channel(c.clone()),
+        Target::Contact(c) => HistoryTarget::Contact(c.clone()),
+    }
+}
+
+/// Whether one of `own_ids` (our sender, `self_ids`) sent `m`.
+pub(crate) fn sent_by(m: &ListedChatMessage, own_ids: &[String]) -> bool {
+    m.sender
+        .as_deref()
+        .is_some_and(|s| own_ids.iter().any(|o| o.eq_ignore_ascii_case(s)))
 }
 
 /// Up to `bound` newest messages of one conversation in `[since, until]`

@@ -201,6 +201,15 @@ impl Inner {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Who our own posts come from: `self_ids` and the Team Chat sender.
+    pub(crate) fn own_ids(&self) -> Vec<String> {
+        let mut own_ids = self.config.self_ids.clone();
+        if let SendAs::User { sender } = &self.config.send_as {
+            own_ids.push(sender.clone());
+        }
+        own_ids
+    }
+
     pub(crate) fn ledger(&self) -> MutexGuard<'_, Ledger> {
         self.ledger.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -241,8 +250,7 @@ impl Inner {
             SendAs::User { sender } => Some(sender.as_str()),
             SendAs::Chatbot { .. } => None,
         };
-        let mut own_ids = self.config.self_ids.clone();
-        own_ids.extend(user.map(str::to_owned));
+        let own_ids = self.own_ids();
         let limits = catchup::Limits {
             per_conversation: self.config.catchup_max_per_conversation,
             total: self.config.catchup_max_total,

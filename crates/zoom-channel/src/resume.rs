@@ -4,7 +4,6 @@
 //! posted twice. Zoom's send API has no idempotency key; its history is the
 //! only record of what went out.
 
-use zoom::HistoryTarget;
 use zoom_wire::ListedChatMessage;
 
 use crate::{catchup, channel::Inner, config::SendAs, conversation::Target, outbound::now_ms};
@@ -33,29 +32,16 @@ impl Inner {
             );
             return Vec::new();
         };
-        let history = match target {
-            Target::Channel(c) => HistoryTarget::Channel(c.clone()),
-            Target::Contact(c) => HistoryTarget::Contact(c.clone()),
-        };
-        let ours = |m: &ListedChatMessage| {
-            m.sender.as_deref().is_some_and(|s| {
-                s.eq_ignore_ascii_case(sender)
-                    || self
-                        .config
-                        .self_ids
-                        .iter()
-                        .any(|o| o.eq_ignore_ascii_case(s))
-            })
-        };
+        let own_ids = self.own_ids();
         let from = since_ms.saturating_sub(SLACK_MS);
         match catchup::list(
             &self.api,
             sender,
-            &history,
+            &catchup::history_target(target),
             from,
             now_ms(),
             MAX_LISTED,
-            ours,
+            |m| catchup::sent_by(m, &own_ids),
         )
         .await
         {

@@ -81,6 +81,13 @@ pub(crate) struct Shared {
     pub(crate) wake: Notify,
 }
 
+/// A file beside the database at `db`: its path with `suffix` appended.
+fn beside(db: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut path = db.as_os_str().to_owned();
+    path.push(suffix);
+    path.into()
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding one of these locks leaves plain data behind.
     m.lock().unwrap_or_else(|e| e.into_inner())

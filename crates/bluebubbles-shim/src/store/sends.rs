@@ -48,7 +48,7 @@ const INSERT: &str =
 const PRUNE: &str = "DELETE FROM sends WHERE started_ms < ?1";
 
 /// A keyed send begun before: `text` to `chat_guid` at `started_ms`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Begun {
     pub(crate) chat_guid: String,
     pub(crate) text: String,
@@ -164,17 +164,9 @@ impl SendLog {
     }
 }
 
-impl std::fmt::Debug for SendLog {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SendLog").finish_non_exhaustive()
-    }
-}
-
 /// The log's file beside the database at `db`.
 pub(super) fn path_of(db: &Path) -> PathBuf {
-    let mut path = db.as_os_str().to_owned();
-    path.push("-sends");
-    PathBuf::from(path)
+    super::beside(db, "-sends")
 }
 
 #[cfg(test)]

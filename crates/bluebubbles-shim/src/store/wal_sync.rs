@@ -139,9 +139,7 @@ impl Drop for WalSync {
 
 /// The WAL file of the database at `db`.
 pub(super) fn wal_of(db: &Path) -> PathBuf {
-    let mut wal = db.as_os_str().to_owned();
-    wal.push("-wal");
-    PathBuf::from(wal)
+    super::beside(db, "-wal")
 }
 
 fn sync_loop(
