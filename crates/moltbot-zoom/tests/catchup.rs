@@ -201,6 +201,12 @@ async fn a_gap_is_caught_up_within_its_bounds_and_reported() {
     assert_eq!(listings, 2, "one page per conversation");
 
     // Stopped, a message arrives, started again: recovered from the saved marks.
+    // Every delivery's result committed first (the depth falls only then):
+    // a delivery killed before its record is made again after the restart
+    // (at-least-once), which this count would take for a recovered message.
+    sidecar
+        .wait_status("every delivery recorded", |s| s["outbox"]["depth"] == 0)
+        .await;
     let _ = sidecar.kill();
     fake.add_channel_history(
         "chan-1",
