@@ -6,21 +6,33 @@
 //! pauses sending for 100 ms. It keeps no order per conversation, no
 //! conversation state and no rendering: it is the floor the sidecar is
 //! compared with, not a competitor.
+//!
+//! It runs as a process of its own (this executable, started with the
+//! hidden `--baseline-relay` arguments), as the sidecar does: inside the
+//! bench's process its tasks shared the worker threads of the WebSocket
+//! server and the receiver, so a frame or a webhook could pass between them
+//! without waking a thread, and the comparison favoured it whenever the
+//! CPUs were contended. Its memory is now measured the same way too.
 
 use std::collections::VecDeque;
 use std::io::Write;
 use std::path::Path;
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use anyhow::Context as _;
 use futures_util::stream::FuturesUnordered;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
+
+use crate::sidecar::{Rss, rss_of};
 
 /// Webhook POSTs in flight.
 const IN_FLIGHT: usize = 16;
@@ -30,79 +42,125 @@ const BATCH: usize = 1024;
 const FAILURE_PAUSE: Duration = Duration::from_millis(100);
 /// Heartbeat period (Zoom asks for about 30 s).
 const HEARTBEAT: Duration = Duration::from_secs(25);
+/// How often the relay reports its journaled count (when it changed).
+const REPORT_EVERY: Duration = Duration::from_millis(50);
+/// The line prefix of that report on the relay's stdout.
+const JOURNALED: &str = "journaled ";
 
-/// A running relay.
+/// The running relay process, seen from the bench.
 pub(crate) struct Baseline {
-    tasks: Vec<JoinHandle<()>>,
+    child: Child,
+    pid: u32,
     journaled: Arc<AtomicU64>,
 }
 
 impl Baseline {
-    /// Connects to `ws_url` and relays into `webhook_url`, journaling into
-    /// `dir/journal.ndjson`.
+    /// Starts the relay process on `ws_url`, delivering to `webhook_url`,
+    /// journaling into `dir/journal.ndjson`.
     pub(crate) async fn start(ws_url: &str, webhook_url: &str, dir: &Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("journal.ndjson"))?;
-        let url = format!("{ws_url}?subscriptionId=fake-subscription&access_token=baseline");
-        let (ws, _) = tokio_tungstenite::connect_async(url).await?;
-        let (mut sink, mut source) = ws.split();
-        let (parsed_tx, parsed_rx) = mpsc::channel::<(i64, Vec<u8>)>(8 * BATCH);
-        let (durable_tx, durable_rx) = mpsc::unbounded_channel::<Vec<Vec<u8>>>();
+        let exe = std::env::current_exe()?;
+        let mut child = Command::new(&exe)
+            .arg("--baseline-relay")
+            .args([ws_url, webhook_url])
+            .arg(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot start the baseline relay {}", exe.display()))?;
+        let pid = child.id().context("the baseline relay exited at once")?;
+        let mut lines = BufReader::new(child.stdout.take().context("no stdout")?).lines();
         let journaled = Arc::new(AtomicU64::new(0));
-
-        let reader = tokio::spawn(async move {
-            let mut beat = tokio::time::interval_at(Instant::now() + HEARTBEAT, HEARTBEAT);
-            loop {
-                tokio::select! {
-                    _ = beat.tick() => {
-                        if sink.send(Message::text(r#"{"module":"heartbeat"}"#)).await.is_err() {
-                            return;
-                        }
-                    }
-                    msg = source.next() => {
-                        let text = match msg {
-                            Some(Ok(Message::Text(t))) => t,
-                            Some(Ok(_)) => continue,
-                            _ => return,
-                        };
-                        if let Some(item) = parse(text.as_str()) {
-                            if parsed_tx.send(item).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
+        let counter = Arc::clone(&journaled);
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(n) = line.strip_prefix(JOURNALED).and_then(|n| n.parse().ok()) {
+                    counter.store(n, Ordering::Relaxed);
                 }
             }
         });
-
-        let counter = journaled.clone();
-        let writer =
-            tokio::task::spawn_blocking(move || journal(file, parsed_rx, durable_tx, &counter));
-        let writer = tokio::spawn(async move {
-            let _ = writer.await;
-        });
-
-        let sender = tokio::spawn(dispatch(webhook_url.to_owned(), durable_rx));
         Ok(Self {
-            tasks: vec![reader, writer, sender],
+            child,
+            pid,
             journaled,
         })
     }
 
-    /// Events made durable so far.
+    /// Events made durable so far (as last reported, at most
+    /// [`REPORT_EVERY`] old).
     pub(crate) fn journaled(&self) -> u64 {
         self.journaled.load(Ordering::Relaxed)
     }
 
-    /// Stops every task (the connection closes).
-    pub(crate) fn stop(self) {
-        for task in &self.tasks {
-            task.abort();
-        }
+    /// `VmRSS` and `VmHWM` now.
+    pub(crate) fn rss(&self) -> Rss {
+        rss_of(self.pid)
     }
+
+    /// SIGKILLs the relay and waits for it.
+    pub(crate) async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// The relay process's body: relays until the connection ends, printing
+/// `journaled <n>` whenever the count changed (at most every
+/// [`REPORT_EVERY`]).
+pub(crate) async fn relay(ws_url: &str, webhook_url: &str, dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("journal.ndjson"))?;
+    let url = format!("{ws_url}?subscriptionId=fake-subscription&access_token=baseline");
+    let (ws, _) = tokio_tungstenite::connect_async(url).await?;
+    let (mut sink, mut source) = ws.split();
+    let (parsed_tx, parsed_rx) = mpsc::channel::<(i64, Vec<u8>)>(8 * BATCH);
+    let (durable_tx, durable_rx) = mpsc::unbounded_channel::<Vec<Vec<u8>>>();
+    let journaled = Arc::new(AtomicU64::new(0));
+
+    let reader = async move {
+        let mut beat = tokio::time::interval_at(Instant::now() + HEARTBEAT, HEARTBEAT);
+        loop {
+            tokio::select! {
+                _ = beat.tick() => {
+                    if sink.send(Message::text(r#"{"module":"heartbeat"}"#)).await.is_err() {
+                        return;
+                    }
+                }
+                msg = source.next() => {
+                    let text = match msg {
+                        Some(Ok(Message::Text(t))) => t,
+                        Some(Ok(_)) => continue,
+                        _ => return,
+                    };
+                    if let Some(item) = parse(text.as_str()) {
+                        if parsed_tx.send(item).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let counter = Arc::clone(&journaled);
+    tokio::task::spawn_blocking(move || journal(file, parsed_rx, durable_tx, &counter));
+    tokio::spawn(dispatch(webhook_url.to_owned(), durable_rx));
+    tokio::spawn(async move {
+        let mut told = 0;
+        let mut tick = tokio::time::interval(REPORT_EVERY);
+        loop {
+            tick.tick().await;
+            let n = journaled.load(Ordering::Relaxed);
+            if n != told {
+                told = n;
+                println!("{JOURNALED}{n}");
+            }
+        }
+    });
+    reader.await;
+    Ok(())
 }
 
 /// Frame → (event_ts, webhook body); `None` for frames that are not events.

@@ -5,6 +5,7 @@
 //! reply path. See docs/performance.md.
 
 mod baseline;
+mod cpu_load;
 mod disk_load;
 mod machine;
 mod phases;
@@ -80,6 +81,15 @@ struct Args {
     /// neighbour on purpose).
     #[arg(long)]
     disk_load: bool,
+    /// During each fixed rate, this many threads spinning on the CPUs (a
+    /// noisy neighbour standing in for the host's CPU steal; `nproc` is one
+    /// per core).
+    #[arg(long, default_value_t = 0)]
+    cpu_load: usize,
+    /// Run as the baseline relay (`WS_URL WEBHOOK_URL DIR`): how the bench
+    /// starts the baseline as a process of its own.
+    #[arg(long, hide = true, num_args = 3, value_names = ["WS_URL", "WEBHOOK_URL", "DIR"])]
+    baseline_relay: Option<Vec<String>>,
 }
 
 impl Args {
@@ -109,11 +119,14 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let binary = sidecar::locate_binary(args.sidecar.clone(), args.no_build)?;
-    tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?
-        .block_on(run(args, binary))
+        .build()?;
+    if let Some([ws, hook, dir]) = args.baseline_relay.as_deref() {
+        return runtime.block_on(baseline::relay(ws, hook, std::path::Path::new(dir)));
+    }
+    let binary = sidecar::locate_binary(args.sidecar.clone(), args.no_build)?;
+    runtime.block_on(run(args, binary))
 }
 
 async fn run(args: Args, binary: PathBuf) -> anyhow::Result<()> {
@@ -182,6 +195,7 @@ async fn run(args: Args, binary: PathBuf) -> anyhow::Result<()> {
     );
     env.latencies = args.latencies.clone();
     env.disk_load = args.disk_load;
+    env.cpu_load = args.cpu_load;
     let mut report = Report::new(machine, binary, dir.clone(), timeout, args.quick);
     let subjects = args.subjects();
 

@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use tokio::time::Instant;
 
 use crate::baseline::Baseline;
+use crate::cpu_load::CpuLoad;
 use crate::disk_load::{DiskLoad, Load};
 use crate::machine::CpuTimes;
 use crate::receiver::Receiver;
@@ -22,7 +23,7 @@ use crate::ws_server::{Pace, Pushed, WsServer};
 pub(crate) enum Subject {
     /// `moltbot-zoom run`.
     Sidecar,
-    /// The in-process minimal durable relay.
+    /// The minimal durable relay (a process of its own).
     Baseline,
 }
 
@@ -50,6 +51,9 @@ pub(crate) struct Env {
     pub(crate) latencies: Option<PathBuf>,
     /// A competing writer on the disk during each fixed rate (`--disk-load`).
     pub(crate) disk_load: bool,
+    /// Busy threads competing for the CPUs during each fixed rate
+    /// (`--cpu-load`; 0 for none).
+    pub(crate) cpu_load: usize,
     runs: std::sync::atomic::AtomicUsize,
 }
 
@@ -60,18 +64,18 @@ pub(crate) enum Running {
 }
 
 impl Running {
-    fn rss(&self) -> Option<Rss> {
+    fn rss(&self) -> Rss {
         match self {
-            Running::Sidecar(s) => Some(s.rss()),
-            Running::Baseline(_) => None,
+            Running::Sidecar(s) => s.rss(),
+            Running::Baseline(b) => b.rss(),
         }
     }
 
-    /// Stops the relay (SIGKILL for the sidecar).
+    /// Stops the relay (SIGKILL).
     pub(crate) async fn stop(self) {
         match self {
             Running::Sidecar(s) => s.stop().await,
-            Running::Baseline(b) => b.stop(),
+            Running::Baseline(b) => b.stop().await,
         }
     }
 
@@ -104,6 +108,7 @@ impl Env {
             settle,
             latencies: None,
             disk_load: false,
+            cpu_load: 0,
             runs: 0.into(),
         }
     }
@@ -157,8 +162,8 @@ pub(crate) struct Blast {
     /// First frame written → last event delivered (or the deadline).
     pub(crate) elapsed: Duration,
     pub(crate) finished: bool,
-    pub(crate) rss_idle: Option<Rss>,
-    pub(crate) rss_peak: Option<Rss>,
+    pub(crate) rss_idle: Rss,
+    pub(crate) rss_peak: Rss,
 }
 
 impl Blast {
@@ -221,6 +226,8 @@ pub(crate) struct Rate {
     pub(crate) waited: Duration,
     /// The competing writer's rate (`--disk-load`).
     pub(crate) disk_load: Option<Load>,
+    /// Busy threads that competed for the CPUs (`--cpu-load`).
+    pub(crate) cpu_load: usize,
     /// Shares of the machine's CPU time during the push and the wait:
     /// (steal, iowait), where `/proc/stat` can be read.
     pub(crate) cpu: Option<(f64, f64)>,
@@ -254,6 +261,9 @@ pub(crate) async fn fixed_rate(
         .disk_load
         .then(|| DiskLoad::start(&env.dir))
         .transpose()?;
+    let spin = (env.cpu_load > 0)
+        .then(|| CpuLoad::start(env.cpu_load))
+        .transpose()?;
     let cpu_before = CpuTimes::now();
     // One deadline for the push and the deliveries: the offered time plus the cap.
     let deadline = Instant::now() + Duration::from_secs_f64(n as f64 / rate) + env.timeout;
@@ -274,6 +284,7 @@ pub(crate) async fn fixed_rate(
         .zip(CpuTimes::now())
         .and_then(|(b, a)| b.shares(a));
     let disk_load = load.map(DiskLoad::stop);
+    let cpu_load = spin.map_or(0, CpuLoad::stop);
     running.stop().await;
     let disk_load = disk_load.transpose()?;
     let arrivals = rec.arrivals();
@@ -309,6 +320,7 @@ pub(crate) async fn fixed_rate(
         finished,
         waited,
         disk_load,
+        cpu_load,
         cpu,
     })
 }

@@ -259,6 +259,15 @@ impl Report {
             );
         }
         for (s, r) in &self.rates {
+            if r.cpu_load > 0 {
+                let _ = writeln!(
+                    out,
+                    "\nWith `--cpu-load` at {}/s, {}: {} busy threads competed for the CPUs.",
+                    r.rate,
+                    s.name(),
+                    r.cpu_load
+                );
+            }
             if let Some(load) = r.disk_load {
                 let _ = writeln!(
                     out,
@@ -354,18 +363,23 @@ impl Report {
     }
 
     fn render_rss(&self, out: &mut String) {
-        let Some((_, b)) = self.blast.iter().find(|(s, _)| *s == Subject::Sidecar) else {
+        if self.blast.is_empty() {
             return;
-        };
-        let (Some(idle), Some(peak)) = (b.rss_idle, b.rss_peak) else {
-            return;
-        };
+        }
         let _ = writeln!(
             out,
-            "### Sidecar memory (`/proc/<pid>/status`)\n\n| idle (VmRSS after connecting) | peak during the blast (VmHWM) |\n|---|---|\n| {} | {} |\n\nThe baseline runs inside the bench process; its memory is not separable.\n",
-            mb(idle.now_kb),
-            mb(peak.peak_kb)
+            "### Memory (`/proc/<pid>/status`)\n\n| relay | idle (VmRSS after connecting) | peak during the blast (VmHWM) |\n|---|---|---|"
         );
+        for (s, b) in &self.blast {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} |",
+                s.name(),
+                mb(b.rss_idle.now_kb),
+                mb(b.rss_peak.peak_kb)
+            );
+        }
+        out.push('\n');
     }
 
     fn render_heartbeats(&self, out: &mut String) {
