@@ -7,6 +7,7 @@
 //! `demo` needs the `demo` cargo feature (default on; release builds leave it
 //! out so the shipped binary carries no fake Zoom).
 
+mod allocator;
 mod config;
 #[cfg(feature = "demo")]
 mod demo;
@@ -99,6 +100,9 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Run { .. }) {
+        allocator::reexec_with_purge_delay();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -185,13 +189,3 @@ embedded fake Zoom (cargo feature `demo`). Run it from a source checkout with \
 async fn demo() -> anyhow::Result<()> {
     anyhow::bail!(NO_DEMO)
 }
-
-/// mimalloc instead of the system allocator: the pipeline allocates and frees
-/// small objects across threads for every event, and glibc's malloc spent
-/// about a fifth of the sidecar's CPU on that (arena locks, consolidation).
-/// With mimalloc the 100k blast moves 20–30 % more events per second for
-/// about 1 MB more RSS (docs/performance.md, "Allocator"). Transparent huge
-/// pages are off (the `no_thp` feature): with them an idle sidecar held
-/// 26 MB instead of 15.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -142,3 +142,36 @@ async fn events_become_webhooks_sends_reach_team_chat_and_nothing_secret_is_prin
         }
     }
 }
+
+/// `run` re-executes itself once (same pid) with mimalloc's purge delay
+/// set, so freed memory goes back to the system within 10 ms; a value the
+/// user set is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_allocator_returns_freed_memory_soon_unless_the_user_says_otherwise() {
+    let fake = fake_zoom().await;
+    let receiver = Receiver::start(0, StatusCode::OK).await;
+    let dir = TempDir::new("purge-delay");
+    let hook = webhook_url(receiver.addr.port());
+    let config = write_config(&dir, &fake, "127.0.0.1:0", &hook, "");
+    let environment = |pid: u32| -> Vec<String> {
+        let raw = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+        raw.split(|b| *b == 0)
+            .filter(|v| v.starts_with(b"MIMALLOC_"))
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .collect()
+    };
+
+    let sidecar = SidecarProcess::start(&config, "warn");
+    assert_eq!(
+        environment(sidecar.pid()),
+        ["MIMALLOC_PURGE_DELAY=10"],
+        "{}",
+        sidecar.output()
+    );
+    sidecar.kill();
+
+    let sidecar =
+        SidecarProcess::start_with_env(&config, "warn", &[("MIMALLOC_PURGE_DELAY", "250")]);
+    assert_eq!(environment(sidecar.pid()), ["MIMALLOC_PURGE_DELAY=250"]);
+    sidecar.kill();
+}
