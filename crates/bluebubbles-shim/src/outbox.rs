@@ -199,6 +199,14 @@ pub(crate) async fn run_inbound(shim: &Shim, mut rx: InboundReceiver, cancel: Ca
     tracing::debug!("inbound worker stopped");
 }
 
+/// Bodies being read back from the journal for deliveries that missed the
+/// cache: the deliveries, the entries read ahead behind them, the bodies.
+type Loaded = (
+    Vec<Dispatch>,
+    Vec<Entry>,
+    Result<Vec<Option<(String, String)>>, ShimError>,
+);
+
 /// Delivers outbox entries until `cancel` fires. The store's in-memory
 /// scheduler hands out due heads, one per (webhook, conversation), so a
 /// failing entry holds back its own conversation and nothing else; a wake-up
@@ -209,8 +217,12 @@ pub(crate) async fn run_delivery(shim: &Shim, cancel: CancellationToken) {
     let concurrency = config.delivery_concurrency.max(1);
     let mut tasks = JoinSet::new();
     let mut targets = Targets::default();
+    // Reads of bodies run beside the POSTs: awaiting each in turn left the
+    // POSTs idle at the start of a large backlog, when every lane misses.
+    let mut loads: JoinSet<Loaded> = JoinSet::new();
+    let mut loading = 0;
     loop {
-        let free = concurrency.saturating_sub(tasks.len());
+        let free = concurrency.saturating_sub(tasks.len() + loading);
         if free > 0 {
             let due = store.take_due(now_ms(), free);
             if !due.is_empty() {
@@ -223,52 +235,26 @@ pub(crate) async fn run_delivery(shim: &Shim, cancel: CancellationToken) {
                         None => misses.push(d),
                     }
                 }
-                if misses.is_empty() {
-                    continue;
-                }
-                // One read also brings the bodies queued behind each miss
-                // in its lane: a lane draining a large backlog then pays
-                // one blocking hop per READ_AHEAD deliveries, not per one.
-                let ahead: Vec<Entry> = misses
-                    .iter()
-                    .flat_map(|d| store.read_ahead(d, READ_AHEAD))
-                    .collect();
-                let wanted: Vec<i64> = misses
-                    .iter()
-                    .map(|d| &d.entry)
-                    .chain(&ahead)
-                    .map(|e| e.id)
-                    .collect();
-                let loaded = store.call(move |s| s.payloads(&wanted, SHAPER)).await;
-                match loaded {
-                    Ok(mut bodies) => {
-                        let later = bodies.split_off(misses.len());
-                        for (e, body) in ahead.into_iter().zip(later) {
-                            if let Some((payload, guid)) = body {
-                                store.keep_body(e.seq, body_of(payload, guid));
-                            }
-                        }
-                        for (d, body) in misses.into_iter().zip(bodies) {
-                            match body {
-                                Some((payload, guid)) => {
-                                    let body = body_of(payload, guid);
-                                    spawn_delivery(shim, &mut tasks, &mut targets, d, body);
-                                }
-                                // Deleted meanwhile.
-                                None => store.abandon(&d, true, now_ms()),
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "could not read the outbox; will retry");
-                        for d in &misses {
-                            store.abandon(d, false, now_ms());
-                        }
-                        tokio::select! {
-                            () = cancel.cancelled() => break,
-                            () = tokio::time::sleep(config.poll_interval) => {}
-                        }
-                    }
+                if !misses.is_empty() {
+                    // One read also brings the bodies queued behind each
+                    // miss in its lane: a lane draining a large backlog then
+                    // pays one blocking hop per READ_AHEAD deliveries.
+                    let ahead: Vec<Entry> = misses
+                        .iter()
+                        .flat_map(|d| store.read_ahead(d, READ_AHEAD))
+                        .collect();
+                    let wanted: Vec<i64> = misses
+                        .iter()
+                        .map(|d| &d.entry)
+                        .chain(&ahead)
+                        .map(|e| e.id)
+                        .collect();
+                    loading += misses.len();
+                    let reader = store.clone();
+                    loads.spawn(async move {
+                        let bodies = reader.call(move |s| s.payloads(&wanted, SHAPER)).await;
+                        (misses, ahead, bodies)
+                    });
                 }
                 continue;
             }
@@ -286,15 +272,70 @@ pub(crate) async fn run_delivery(shim: &Shim, cancel: CancellationToken) {
             () = store.shared().wake.notified() => {}
             () = shim.0.wake.notified() => {}
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            Some(loaded) = loads.join_next(), if !loads.is_empty() => {
+                let Ok((misses, ahead, bodies)) = loaded else {
+                    // Only on abort, which happens below.
+                    continue;
+                };
+                loading -= misses.len();
+                if !start_loaded(shim, &mut tasks, &mut targets, misses, ahead, bodies) {
+                    tokio::select! {
+                        () = cancel.cancelled() => break,
+                        () = tokio::time::sleep(config.poll_interval) => {}
+                    }
+                }
+            }
             () = tokio::time::sleep(wait) => {}
         }
     }
     // Unfinished attempts stay pending and are retried (on the next start,
     // or by the next worker).
+    loads.abort_all();
     tasks.abort_all();
     while tasks.join_next().await.is_some() {}
+    while loads.join_next().await.is_some() {}
     store.release_in_flight(now_ms());
     tracing::debug!("delivery worker stopped");
+}
+
+/// Starts the deliveries whose bodies were read back, and keeps the bodies
+/// read ahead; false when the read failed (the deliveries are given back).
+fn start_loaded(
+    shim: &Shim,
+    tasks: &mut JoinSet<()>,
+    targets: &mut Targets,
+    misses: Vec<Dispatch>,
+    ahead: Vec<Entry>,
+    bodies: Result<Vec<Option<(String, String)>>, ShimError>,
+) -> bool {
+    let store = &shim.0.store;
+    match bodies {
+        Ok(mut bodies) => {
+            let later = bodies.split_off(misses.len());
+            for (e, body) in ahead.into_iter().zip(later) {
+                if let Some((payload, guid)) = body {
+                    store.keep_body(e.seq, body_of(payload, guid));
+                }
+            }
+            for (d, body) in misses.into_iter().zip(bodies) {
+                match body {
+                    Some((payload, guid)) => {
+                        spawn_delivery(shim, tasks, targets, d, body_of(payload, guid));
+                    }
+                    // Deleted meanwhile.
+                    None => store.abandon(&d, true, now_ms()),
+                }
+            }
+            true
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not read the outbox; will retry");
+            for d in &misses {
+                store.abandon(d, false, now_ms());
+            }
+            false
+        }
+    }
 }
 
 /// A body read back from the journal.
