@@ -17,12 +17,13 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The variable mimalloc reads its purge delay from, once, as the process
 /// loads.
-pub(crate) const PURGE_DELAY_ENV: &str = "MIMALLOC_PURGE_DELAY";
+const PURGE_DELAY_ENV: &str = "MIMALLOC_PURGE_DELAY";
 /// Milliseconds a freed page stays mapped. mimalloc's default (1,000 ms) let
 /// a blast's peak RSS wander between 37 and 46 MB from run to run, memory
-/// freed and not yet returned; at 10 ms it stays at 33–35 MB with the same
-/// throughput (docs/performance.md, "Memory").
-pub(crate) const PURGE_DELAY_MS: &str = "10";
+/// freed and not yet returned; at 10 ms it stays at 32–36 MB with the same
+/// throughput, for about 0.3 MB more at idle (docs/performance.md, "Freed
+/// memory goes back within 10 ms").
+const PURGE_DELAY_MS: &str = "10";
 
 /// Re-executes this process (same pid, arguments and environment) with
 /// [`PURGE_DELAY_ENV`] set, unless it is set already, by us or by the user,
